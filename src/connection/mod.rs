@@ -1,0 +1,74 @@
+//! Connections to targets: run a shell command (with optional stdin) and get its output.
+//! Everything a module does on a target goes through [`Connection::exec`].
+
+pub mod local;
+pub mod ssh;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    pub rc: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl ExecOutput {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// The host could not be reached or the session broke: Ansible's UNREACHABLE.
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+#[async_trait]
+pub trait Connection: Send + Sync {
+    /// Runs `command` with `/bin/sh -c` semantics on the target.
+    async fn exec(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<ExecOutput, ConnectionError>;
+    /// Commands run so far (for the round-trip count in `-vvv` and the JSON stream).
+    fn round_trips(&self) -> u64;
+    async fn close(&self) {}
+}
+
+pub type SharedConnection = Arc<dyn Connection>;
+
+/// Quotes a value for POSIX sh. Every value that reaches a shell goes through here.
+pub fn quote(value: &str) -> String {
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b)) {
+        return value.to_string();
+    }
+    format!("'{}'", value.replace('\'', "'\"'\"'"))
+}
+
+/// Wraps a command for privilege escalation, as Ansible's `become` does.
+pub fn become_command(command: &str, method: &str, user: &str) -> String {
+    let inner = format!("/bin/sh -c {}", quote(command));
+    match method {
+        "su" => format!("su {} -c {}", quote(user), quote(&inner)),
+        "doas" => format!("doas -n -u {} {inner}", quote(user)),
+        _ => format!("sudo -H -S -n -u {} {inner}", quote(user)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("/etc/x.conf"), "/etc/x.conf");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), "'it'\"'\"'s'");
+        assert_eq!(quote(""), "''");
+    }
+}

@@ -1,0 +1,244 @@
+//! SSH connections with russh: one TCP connection per host for the whole run, commands on
+//! channels over it (at most 8 in flight: OpenSSH's default MaxSessions is 10), TCP_NODELAY
+//! set (without it every command waits ~40 ms for delayed ACKs), host keys checked against
+//! `known_hosts` unless checking is turned off.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use russh::client;
+use russh::keys::{check_known_hosts_path, load_secret_key, PrivateKeyWithHashAlg};
+use russh::{ChannelMsg, Disconnect};
+use tokio::sync::Semaphore;
+
+use super::{Connection, ConnectionError, ExecOutput};
+
+const CHANNELS_IN_FLIGHT: usize = 8;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostKeyPolicy {
+    /// Known hosts only (Ansible's default).
+    Strict,
+    /// Accept and remember unknown hosts, refuse changed keys.
+    AcceptNew,
+    /// Accept anything (ANSIBLE_HOST_KEY_CHECKING=false, StrictHostKeyChecking=no).
+    Off,
+}
+
+#[derive(Debug, Clone)]
+pub struct SshParams {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub identity_files: Vec<PathBuf>,
+    pub host_key_policy: HostKeyPolicy,
+    pub known_hosts: Vec<PathBuf>,
+    pub timeout: Duration,
+}
+
+struct HostKeyCheck {
+    params: SshParams,
+    /// Why the key was refused, for the error message.
+    refusal: Arc<Mutex<Option<String>>>,
+}
+
+impl client::Handler for HostKeyCheck {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            self.refuse("the server presented a certificate; kiln checks plain host keys only".into());
+            return Ok(false);
+        };
+        if self.params.host_key_policy == HostKeyPolicy::Off {
+            return Ok(true);
+        }
+        let p = &self.params;
+        for file in p.known_hosts.iter().filter(|f| f.exists()) {
+            match check_known_hosts_path(&p.host, p.port, key, file) {
+                Ok(true) => return Ok(true),
+                Ok(false) => {}
+                Err(russh::keys::Error::KeyChanged { line }) => {
+                    self.refuse(format!(
+                        "the host key of {}:{} has CHANGED (it differs from {} line {line}). This may be an attack, or the host was rebuilt. If you trust the new key, remove the old one with: ssh-keygen -f {} -R '{}'",
+                        p.host, p.port, file.display(), file.display(), known_hosts_name(&p.host, p.port)
+                    ));
+                    return Ok(false);
+                }
+                Err(_) => {}
+            }
+        }
+        if p.host_key_policy == HostKeyPolicy::AcceptNew {
+            if let Some(file) = p.known_hosts.first() {
+                let _ = russh::keys::known_hosts::learn_known_hosts_path(&p.host, p.port, key, file);
+            }
+            return Ok(true);
+        }
+        self.refuse(format!(
+            "the host key of {}:{} is not in known_hosts ({}). Add it with: ssh-keyscan -p {} {} >> ~/.ssh/known_hosts, or set ANSIBLE_HOST_KEY_CHECKING=false",
+            p.host,
+            p.port,
+            p.known_hosts.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
+            p.port,
+            p.host
+        ));
+        Ok(false)
+    }
+}
+
+impl HostKeyCheck {
+    fn refuse(&self, reason: String) {
+        if let Ok(mut slot) = self.refusal.lock() {
+            *slot = Some(reason);
+        }
+    }
+}
+
+fn known_hosts_name(host: &str, port: u16) -> String {
+    if port == 22 { host.to_string() } else { format!("[{host}]:{port}") }
+}
+
+pub struct SshConnection {
+    handle: client::Handle<HostKeyCheck>,
+    channels: Semaphore,
+    commands: AtomicU64,
+    target: String,
+}
+
+impl SshConnection {
+    /// Connects and authenticates, or says why not (unreachable, refused key, failed auth).
+    pub async fn connect(params: SshParams) -> Result<Self, ConnectionError> {
+        let target = format!("{}@{}:{}", params.user, params.host, params.port);
+        let unreachable = |what: String| ConnectionError::Unreachable(format!("Failed to connect to the host via ssh: {what}"));
+        let stream = tokio::time::timeout(params.timeout, tokio::net::TcpStream::connect((params.host.as_str(), params.port)))
+            .await
+            .map_err(|_| unreachable(format!("connection to {target} timed out after {}s", params.timeout.as_secs())))?
+            .map_err(|e| unreachable(format!("connect to host {} port {}: {e}", params.host, params.port)))?;
+        let _ = stream.set_nodelay(true);
+        let config = Arc::new(client::Config {
+            nodelay: true,
+            inactivity_timeout: None,
+            keepalive_interval: Some(Duration::from_secs(30)),
+            ..Default::default()
+        });
+        let refusal = Arc::new(Mutex::new(None));
+        let handler = HostKeyCheck { params: params.clone(), refusal: refusal.clone() };
+        let connecting = client::connect_stream(config, stream, handler);
+        let mut handle = match tokio::time::timeout(params.timeout, connecting).await {
+            Err(_) => return Err(unreachable(format!("SSH handshake with {target} timed out"))),
+            Ok(Err(e)) => {
+                let reason = refusal.lock().ok().and_then(|mut r| r.take());
+                return Err(unreachable(reason.unwrap_or_else(|| format!("SSH handshake with {target} failed: {e}"))));
+            }
+            Ok(Ok(handle)) => handle,
+        };
+        let keys = identity_candidates(&params.identity_files);
+        let mut tried = Vec::new();
+        for path in &keys {
+            let Ok(key) = load_secret_key(path, None) else {
+                tried.push(format!("{} (unreadable or passphrase-protected)", path.display()));
+                continue;
+            };
+            let hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
+            let result = handle
+                .authenticate_publickey(params.user.clone(), PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+                .await
+                .map_err(|e| unreachable(format!("authentication with {target} failed: {e}")))?;
+            if result.success() {
+                return Ok(Self { handle, channels: Semaphore::new(CHANNELS_IN_FLIGHT), commands: AtomicU64::new(0), target });
+            }
+            tried.push(path.display().to_string());
+        }
+        Err(unreachable(format!(
+            "{target}: Permission denied (publickey). Keys tried: {}. Set ansible_ssh_private_key_file or --private-key.",
+            if tried.is_empty() { "none found".to_string() } else { tried.join(", ") }
+        )))
+    }
+
+    async fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, russh::Error> {
+        let mut channel = self.open_channel().await?;
+        channel.exec(true, command).await?;
+        if let Some(data) = stdin {
+            channel.data(data).await?;
+        }
+        channel.eof().await?;
+        let mut out = ExecOutput { rc: -1, ..Default::default() };
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
+                ChannelMsg::ExtendedData { data, ext: 1 } => out.stderr.extend_from_slice(&data),
+                ChannelMsg::ExitStatus { exit_status } => out.rc = exit_status as i32,
+                ChannelMsg::ExitSignal { signal_name, .. } => {
+                    out.rc = 128 + signal_number(&signal_name);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Opens a session channel, retrying when the server refuses one for a moment.
+    async fn open_channel(&self) -> Result<russh::Channel<client::Msg>, russh::Error> {
+        let mut delay = Duration::from_millis(2);
+        for _ in 0..12 {
+            match self.handle.channel_open_session().await {
+                Ok(channel) => return Ok(channel),
+                Err(russh::Error::ChannelOpenFailure(_)) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(200));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.handle.channel_open_session().await
+    }
+}
+
+fn signal_number(name: &russh::Sig) -> i32 {
+    match name {
+        russh::Sig::HUP => 1,
+        russh::Sig::INT => 2,
+        russh::Sig::KILL => 9,
+        russh::Sig::TERM => 15,
+        _ => 0,
+    }
+}
+
+/// The keys to offer: the configured ones, else the usual files in `~/.ssh`.
+fn identity_candidates(configured: &[PathBuf]) -> Vec<PathBuf> {
+    if !configured.is_empty() {
+        return configured.to_vec();
+    }
+    let Some(home) = std::env::var_os("HOME") else { return vec![] };
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|n| PathBuf::from(&home).join(".ssh").join(n))
+        .filter(|p| p.exists())
+        .collect()
+}
+
+#[async_trait]
+impl Connection for SshConnection {
+    async fn exec(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<ExecOutput, ConnectionError> {
+        let _permit = self
+            .channels
+            .acquire()
+            .await
+            .map_err(|_| ConnectionError::Unreachable(format!("connection to {} is closed", self.target)))?;
+        self.commands.fetch_add(1, Ordering::Relaxed);
+        self.run(command, stdin.as_deref())
+            .await
+            .map_err(|e| ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target)))
+    }
+
+    fn round_trips(&self) -> u64 {
+        self.commands.load(Ordering::Relaxed)
+    }
+
+    async fn close(&self) {
+        let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+    }
+}

@@ -1,0 +1,10 @@
+//! kiln: an Ansible-compatible, agentless provisioner and image baker.
+//!
+//! Data flows one way: `cli` → `load` (YAML → typed model) → `run` (plays, hosts, tasks) →
+//! `modules` (plan, then apply) → `connection`. `template` and `output` serve the layers.
+
+pub mod connection;
+pub mod error;
+pub mod load;
+pub mod modules;
+pub mod template;

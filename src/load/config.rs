@@ -1,0 +1,149 @@
+//! `ansible.cfg`: the `[defaults]` and `[ssh_connection]` settings kiln honours.
+//!
+//! Looked up the way Ansible does: `ANSIBLE_CONFIG`, `./ansible.cfg`, `~/.ansible.cfg`,
+//! `/etc/ansible/ansible.cfg`; the first that exists wins. Environment variables
+//! (`ANSIBLE_ROLES_PATH`, `ANSIBLE_HOST_KEY_CHECKING`, …) override it.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Default)]
+pub struct AnsibleConfig {
+    pub path: Option<PathBuf>,
+    pub inventory: Vec<PathBuf>,
+    pub roles_path: Vec<PathBuf>,
+    pub forks: Option<usize>,
+    pub remote_user: Option<String>,
+    pub private_key_file: Option<PathBuf>,
+    pub host_key_checking: Option<bool>,
+    pub timeout: Option<u64>,
+    pub ssh_args: Option<String>,
+    pub escalate: Option<bool>,
+    pub become_user: Option<String>,
+    pub gathering: Option<String>,
+}
+
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" | "y" => Some(true),
+        "no" | "false" | "off" | "0" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+fn expand_home(text: &str) -> PathBuf {
+    match (text.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => PathBuf::from(text),
+    }
+}
+
+fn path_list(text: &str, base: &Path) -> Vec<PathBuf> {
+    text.split([':', ','])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let p = expand_home(s);
+            if p.is_absolute() { p } else { base.join(p) }
+        })
+        .collect()
+}
+
+impl AnsibleConfig {
+    /// Finds and reads the configuration, then applies environment overrides.
+    pub fn discover() -> Self {
+        let mut candidates: Vec<PathBuf> = Vec::new();
+        if let Some(p) = std::env::var_os("ANSIBLE_CONFIG") {
+            candidates.push(PathBuf::from(p));
+        }
+        candidates.push(PathBuf::from("ansible.cfg"));
+        if let Some(home) = std::env::var_os("HOME") {
+            candidates.push(Path::new(&home).join(".ansible.cfg"));
+        }
+        candidates.push(PathBuf::from("/etc/ansible/ansible.cfg"));
+        let mut config = candidates
+            .into_iter()
+            .find(|p| p.is_file())
+            .and_then(|p| std::fs::read_to_string(&p).ok().map(|text| Self::parse(&text, &p)))
+            .unwrap_or_default();
+        config.apply_env();
+        config
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Self {
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut config = AnsibleConfig { path: Some(path.to_path_buf()), ..Default::default() };
+        let mut section = String::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.trim().to_string();
+                continue;
+            }
+            let Some((key, value)) = line.split_once('=') else { continue };
+            let (key, value) = (key.trim(), value.trim());
+            match (section.as_str(), key) {
+                ("defaults", "inventory" | "hostfile") => config.inventory = path_list(value, &base),
+                ("defaults", "roles_path") => config.roles_path = path_list(value, &base),
+                ("defaults", "forks") => config.forks = value.parse().ok(),
+                ("defaults", "remote_user") => config.remote_user = Some(value.to_string()),
+                ("defaults", "private_key_file") => config.private_key_file = Some(expand_home(value)),
+                ("defaults", "host_key_checking") => config.host_key_checking = parse_bool(value),
+                ("defaults", "timeout") => config.timeout = value.parse().ok(),
+                ("defaults", "gathering") => config.gathering = Some(value.to_string()),
+                ("ssh_connection", "ssh_args") => config.ssh_args = Some(value.to_string()),
+                ("privilege_escalation", "become") => config.escalate = parse_bool(value),
+                ("privilege_escalation", "become_user") => config.become_user = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        config
+    }
+
+    fn apply_env(&mut self) {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        if let Ok(v) = std::env::var("ANSIBLE_ROLES_PATH") {
+            let mut paths = path_list(&v, &cwd);
+            paths.append(&mut self.roles_path);
+            self.roles_path = paths;
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_INVENTORY") {
+            self.inventory = path_list(&v, &cwd);
+        }
+        if let Some(b) = std::env::var("ANSIBLE_HOST_KEY_CHECKING").ok().and_then(|v| parse_bool(&v)) {
+            self.host_key_checking = Some(b);
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_SSH_ARGS") {
+            self.ssh_args = Some(v);
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_REMOTE_USER") {
+            self.remote_user = Some(v);
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_PRIVATE_KEY_FILE") {
+            self.private_key_file = Some(expand_home(&v));
+        }
+        if let Some(n) = std::env::var("ANSIBLE_FORKS").ok().and_then(|v| v.parse().ok()) {
+            self.forks = Some(n);
+        }
+        if let Some(n) = std::env::var("ANSIBLE_TIMEOUT").ok().and_then(|v| v.parse().ok()) {
+            self.timeout = Some(n);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_defaults_relative_to_the_file() {
+        let text = "[defaults]\ninventory = inventories/prod\nroles_path = roles:/opt/roles\nforks=20\nhost_key_checking = False\n";
+        let config = AnsibleConfig::parse(text, Path::new("/srv/site/ansible.cfg"));
+        assert_eq!(config.inventory, vec![PathBuf::from("/srv/site/inventories/prod")]);
+        assert_eq!(config.roles_path, vec![PathBuf::from("/srv/site/roles"), PathBuf::from("/opt/roles")]);
+        assert_eq!(config.forks, Some(20));
+        assert_eq!(config.host_key_checking, Some(false));
+    }
+}

@@ -1,0 +1,83 @@
+//! Loading: YAML files into the typed model (playbooks, roles, inventories, vars files).
+
+pub mod config;
+pub mod inventory;
+pub mod kv;
+pub mod model;
+pub mod playbook;
+pub mod role;
+pub mod task;
+pub mod tasklist;
+pub mod yaml;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use model::{Task, VarMap};
+use yaml::NodeKind;
+
+use crate::error::{Error, Result};
+
+/// Loads playbooks and the files they pull in. One loader serves one playbook run; it also
+/// loads `include_tasks`/`include_role` targets when the runner reaches them.
+#[derive(Debug, Default)]
+pub struct Loader {
+    pub playbook_dir: PathBuf,
+    /// Extra role directories: `ansible.cfg` roles_path, then ANSIBLE_ROLES_PATH.
+    pub roles_path: Vec<PathBuf>,
+    /// Handlers collected from the roles of the play being loaded.
+    handlers: Vec<Arc<Task>>,
+    /// Roles already applied in the current play (a role runs once unless its parameters differ).
+    roles_applied: HashSet<String>,
+}
+
+impl Loader {
+    pub fn new(playbook_dir: PathBuf, roles_path: Vec<PathBuf>) -> Self {
+        Self { playbook_dir, roles_path, ..Default::default() }
+    }
+
+    /// Handlers gathered by `include_role` at run time.
+    pub fn take_handlers(&mut self) -> Vec<Arc<Task>> {
+        std::mem::take(&mut self.handlers)
+    }
+}
+
+/// Loads a vars file (or a directory of them, merged in name order) into a mapping.
+pub fn load_vars_path(path: &Path) -> Result<VarMap> {
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| Error::Io { path: path.to_path_buf(), action: "read directory", source: e })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| is_vars_file(p))
+            .collect();
+        files.sort();
+        let mut out = VarMap::new();
+        for file in files {
+            out.extend(load_vars_path(&file)?);
+        }
+        return Ok(out);
+    }
+    let doc = yaml::load_file(path)?;
+    match &doc.root.kind {
+        NodeKind::Null => Ok(VarMap::new()),
+        NodeKind::Map(_) => task::var_map(&doc, &doc.root, "vars file"),
+        _ => Err(Error::invalid(
+            doc.location(&doc.root),
+            format!("a vars file must be a mapping of variable names to values, not {}", doc.root.type_name()),
+        )),
+    }
+}
+
+/// Files Ansible reads as vars: YAML or JSON, or no extension at all.
+pub fn is_vars_file(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    if name.starts_with('.') || name.ends_with('~') {
+        return false;
+    }
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("yml" | "yaml" | "json") => true,
+        None => path.is_file(),
+        _ => false,
+    }
+}

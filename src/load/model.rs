@@ -1,0 +1,145 @@
+//! The typed model of loaded Ansible content: plays, blocks, tasks, roles.
+//!
+//! Inherited keywords (`when`, `tags`, `become`, `vars`, `environment`, …) are resolved at
+//! load time: every task carries the effective values from its enclosing play, role and
+//! blocks, so the runner never walks back up the tree.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use minijinja::Value;
+
+use crate::error::Location;
+
+pub type VarMap = IndexMap<String, Value>;
+
+/// A loaded playbook: its plays in order, `import_playbook` already expanded.
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    pub path: PathBuf,
+    pub plays: Vec<Arc<Play>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Play {
+    pub name: String,
+    pub hosts: String,
+    pub playbook_dir: PathBuf,
+    pub vars: Arc<VarMap>,
+    pub vars_files: Vec<Value>,
+    pub gather_facts: bool,
+    pub serial: Vec<Value>,
+    pub any_errors_fatal: bool,
+    pub max_fail_percentage: Option<f64>,
+    /// pre_tasks, roles + tasks, post_tasks: handlers are flushed after each.
+    pub sections: Vec<Vec<TaskItem>>,
+    pub handlers: Vec<Arc<Task>>,
+    pub location: Location,
+}
+
+/// One entry of a task list.
+#[derive(Debug, Clone)]
+pub enum TaskItem {
+    Task(Arc<Task>),
+    Block(Arc<Block>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub name: Option<String>,
+    pub tasks: Vec<TaskItem>,
+    pub rescue: Vec<TaskItem>,
+    pub always: Vec<TaskItem>,
+    pub location: Location,
+}
+
+/// Keywords a task inherits from its play, role and blocks, already combined.
+#[derive(Debug, Clone, Default)]
+pub struct Inherited {
+    pub when: Vec<Value>,
+    pub tags: Vec<String>,
+    pub vars: Arc<VarMap>,
+    pub escalate: Option<bool>,
+    pub become_user: Option<String>,
+    pub become_method: Option<String>,
+    pub environment: Vec<Value>,
+    pub ignore_errors: Option<Value>,
+    pub check_mode: Option<Value>,
+    pub diff: Option<bool>,
+    pub no_log: Option<Value>,
+    pub delegate_to: Option<Value>,
+    pub run_once: Option<bool>,
+    pub any_errors_fatal: Option<bool>,
+    pub remote_user: Option<String>,
+    pub role: Option<Arc<RoleScope>>,
+    /// Variables from the `vars:` of `include_tasks`/`include_role` and loop items of an include.
+    pub include_vars: Arc<VarMap>,
+}
+
+/// The variables and paths of one role application.
+#[derive(Debug, Clone)]
+pub struct RoleScope {
+    pub name: String,
+    pub path: PathBuf,
+    pub defaults: Arc<VarMap>,
+    pub vars: Arc<VarMap>,
+    pub params: Arc<VarMap>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoopKind {
+    /// `loop:` and `with_list:`
+    List,
+    /// `with_items:` (flattens one level)
+    Items,
+    Dict,
+    FirstFound,
+    Fileglob,
+    IndexedItems,
+    Together,
+    Nested,
+    Sequence,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoopSpec {
+    pub kind: LoopKind,
+    pub items: Value,
+    pub loop_var: String,
+    pub index_var: Option<String>,
+    pub label: Option<Value>,
+    pub pause: Option<f64>,
+    pub extended: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub name: Option<String>,
+    /// The module's short name (`ansible.builtin.` stripped).
+    pub action: String,
+    /// The module's arguments, not yet templated.
+    pub args: Value,
+    pub inherited: Inherited,
+    pub loop_spec: Option<LoopSpec>,
+    pub register: Option<String>,
+    pub changed_when: Vec<Value>,
+    pub failed_when: Vec<Value>,
+    pub until: Vec<Value>,
+    pub retries: Option<Value>,
+    pub delay: Option<Value>,
+    pub notify: Vec<String>,
+    pub listen: Vec<String>,
+    pub location: Location,
+}
+
+impl Task {
+    /// The name printed in `TASK [...]` headers: Ansible shows `role : name`.
+    pub fn display_name(&self) -> String {
+        let base = self.name.clone().unwrap_or_else(|| self.action.clone());
+        match &self.inherited.role {
+            Some(role) => format!("{} : {}", role.name, base),
+            None => base,
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! YAML 1.1 loading, the way PyYAML (and so Ansible) reads it.
+//!
+//! serde-saphyr does the parsing; this file turns its output into a [`Node`] tree that keeps
+//! every value's line and column (so later errors can name `file:line:col`) and the two tags
+//! Ansible gives meaning to (`!unsafe`, `!vault`). Two places where serde-saphyr is more
+//! liberal than PyYAML are corrected from the source text: only PyYAML's boolean spellings
+//! (`yes/no/on/off/true/false` in lower, Title or UPPER case) become booleans; `y`, `n` or
+//! `yEs` stay strings.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use minijinja::Value;
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{Spanned, Tagged};
+
+use crate::error::{Error, Location};
+
+/// One YAML value with the place it was written.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub kind: NodeKind,
+    pub line: u32,
+    pub column: u32,
+}
+
+#[derive(Debug, Clone)]
+pub enum NodeKind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    /// A `!unsafe` string: never templated.
+    Unsafe(String),
+    /// A `!vault` encrypted string.
+    Vault(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+/// A parsed YAML document together with the file it came from.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub file: Arc<PathBuf>,
+    pub root: Node,
+}
+
+impl Document {
+    pub fn location(&self, node: &Node) -> Location {
+        Location::new(self.file.clone(), node.line, node.column)
+    }
+}
+
+impl Node {
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            NodeKind::Str(s) | NodeKind::Unsafe(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            NodeKind::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            NodeKind::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, NodeKind::Null)
+    }
+
+    /// Looks a key up in a mapping node.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.key_text().as_deref() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// The text of a mapping key (keys may be plain numbers or booleans in YAML).
+    pub fn key_text(&self) -> Option<String> {
+        match &self.kind {
+            NodeKind::Str(s) | NodeKind::Unsafe(s) => Some(s.clone()),
+            NodeKind::Int(i) => Some(i.to_string()),
+            NodeKind::Float(f) => Some(f.to_string()),
+            NodeKind::Bool(b) => Some(if *b { "True" } else { "False" }.to_string()),
+            NodeKind::Null => Some("None".to_string()),
+            _ => None,
+        }
+    }
+
+    /// A short name of the node's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            NodeKind::Null => "null",
+            NodeKind::Bool(_) => "a boolean",
+            NodeKind::Int(_) => "an integer",
+            NodeKind::Float(_) => "a float",
+            NodeKind::Str(_) | NodeKind::Unsafe(_) | NodeKind::Vault(_) => "a string",
+            NodeKind::Seq(_) => "a list",
+            NodeKind::Map(_) => "a mapping",
+        }
+    }
+
+    /// Converts to a template value. `!unsafe` text is wrapped in a raw block so that
+    /// templating it yields the text unchanged.
+    pub fn to_value(&self) -> Value {
+        match &self.kind {
+            NodeKind::Null => Value::from(()),
+            NodeKind::Bool(b) => Value::from(*b),
+            NodeKind::Int(i) => Value::from(*i),
+            NodeKind::Float(f) => Value::from(*f),
+            NodeKind::Str(s) | NodeKind::Vault(s) => Value::from(s.as_str()),
+            NodeKind::Unsafe(s) => {
+                if s.contains("{{") || s.contains("{%") || s.contains("{#") {
+                    Value::from(format!("{{% raw %}}{s}{{% endraw %}}"))
+                } else {
+                    Value::from(s.as_str())
+                }
+            }
+            NodeKind::Seq(items) => Value::from(items.iter().map(Node::to_value).collect::<Vec<_>>()),
+            NodeKind::Map(entries) => {
+                let map: IndexMap<String, Value> = entries
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.key_text()?, v.to_value())))
+                    .collect();
+                crate::template::map_value(map)
+            }
+        }
+    }
+}
+
+/// Reads and parses a YAML file.
+pub fn load_file(path: &Path) -> Result<Document, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        action: "read",
+        source: e,
+    })?;
+    parse_str(&text, path)
+}
+
+/// Parses YAML text that came from `path` (used only for messages).
+pub fn parse_str(text: &str, path: &Path) -> Result<Document, Error> {
+    let file = Arc::new(path.to_path_buf());
+    if text.trim().is_empty() {
+        return Ok(Document { file, root: Node { kind: NodeKind::Null, line: 1, column: 1 } });
+    }
+    let mut options = serde_saphyr::options::Options::default();
+    options.legacy_octal_numbers = true;
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
+    options.with_snippet = false;
+    let raw: Spanned<Tagged<RawNode>> =
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| yaml_error(&file, &e))?;
+    let root = convert(raw, text);
+    Ok(Document { file, root })
+}
+
+fn yaml_error(file: &Arc<PathBuf>, err: &serde_saphyr::Error) -> Error {
+    let (line, column) = err
+        .location()
+        .map(|l| (l.line() as u32, l.column() as u32))
+        .unwrap_or((0, 0));
+    let message = err.to_string();
+    // serde-saphyr prefixes "error: line N column M: "; the location is printed by us.
+    let message = message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ")
+        .to_string();
+    let message = match message.split_once(": ") {
+        Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
+        _ => message,
+    };
+    Error::Yaml { location: Location::new(file.clone(), line, column), message }
+}
+
+/// PyYAML's boolean spellings (YAML 1.1 as implemented by PyYAML's resolver).
+fn is_pyyaml_bool(text: &str) -> bool {
+    matches!(
+        text,
+        "yes" | "Yes" | "YES" | "no" | "No" | "NO" | "true" | "True" | "TRUE" | "false" | "False"
+            | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
+    )
+}
+
+fn convert(spanned: Spanned<Tagged<RawNode>>, source: &str) -> Node {
+    let loc = spanned.referenced;
+    let line = loc.line() as u32;
+    let column = loc.column() as u32;
+    let Tagged(raw, tag) = spanned.value;
+    let kind = match raw {
+        RawNode::Null => NodeKind::Null,
+        RawNode::Bool(b) => {
+            let span = loc.span();
+            let text = match (span.byte_offset(), span.byte_len()) {
+                (Some(start), Some(len)) => {
+                    source.get(start as usize..(start + len) as usize).unwrap_or("").trim()
+                }
+                _ => "",
+            };
+            if text.is_empty() || is_pyyaml_bool(text) {
+                NodeKind::Bool(b)
+            } else {
+                NodeKind::Str(text.to_string())
+            }
+        }
+        RawNode::Int(i) => NodeKind::Int(i),
+        RawNode::Float(f) => NodeKind::Float(f),
+        RawNode::Str(s) => NodeKind::Str(s),
+        RawNode::Seq(items) => NodeKind::Seq(items.into_iter().map(|n| convert(n, source)).collect()),
+        RawNode::Map(entries) => NodeKind::Map(
+            entries.into_iter().map(|(k, v)| (convert(k, source), convert(v, source))).collect(),
+        ),
+    };
+    let kind = match (tag.as_deref(), kind) {
+        (Some("!unsafe"), NodeKind::Str(s)) => NodeKind::Unsafe(s),
+        (Some("!vault"), NodeKind::Str(s)) => NodeKind::Vault(s),
+        (_, kind) => kind,
+    };
+    Node { kind, line, column }
+}
+
+/// What serde-saphyr hands us, before source-text corrections.
+enum RawNode {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<Tagged<RawNode>>>),
+    Map(Vec<(Spanned<Tagged<RawNode>>, Spanned<Tagged<RawNode>>)>),
+}
+
+impl<'de> Deserialize<'de> for RawNode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RawVisitor)
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = RawNode;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<RawNode, E> {
+        Ok(RawNode::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<RawNode, E> {
+        Ok(RawNode::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<RawNode, E> {
+        Ok(i64::try_from(v).map(RawNode::Int).unwrap_or(RawNode::Float(v as f64)))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<RawNode, E> {
+        Ok(i64::try_from(v).map(RawNode::Int).unwrap_or(RawNode::Float(v as f64)))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<RawNode, E> {
+        Ok(i64::try_from(v).map(RawNode::Int).unwrap_or(RawNode::Float(v as f64)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<RawNode, E> {
+        Ok(RawNode::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<RawNode, E> {
+        Ok(RawNode::Str(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<RawNode, E> {
+        Ok(RawNode::Str(v))
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<RawNode, E> {
+        Ok(RawNode::Str(String::from_utf8_lossy(v).into_owned()))
+    }
+    fn visit_unit<E>(self) -> Result<RawNode, E> {
+        Ok(RawNode::Null)
+    }
+    fn visit_none<E>(self) -> Result<RawNode, E> {
+        Ok(RawNode::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawNode, D::Error> {
+        RawNode::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<RawNode, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = access.next_element()? {
+            items.push(item);
+        }
+        Ok(RawNode::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<RawNode, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(entry) = access.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(RawNode::Map(entries))
+    }
+    fn visit_enum<A: de::EnumAccess<'de>>(self, access: A) -> Result<RawNode, A::Error> {
+        use de::VariantAccess;
+        let (_tag, variant): (String, _) = access.variant()?;
+        variant.newtype_variant()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Node {
+        parse_str(text, Path::new("t.yml")).unwrap().root
+    }
+
+    #[test]
+    fn yaml_1_1_scalars_match_pyyaml() {
+        let root = parse("a: yes\nb: 'yes'\nc: off\nd: 0644\ne: y\nf: NO\ng: yEs\nh: 1.5\ni:\n");
+        assert!(matches!(root.get("a").unwrap().kind, NodeKind::Bool(true)));
+        assert!(matches!(root.get("b").unwrap().kind, NodeKind::Str(ref s) if s == "yes"));
+        assert!(matches!(root.get("c").unwrap().kind, NodeKind::Bool(false)));
+        assert!(matches!(root.get("d").unwrap().kind, NodeKind::Int(420)));
+        assert!(matches!(root.get("e").unwrap().kind, NodeKind::Str(ref s) if s == "y"));
+        assert!(matches!(root.get("f").unwrap().kind, NodeKind::Bool(false)));
+        assert!(matches!(root.get("g").unwrap().kind, NodeKind::Str(ref s) if s == "yEs"));
+        assert!(matches!(root.get("h").unwrap().kind, NodeKind::Float(_)));
+        assert!(root.get("i").unwrap().is_null());
+    }
+
+    #[test]
+    fn tags_and_merge_keys() {
+        let root = parse("b: &b {x: 1}\nm:\n  <<: *b\n  y: 2\nu: !unsafe '{{ raw }}'\nv: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n");
+        let m = root.get("m").unwrap();
+        assert!(matches!(m.get("x").unwrap().kind, NodeKind::Int(1)));
+        assert!(matches!(m.get("y").unwrap().kind, NodeKind::Int(2)));
+        assert!(matches!(root.get("u").unwrap().kind, NodeKind::Unsafe(_)));
+        assert!(matches!(root.get("v").unwrap().kind, NodeKind::Vault(_)));
+        assert_eq!(root.get("u").unwrap().to_value().to_string(), "{% raw %}{{ raw }}{% endraw %}");
+    }
+
+    #[test]
+    fn locations_are_one_based() {
+        let root = parse("- hosts: all\n  tasks:\n    - name: x\n");
+        let task = &root.as_seq().unwrap()[0].get("tasks").unwrap().as_seq().unwrap()[0];
+        assert_eq!((task.line, task.column), (3, 7));
+    }
+
+    #[test]
+    fn syntax_errors_carry_line_and_column() {
+        let err = parse_str("a: 1\nb:\n  - x\n c: 2\n", Path::new("bad.yml")).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("bad.yml:4:2"), "{text}");
+    }
+}

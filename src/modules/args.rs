@@ -1,0 +1,128 @@
+//! Typed access to a module's (templated) arguments, with Ansible-like messages for missing,
+//! unknown or mistyped options.
+
+use indexmap::{IndexMap, IndexSet};
+use minijinja::value::ValueKind;
+use minijinja::Value;
+
+use super::ModuleError;
+use crate::error::did_you_mean;
+
+pub struct Args {
+    module: &'static str,
+    values: IndexMap<String, Value>,
+    used: IndexSet<String>,
+}
+
+impl Args {
+    pub fn new(module: &'static str, value: &Value) -> Result<Self, ModuleError> {
+        let mut values = IndexMap::new();
+        match value.kind() {
+            ValueKind::Map => {
+                for key in value.try_iter().into_iter().flatten() {
+                    values.insert(key.to_string(), value.get_item(&key).unwrap_or_default());
+                }
+            }
+            ValueKind::None | ValueKind::Undefined => {}
+            _ => return Err(ModuleError::Args(format!("{module}: arguments must be a mapping, got {}", value.kind()))),
+        }
+        Ok(Self { module, values, used: IndexSet::new() })
+    }
+
+    pub fn module(&self) -> &'static str {
+        self.module
+    }
+
+    fn err(&self, message: String) -> ModuleError {
+        ModuleError::Args(format!("{}: {message}", self.module))
+    }
+
+    pub fn raw(&mut self, key: &str) -> Option<Value> {
+        self.used.insert(key.to_string());
+        self.values.get(key).filter(|v| !v.is_none() && !v.is_undefined()).cloned()
+    }
+
+    /// The first of several names (an option and its aliases) that is set.
+    pub fn raw_any(&mut self, keys: &[&str]) -> Option<Value> {
+        let mut found = None;
+        for key in keys {
+            let v = self.raw(key);
+            if found.is_none() {
+                found = v;
+            }
+        }
+        found
+    }
+
+    pub fn str(&mut self, keys: &[&str]) -> Result<Option<String>, ModuleError> {
+        match self.raw_any(keys) {
+            None => Ok(None),
+            Some(v) => match v.kind() {
+                ValueKind::String | ValueKind::Number | ValueKind::Bool => Ok(Some(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))),
+                kind => Err(self.err(format!("option '{}' must be a string, got {kind}", keys[0]))),
+            },
+        }
+    }
+
+    pub fn required_str(&mut self, keys: &[&str]) -> Result<String, ModuleError> {
+        self.str(keys)?.ok_or_else(|| self.err(format!("missing required argument: {}", keys[0])))
+    }
+
+    pub fn bool(&mut self, key: &str, default: bool) -> Result<bool, ModuleError> {
+        match self.raw(key) {
+            None => Ok(default),
+            Some(v) => parse_bool(&v).ok_or_else(|| self.err(format!("option '{key}' must be a boolean (yes/no), got '{v}'"))),
+        }
+    }
+
+    pub fn int(&mut self, key: &str) -> Result<Option<i64>, ModuleError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .map(Some)
+                .ok_or_else(|| self.err(format!("option '{key}' must be an integer, got '{v}'"))),
+        }
+    }
+
+    /// A string option restricted to `choices`.
+    pub fn choice(&mut self, key: &str, choices: &[&str], default: &str) -> Result<String, ModuleError> {
+        let value = self.str(&[key])?.unwrap_or_else(|| default.to_string());
+        if !choices.contains(&value.as_str()) {
+            return Err(self.err(format!("value of {key} must be one of: {}, got: {value}", choices.join(", "))));
+        }
+        Ok(value)
+    }
+
+    /// A list of strings (a list, or a comma-separated string).
+    pub fn list(&mut self, keys: &[&str]) -> Result<Vec<String>, ModuleError> {
+        match self.raw_any(keys) {
+            None => Ok(vec![]),
+            Some(v) if v.kind() == ValueKind::Seq => Ok(v.try_iter().into_iter().flatten().map(|i| i.to_string()).collect()),
+            Some(v) => Ok(v.to_string().split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
+        }
+    }
+
+    /// Errors on options the module does not know (the keys never asked for).
+    pub fn finish(self) -> Result<(), ModuleError> {
+        let unknown: Vec<&String> = self.values.keys().filter(|k| !self.used.contains(*k) && !k.starts_with('_')).collect();
+        if let Some(first) = unknown.first() {
+            let hint = did_you_mean(first, self.used.iter().map(String::as_str));
+            return Err(self.err(format!(
+                "unsupported parameter '{first}'{hint} (supported: {})",
+                self.used.iter().filter(|k| !k.starts_with('_')).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        Ok(())
+    }
+}
+
+pub fn parse_bool(v: &Value) -> Option<bool> {
+    match v.kind() {
+        ValueKind::Bool => Some(v.is_true()),
+        ValueKind::Number => v.as_i64().map(|i| i != 0),
+        ValueKind::String => crate::load::config::parse_bool(v.as_str().unwrap_or_default()),
+        _ => None,
+    }
+}

@@ -1,0 +1,86 @@
+//! `command` and `shell`: run a command line. `command` passes its words to the program
+//! without a shell (each word quoted); `shell` hands the line to `/bin/sh`.
+
+use async_trait::async_trait;
+
+use super::command_result;
+use crate::connection::quote;
+use crate::load::kv::{split_words, unquote};
+use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+
+pub struct Command {
+    pub shell: bool,
+}
+
+#[async_trait]
+impl Module for Command {
+    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
+        let name = args.module();
+        let raw = args.str(&["_raw_params", "cmd"])?;
+        let argv = args.list(&["argv"])?;
+        let creates = args.str(&["creates"])?;
+        let removes = args.str(&["removes"])?;
+        let chdir = args.str(&["chdir"])?;
+        let executable = args.str(&["executable"])?;
+        let stdin = args.str(&["stdin"])?;
+        let stdin_add_newline = args.bool("stdin_add_newline", true)?;
+        let strip = args.bool("strip_empty_ends", true)?;
+        let _ = args.raw_any(&["warn", "expand_argument_vars"]);
+        args.finish()?;
+
+        let line = match (raw, argv.is_empty()) {
+            (Some(raw), true) => {
+                if self.shell {
+                    raw
+                } else {
+                    // No shell: every word reaches the program as-is.
+                    split_words(&raw).iter().map(|w| quote(&unquote(w))).collect::<Vec<_>>().join(" ")
+                }
+            }
+            (None, false) => argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
+            (Some(_), false) => return Err(ModuleError::Args(format!("{name}: parameters are mutually exclusive: argv|cmd"))),
+            (None, true) => return Err(ModuleError::Args(format!("{name}: no command given (write it after '{name}:' or set cmd/argv)"))),
+        };
+        if creates.is_some() || removes.is_some() {
+            let mut tests = Vec::new();
+            if let Some(c) = &creates {
+                tests.push(format!("if [ -e {} ]; then echo skip; fi", quote(c)));
+            }
+            if let Some(r) = &removes {
+                tests.push(format!("if [ ! -e {} ]; then echo skip; fi", quote(r)));
+            }
+            let prefix = chdir.as_ref().map(|d| format!("cd {} && ", quote(d))).unwrap_or_default();
+            let out = ctx.run(&format!("{prefix}{}", tests.join("; ")), None).await?;
+            if out.stdout_text().contains("skip") {
+                let why = match (&creates, &removes) {
+                    (Some(c), _) if out.stdout_text().lines().next() == Some("skip") && creates.is_some() => format!("{c} exists"),
+                    (_, Some(r)) => format!("{r} does not exist"),
+                    _ => String::new(),
+                };
+                return Ok(ModuleResult::changed(false).with("rc", 0).with("stdout", format!("skipped, since {why}")).with_msg(format!("Did not run command since '{why}'")));
+            }
+        }
+        if ctx.check_mode {
+            let mut result = ModuleResult::changed(false).with_msg("Command would have run if not in check mode");
+            result.skipped = true;
+            return Ok(result);
+        }
+        let mut full = line.clone();
+        if let (true, Some(exe)) = (self.shell, &executable) {
+            full = format!("{} -c {}", quote(exe), quote(&full));
+        }
+        if let Some(dir) = &chdir {
+            full = format!("cd {} && {full}", quote(dir));
+        }
+        let input = stdin.map(|s| {
+            let mut bytes = s.into_bytes();
+            if stdin_add_newline {
+                bytes.push(b'\n');
+            }
+            bytes
+        });
+        let started = std::time::Instant::now();
+        let out = ctx.run(&full, input).await?;
+        Ok(command_result(&line, &out, started, strip))
+    }
+}

@@ -1,0 +1,37 @@
+//! `debug`: print a message or a variable.
+
+use async_trait::async_trait;
+use minijinja::Value;
+
+use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+
+pub struct Debug;
+
+#[async_trait]
+impl Module for Debug {
+    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
+        let msg = args.raw("msg");
+        let var = args.str(&["var"])?;
+        let _ = args.int("verbosity")?;
+        args.finish()?;
+        let mut result = ModuleResult::changed(false);
+        match (msg, var) {
+            (Some(_), Some(_)) => return Err(ModuleError::Args("debug: parameters are mutually exclusive: msg|var".into())),
+            (None, Some(var)) => {
+                let value = ctx
+                    .scope
+                    .templar()
+                    .render_str(&format!("{{{{ {var} }}}}"), ctx.scope)
+                    .unwrap_or_else(|_| Value::from("VARIABLE IS NOT DEFINED!"));
+                result.data.insert(var, value);
+            }
+            (Some(msg), None) => {
+                result.data.insert("msg".into(), msg);
+            }
+            (None, None) => {
+                result.data.insert("msg".into(), Value::from("Hello world!"));
+            }
+        }
+        Ok(result)
+    }
+}

@@ -1,0 +1,64 @@
+//! `wait_for`: wait on the target for a path to appear/disappear or a port to listen/close.
+//! The polling loop runs on the target in one command (no round trip per poll).
+
+use async_trait::async_trait;
+
+use crate::connection::quote;
+use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+
+pub struct WaitFor;
+
+#[async_trait]
+impl Module for WaitFor {
+    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
+        let path = args.str(&["path"])?;
+        let port = args.int("port")?;
+        let _host = args.str(&["host"])?;
+        let state = args.choice("state", &["present", "started", "stopped", "absent", "drained"], "started")?;
+        let timeout = args.int("timeout")?.unwrap_or(300);
+        let delay = args.int("delay")?.unwrap_or(0);
+        let sleep = args.int("sleep")?.unwrap_or(1).max(1);
+        let search = args.str(&["search_regex"])?;
+        let msg = args.str(&["msg"])?;
+        let _ = args.raw_any(&["connect_timeout", "exclude_hosts", "active_connection_states"]);
+        args.finish()?;
+        let present = matches!(state.as_str(), "present" | "started");
+        let test = match (&path, port) {
+            (Some(p), _) => match (&search, present) {
+                (Some(re), true) => format!("grep -Eq {} {} 2>/dev/null", quote(re), quote(p)),
+                (_, true) => format!("[ -e {} ]", quote(p)),
+                (_, false) => format!("[ ! -e {} ]", quote(p)),
+            },
+            (None, Some(port)) => {
+                let listening = format!(
+                    "awk 'NR>1 && $4==\"0A\" {{split($2,a,\":\"); if (a[2]==\"{port:04X}\") f=1}} END {{exit !f}}' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
+                );
+                if present { listening } else { format!("! {listening}") }
+            }
+            (None, None) => "true".to_string(),
+        };
+        if ctx.check_mode {
+            return Ok(ModuleResult::changed(false));
+        }
+        let started = std::time::Instant::now();
+        let script = format!(
+            "sleep {delay}; end=$(( $(date +%s) + {timeout} )); while ! {test}; do if [ $(date +%s) -ge $end ]; then exit 7; fi; sleep {sleep}; done"
+        );
+        let out = ctx.run(&script, None).await?;
+        if out.rc == 7 {
+            let what = path.clone().map(|p| format!("path {p}")).or(port.map(|p| format!("port {p}"))).unwrap_or_default();
+            return Ok(ModuleResult::failed(msg.unwrap_or_else(|| format!("Timeout when waiting for {what} to be {state}"))));
+        }
+        if out.rc != 0 {
+            return Err(ModuleError::Failed(format!("wait_for failed: {}", out.stderr_text().trim())));
+        }
+        let mut result = ModuleResult::changed(false).with("elapsed", started.elapsed().as_secs() as i64).with("state", state.as_str());
+        if let Some(p) = path {
+            result.data.insert("path".into(), p.into());
+        }
+        if let Some(p) = port {
+            result.data.insert("port".into(), p.into());
+        }
+        Ok(result)
+    }
+}

@@ -1,0 +1,162 @@
+//! `file`: a path's existence, kind (file, directory, link, hard link, touch) and attributes.
+
+use async_trait::async_trait;
+
+use super::write::{probe, Attributes};
+use crate::connection::quote;
+use crate::modules::util::{octal, wanted_mode, PathState};
+use crate::modules::{Args, Diff, Module, ModuleCtx, ModuleError, ModuleResult};
+
+pub struct File;
+
+#[async_trait]
+impl Module for File {
+    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
+        let path = args.required_str(&["path", "dest", "name"])?;
+        let state_arg = args.str(&["state"])?;
+        let src = args.str(&["src"])?;
+        let recurse = args.bool("recurse", false)?;
+        let force = args.bool("force", false)?;
+        let attrs = Attributes::from_args(&mut args)?;
+        let _ = args.raw_any(&["follow", "modification_time", "access_time", "modification_time_format", "access_time_format", "unsafe_writes", "seuser", "serole", "setype", "selevel", "attributes"]);
+        args.finish()?;
+
+        let (current, _) = probe(ctx, &path, false).await?;
+        // Ansible's default: keep the current kind, or `file` when absent.
+        let wanted = match state_arg.as_deref() {
+            Some(s) => s.to_string(),
+            None if src.is_some() => "link".into(),
+            None if current.exists && current.kind == "directory" => "directory".into(),
+            None => "file".into(),
+        };
+        let q = quote(&path);
+        let mut commands: Vec<String> = Vec::new();
+        let mut diff_before = describe(&current);
+        match wanted.as_str() {
+            "absent" => {
+                if current.exists {
+                    commands.push(format!("rm -rf -- {q}"));
+                }
+            }
+            "directory" => {
+                if !current.exists {
+                    commands.push(format!("mkdir -p -- {q}"));
+                    if let Some(m) = attrs.mode.as_ref().and_then(|m| wanted_mode(m, None, true)) {
+                        commands.push(format!("chmod {} {q}", octal(m)));
+                    }
+                    commands.extend(ownership(&attrs, &q, recurse));
+                } else if current.kind != "directory" {
+                    return Err(ModuleError::Failed(format!("{path} already exists as a {}", current.kind)));
+                } else {
+                    commands.extend(attrs.changes(&path, &current));
+                    if recurse {
+                        commands.extend(recursive_changes(ctx, &attrs, &q).await?);
+                    }
+                }
+            }
+            "file" => {
+                if !current.exists {
+                    return Err(ModuleError::Failed(format!("file ({path}) is absent, cannot continue (use state=touch to create it)")));
+                }
+                commands.extend(attrs.changes(&path, &current));
+            }
+            "touch" => {
+                commands.push(format!("touch -- {q}"));
+                if !current.exists {
+                    if let Some(m) = attrs.mode.as_ref().and_then(|m| wanted_mode(m, None, false)) {
+                        commands.push(format!("chmod {} {q}", octal(m)));
+                    }
+                    commands.extend(ownership(&attrs, &q, false));
+                } else {
+                    commands.extend(attrs.changes(&path, &current));
+                }
+            }
+            "link" | "hard" => {
+                let src = src.ok_or_else(|| ModuleError::Args(format!("file: src is required for creating a {wanted} (state={wanted})")))?;
+                let flag = if wanted == "link" { "-s" } else { "" };
+                let correct = if wanted == "link" {
+                    current.kind == "link" && current.link_target.as_deref() == Some(src.as_str())
+                } else {
+                    current.exists && ctx.run(&format!("[ {q} -ef {} ]", quote(&src)), None).await?.rc == 0
+                };
+                if !correct {
+                    if current.exists && current.kind != "link" && !force && wanted == "link" {
+                        return Err(ModuleError::Failed(format!("refusing to convert from {} to symlink for {path} (use force: yes)", current.kind)));
+                    }
+                    commands.push(format!("ln {flag} -f -n -- {} {q}", quote(&src)));
+                }
+                if current.kind == "link" || !current.exists {
+                    commands.extend(ownership(&attrs, &q, false));
+                    if current.exists {
+                        commands.retain(|c| !c.starts_with("chown") || attrs.owner.as_deref() != Some(current.owner.as_str()));
+                    }
+                } else {
+                    commands.extend(attrs.changes(&path, &current));
+                }
+            }
+            other => {
+                return Err(ModuleError::Args(format!(
+                    "file: value of state must be one of: absent, directory, file, hard, link, touch, got: {other}"
+                )))
+            }
+        }
+        // `touch` always changes timestamps; Ansible reports it changed.
+        let changed = !commands.is_empty();
+        let mut result = ModuleResult::changed(changed).with("path", path.as_str()).with("state", wanted.as_str());
+        if ctx.diff && changed {
+            diff_before.push('\n');
+            result.diffs.push(Diff {
+                before_header: path.clone(),
+                after_header: path.clone(),
+                before: diff_before,
+                after: format!("state: {wanted}\n"),
+            });
+        }
+        if changed && !ctx.check_mode {
+            ctx.run_ok(&commands.join(" && "), None, &format!("file {path}")).await?;
+        }
+        if let Some(m) = attrs.mode.as_ref().and_then(|m| wanted_mode(m, current.exists.then_some(current.mode), wanted == "directory")) {
+            result.data.insert("mode".into(), octal(m).into());
+        } else if current.exists {
+            result.data.insert("mode".into(), octal(current.mode).into());
+        }
+        Ok(result)
+    }
+}
+
+fn describe(state: &PathState) -> String {
+    if state.exists { format!("state: {}", state.kind) } else { "state: absent".into() }
+}
+
+fn ownership(attrs: &Attributes, q: &str, recurse: bool) -> Vec<String> {
+    let r = if recurse { "-R " } else { "" };
+    let mut out = Vec::new();
+    if let Some(owner) = &attrs.owner {
+        out.push(format!("chown -h {r}{} {q}", quote(owner)));
+    }
+    if let Some(group) = &attrs.group {
+        out.push(format!("chgrp -h {r}{} {q}", quote(group)));
+    }
+    out
+}
+
+/// `recurse: yes`: ownership is changed only when some path below differs, so a converged
+/// tree reports ok. One command asks `find` for the first offender.
+async fn recursive_changes(ctx: &ModuleCtx<'_>, attrs: &Attributes, q: &str) -> Result<Vec<String>, ModuleError> {
+    let mut tests = Vec::new();
+    if let Some(owner) = &attrs.owner {
+        tests.push(format!("! -user {}", quote(owner)));
+    }
+    if let Some(group) = &attrs.group {
+        tests.push(format!("! -group {}", quote(group)));
+    }
+    if tests.is_empty() {
+        return Ok(vec![]);
+    }
+    let command = format!("find {q} \\( {} \\) -print -quit", tests.join(" -o "));
+    let out = ctx.run(&command, None).await?;
+    if out.stdout.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(ownership(attrs, q, true))
+}

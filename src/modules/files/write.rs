@@ -1,0 +1,194 @@
+//! Converging a file's content and attributes, shared by copy, template and lineinfile.
+//!
+//! Plan: one command reads the destination's state, checksum (and content for `--diff`).
+//! Apply: one command uploads the content on stdin to a temporary file beside the
+//! destination, sets mode and owner, validates it, keeps a backup, and `mv`s it into place,
+//! so the destination is never half-written.
+
+use minijinja::Value;
+
+use crate::connection::quote;
+use crate::modules::util::{octal, parse_probe, probe_command, sha1_hex, wanted_mode, Mode, PathState};
+use crate::modules::{Diff, ModuleCtx, ModuleError, ModuleResult};
+
+/// Files larger than this are not shown in `--diff`.
+const DIFF_LIMIT: u64 = 256 * 1024;
+
+#[derive(Debug, Clone, Default)]
+pub struct Attributes {
+    pub mode: Option<Mode>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+}
+
+impl Attributes {
+    pub fn from_args(args: &mut crate::modules::Args) -> Result<Self, ModuleError> {
+        let mode = match args.raw("mode") {
+            Some(v) => Some(crate::modules::util::parse_mode(&v).map_err(|e| ModuleError::Args(format!("{}: {e}", args.module())))?),
+            None => None,
+        };
+        Ok(Self { mode, owner: args.str(&["owner"])?, group: args.str(&["group"])? })
+    }
+
+    /// The attribute changes needed on an existing path, as shell commands.
+    pub fn changes(&self, path: &str, state: &PathState) -> Vec<String> {
+        let mut out = Vec::new();
+        let q = quote(path);
+        if let Some(owner) = &self.owner {
+            if owner != &state.owner && owner != &state.uid.to_string() {
+                out.push(format!("chown -h {} {q}", quote(owner)));
+            }
+        }
+        if let Some(group) = &self.group {
+            if group != &state.group && group != &state.gid.to_string() {
+                out.push(format!("chgrp -h {} {q}", quote(group)));
+            }
+        }
+        if let Some(mode) = &self.mode {
+            if state.kind != "link" {
+                if let Some(want) = wanted_mode(mode, Some(state.mode), state.kind == "directory") {
+                    if want != state.mode {
+                        out.push(format!("chmod {} {q}", octal(want)));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+pub struct WriteRequest {
+    pub dest: String,
+    pub content: Vec<u8>,
+    pub attrs: Attributes,
+    pub backup: bool,
+    /// A command with `%s` for the temporary file, run before it replaces the destination.
+    pub validate: Option<String>,
+    /// Create the destination when absent (lineinfile's `create`); copy/template always do.
+    pub force: bool,
+}
+
+/// Reads a path's state on the target (and its content, when `with_content`).
+pub async fn probe(ctx: &ModuleCtx<'_>, path: &str, with_content: bool) -> Result<(PathState, Option<Vec<u8>>), ModuleError> {
+    let mut command = probe_command(path, true);
+    if with_content {
+        let p = quote(path);
+        command.push_str(&format!(
+            "; if [ -f {p} ] && [ $(stat -c %s {p}) -le {DIFF_LIMIT} ]; then echo '--kiln-content--'; cat {p}; fi"
+        ));
+    }
+    let out = ctx.run(&command, None).await?;
+    if out.rc != 0 {
+        return Err(ModuleError::Failed(format!("could not read the state of {path}: {}", out.stderr_text().trim())));
+    }
+    let text = out.stdout;
+    let marker = b"--kiln-content--\n";
+    let split = text.windows(marker.len()).position(|w| w == marker);
+    let (head, content) = match split {
+        Some(at) => (&text[..at], Some(text[at + marker.len()..].to_vec())),
+        None => (&text[..], None),
+    };
+    Ok((parse_probe(&String::from_utf8_lossy(head)), content))
+}
+
+/// Plans and (outside check mode) applies a file write.
+pub async fn converge(ctx: &ModuleCtx<'_>, mut request: WriteRequest) -> Result<ModuleResult, ModuleError> {
+    let (mut state, mut before) = probe(ctx, &request.dest, ctx.diff).await?;
+    if state.kind == "directory" {
+        return Err(ModuleError::Failed(format!("{} is a directory; name the file to write", request.dest)));
+    }
+    if state.kind == "link" {
+        // Follow the link the way Ansible does: write through to its target.
+        if let Some(target) = state.link_target.clone() {
+            let resolved = if target.starts_with('/') { target } else { format!("{}/{target}", parent_dir(&request.dest)) };
+            request.dest = resolved;
+            (state, before) = probe(ctx, &request.dest, ctx.diff).await?;
+        }
+    }
+    let checksum = sha1_hex(&request.content);
+    let content_changes = !state.exists || state.checksum.as_deref() != Some(checksum.as_str());
+    let attr_changes = if state.exists { request.attrs.changes(&request.dest, &state) } else { vec![] };
+    let changed = content_changes || !attr_changes.is_empty();
+
+    let mut result = ModuleResult::changed(changed)
+        .with("dest", request.dest.as_str())
+        .with("checksum", checksum.as_str())
+        .with("size", request.content.len() as i64);
+    if ctx.diff && content_changes {
+        result.diffs.push(Diff {
+            before_header: request.dest.clone(),
+            after_header: request.dest.clone(),
+            before: before.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default(),
+            after: String::from_utf8_lossy(&request.content).into_owned(),
+        });
+    }
+    if !changed || ctx.check_mode {
+        return Ok(with_final_attrs(result, &state, &request.attrs));
+    }
+    if !content_changes {
+        ctx.run_ok(&attr_changes.join(" && "), None, "changing attributes").await?;
+        return Ok(with_final_attrs(result, &state, &request.attrs));
+    }
+    let backup_file = request.backup && state.exists;
+    let script = write_script(&request, &state, backup_file);
+    let out = ctx.run(&script, Some(std::mem::take(&mut request.content))).await?;
+    if out.rc != 0 {
+        let stderr = out.stderr_text();
+        let message = if stderr.contains("kiln-validate-failed") {
+            format!("failed to validate: {}", stderr.replace("kiln-validate-failed", "").trim())
+        } else {
+            format!("could not write {}: {}", request.dest, stderr.trim())
+        };
+        return Err(ModuleError::Failed(message));
+    }
+    if backup_file {
+        result = result.with("backup_file", out.stdout_text().trim());
+    }
+    Ok(with_final_attrs(result, &state, &request.attrs))
+}
+
+fn with_final_attrs(mut result: ModuleResult, state: &PathState, attrs: &Attributes) -> ModuleResult {
+    let mode = attrs.mode.as_ref().and_then(|m| wanted_mode(m, state.exists.then_some(state.mode), false)).unwrap_or(state.mode);
+    result.data.insert("mode".into(), Value::from(octal(mode)));
+    result.data.insert("owner".into(), Value::from(attrs.owner.clone().unwrap_or_else(|| state.owner.clone())));
+    result.data.insert("group".into(), Value::from(attrs.group.clone().unwrap_or_else(|| state.group.clone())));
+    result
+}
+
+pub fn parent_dir(path: &str) -> String {
+    match path.trim_end_matches('/').rfind('/') {
+        Some(0) => "/".into(),
+        Some(i) => path[..i].to_string(),
+        None => ".".into(),
+    }
+}
+
+/// The apply command: content arrives on stdin.
+fn write_script(request: &WriteRequest, state: &PathState, backup: bool) -> String {
+    let dest = quote(&request.dest);
+    let dir = quote(&parent_dir(&request.dest));
+    let mut steps = vec![format!("t=$(mktemp {dir}/.kiln-tmp.XXXXXX)"), "cat > \"$t\"".to_string()];
+    let mode = request.attrs.mode.as_ref().and_then(|m| wanted_mode(m, state.exists.then_some(state.mode), false));
+    match (mode, state.exists) {
+        (Some(m), _) => steps.push(format!("chmod {} \"$t\"", octal(m))),
+        (None, true) => steps.push(format!("chmod {} \"$t\"", octal(state.mode))),
+        (None, false) => steps.push("chmod $(printf '%o' $(( 0666 & ~0$(umask) ))) \"$t\"".to_string()),
+    }
+    match (&request.attrs.owner, state.exists) {
+        (Some(owner), _) => steps.push(format!("chown {} \"$t\"", quote(owner))),
+        (None, true) => steps.push(format!("{{ chown {}:{} \"$t\" 2>/dev/null || true; }}", state.uid, state.gid)),
+        _ => {}
+    }
+    if let Some(group) = &request.attrs.group {
+        steps.push(format!("chgrp {} \"$t\"", quote(group)));
+    }
+    if let Some(validate) = &request.validate {
+        let command = validate.replace("%s", "\"$t\"");
+        steps.push(format!("{{ {command} >&2 || {{ echo kiln-validate-failed >&2; false; }}; }}"));
+    }
+    if backup {
+        steps.push(format!("b={dest}.$(date +%Y-%m-%d@%H:%M:%S)~ && cp -p {dest} \"$b\" && echo \"$b\""));
+    }
+    steps.push(format!("mv -f \"$t\" {dest}"));
+    format!("{} || {{ rc=$?; rm -f \"$t\"; exit $rc; }}", steps.join(" && "))
+}

@@ -1,0 +1,147 @@
+//! Modules run on the controller and act on the target through shell commands over the
+//! connection (the target needs `/bin/sh` and coreutils only).
+//!
+//! Each module first *plans*: it reads the target's state (one batched command where it can)
+//! and decides what must change. In check mode it stops there and reports the plan; otherwise
+//! it *applies* exactly that. Idempotence is an empty plan; `--diff` is the plan's diff.
+
+pub mod args;
+pub mod commands;
+pub mod control;
+pub mod files;
+pub mod registry;
+pub mod system;
+pub mod util;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use indexmap::IndexMap;
+use minijinja::Value;
+
+use crate::connection::{become_command, quote, Connection, ConnectionError, ExecOutput};
+use crate::load::model::VarMap;
+use crate::template::Scope;
+pub use args::Args;
+
+/// A before/after pair for `--diff`.
+#[derive(Debug, Clone, Default)]
+pub struct Diff {
+    pub before_header: String,
+    pub after_header: String,
+    pub before: String,
+    pub after: String,
+}
+
+/// What a module did (or, in check mode, would do).
+#[derive(Debug, Clone, Default)]
+pub struct ModuleResult {
+    pub changed: bool,
+    pub failed: bool,
+    pub skipped: bool,
+    pub msg: Option<String>,
+    pub diffs: Vec<Diff>,
+    /// Return values (`rc`, `stdout`, `path`, `mode`, …) as registered variables see them.
+    pub data: IndexMap<String, Value>,
+    /// Facts to store for the host (`setup`, `set_fact`, `include_vars`).
+    pub facts: Option<VarMap>,
+    /// Variables `set_fact` and `include_vars` define.
+    pub set_vars: Option<(VarMap, VarLevel)>,
+}
+
+/// Where variables a module defines sit in Ansible's precedence order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum VarLevel {
+    IncludeVars,
+    SetFact,
+}
+
+impl ModuleResult {
+    pub fn changed(changed: bool) -> Self {
+        Self { changed, ..Default::default() }
+    }
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.data.insert(key.to_string(), value.into());
+        self
+    }
+    pub fn with_msg(mut self, msg: impl Into<String>) -> Self {
+        self.msg = Some(msg.into());
+        self
+    }
+    pub fn failed(msg: impl Into<String>) -> Self {
+        Self { failed: true, msg: Some(msg.into()), ..Default::default() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// Bad arguments: the message names the module and the option.
+    #[error("{0}")]
+    Args(String),
+    /// The module ran and failed on the target.
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Unreachable(#[from] ConnectionError),
+}
+
+/// Everything a module may use while it runs for one host.
+pub struct ModuleCtx<'a> {
+    pub host: &'a str,
+    pub conn: &'a dyn Connection,
+    pub check_mode: bool,
+    pub diff: bool,
+    /// `(method, user)` when `become` is on.
+    pub escalation: Option<(String, String)>,
+    pub environment: Vec<(String, String)>,
+    pub scope: &'a Scope,
+    /// Controller directories to find `src:` files in (role `files/`/`templates/`, playbook dir).
+    pub search_paths: &'a [PathBuf],
+}
+
+impl ModuleCtx<'_> {
+    /// Runs a shell command on the target, with `become` and `environment` applied.
+    pub async fn run(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<ExecOutput, ModuleError> {
+        let mut full = String::new();
+        for (k, v) in &self.environment {
+            full.push_str(&format!("{k}={} ", quote(v)));
+        }
+        if !self.environment.is_empty() {
+            full = format!("export {full}; ");
+        }
+        full.push_str(command);
+        let full = match &self.escalation {
+            Some((method, user)) => become_command(&full, method, user),
+            None => full,
+        };
+        Ok(self.conn.exec(&full, stdin).await?)
+    }
+
+    /// Runs a command that must succeed; its stderr becomes the failure message.
+    pub async fn run_ok(&self, command: &str, stdin: Option<Vec<u8>>, what: &str) -> Result<ExecOutput, ModuleError> {
+        let out = self.run(command, stdin).await?;
+        if out.rc != 0 {
+            let stderr = out.stderr_text();
+            let detail = if stderr.trim().is_empty() { out.stdout_text() } else { stderr };
+            return Err(ModuleError::Failed(format!("{what} failed (rc={}): {}", out.rc, detail.trim())));
+        }
+        Ok(out)
+    }
+
+    /// Finds a controller-side file for `src:` in the search paths (`subdir` first).
+    pub fn find_source(&self, name: &str, subdir: &str) -> Option<PathBuf> {
+        let path = std::path::Path::new(name);
+        if path.is_absolute() {
+            return path.exists().then(|| path.to_path_buf());
+        }
+        self.search_paths
+            .iter()
+            .flat_map(|dir| [dir.join(subdir).join(name), dir.join(name)])
+            .find(|p| p.exists())
+    }
+}
+
+#[async_trait]
+pub trait Module: Send + Sync {
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Args) -> Result<ModuleResult, ModuleError>;
+}

@@ -1,0 +1,3 @@
+//! System modules: setup (facts).
+
+pub mod setup;

@@ -1,0 +1,123 @@
+//! Lookups (`lookup('env', …)`, `file`, `template`, `pipe`, `first_found`) and `query`/`q`.
+//! They run on the controller, as in Ansible. Relative paths are searched for in the
+//! directories listed by the `__search_paths` variable (role files/templates, playbook dir).
+
+use minijinja::value::{Kwargs, Rest};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
+
+pub fn register(env: &mut Environment<'static>) {
+    env.add_function("lookup", lookup);
+    env.add_function("query", query);
+    env.add_function("q", query);
+}
+
+fn fail(message: String) -> Error {
+    Error::new(ErrorKind::InvalidOperation, message)
+}
+
+/// Finds a controller file: absolute as given, else in the search directories.
+pub fn find_file(state: &State, name: &str, subdir: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(name);
+    if path.is_absolute() {
+        return path.exists().then(|| path.to_path_buf());
+    }
+    let dirs = state.lookup("__search_paths")?;
+    for dir in dirs.try_iter().ok()? {
+        let dir = std::path::PathBuf::from(dir.to_string());
+        for candidate in [dir.join(subdir).join(name), dir.join(name)] {
+            if candidate.exists() {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+fn run_lookup(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    let mut out = Vec::new();
+    match name {
+        "env" | "ansible.builtin.env" => {
+            for term in terms {
+                let default = kwargs.get::<Option<String>>("default")?.unwrap_or_default();
+                out.push(Value::from(std::env::var(term.to_string()).unwrap_or(default)));
+            }
+        }
+        "file" | "ansible.builtin.file" => {
+            for term in terms {
+                let path = find_file(state, &term.to_string(), "files")
+                    .ok_or_else(|| fail(format!("lookup('file'): could not find '{term}'")))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| fail(format!("lookup('file'): {}: {e}", path.display())))?;
+                let text = if kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true) { text.trim_end().to_string() } else { text };
+                out.push(Value::from(text));
+            }
+        }
+        "template" | "ansible.builtin.template" => {
+            for term in terms {
+                let path = find_file(state, &term.to_string(), "templates")
+                    .ok_or_else(|| fail(format!("lookup('template'): could not find '{term}'")))?;
+                let text = std::fs::read_to_string(&path).map_err(|e| fail(format!("lookup('template'): {}: {e}", path.display())))?;
+                let rendered = state.env().render_str(&text, state.lookup("vars").unwrap_or_default())?;
+                out.push(Value::from(rendered));
+            }
+        }
+        "pipe" | "ansible.builtin.pipe" => {
+            for term in terms {
+                let output = std::process::Command::new("/bin/sh")
+                    .arg("-c")
+                    .arg(term.to_string())
+                    .output()
+                    .map_err(|e| fail(format!("lookup('pipe'): {e}")))?;
+                if !output.status.success() {
+                    return Err(fail(format!("lookup('pipe'): '{term}' exited with {}", output.status)));
+                }
+                out.push(Value::from(String::from_utf8_lossy(&output.stdout).trim_end().to_string()));
+            }
+        }
+        "first_found" | "ansible.builtin.first_found" => {
+            let mut names: Vec<String> = Vec::new();
+            for term in terms {
+                if let Some(files) = term.get_attr("files").ok().filter(|v| !v.is_undefined()) {
+                    names.extend(files.try_iter()?.map(|f| f.to_string()));
+                } else if let Ok(items) = term.try_iter() {
+                    if term.as_str().is_some() {
+                        names.push(term.to_string());
+                    } else {
+                        names.extend(items.map(|f| f.to_string()));
+                    }
+                }
+            }
+            let found = names.iter().find_map(|n| find_file(state, n, "files").or_else(|| find_file(state, n, "vars")));
+            match found {
+                Some(path) => out.push(Value::from(path.display().to_string())),
+                None if kwargs.get::<Option<bool>>("skip")?.unwrap_or(false) => {}
+                None => return Err(fail(format!("lookup('first_found'): none of {names:?} was found"))),
+            }
+        }
+        "vars" | "ansible.builtin.vars" => {
+            for term in terms {
+                let value = state.lookup(&term.to_string()).ok_or_else(|| fail(format!("lookup('vars'): '{term}' is undefined")))?;
+                out.push(value);
+            }
+        }
+        "items" | "list" => out.extend(terms.iter().cloned()),
+        other => return Err(fail(format!("lookup plugin '{other}' is not supported by kiln"))),
+    }
+    Ok(out)
+}
+
+fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
+    let results = run_lookup(state, &name, &terms, &kwargs)?;
+    if wantlist {
+        return Ok(Value::from(results));
+    }
+    Ok(match results.len() {
+        0 => Value::from(""),
+        1 => results.into_iter().next().unwrap_or_default(),
+        _ => Value::from(results.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")),
+    })
+}
+
+fn query(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    Ok(Value::from(run_lookup(state, &name, &terms, &kwargs)?))
+}

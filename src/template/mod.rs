@@ -1,0 +1,210 @@
+//! Templating: minijinja configured like Ansible's Jinja2 (trim_blocks, trailing newlines
+//! kept, Ansible's filters, tests and lookups), with variables looked up lazily through a
+//! [`Scope`] so that `a: "{{ b }}"` is resolved when `a` is read, in precedence order.
+
+pub(crate) mod filters;
+mod lookups;
+mod scope;
+mod tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use minijinja::{Environment, UndefinedBehavior, Value};
+
+pub use filters::python_replacement;
+pub use scope::Scope;
+
+/// A templating failure, already phrased for the user.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    pub message: String,
+}
+
+impl TemplateError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+
+/// The shared template environment. One per run; cheap to share across hosts and tasks.
+pub struct Templar {
+    env: Environment<'static>,
+}
+
+impl std::fmt::Debug for Templar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Templar")
+    }
+}
+
+/// Whether a string needs templating at all.
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+impl Templar {
+    pub fn new() -> Arc<Self> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).keep_trailing_newline(true).build() {
+            env.set_syntax(syntax);
+        }
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        filters::register(&mut env);
+        tests::register(&mut env);
+        lookups::register(&mut env);
+        Arc::new(Self { env })
+    }
+
+    fn eval_expression(&self, source: &str, ctx: Value) -> Result<Value, minijinja::Error> {
+        self.env.compile_expression(source)?.eval(ctx)
+    }
+
+    /// Templates a string. A string that is exactly one `{{ expression }}` yields the
+    /// expression's native value (a list stays a list), as in Ansible.
+    pub fn render_str(&self, text: &str, scope: &Scope) -> Result<Value, TemplateError> {
+        if !is_template(text) {
+            return Ok(Value::from(text));
+        }
+        let ctx = scope.to_value();
+        if let Some(inner) = single_expression(text) {
+            return self
+                .eval_expression(inner, ctx)
+                .and_then(|v| if v.is_undefined() { Err(undefined_error()) } else { Ok(v) })
+                .map_err(|e| explain(&e, text, scope));
+        }
+        self.env.render_str(text, ctx).map(Value::from).map_err(|e| explain(&e, text, scope))
+    }
+
+    /// Renders a template file's text (for `template:` and `lookup('template')`).
+    pub fn render_file(&self, text: &str, path: &std::path::Path, scope: &Scope) -> Result<String, TemplateError> {
+        self.env.render_str(text, scope.to_value()).map_err(|e| {
+            let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
+            TemplateError::new(format!("{}{line}: {}", path.display(), describe(&e, text, scope)))
+        })
+    }
+
+    /// Templates every string inside a value (lists and mappings recursively).
+    pub fn render_value(&self, value: &Value, scope: &Scope) -> Result<Value, TemplateError> {
+        if let Some(s) = value.as_str() {
+            return self.render_str(s, scope);
+        }
+        match value.kind() {
+            minijinja::value::ValueKind::Seq => {
+                let items: Result<Vec<Value>, _> =
+                    value.try_iter().into_iter().flatten().map(|v| self.render_value(&v, scope)).collect();
+                Ok(Value::from(items?))
+            }
+            minijinja::value::ValueKind::Map => {
+                let mut out = indexmap::IndexMap::new();
+                for key in value.try_iter().into_iter().flatten() {
+                    let item = value.get_item(&key).unwrap_or_default();
+                    out.insert(key.to_string(), self.render_value(&item, scope)?);
+                }
+                Ok(crate::template::map_value(out))
+            }
+            _ => Ok(value.clone()),
+        }
+    }
+
+    /// Evaluates a `when:`/`changed_when:`/`failed_when:` condition (a bare expression, or
+    /// a boolean, or a string with `{{ }}`).
+    pub fn eval_condition(&self, condition: &Value, scope: &Scope) -> Result<bool, TemplateError> {
+        if let Some(b) = as_plain_bool(condition) {
+            return Ok(b);
+        }
+        let text = condition.to_string();
+        let text = text.trim();
+        let value = if let Some(inner) = single_expression(text) {
+            self.eval_expression(inner, scope.to_value())
+        } else if is_template(text) {
+            self.env.render_str(text, scope.to_value()).map(Value::from)
+        } else {
+            self.eval_expression(text, scope.to_value())
+        }
+        .map_err(|e| explain(&e, text, scope))?;
+        if value.is_undefined() {
+            return Err(explain(&undefined_error(), text, scope));
+        }
+        Ok(truthy(&value))
+    }
+}
+
+fn undefined_error() -> minijinja::Error {
+    minijinja::Error::new(minijinja::ErrorKind::UndefinedError, "undefined value")
+}
+
+/// Ansible's truthiness for conditions: strings like "no"/"false" are false.
+pub fn truthy(value: &Value) -> bool {
+    if let Some(s) = value.as_str() {
+        return !matches!(s.trim().to_ascii_lowercase().as_str(), "" | "false" | "no" | "off" | "0" | "n" | "none");
+    }
+    value.is_true()
+}
+
+fn as_plain_bool(value: &Value) -> Option<bool> {
+    match value.kind() {
+        minijinja::value::ValueKind::Bool => Some(value.is_true()),
+        minijinja::value::ValueKind::Undefined | minijinja::value::ValueKind::None => Some(false),
+        _ => None,
+    }
+}
+
+/// `{{ expr }}` with nothing around it and no second `{{`.
+fn single_expression(text: &str) -> Option<&str> {
+    let trimmed = text.strip_prefix("{{")?.strip_suffix("}}")?;
+    if trimmed.contains("{{") || trimmed.contains("}}") || trimmed.contains("{%") {
+        return None;
+    }
+    Some(trimmed.trim())
+}
+
+/// Turns a minijinja error into Ansible-style words: undefined variables are named.
+fn explain(err: &minijinja::Error, source: &str, scope: &Scope) -> TemplateError {
+    TemplateError::new(describe(err, source, scope))
+}
+
+fn describe(err: &minijinja::Error, source: &str, scope: &Scope) -> String {
+    if err.kind() == minijinja::ErrorKind::UndefinedError {
+        if let Some(name) = scope.first_undefined(source) {
+            return format!("'{name}' is undefined (in '{}')", source.trim());
+        }
+        return format!("an undefined value was used in '{}': {}", source.trim(), err.detail().unwrap_or("undefined value"));
+    }
+    let mut message = format!("template error in '{}': {}", source.trim(), err.detail().unwrap_or(&err.kind().to_string()));
+    let mut cause = std::error::Error::source(err);
+    while let Some(inner) = cause {
+        message.push_str(&format!(": {inner}"));
+        cause = inner.source();
+    }
+    message
+}
+
+impl Templar {
+    /// Names of variables a template reads at top level, for undefined-variable messages.
+    pub(crate) fn variables_of(&self, source: &str) -> Vec<String> {
+        let mut names: Vec<String> = match single_expression(source) {
+            Some(inner) => self.env.compile_expression(inner).map(|e| e.undeclared_variables(true)).unwrap_or_default(),
+            None if is_template(source) => {
+                self.env.template_from_str(source).map(|t| t.undeclared_variables(true)).unwrap_or_default()
+            }
+            None => self.env.compile_expression(source).map(|e| e.undeclared_variables(true)).unwrap_or_default(),
+        }
+        .into_iter()
+        .collect();
+        names.sort();
+        names
+    }
+}
+
+/// Where controller-side files are looked up for `lookup('file')` and friends.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPaths(pub Vec<PathBuf>);
+
+/// A mapping value (insertion order kept) from string keys.
+pub fn map_value(map: indexmap::IndexMap<String, Value>) -> Value {
+    Value::from_object(map.into_iter().map(|(k, v)| (Value::from(k), v)).collect::<indexmap::IndexMap<Value, Value>>())
+}
