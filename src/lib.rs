@@ -3,8 +3,11 @@
 //! Data flows one way: `cli` → `load` (YAML → typed model) → `run` (plays, hosts, tasks) →
 //! `modules` (plan, then apply) → `connection`. `template` and `output` serve the layers.
 
+pub mod cli;
 pub mod connection;
 pub mod error;
 pub mod load;
 pub mod modules;
+pub mod output;
+pub mod run;
 pub mod template;

@@ -106,6 +106,12 @@ impl Args {
 
     /// Errors on options the module does not know (the keys never asked for).
     pub fn finish(self) -> Result<(), ModuleError> {
+        if self.values.contains_key("_raw_params") && !self.used.contains("_raw_params") {
+            let extra = self.values.get("_raw_params").map(|v| v.to_string()).unwrap_or_default();
+            return Err(self.err(format!(
+                "this module takes no free-form text, but '{extra}' was given (write options as name=value, and quote values that contain spaces)"
+            )));
+        }
         let unknown: Vec<&String> = self.values.keys().filter(|k| !self.used.contains(*k) && !k.starts_with('_')).collect();
         if let Some(first) = unknown.first() {
             let hint = did_you_mean(first, self.used.iter().map(String::as_str));

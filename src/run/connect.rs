@@ -1,0 +1,149 @@
+//! Connections for hosts: one per host for the whole run, opened on first use, from the
+//! host's variables (`ansible_host`, `ansible_port`, `ansible_user`, keys, SSH options).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::OnceCell;
+
+use crate::connection::local::LocalConnection;
+use crate::connection::ssh::{HostKeyPolicy, SshConnection, SshParams};
+use crate::connection::{ConnectionError, SharedConnection};
+
+/// Connection settings from the command line and ansible.cfg (host variables override).
+#[derive(Debug, Clone)]
+pub struct ConnectionDefaults {
+    pub connection: Option<String>,
+    pub remote_user: Option<String>,
+    pub private_key: Option<PathBuf>,
+    pub host_key_checking: bool,
+    pub timeout: Duration,
+    /// `-o Key=Value` options from ANSIBLE_SSH_ARGS, ansible.cfg and `--ssh-*-args`.
+    pub ssh_args: String,
+}
+
+/// What one host needs to be reached.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Local,
+    Ssh(SshParamsKey),
+}
+
+/// `SshParams` plus equality, so a host's connection is reused while its settings hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshParamsKey {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub identity_files: Vec<PathBuf>,
+    pub policy: String,
+    pub known_hosts: Vec<PathBuf>,
+}
+
+#[derive(Default)]
+pub struct ConnectionPool {
+    cells: Mutex<HashMap<String, Arc<OnceCell<Result<SharedConnection, String>>>>>,
+}
+
+impl ConnectionPool {
+    /// The connection for `name`, opened once; failures are remembered (the host stays
+    /// unreachable for the run, as in Ansible).
+    pub async fn get(&self, name: &str, target: &Target, timeout: Duration) -> Result<SharedConnection, ConnectionError> {
+        let cell = {
+            let mut cells = self.cells.lock().map_err(|_| ConnectionError::Unreachable("connection pool poisoned".into()))?;
+            cells.entry(name.to_string()).or_default().clone()
+        };
+        let result = cell
+            .get_or_init(|| async {
+                match target {
+                    Target::Local => Ok(Arc::new(LocalConnection::default()) as SharedConnection),
+                    Target::Ssh(p) => SshConnection::connect(SshParams {
+                        host: p.host.clone(),
+                        port: p.port,
+                        user: p.user.clone(),
+                        identity_files: p.identity_files.clone(),
+                        host_key_policy: match p.policy.as_str() {
+                            "no" => HostKeyPolicy::Off,
+                            "accept-new" => HostKeyPolicy::AcceptNew,
+                            _ => HostKeyPolicy::Strict,
+                        },
+                        known_hosts: p.known_hosts.clone(),
+                        timeout,
+                    })
+                    .await
+                    .map(|c| Arc::new(c) as SharedConnection)
+                    .map_err(|e| e.to_string()),
+                }
+            })
+            .await;
+        result.clone().map_err(ConnectionError::Unreachable)
+    }
+
+    /// Forgets a host's connection (`meta: reset_connection`).
+    pub fn reset(&self, name: &str) {
+        if let Ok(mut cells) = self.cells.lock() {
+            cells.remove(name);
+        }
+    }
+
+    pub async fn close_all(&self) {
+        let cells: Vec<_> = self.cells.lock().map(|c| c.values().cloned().collect()).unwrap_or_default();
+        for cell in cells {
+            if let Some(Ok(conn)) = cell.get() {
+                conn.close().await;
+            }
+        }
+    }
+
+    /// Total commands run over all connections.
+    pub fn round_trips(&self, name: &str) -> u64 {
+        let cell = self.cells.lock().ok().and_then(|c| c.get(name).cloned());
+        cell.and_then(|c| c.get().and_then(|r| r.as_ref().ok().map(|c| c.round_trips()))).unwrap_or(0)
+    }
+}
+
+/// Parses `-o Key=Value` / `-oKey=Value` / `-i file` options out of an ssh argument string.
+pub fn parse_ssh_options(args: &str) -> Vec<(String, String)> {
+    let words = crate::load::kv::split_words(args);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        let word = crate::load::kv::unquote(&words[i]);
+        let (flag, inline) = if let Some(rest) = word.strip_prefix("-o") {
+            ("o", rest.to_string())
+        } else if let Some(rest) = word.strip_prefix("-i") {
+            ("i", rest.to_string())
+        } else {
+            i += 1;
+            continue;
+        };
+        let value = if inline.is_empty() {
+            i += 1;
+            words.get(i).map(|w| crate::load::kv::unquote(w)).unwrap_or_default()
+        } else {
+            inline
+        };
+        if flag == "i" {
+            out.push(("IdentityFile".to_string(), value));
+        } else if let Some((k, v)) = value.split_once(['=', ' ']) {
+            out.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_option_forms() {
+        let opts = parse_ssh_options("-o ControlMaster=auto -oStrictHostKeyChecking=no -o 'UserKnownHostsFile=/dev/null' -i /k/id");
+        assert_eq!(opts[1], ("StrictHostKeyChecking".into(), "no".into()));
+        assert_eq!(opts[2], ("UserKnownHostsFile".into(), "/dev/null".into()));
+        assert_eq!(opts[3], ("IdentityFile".into(), "/k/id".into()));
+    }
+}

@@ -1,0 +1,510 @@
+//! Running one task on one host: loop items, `when`, `until`, the module (or a runner action
+//! such as `set_fact`), `changed_when`/`failed_when`, and the result Ansible would register.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use minijinja::value::ValueKind;
+use minijinja::Value;
+
+use super::connect::Target;
+use super::state::HostState;
+use super::vars::{search_paths, task_layers, PlayLayers, OMIT};
+use super::Shared;
+use crate::connection::SharedConnection;
+use crate::load::model::{Task, VarMap};
+use crate::modules::{registry, Args, ModuleCtx, ModuleError, ModuleResult, VarLevel};
+use crate::output::{HostEvent, Status};
+use crate::template::{truthy, Scope};
+
+/// What a task did on a host; the runner applies it to the host's state.
+#[derive(Debug, Default)]
+pub struct HostOutcome {
+    pub status: Option<Status>,
+    pub ignored: bool,
+    pub register: Option<(String, Value)>,
+    pub facts: Option<VarMap>,
+    pub set_vars: Vec<(VarMap, VarLevel)>,
+    pub notify: bool,
+    pub meta: Option<String>,
+}
+
+/// One run of the module (one loop item), before aggregation.
+struct ItemRun {
+    status: Status,
+    result: IndexMap<String, Value>,
+    outcome: ModuleResult,
+    ignored: bool,
+}
+
+fn result_map(r: &ModuleResult) -> IndexMap<String, Value> {
+    let mut map = r.data.clone();
+    map.insert("changed".into(), Value::from(r.changed));
+    if r.failed {
+        map.insert("failed".into(), Value::from(true));
+    }
+    if r.skipped {
+        map.insert("skipped".into(), Value::from(true));
+    }
+    if let Some(msg) = &r.msg {
+        map.insert("msg".into(), Value::from(msg.as_str()));
+    }
+    if let Some((vars, VarLevel::SetFact)) = &r.set_vars {
+        map.insert("ansible_facts".into(), crate::template::map_value(vars.clone()));
+    }
+    map
+}
+
+fn failed_result(msg: String) -> ModuleResult {
+    ModuleResult::failed(msg)
+}
+
+/// Renders a value and requires a boolean meaning.
+fn render_flag(scope: &Scope, value: &Option<Value>, default: bool) -> Result<bool, String> {
+    match value {
+        None => Ok(default),
+        Some(v) => scope.templar().eval_condition(v, scope).map_err(|e| e.message),
+    }
+}
+
+fn item_label(task: &Task, scope: &Scope, item: &Value) -> String {
+    if let Some(label) = task.loop_spec.as_ref().and_then(|l| l.label.as_ref()) {
+        if let Ok(v) = scope.templar().render_value(label, scope) {
+            return v.to_string();
+        }
+    }
+    match item.kind() {
+        ValueKind::String => item.as_str().unwrap_or_default().to_string(),
+        _ => crate::output::result_json(&IndexMap::from([("_".to_string(), item.clone())]), false)
+            .trim_start_matches("{\"_\": ")
+            .trim_end_matches('}')
+            .to_string(),
+    }
+}
+
+pub struct TaskRun<'a> {
+    pub shared: &'a Shared,
+    pub play: &'a PlayLayers,
+    pub task: &'a Task,
+    pub host: &'a str,
+    pub state: &'a HostState,
+    pub hostvars: &'a Value,
+    pub display_name: &'a str,
+}
+
+impl TaskRun<'_> {
+    pub async fn execute(&self) -> HostOutcome {
+        let scope = Scope::new(self.shared.templar.clone(), task_layers(self.play, self.host, self.state, self.task, self.hostvars));
+        let Some(spec) = &self.task.loop_spec else {
+            let run = self.run_item(&scope, None).await;
+            self.report(&run, None, &scope);
+            return self.outcome(vec![run], false);
+        };
+        let items = match super::loops::expand(spec, &scope, &search_paths(self.task, self.play)) {
+            Ok(items) => items,
+            Err(e) => {
+                let run = self.finish(failed_result(e.message), &scope);
+                self.report(&run, None, &scope);
+                return self.outcome(vec![run], false);
+            }
+        };
+        let mut runs = Vec::with_capacity(items.len());
+        let total = items.len();
+        for (index, item) in items.into_iter().enumerate() {
+            let mut layer = VarMap::new();
+            layer.insert(spec.loop_var.clone(), item.clone());
+            layer.insert("ansible_loop_var".into(), Value::from(spec.loop_var.as_str()));
+            if let Some(index_var) = &spec.index_var {
+                layer.insert(index_var.clone(), Value::from(index));
+            }
+            if spec.extended {
+                let info: VarMap = [
+                    ("index", Value::from(index + 1)),
+                    ("index0", Value::from(index)),
+                    ("first", Value::from(index == 0)),
+                    ("last", Value::from(index + 1 == total)),
+                    ("length", Value::from(total)),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect();
+                layer.insert("ansible_loop".into(), crate::template::map_value(info));
+            }
+            let item_scope = scope.with_layer(Arc::new(layer));
+            let mut run = self.run_item(&item_scope, Some(&item)).await;
+            run.result.insert(spec.loop_var.clone(), item.clone());
+            run.result.insert("ansible_loop_var".into(), Value::from(spec.loop_var.as_str()));
+            let label = item_label(self.task, &item_scope, &item);
+            self.report(&run, Some(label), &item_scope);
+            let unreachable = run.status == Status::Unreachable;
+            runs.push(run);
+            if unreachable {
+                break;
+            }
+            if let Some(pause) = spec.pause {
+                tokio::time::sleep(Duration::from_secs_f64(pause)).await;
+            }
+        }
+        self.outcome(runs, true)
+    }
+
+    /// Combines item runs into the task's outcome (and the loop's registered `results`).
+    fn outcome(&self, runs: Vec<ItemRun>, looped: bool) -> HostOutcome {
+        let mut out = HostOutcome::default();
+        let any = |s: Status| runs.iter().any(|r| r.status == s);
+        let status = if runs.is_empty() {
+            Status::Skipped
+        } else if any(Status::Unreachable) {
+            Status::Unreachable
+        } else if runs.iter().any(|r| r.status == Status::Failed && !r.ignored) {
+            Status::Failed
+        } else if any(Status::Failed) {
+            out.ignored = true;
+            Status::Failed
+        } else if any(Status::Changed) {
+            Status::Changed
+        } else if runs.iter().all(|r| r.status == Status::Skipped) {
+            Status::Skipped
+        } else {
+            Status::Ok
+        };
+        out.status = Some(status);
+        out.notify = status == Status::Changed;
+        for run in &runs {
+            if let Some(facts) = &run.outcome.facts {
+                out.facts.get_or_insert_with(VarMap::new).extend(facts.clone());
+            }
+            if let Some(set) = &run.outcome.set_vars {
+                out.set_vars.push(set.clone());
+            }
+            if let Some(meta) = run.result.get("_meta").and_then(|m| m.as_str()) {
+                out.meta = Some(meta.to_string());
+            }
+        }
+        let registered = if looped {
+            let mut map = IndexMap::new();
+            map.insert("changed".to_string(), Value::from(any(Status::Changed)));
+            map.insert("msg".to_string(), Value::from(if status == Status::Failed { "One or more items failed" } else { "All items completed" }));
+            map.insert("results".to_string(), Value::from(runs.iter().map(|r| crate::template::map_value(r.result.clone())).collect::<Vec<_>>()));
+            if status == Status::Failed {
+                map.insert("failed".to_string(), Value::from(true));
+            }
+            if status == Status::Skipped {
+                map.insert("skipped".to_string(), Value::from(true));
+            }
+            crate::template::map_value(map)
+        } else {
+            runs.first().map(|r| crate::template::map_value(r.result.clone())).unwrap_or_default()
+        };
+        if let Some(name) = &self.task.register {
+            out.register = Some((name.clone(), registered));
+        }
+        if looped && status == Status::Failed && !out.ignored {
+            // Ansible follows a failed loop with one summary line.
+            let summary = IndexMap::from([
+                ("changed".to_string(), Value::from(any(Status::Changed))),
+                ("msg".to_string(), Value::from("One or more items failed")),
+            ]);
+            self.emit(Status::Failed, &summary, None, &[], false);
+        }
+        out
+    }
+
+    fn report(&self, run: &ItemRun, label: Option<String>, scope: &Scope) {
+        let no_log = self.task.inherited.no_log.as_ref().map(|v| scope.templar().eval_condition(v, scope).unwrap_or(true)).unwrap_or(false);
+        let is_debug = self.task.action == "debug";
+        self.emit_with(run.status, &run.result, label, &run.outcome.diffs, run.ignored, is_debug, no_log);
+    }
+
+    fn emit(&self, status: Status, result: &IndexMap<String, Value>, label: Option<String>, diffs: &[crate::modules::Diff], ignored: bool) {
+        self.emit_with(status, result, label, diffs, ignored, false, false);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_with(&self, status: Status, result: &IndexMap<String, Value>, label: Option<String>, diffs: &[crate::modules::Diff], ignored: bool, is_debug: bool, no_log: bool) {
+        let delegated = self.task.inherited.delegate_to.as_ref().map(|d| d.to_string());
+        self.shared.reporter.host_result(&HostEvent {
+            host: self.host,
+            task: self.display_name,
+            status,
+            result,
+            item_label: label,
+            ignored,
+            diffs,
+            is_debug,
+            delegated_to: delegated.as_deref(),
+            round_trips: self.shared.pool.round_trips(self.host),
+            no_log,
+        });
+    }
+
+    /// One item: `when`, then the action with `until` retries, then changed/failed_when.
+    async fn run_item(&self, scope: &Scope, _item: Option<&Value>) -> ItemRun {
+        for condition in &self.task.inherited.when {
+            match scope.templar().eval_condition(condition, scope) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let mut skipped = ModuleResult::changed(false);
+                    skipped.skipped = true;
+                    let mut result = result_map(&skipped);
+                    result.insert("skip_reason".into(), Value::from("Conditional result was False"));
+                    result.insert("false_condition".into(), condition.clone());
+                    return ItemRun { status: Status::Skipped, result, outcome: skipped, ignored: false };
+                }
+                Err(e) => {
+                    let msg = format!("The conditional check '{condition}' failed. The error was: {}", e.message);
+                    return self.finish(failed_result(msg), scope);
+                }
+            }
+        }
+        let retries = match (&self.task.until.is_empty(), &self.task.retries) {
+            (true, _) => 0,
+            (false, Some(v)) => scope.templar().render_value(v, scope).ok().and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(3),
+            (false, None) => 3,
+        };
+        let delay = self.task.delay.as_ref().and_then(|v| scope.templar().render_value(v, scope).ok()).and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(5);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.run_action(scope).await;
+            let mut run = self.finish(result, scope);
+            if self.task.until.is_empty() || run.status == Status::Unreachable {
+                return run;
+            }
+            let check_scope = self.with_registered(scope, &run.result);
+            let done = self.task.until.iter().all(|c| check_scope.templar().eval_condition(c, &check_scope).unwrap_or(false));
+            if done {
+                run.result.insert("attempts".into(), Value::from(attempt));
+                return run;
+            }
+            if attempt > retries {
+                run.result.insert("attempts".into(), Value::from(attempt));
+                run.status = Status::Failed;
+                run.result.insert("failed".into(), Value::from(true));
+                run.result.entry("msg".into()).or_insert(Value::from("Retries exhausted"));
+                run.ignored = self.ignore_errors(scope);
+                return run;
+            }
+            self.shared.reporter.warning(&format!(
+                "FAILED - RETRYING: [{}]: {} ({} retries left).",
+                self.host,
+                self.display_name,
+                retries + 1 - attempt
+            ));
+            tokio::time::sleep(Duration::from_secs(delay.max(0) as u64)).await;
+        }
+    }
+
+    fn with_registered(&self, scope: &Scope, result: &IndexMap<String, Value>) -> Scope {
+        match &self.task.register {
+            Some(name) => {
+                let mut layer = VarMap::new();
+                layer.insert(name.clone(), crate::template::map_value(result.clone()));
+                scope.with_layer(Arc::new(layer))
+            }
+            None => scope.clone(),
+        }
+    }
+
+    fn ignore_errors(&self, scope: &Scope) -> bool {
+        render_flag(scope, &self.task.inherited.ignore_errors, false).unwrap_or(false)
+    }
+
+    /// Applies changed_when/failed_when and decides the status.
+    fn finish(&self, outcome: ModuleResult, scope: &Scope) -> ItemRun {
+        let mut outcome = outcome;
+        let unreachable = outcome.data.contains_key("unreachable");
+        let mut result = result_map(&outcome);
+        if !unreachable && !outcome.skipped {
+            let check_scope = self.with_registered(scope, &result);
+            if !self.task.changed_when.is_empty() {
+                match self.task.changed_when.iter().map(|c| check_scope.templar().eval_condition(c, &check_scope)).collect::<Result<Vec<bool>, _>>() {
+                    Ok(values) => outcome.changed = values.iter().all(|v| *v),
+                    Err(e) => {
+                        outcome.failed = true;
+                        outcome.msg = Some(format!("The conditional check in changed_when failed: {}", e.message));
+                    }
+                }
+            }
+            if !self.task.failed_when.is_empty() {
+                match self.task.failed_when.iter().map(|c| check_scope.templar().eval_condition(c, &check_scope)).collect::<Result<Vec<bool>, _>>() {
+                    Ok(values) => {
+                        outcome.failed = values.iter().any(|v| *v);
+                        result.insert("failed_when_result".into(), Value::from(outcome.failed));
+                    }
+                    Err(e) => {
+                        outcome.failed = true;
+                        outcome.msg = Some(format!("The conditional check in failed_when failed: {}", e.message));
+                    }
+                }
+            }
+            let extra: Vec<(String, Value)> = result.iter().filter(|(k, _)| k.as_str() == "failed_when_result").map(|(k, v)| (k.clone(), v.clone())).collect();
+            result = result_map(&outcome);
+            result.extend(extra);
+        }
+        let status = if unreachable {
+            Status::Unreachable
+        } else if outcome.failed {
+            Status::Failed
+        } else if outcome.skipped {
+            Status::Skipped
+        } else if outcome.changed {
+            Status::Changed
+        } else {
+            Status::Ok
+        };
+        let ignored = status == Status::Failed && self.ignore_errors(scope);
+        ItemRun { status, result, outcome, ignored }
+    }
+
+    /// Runs the action once: a runner action (set_fact, include_vars, meta) or a module.
+    async fn run_action(&self, scope: &Scope) -> ModuleResult {
+        let args = match self.render_args(scope) {
+            Ok(args) => args,
+            Err(msg) => return failed_result(msg),
+        };
+        match self.task.action.as_str() {
+            "set_fact" => return super::actions::set_fact(&args),
+            "include_vars" => return super::actions::include_vars(&args, self.task, self.play),
+            "meta" => return super::actions::meta(&args),
+            _ => {}
+        }
+        let Some(module) = registry::lookup(&self.task.action) else {
+            return failed_result(format!("module '{}' cannot run here", self.task.action));
+        };
+        let module_name: &'static str = registry::canonical_name(&self.task.action).unwrap_or("module");
+        let args = match Args::new(module_name, &args) {
+            Ok(a) => a,
+            Err(e) => return failed_result(e.to_string()),
+        };
+        let needs_connection = !matches!(self.task.action.as_str(), "debug" | "assert" | "fail");
+        let conn: SharedConnection = if needs_connection {
+            match self.connection(scope).await {
+                Ok(c) => c,
+                Err(msg) => return unreachable(msg),
+            }
+        } else {
+            Arc::new(crate::connection::local::LocalConnection::default())
+        };
+        let check_mode = match render_flag(scope, &self.task.inherited.check_mode, self.shared.opts.check) {
+            Ok(v) => v,
+            Err(e) => return failed_result(e),
+        };
+        let environment = match self.environment(scope) {
+            Ok(v) => v,
+            Err(e) => return failed_result(e),
+        };
+        let search = search_paths(self.task, self.play);
+        let ctx = ModuleCtx {
+            host: self.host,
+            conn: conn.as_ref(),
+            check_mode,
+            diff: self.task.inherited.diff.unwrap_or(self.shared.opts.diff),
+            escalation: self.escalation(scope),
+            environment,
+            scope,
+            search_paths: &search,
+        };
+        match module.run(&ctx, args).await {
+            Ok(result) => result,
+            Err(ModuleError::Unreachable(e)) => unreachable(e.to_string()),
+            Err(e) => failed_result(e.to_string()),
+        }
+    }
+
+    fn render_args(&self, scope: &Scope) -> Result<Value, String> {
+        let rendered = scope.templar().render_value(&self.task.args, scope).map_err(|e| format!("{}: {}", self.task.location, e.message))?;
+        let mut map: IndexMap<String, Value> = IndexMap::new();
+        for key in rendered.try_iter().into_iter().flatten() {
+            let value = rendered.get_item(&key).unwrap_or_default();
+            if key.as_str() == Some("_args_template") {
+                for inner in value.try_iter().into_iter().flatten() {
+                    map.insert(inner.to_string(), value.get_item(&inner).unwrap_or_default());
+                }
+                continue;
+            }
+            if value.as_str() == Some(OMIT) {
+                continue;
+            }
+            map.insert(key.to_string(), value);
+        }
+        Ok(crate::template::map_value(map))
+    }
+
+    fn environment(&self, scope: &Scope) -> Result<Vec<(String, String)>, String> {
+        let mut out: IndexMap<String, String> = IndexMap::new();
+        for env in &self.task.inherited.environment {
+            let value = scope.templar().render_value(env, scope).map_err(|e| e.message)?;
+            if value.kind() != ValueKind::Map {
+                return Err(format!("'environment' must be a mapping, got {value}"));
+            }
+            for key in value.try_iter().into_iter().flatten() {
+                out.insert(key.to_string(), value.get_item(&key).unwrap_or_default().to_string());
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn var(&self, scope: &Scope, name: &str) -> Option<String> {
+        scope.get(name).filter(|v| !v.is_none() && !v.is_undefined()).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+    }
+
+    fn escalation(&self, scope: &Scope) -> Option<(String, String)> {
+        let opts = &self.shared.opts;
+        let enabled = self
+            .task
+            .inherited
+            .escalate
+            .or_else(|| scope.get("ansible_become").map(|v| truthy(&v)))
+            .unwrap_or(opts.become_default);
+        if !enabled {
+            return None;
+        }
+        let user = self.task.inherited.become_user.clone().or_else(|| self.var(scope, "ansible_become_user")).or_else(|| opts.become_user.clone()).unwrap_or_else(|| "root".into());
+        let method = self.task.inherited.become_method.clone().or_else(|| self.var(scope, "ansible_become_method")).or_else(|| opts.become_method.clone()).unwrap_or_else(|| "sudo".into());
+        let login = self.login_user(scope);
+        if login == user {
+            return None;
+        }
+        Some((method, user))
+    }
+
+    fn login_user(&self, scope: &Scope) -> String {
+        self.task
+            .inherited
+            .remote_user
+            .clone()
+            .or_else(|| self.var(scope, "ansible_user"))
+            .or_else(|| self.var(scope, "ansible_ssh_user"))
+            .or_else(|| self.shared.opts.connection.remote_user.clone())
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".into())
+    }
+
+    async fn connection(&self, scope: &Scope) -> Result<SharedConnection, String> {
+        let delegate = match &self.task.inherited.delegate_to {
+            Some(d) => Some(scope.templar().render_value(d, scope).map_err(|e| e.message)?.to_string()),
+            None => None,
+        };
+        let (name, target) = match delegate.as_deref() {
+            Some(d) if d != self.host => {
+                if matches!(d, "localhost" | "127.0.0.1") && !self.shared.inventory.hosts.contains_key(d) {
+                    (d.to_string(), Target::Local)
+                } else {
+                    let vars = self.shared.inventory.host_vars(d).map_err(|e| e.to_string())?;
+                    let delegate_scope = Scope::new(scope.templar().clone(), vec![Arc::new(vars)]);
+                    (d.to_string(), super::target::resolve(&self.shared.opts.connection, d, &delegate_scope, &self.login_user(&delegate_scope))?)
+                }
+            }
+            _ => (self.host.to_string(), super::target::resolve(&self.shared.opts.connection, self.host, scope, &self.login_user(scope))?),
+        };
+        self.shared.pool.get(&name, &target, self.shared.opts.connection.timeout).await.map_err(|e| e.to_string())
+    }
+}
+
+fn unreachable(msg: String) -> ModuleResult {
+    let mut r = ModuleResult::failed(msg);
+    r.data.insert("unreachable".into(), Value::from(true));
+    r
+}

@@ -1,0 +1,330 @@
+//! Lockstep execution: each task runs on every active host before the next task starts;
+//! blocks route failures to `rescue` and always run `always`; dynamic includes load their
+//! tasks per host group; handlers run in definition order when flushed.
+
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt};
+use indexmap::IndexMap;
+use minijinja::Value;
+
+use super::host::{HostOutcome, TaskRun};
+use super::vars::HostVars;
+use super::{PlayCtx, Runner};
+use crate::error::{Error, Result};
+use crate::load::model::{Block, Inherited, Task, TaskItem, VarMap};
+use crate::load::role::RoleRequest;
+use crate::modules::VarLevel;
+use crate::output::Status;
+use crate::template::Scope;
+
+impl Runner {
+    fn active(&self, hosts: &[String]) -> Vec<String> {
+        hosts.iter().filter(|h| self.hosts.get(*h).is_some_and(|s| s.active())).cloned().collect()
+    }
+
+    pub(crate) async fn run_items(&mut self, ctx: &mut PlayCtx, items: &[TaskItem], hosts: &[String]) -> Result<()> {
+        for item in items {
+            if ctx.end_play || ctx.end_batch {
+                return Ok(());
+            }
+            let active = self.active(hosts);
+            if active.is_empty() {
+                return Ok(());
+            }
+            match item {
+                TaskItem::Task(task) if matches!(task.action.as_str(), "include_tasks" | "include_role") => {
+                    Box::pin(self.run_include(ctx, task, &active)).await?;
+                }
+                TaskItem::Task(task) => self.run_task(ctx, task, &active, false).await?,
+                TaskItem::Block(block) => Box::pin(self.run_block(ctx, block, &active)).await?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_block(&mut self, ctx: &mut PlayCtx, block: &Block, hosts: &[String]) -> Result<()> {
+        self.run_items(ctx, &block.tasks, hosts).await?;
+        let failed: Vec<String> = hosts.iter().filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed && !s.unreachable)).cloned().collect();
+        if !block.rescue.is_empty() && !failed.is_empty() {
+            for host in &failed {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.failed = false;
+                    state.stats.failed = state.stats.failed.saturating_sub(1);
+                    state.stats.rescued += 1;
+                }
+            }
+            self.run_items(ctx, &block.rescue, &failed).await?;
+        }
+        if !block.always.is_empty() {
+            // `always` runs for hosts that failed in the block too.
+            let still_failed: Vec<String> = hosts.iter().filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed)).cloned().collect();
+            for host in &still_failed {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.failed = false;
+                }
+            }
+            self.run_items(ctx, &block.always, hosts).await?;
+            for host in &still_failed {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.failed = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn selected(&mut self, task: &Task) -> bool {
+        if !self.shared.opts.tags.selects(&task.inherited.tags) {
+            return false;
+        }
+        if let Some(wanted) = &self.start_at {
+            let name = task.name.clone().unwrap_or_default();
+            if &name != wanted && &task.display_name() != wanted {
+                return false;
+            }
+            self.start_at = None;
+        }
+        true
+    }
+
+    /// Runs one task on `hosts` concurrently (at most `forks` at once) and applies results.
+    pub(crate) async fn run_task(&mut self, ctx: &mut PlayCtx, task: &Arc<Task>, hosts: &[String], handler: bool) -> Result<()> {
+        if !handler && !self.selected(task) {
+            return Ok(());
+        }
+        let run_once = task.inherited.run_once.unwrap_or(false);
+        let targets: Vec<String> = if run_once { hosts.iter().take(1).cloned().collect() } else { hosts.to_vec() };
+        let display_name = task.display_name();
+        self.shared.reporter.task_start(&display_name, handler);
+        let hostvars = HostVars::build(self.shared.templar.clone(), &self.hosts, &ctx.layers);
+        let forks = if self.shared.opts.forks == 0 { targets.len().max(1) } else { self.shared.opts.forks };
+        let outcomes: Vec<(String, HostOutcome)> = {
+            let shared = &self.shared;
+            let states = &self.hosts;
+            let layers = &ctx.layers;
+            let name = display_name.as_str();
+            let hostvars = &hostvars;
+            stream::iter(targets.iter().map(|host| async move {
+                let state = states.get(host).cloned().unwrap_or_default();
+                let run = TaskRun { shared, play: layers, task, host, state: &state, hostvars, display_name: name };
+                (host.clone(), run.execute().await)
+            }))
+            .buffer_unordered(forks)
+            .collect()
+            .await
+        };
+        let mut by_host: IndexMap<String, HostOutcome> = outcomes.into_iter().collect();
+        // run_once: every host of the batch sees the one result.
+        if run_once {
+            if let Some((_, first)) = by_host.first() {
+                let shared_register = first.register.clone();
+                let shared_facts = first.set_vars.clone();
+                for host in hosts.iter().skip(1) {
+                    by_host.insert(host.clone(), HostOutcome { status: None, register: shared_register.clone(), set_vars: shared_facts.clone(), ..Default::default() });
+                }
+            }
+        }
+        let mut any_fatal_failure = false;
+        for host in hosts {
+            let Some(outcome) = by_host.shift_remove(host) else { continue };
+            any_fatal_failure |= self.apply(ctx, task, host, outcome, handler).await;
+        }
+        if any_fatal_failure && (task.inherited.any_errors_fatal.unwrap_or(false) || ctx.play.any_errors_fatal) {
+            for host in hosts {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.failed = true;
+                }
+            }
+            ctx.end_play = true;
+        }
+        Ok(())
+    }
+
+    /// Applies a host's outcome: stats, failure state, registered vars, facts, notifications.
+    async fn apply(&mut self, ctx: &mut PlayCtx, task: &Task, host: &str, outcome: HostOutcome, handler: bool) -> bool {
+        let Some(state) = self.hosts.get_mut(host) else { return false };
+        let mut fatal = false;
+        match outcome.status {
+            Some(Status::Ok) => state.stats.ok += 1,
+            Some(Status::Changed) => {
+                state.stats.ok += 1;
+                state.stats.changed += 1;
+            }
+            Some(Status::Skipped) => state.stats.skipped += 1,
+            Some(Status::Failed) if outcome.ignored => {
+                state.stats.ok += 1;
+                state.stats.ignored += 1;
+            }
+            Some(Status::Failed) => {
+                state.stats.failed += 1;
+                state.failed = true;
+                fatal = true;
+            }
+            Some(Status::Unreachable) => {
+                state.stats.unreachable += 1;
+                state.unreachable = true;
+                fatal = true;
+            }
+            None => {}
+        }
+        if let Some((name, value)) = outcome.register {
+            state.set_var(&name, value);
+        }
+        if let Some(facts) = outcome.facts {
+            state.set_facts(facts);
+        }
+        for (vars, level) in outcome.set_vars {
+            match level {
+                VarLevel::SetFact => {
+                    for (k, v) in vars {
+                        state.set_var(&k, v);
+                    }
+                }
+                VarLevel::IncludeVars => Arc::make_mut(&mut state.include_vars).extend(vars),
+            }
+        }
+        if outcome.notify && !handler {
+            for name in &task.notify {
+                state.notified.insert(name.clone());
+            }
+        }
+        if let Some(meta) = outcome.meta {
+            match meta.as_str() {
+                "end_play" => ctx.end_play = true,
+                "end_batch" => ctx.end_batch = true,
+                "end_host" => state.ended = true,
+                "clear_facts" => {
+                    state.facts = Default::default();
+                    state.fact_layer = Default::default();
+                }
+                "clear_host_errors" => state.failed = false,
+                "reset_connection" => self.shared.pool.reset(host),
+                "flush_handlers" => {
+                    // Run once for all hosts, when the last host's outcome is applied.
+                    if ctx.hosts.last().map(String::as_str) == Some(host) || self.active(&ctx.hosts).last().map(String::as_str) == Some(host) {
+                        let _ = Box::pin(self.flush_handlers(ctx)).await;
+                    }
+                }
+                _ => {}
+            }
+        }
+        fatal
+    }
+
+    /// Runs notified handlers in definition order, each once, on the hosts that notified it.
+    pub(crate) async fn flush_handlers(&mut self, ctx: &mut PlayCtx) -> Result<()> {
+        let handlers = ctx.handlers.clone();
+        for handler in &handlers {
+            let name = handler.name.clone().unwrap_or_default();
+            let qualified = handler.display_name();
+            let matches = |n: &String| *n == name || *n == qualified || handler.listen.contains(n);
+            let hosts: Vec<String> = ctx
+                .hosts
+                .iter()
+                .filter(|h| self.hosts.get(*h).is_some_and(|s| s.active() && s.notified.iter().any(matches)))
+                .cloned()
+                .collect();
+            if hosts.is_empty() {
+                continue;
+            }
+            for host in &hosts {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.notified.retain(|n| !matches(n));
+                }
+            }
+            self.run_task(ctx, handler, &hosts, true).await?;
+        }
+        // Notifications naming no handler are an error in Ansible; warn and drop them.
+        for host in ctx.hosts.clone() {
+            if let Some(state) = self.hosts.get_mut(&host) {
+                for orphan in state.notified.drain(..) {
+                    self.shared.reporter.warning(&format!("[{host}]: the handler '{orphan}' was notified but no handler by that name or listen topic exists"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `include_tasks` / `include_role`: evaluated per host (and loop item), loaded, and run
+    /// for each group of hosts that resolved to the same file or role.
+    async fn run_include(&mut self, ctx: &mut PlayCtx, task: &Arc<Task>, hosts: &[String]) -> Result<()> {
+        if !self.selected(task) {
+            return Ok(());
+        }
+        let hostvars = HostVars::build(self.shared.templar.clone(), &self.hosts, &ctx.layers);
+        // (target, include vars) → hosts
+        let mut groups: IndexMap<(String, String), (Value, VarMap, Vec<String>)> = IndexMap::new();
+        let mut announced = false;
+        for host in hosts {
+            let state = self.hosts.get(host).cloned().unwrap_or_default();
+            let scope = Scope::new(self.shared.templar.clone(), super::vars::task_layers(&ctx.layers, host, &state, task, &hostvars));
+            let items: Vec<Option<Value>> = match &task.loop_spec {
+                Some(spec) => super::loops::expand(spec, &scope, &super::vars::search_paths(task, &ctx.layers))
+                    .map_err(|e| Error::invalid(task.location.clone(), e.message))?
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+                None => vec![None],
+            };
+            for item in items {
+                let mut layer = VarMap::new();
+                if let (Some(item), Some(spec)) = (&item, &task.loop_spec) {
+                    layer.insert(spec.loop_var.clone(), item.clone());
+                }
+                let item_scope = scope.with_layer(Arc::new(layer.clone()));
+                let mut pass = true;
+                for condition in &task.inherited.when {
+                    pass &= item_scope.templar().eval_condition(condition, &item_scope).map_err(|e| Error::invalid(task.location.clone(), e.message))?;
+                }
+                if !pass {
+                    if !announced {
+                        self.shared.reporter.task_start(&task.display_name(), false);
+                        announced = true;
+                    }
+                    continue;
+                }
+                let args = item_scope.templar().render_value(&task.args, &item_scope).map_err(|e| Error::invalid(task.location.clone(), e.message))?;
+                let key_target = args.get_attr("_raw_params").ok().filter(|v| !v.is_undefined()).or_else(|| args.get_attr("file").ok().filter(|v| !v.is_undefined())).or_else(|| args.get_attr("name").ok().filter(|v| !v.is_undefined())).unwrap_or_default().to_string();
+                let key = (key_target, format!("{layer:?}"));
+                groups.entry(key).or_insert_with(|| (args.clone(), layer.clone(), Vec::new())).2.push(host.clone());
+            }
+        }
+        for ((target, _), (args, item_vars, group_hosts)) in groups {
+            let mut inherited: Inherited = task.inherited.clone();
+            let mut include_vars = (*inherited.include_vars).clone();
+            include_vars.extend(item_vars);
+            if let Some(vars) = args.get_attr("vars").ok().filter(|v| !v.is_undefined()) {
+                for k in vars.try_iter().into_iter().flatten() {
+                    include_vars.insert(k.to_string(), vars.get_item(&k).unwrap_or_default());
+                }
+            }
+            inherited.include_vars = Arc::new(include_vars);
+            inherited.when.clear();
+            let loaded = if task.action == "include_tasks" {
+                let dir = task.location.file.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+                let mut loader = self.shared.loader.lock().map_err(|_| Error::Usage("loader lock poisoned".into()))?;
+                let path = loader.resolve_task_file(&target, &dir, &inherited);
+                if !path.is_file() {
+                    return Err(Error::invalid(task.location.clone(), format!("include_tasks could not find {}", path.display())));
+                }
+                self.shared.reporter.included(&path.display().to_string(), &group_hosts);
+                loader.load_task_file(&path, &inherited)?
+            } else {
+                let mut request = RoleRequest { name: target.clone(), tasks_from: "main".into(), handlers_from: "main".into(), vars_from: "main".into(), defaults_from: "main".into(), ..Default::default() };
+                for (key, field) in [("tasks_from", &mut request.tasks_from), ("handlers_from", &mut request.handlers_from), ("vars_from", &mut request.vars_from), ("defaults_from", &mut request.defaults_from)] {
+                    if let Some(v) = args.get_attr(key).ok().filter(|v| !v.is_undefined()) {
+                        *field = v.to_string();
+                    }
+                }
+                let doc = crate::load::yaml::Document { file: task.location.file.clone(), root: crate::load::yaml::Node { kind: crate::load::yaml::NodeKind::Null, line: task.location.line, column: task.location.column } };
+                let mut loader = self.shared.loader.lock().map_err(|_| Error::Usage("loader lock poisoned".into()))?;
+                let items = loader.load_role(&request, &inherited, &doc, &doc.root.clone())?;
+                ctx.handlers.extend(loader.take_handlers());
+                items
+            };
+            Box::pin(self.run_items(ctx, &loaded, &group_hosts)).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,51 @@
+//! What the run remembers about each host across tasks and plays.
+
+use std::sync::Arc;
+
+use indexmap::IndexSet;
+
+use crate::load::model::VarMap;
+use crate::output::Stats;
+
+#[derive(Debug, Default, Clone)]
+pub struct HostState {
+    /// Inventory variables (groups, host, group_vars/host_vars files), raw.
+    pub inventory_vars: Arc<VarMap>,
+    /// Gathered facts, without the `ansible_` prefix.
+    pub facts: Arc<VarMap>,
+    /// `ansible_facts` plus the `ansible_*` names, built once per fact change.
+    pub fact_layer: Arc<VarMap>,
+    pub include_vars: Arc<VarMap>,
+    /// `set_fact` and `register` results: they persist across plays.
+    pub host_vars: Arc<VarMap>,
+    pub stats: Stats,
+    /// Failed in the current play (removed from the play's remaining tasks).
+    pub failed: bool,
+    pub unreachable: bool,
+    /// `meta: end_host`.
+    pub ended: bool,
+    /// Handlers notified and not yet run, by handler name or listen topic.
+    pub notified: IndexSet<String>,
+}
+
+impl HostState {
+    pub fn set_facts(&mut self, facts: VarMap) {
+        let mut merged = (*self.facts).clone();
+        merged.extend(facts);
+        self.facts = Arc::new(merged);
+        let mut layer = VarMap::new();
+        layer.insert("ansible_facts".into(), crate::template::map_value((*self.facts).clone()));
+        for (k, v) in self.facts.iter() {
+            layer.insert(format!("ansible_{k}"), v.clone());
+        }
+        self.fact_layer = Arc::new(layer);
+    }
+
+    pub fn set_var(&mut self, name: &str, value: minijinja::Value) {
+        Arc::make_mut(&mut self.host_vars).insert(name.to_string(), value);
+    }
+
+    pub fn active(&self) -> bool {
+        !self.failed && !self.unreachable && !self.ended
+    }
+}
