@@ -146,7 +146,8 @@ mod tests {
     #[test]
     fn banners_and_recap_match_ansible() {
         assert_eq!(banner("PLAY [all]").len(), 81);
-        assert!(banner("PLAY [all]").ends_with(" ***"));
+        assert!(banner("PLAY [all]").starts_with("\nPLAY [all] ***"));
+        assert!(banner(&"x".repeat(90)).ends_with(" ***"));
         let s = Stats { ok: 5, changed: 2, ..Default::default() };
         assert_eq!(
             recap_line("web1", &s),
