@@ -34,7 +34,11 @@ pub enum Error {
     Invalid { location: Location, message: String },
 
     #[error("could not {action} {}: {source}", path.display())]
-    Io { path: PathBuf, action: &'static str, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: std::io::Error,
+    },
 
     /// A problem with something other than a file: the command line, a configuration value.
     #[error("{0}")]
@@ -43,7 +47,10 @@ pub enum Error {
 
 impl Error {
     pub fn invalid(location: Location, message: impl Into<String>) -> Self {
-        Error::Invalid { location, message: message.into() }
+        Error::Invalid {
+            location,
+            message: message.into(),
+        }
     }
 }
 
@@ -61,5 +68,7 @@ pub fn closest<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) 
 
 /// " (did you mean 'x'?)" or nothing.
 pub fn did_you_mean<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    closest(wanted, candidates).map(|c| format!(" (did you mean '{c}'?)")).unwrap_or_default()
+    closest(wanted, candidates)
+        .map(|c| format!(" (did you mean '{c}'?)"))
+        .unwrap_or_default()
 }

@@ -7,7 +7,11 @@ use clap::Parser;
 use kiln::cli;
 
 #[derive(Parser)]
-#[command(name = "kiln-playbook", version, about = "Run Ansible playbooks with kiln (ansible-playbook's flags)")]
+#[command(
+    name = "kiln-playbook",
+    version,
+    about = "Run Ansible playbooks with kiln (ansible-playbook's flags)"
+)]
 struct Cli {
     #[command(flatten)]
     args: cli::playbook::PlaybookArgs,
@@ -15,7 +19,10 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ERROR! could not start the async runtime: {e}");

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use kiln::cli;
 
 #[derive(Parser)]
-#[command(name = "kiln", version, about = "Ansible-compatible agentless provisioner and image baker")]
+#[command(
+    name = "kiln",
+    version,
+    about = "Ansible-compatible agentless provisioner and image baker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -22,7 +26,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ERROR! could not start the async runtime: {e}");

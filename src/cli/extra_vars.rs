@@ -16,13 +16,21 @@ pub fn parse(values: &[String]) -> Result<VarMap> {
         } else if value.starts_with('{') || value.starts_with('[') {
             let doc = parse_str(value, Path::new("--extra-vars"))?;
             match &doc.root.kind {
-                NodeKind::Map(_) => out.extend(crate::load::task::var_map(&doc, &doc.root, "extra vars")?),
-                _ => return Err(Error::Usage(format!("--extra-vars '{value}' must be a mapping"))),
+                NodeKind::Map(_) => {
+                    out.extend(crate::load::task::var_map(&doc, &doc.root, "extra vars")?)
+                }
+                _ => {
+                    return Err(Error::Usage(format!(
+                        "--extra-vars '{value}' must be a mapping"
+                    )))
+                }
             }
         } else {
             for (k, v) in parse_kv(value, None) {
                 if k == "_raw_params" {
-                    return Err(Error::Usage(format!("--extra-vars: '{v}' is not 'name=value', JSON, or @file")));
+                    return Err(Error::Usage(format!(
+                        "--extra-vars: '{v}' is not 'name=value', JSON, or @file"
+                    )));
                 }
                 out.insert(k, minijinja::Value::from(v));
             }

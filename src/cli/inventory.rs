@@ -24,7 +24,11 @@ pub struct InventoryArgs {
 
 pub fn run(args: InventoryArgs) -> anyhow::Result<i32> {
     let config = AnsibleConfig::discover();
-    let sources: Vec<PathBuf> = if args.inventory.is_empty() { config.inventory.clone() } else { args.inventory.iter().map(PathBuf::from).collect() };
+    let sources: Vec<PathBuf> = if args.inventory.is_empty() {
+        config.inventory.clone()
+    } else {
+        args.inventory.iter().map(PathBuf::from).collect()
+    };
     let inventory = Inventory::load(&sources)?;
     if let Some(group) = &args.graph {
         print!("{}", inventory.to_graph(group));
@@ -33,7 +37,10 @@ pub fn run(args: InventoryArgs) -> anyhow::Result<i32> {
         let json = crate::template::filters::to_json_value(&crate::template::map_value(vars));
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        println!("{}", serde_json::to_string_pretty(&inventory.to_list_json()?)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&inventory.to_list_json()?)?
+        );
     }
     Ok(0)
 }

@@ -87,7 +87,11 @@ pub struct PlaybookArgs {
     pub vault_password_file: Vec<PathBuf>,
     #[arg(long = "vault-id")]
     pub vault_id: Vec<String>,
-    #[arg(short = 'J', long = "ask-vault-pass", visible_alias = "ask-vault-password")]
+    #[arg(
+        short = 'J',
+        long = "ask-vault-pass",
+        visible_alias = "ask-vault-password"
+    )]
     pub ask_vault_pass: bool,
     #[arg(short = 'M', long = "module-path")]
     pub module_path: Vec<String>,
@@ -113,18 +117,33 @@ fn inventory_sources(args: &PlaybookArgs, config: &AnsibleConfig) -> Vec<PathBuf
         return config.inventory.clone();
     }
     let default = PathBuf::from("/etc/ansible/hosts");
-    if default.exists() { vec![default] } else { vec![] }
+    if default.exists() {
+        vec![default]
+    } else {
+        vec![]
+    }
 }
 
 /// Loads every playbook, with the roles path from ansible.cfg and the environment.
-fn load_playbooks(args: &PlaybookArgs, config: &AnsibleConfig) -> anyhow::Result<(Vec<Playbook>, Loader)> {
+fn load_playbooks(
+    args: &PlaybookArgs,
+    config: &AnsibleConfig,
+) -> anyhow::Result<(Vec<Playbook>, Loader)> {
     let mut playbooks = Vec::new();
     let mut loader = Loader::default();
     for path in &args.playbooks {
         if !path.is_file() {
-            return Err(Error::Usage(format!("the playbook {} could not be found", path.display())).into());
+            return Err(Error::Usage(format!(
+                "the playbook {} could not be found",
+                path.display()
+            ))
+            .into());
         }
-        let dir = path.parent().map(Path::to_path_buf).filter(|p| !p.as_os_str().is_empty()).unwrap_or_else(|| PathBuf::from("."));
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
         let dir = dir.canonicalize().unwrap_or(dir);
         loader = Loader::new(dir, config.roles_path.clone());
         playbooks.push(loader.load_playbook(path)?);
@@ -135,7 +154,11 @@ fn load_playbooks(args: &PlaybookArgs, config: &AnsibleConfig) -> anyhow::Result
 pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
     let config = AnsibleConfig::discover();
     if args.ask_pass || args.ask_become_pass {
-        return Err(Error::Usage("kiln does not prompt for passwords: use SSH keys and passwordless sudo (drop -k/-K)".into()).into());
+        return Err(Error::Usage(
+            "kiln does not prompt for passwords: use SSH keys and passwordless sudo (drop -k/-K)"
+                .into(),
+        )
+        .into());
     }
     let (playbooks, loader) = load_playbooks(&args, &config)?;
     if args.syntax_check {
@@ -154,21 +177,38 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
     let verbosity = args.verbose;
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
     match &args.json_events {
-        Some(path) if path.as_os_str() == "-" => reporters.push(Arc::new(JsonLines::new(Box::new(std::io::stdout())))),
-        Some(path) => {
-            let file = std::fs::File::create(path).with_context(|| format!("creating the event file {}", path.display()))?;
-            reporters.push(Arc::new(JsonLines::new(Box::new(file))));
-            reporters.push(Arc::new(AnsibleText::new(verbosity, Box::new(std::io::stdout()))));
+        Some(path) if path.as_os_str() == "-" => {
+            reporters.push(Arc::new(JsonLines::new(Box::new(std::io::stdout()))))
         }
-        None => reporters.push(Arc::new(AnsibleText::new(verbosity, Box::new(std::io::stdout())))),
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating the event file {}", path.display()))?;
+            reporters.push(Arc::new(JsonLines::new(Box::new(file))));
+            reporters.push(Arc::new(AnsibleText::new(
+                verbosity,
+                Box::new(std::io::stdout()),
+            )));
+        }
+        None => reporters.push(Arc::new(AnsibleText::new(
+            verbosity,
+            Box::new(std::io::stdout()),
+        ))),
     }
-    let ssh_args = [config.ssh_args.clone().unwrap_or_default(), args.ssh_common_args.clone().unwrap_or_default(), args.ssh_extra_args.clone().unwrap_or_default()].join(" ");
+    let ssh_args = [
+        config.ssh_args.clone().unwrap_or_default(),
+        args.ssh_common_args.clone().unwrap_or_default(),
+        args.ssh_extra_args.clone().unwrap_or_default(),
+    ]
+    .join(" ");
     let opts = RunOptions {
         check: args.check,
         diff: args.diff,
         forks: args.forks.or(config.forks).unwrap_or(0),
         limit: args.limit.clone(),
-        tags: TagFilter { only: split_tags(&args.tags), skip: split_tags(&args.skip_tags) },
+        tags: TagFilter {
+            only: split_tags(&args.tags),
+            skip: split_tags(&args.skip_tags),
+        },
         start_at_task: args.start_at_task.clone(),
         extra_vars,
         become_default: args.become_flag || config.escalate.unwrap_or(false),
@@ -205,11 +245,21 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
 }
 
 fn split_tags(values: &[String]) -> Vec<String> {
-    values.iter().flat_map(|v| v.split(',')).map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()
+    values
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 /// `--list-hosts`, `--list-tasks`, `--list-tags` in ansible-playbook's layout.
-fn list(args: &PlaybookArgs, playbooks: &[Playbook], inventory: Inventory, opts: RunOptions) -> anyhow::Result<i32> {
+fn list(
+    args: &PlaybookArgs,
+    playbooks: &[Playbook],
+    inventory: Inventory,
+    opts: RunOptions,
+) -> anyhow::Result<i32> {
     let shared = Shared {
         templar: Templar::new(),
         pool: ConnectionPool::default(),
@@ -223,9 +273,18 @@ fn list(args: &PlaybookArgs, playbooks: &[Playbook], inventory: Inventory, opts:
         println!("\nplaybook: {}", pb.path.display());
         for (i, play) in pb.plays.iter().enumerate() {
             let hosts = runner.play_hosts(play)?;
-            println!("\n  play #{} ({}): {}\tTAGS: []", i + 1, play.hosts, play.name);
+            println!(
+                "\n  play #{} ({}): {}\tTAGS: []",
+                i + 1,
+                play.hosts,
+                play.name
+            );
             if args.list_hosts {
-                println!("    pattern: ['{}']\n    hosts ({}):", play.hosts, hosts.len());
+                println!(
+                    "    pattern: ['{}']\n    hosts ({}):",
+                    play.hosts,
+                    hosts.len()
+                );
                 for h in &hosts {
                     println!("      {h}");
                 }
@@ -237,12 +296,22 @@ fn list(args: &PlaybookArgs, playbooks: &[Playbook], inventory: Inventory, opts:
                 }
                 if args.list_tasks {
                     println!("    tasks:");
-                    for task in tasks.iter().filter(|t| opts.tags.selects(&t.inherited.tags)) {
-                        println!("      {}\tTAGS: [{}]", task.display_name(), task.inherited.tags.join(", "));
+                    for task in tasks
+                        .iter()
+                        .filter(|t| opts.tags.selects(&t.inherited.tags))
+                    {
+                        println!(
+                            "      {}\tTAGS: [{}]",
+                            task.display_name(),
+                            task.inherited.tags.join(", ")
+                        );
                     }
                 }
                 if args.list_tags {
-                    let mut all: Vec<String> = tasks.iter().flat_map(|t| t.inherited.tags.clone()).collect();
+                    let mut all: Vec<String> = tasks
+                        .iter()
+                        .flat_map(|t| t.inherited.tags.clone())
+                        .collect();
                     all.sort();
                     all.dedup();
                     println!("      TASK TAGS: [{}]", all.join(", "));

@@ -15,12 +15,20 @@ pub struct LocalConnection {
 
 #[async_trait]
 impl Connection for LocalConnection {
-    async fn exec(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<ExecOutput, ConnectionError> {
+    async fn exec(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ConnectionError> {
         self.commands.fetch_add(1, Ordering::Relaxed);
         let mut child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(command)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -34,7 +42,11 @@ impl Connection for LocalConnection {
             .wait_with_output()
             .await
             .map_err(|e| ConnectionError::Unreachable(format!("local command failed: {e}")))?;
-        Ok(ExecOutput { rc: output.status.code().unwrap_or(-1), stdout: output.stdout, stderr: output.stderr })
+        Ok(ExecOutput {
+            rc: output.status.code().unwrap_or(-1),
+            stdout: output.stdout,
+            stderr: output.stderr,
+        })
     }
 
     fn round_trips(&self) -> u64 {

@@ -34,7 +34,11 @@ pub enum ConnectionError {
 #[async_trait]
 pub trait Connection: Send + Sync {
     /// Runs `command` with `/bin/sh -c` semantics on the target.
-    async fn exec(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<ExecOutput, ConnectionError>;
+    async fn exec(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ConnectionError>;
     /// Commands run so far (for the round-trip count in `-vvv` and the JSON stream).
     fn round_trips(&self) -> u64;
     async fn close(&self) {}
@@ -44,7 +48,11 @@ pub type SharedConnection = Arc<dyn Connection>;
 
 /// Quotes a value for POSIX sh. Every value that reaches a shell goes through here.
 pub fn quote(value: &str) -> String {
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b)) {
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
+    {
         return value.to_string();
     }
     format!("'{}'", value.replace('\'', "'\"'\"'"))

@@ -48,9 +48,14 @@ struct HostKeyCheck {
 impl client::Handler for HostKeyCheck {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &russh::keys::PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         let russh::keys::PublicKeyOrCertificate::PublicKey { key, .. } = key else {
-            self.refuse("the server presented a certificate; kiln checks plain host keys only".into());
+            self.refuse(
+                "the server presented a certificate; kiln checks plain host keys only".into(),
+            );
             return Ok(false);
         };
         if self.params.host_key_policy == HostKeyPolicy::Off {
@@ -73,7 +78,8 @@ impl client::Handler for HostKeyCheck {
         }
         if p.host_key_policy == HostKeyPolicy::AcceptNew {
             if let Some(file) = p.known_hosts.first() {
-                let _ = russh::keys::known_hosts::learn_known_hosts_path(&p.host, p.port, key, file);
+                let _ =
+                    russh::keys::known_hosts::learn_known_hosts_path(&p.host, p.port, key, file);
             }
             return Ok(true);
         }
@@ -98,7 +104,11 @@ impl HostKeyCheck {
 }
 
 fn known_hosts_name(host: &str, port: u16) -> String {
-    if port == 22 { host.to_string() } else { format!("[{host}]:{port}") }
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
 }
 
 pub struct SshConnection {
@@ -112,11 +122,26 @@ impl SshConnection {
     /// Connects and authenticates, or says why not (unreachable, refused key, failed auth).
     pub async fn connect(params: SshParams) -> Result<Self, ConnectionError> {
         let target = format!("{}@{}:{}", params.user, params.host, params.port);
-        let unreachable = |what: String| ConnectionError::Unreachable(format!("Failed to connect to the host via ssh: {what}"));
-        let stream = tokio::time::timeout(params.timeout, tokio::net::TcpStream::connect((params.host.as_str(), params.port)))
-            .await
-            .map_err(|_| unreachable(format!("connection to {target} timed out after {}s", params.timeout.as_secs())))?
-            .map_err(|e| unreachable(format!("connect to host {} port {}: {e}", params.host, params.port)))?;
+        let unreachable = |what: String| {
+            ConnectionError::Unreachable(format!("Failed to connect to the host via ssh: {what}"))
+        };
+        let stream = tokio::time::timeout(
+            params.timeout,
+            tokio::net::TcpStream::connect((params.host.as_str(), params.port)),
+        )
+        .await
+        .map_err(|_| {
+            unreachable(format!(
+                "connection to {target} timed out after {}s",
+                params.timeout.as_secs()
+            ))
+        })?
+        .map_err(|e| {
+            unreachable(format!(
+                "connect to host {} port {}: {e}",
+                params.host, params.port
+            ))
+        })?;
         let _ = stream.set_nodelay(true);
         let config = Arc::new(client::Config {
             nodelay: true,
@@ -125,13 +150,22 @@ impl SshConnection {
             ..Default::default()
         });
         let refusal = Arc::new(Mutex::new(None));
-        let handler = HostKeyCheck { params: params.clone(), refusal: refusal.clone() };
+        let handler = HostKeyCheck {
+            params: params.clone(),
+            refusal: refusal.clone(),
+        };
         let connecting = client::connect_stream(config, stream, handler);
         let mut handle = match tokio::time::timeout(params.timeout, connecting).await {
-            Err(_) => return Err(unreachable(format!("SSH handshake with {target} timed out"))),
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "SSH handshake with {target} timed out"
+                )))
+            }
             Ok(Err(e)) => {
                 let reason = refusal.lock().ok().and_then(|mut r| r.take());
-                return Err(unreachable(reason.unwrap_or_else(|| format!("SSH handshake with {target} failed: {e}"))));
+                return Err(unreachable(reason.unwrap_or_else(|| {
+                    format!("SSH handshake with {target} failed: {e}")
+                })));
             }
             Ok(Ok(handle)) => handle,
         };
@@ -139,16 +173,32 @@ impl SshConnection {
         let mut tried = Vec::new();
         for path in &keys {
             let Ok(key) = load_secret_key(path, None) else {
-                tried.push(format!("{} (unreadable or passphrase-protected)", path.display()));
+                tried.push(format!(
+                    "{} (unreadable or passphrase-protected)",
+                    path.display()
+                ));
                 continue;
             };
-            let hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
+            let hash = handle
+                .best_supported_rsa_hash()
+                .await
+                .ok()
+                .flatten()
+                .flatten();
             let result = handle
-                .authenticate_publickey(params.user.clone(), PrivateKeyWithHashAlg::new(Arc::new(key), hash))
+                .authenticate_publickey(
+                    params.user.clone(),
+                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+                )
                 .await
                 .map_err(|e| unreachable(format!("authentication with {target} failed: {e}")))?;
             if result.success() {
-                return Ok(Self { handle, channels: Semaphore::new(CHANNELS_IN_FLIGHT), commands: AtomicU64::new(0), target });
+                return Ok(Self {
+                    handle,
+                    channels: Semaphore::new(CHANNELS_IN_FLIGHT),
+                    commands: AtomicU64::new(0),
+                    target,
+                });
             }
             tried.push(path.display().to_string());
         }
@@ -165,7 +215,10 @@ impl SshConnection {
             channel.data(data).await?;
         }
         channel.eof().await?;
-        let mut out = ExecOutput { rc: -1, ..Default::default() };
+        let mut out = ExecOutput {
+            rc: -1,
+            ..Default::default()
+        };
         while let Some(msg) = channel.wait().await {
             match msg {
                 ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
@@ -212,7 +265,9 @@ fn identity_candidates(configured: &[PathBuf]) -> Vec<PathBuf> {
     if !configured.is_empty() {
         return configured.to_vec();
     }
-    let Some(home) = std::env::var_os("HOME") else { return vec![] };
+    let Some(home) = std::env::var_os("HOME") else {
+        return vec![];
+    };
     ["id_ed25519", "id_ecdsa", "id_rsa"]
         .iter()
         .map(|n| PathBuf::from(&home).join(".ssh").join(n))
@@ -222,16 +277,18 @@ fn identity_candidates(configured: &[PathBuf]) -> Vec<PathBuf> {
 
 #[async_trait]
 impl Connection for SshConnection {
-    async fn exec(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<ExecOutput, ConnectionError> {
-        let _permit = self
-            .channels
-            .acquire()
-            .await
-            .map_err(|_| ConnectionError::Unreachable(format!("connection to {} is closed", self.target)))?;
+    async fn exec(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ConnectionError> {
+        let _permit = self.channels.acquire().await.map_err(|_| {
+            ConnectionError::Unreachable(format!("connection to {} is closed", self.target))
+        })?;
         self.commands.fetch_add(1, Ordering::Relaxed);
-        self.run(command, stdin.as_deref())
-            .await
-            .map_err(|e| ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target)))
+        self.run(command, stdin.as_deref()).await.map_err(|e| {
+            ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target))
+        })
     }
 
     fn round_trips(&self) -> u64 {
@@ -239,6 +296,9 @@ impl Connection for SshConnection {
     }
 
     async fn close(&self) {
-        let _ = self.handle.disconnect(Disconnect::ByApplication, "", "en").await;
+        let _ = self
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
     }
 }

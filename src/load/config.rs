@@ -43,7 +43,11 @@ fn path_list(text: &str, base: &Path) -> Vec<PathBuf> {
         .filter(|s| !s.is_empty())
         .map(|s| {
             let p = expand_home(s);
-            if p.is_absolute() { p } else { base.join(p) }
+            if p.is_absolute() {
+                p
+            } else {
+                base.join(p)
+            }
         })
         .collect()
 }
@@ -63,7 +67,11 @@ impl AnsibleConfig {
         let mut config = candidates
             .into_iter()
             .find(|p| p.is_file())
-            .and_then(|p| std::fs::read_to_string(&p).ok().map(|text| Self::parse(&text, &p)))
+            .and_then(|p| {
+                std::fs::read_to_string(&p)
+                    .ok()
+                    .map(|text| Self::parse(&text, &p))
+            })
             .unwrap_or_default();
         config.apply_env();
         config
@@ -71,7 +79,10 @@ impl AnsibleConfig {
 
     pub fn parse(text: &str, path: &Path) -> Self {
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let mut config = AnsibleConfig { path: Some(path.to_path_buf()), ..Default::default() };
+        let mut config = AnsibleConfig {
+            path: Some(path.to_path_buf()),
+            ..Default::default()
+        };
         let mut section = String::new();
         for line in text.lines() {
             let line = line.trim();
@@ -82,20 +93,28 @@ impl AnsibleConfig {
                 section = name.trim().to_string();
                 continue;
             }
-            let Some((key, value)) = line.split_once('=') else { continue };
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
             let (key, value) = (key.trim(), value.trim());
             match (section.as_str(), key) {
-                ("defaults", "inventory" | "hostfile") => config.inventory = path_list(value, &base),
+                ("defaults", "inventory" | "hostfile") => {
+                    config.inventory = path_list(value, &base)
+                }
                 ("defaults", "roles_path") => config.roles_path = path_list(value, &base),
                 ("defaults", "forks") => config.forks = value.parse().ok(),
                 ("defaults", "remote_user") => config.remote_user = Some(value.to_string()),
-                ("defaults", "private_key_file") => config.private_key_file = Some(expand_home(value)),
+                ("defaults", "private_key_file") => {
+                    config.private_key_file = Some(expand_home(value))
+                }
                 ("defaults", "host_key_checking") => config.host_key_checking = parse_bool(value),
                 ("defaults", "timeout") => config.timeout = value.parse().ok(),
                 ("defaults", "gathering") => config.gathering = Some(value.to_string()),
                 ("ssh_connection", "ssh_args") => config.ssh_args = Some(value.to_string()),
                 ("privilege_escalation", "become") => config.escalate = parse_bool(value),
-                ("privilege_escalation", "become_user") => config.become_user = Some(value.to_string()),
+                ("privilege_escalation", "become_user") => {
+                    config.become_user = Some(value.to_string())
+                }
                 _ => {}
             }
         }
@@ -112,7 +131,10 @@ impl AnsibleConfig {
         if let Ok(v) = std::env::var("ANSIBLE_INVENTORY") {
             self.inventory = path_list(&v, &cwd);
         }
-        if let Some(b) = std::env::var("ANSIBLE_HOST_KEY_CHECKING").ok().and_then(|v| parse_bool(&v)) {
+        if let Some(b) = std::env::var("ANSIBLE_HOST_KEY_CHECKING")
+            .ok()
+            .and_then(|v| parse_bool(&v))
+        {
             self.host_key_checking = Some(b);
         }
         if let Ok(v) = std::env::var("ANSIBLE_SSH_ARGS") {
@@ -124,10 +146,16 @@ impl AnsibleConfig {
         if let Ok(v) = std::env::var("ANSIBLE_PRIVATE_KEY_FILE") {
             self.private_key_file = Some(expand_home(&v));
         }
-        if let Some(n) = std::env::var("ANSIBLE_FORKS").ok().and_then(|v| v.parse().ok()) {
+        if let Some(n) = std::env::var("ANSIBLE_FORKS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
             self.forks = Some(n);
         }
-        if let Some(n) = std::env::var("ANSIBLE_TIMEOUT").ok().and_then(|v| v.parse().ok()) {
+        if let Some(n) = std::env::var("ANSIBLE_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
             self.timeout = Some(n);
         }
     }
@@ -141,8 +169,17 @@ mod tests {
     fn reads_defaults_relative_to_the_file() {
         let text = "[defaults]\ninventory = inventories/prod\nroles_path = roles:/opt/roles\nforks=20\nhost_key_checking = False\n";
         let config = AnsibleConfig::parse(text, Path::new("/srv/site/ansible.cfg"));
-        assert_eq!(config.inventory, vec![PathBuf::from("/srv/site/inventories/prod")]);
-        assert_eq!(config.roles_path, vec![PathBuf::from("/srv/site/roles"), PathBuf::from("/opt/roles")]);
+        assert_eq!(
+            config.inventory,
+            vec![PathBuf::from("/srv/site/inventories/prod")]
+        );
+        assert_eq!(
+            config.roles_path,
+            vec![
+                PathBuf::from("/srv/site/roles"),
+                PathBuf::from("/opt/roles")
+            ]
+        );
         assert_eq!(config.forks, Some(20));
         assert_eq!(config.host_key_checking, Some(false));
     }

@@ -30,16 +30,27 @@ pub struct Loader {
     handlers: Vec<Arc<Task>>,
     /// Roles already applied in the current play (a role runs once unless its parameters differ).
     roles_applied: HashSet<String>,
+    /// Scopes of the roles loaded for the current play.
+    role_scopes: Vec<Arc<model::RoleScope>>,
 }
 
 impl Loader {
     pub fn new(playbook_dir: PathBuf, roles_path: Vec<PathBuf>) -> Self {
-        Self { playbook_dir, roles_path, ..Default::default() }
+        Self {
+            playbook_dir,
+            roles_path,
+            ..Default::default()
+        }
     }
 
     /// Handlers gathered by `include_role` at run time.
     pub fn take_handlers(&mut self) -> Vec<Arc<Task>> {
         std::mem::take(&mut self.handlers)
+    }
+
+    /// Role scopes loaded since the last call.
+    pub fn take_role_scopes(&mut self) -> Vec<Arc<model::RoleScope>> {
+        std::mem::take(&mut self.role_scopes)
     }
 }
 
@@ -47,7 +58,11 @@ impl Loader {
 pub fn load_vars_path(path: &Path) -> Result<VarMap> {
     if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| Error::Io { path: path.to_path_buf(), action: "read directory", source: e })?
+            .map_err(|e| Error::Io {
+                path: path.to_path_buf(),
+                action: "read directory",
+                source: e,
+            })?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| is_vars_file(p))
             .collect();
@@ -64,14 +79,20 @@ pub fn load_vars_path(path: &Path) -> Result<VarMap> {
         NodeKind::Map(_) => task::var_map(&doc, &doc.root, "vars file"),
         _ => Err(Error::invalid(
             doc.location(&doc.root),
-            format!("a vars file must be a mapping of variable names to values, not {}", doc.root.type_name()),
+            format!(
+                "a vars file must be a mapping of variable names to values, not {}",
+                doc.root.type_name()
+            ),
         )),
     }
 }
 
 /// Files Ansible reads as vars: YAML or JSON, or no extension at all.
 pub fn is_vars_file(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     if name.starts_with('.') || name.ends_with('~') {
         return false;
     }

@@ -35,6 +35,9 @@ pub struct Play {
     /// pre_tasks, roles + tasks, post_tasks: handlers are flushed after each.
     pub sections: Vec<Vec<TaskItem>>,
     pub handlers: Vec<Arc<Task>>,
+    /// Every role the play applies: their defaults and vars are visible play-wide
+    /// (Ansible's default, `private_role_vars = false`).
+    pub roles: Vec<Arc<RoleScope>>,
     pub location: Location,
 }
 

@@ -22,9 +22,27 @@ pub struct RoleRequest {
 }
 
 /// Keys of a `roles:` entry that are keywords rather than role parameters.
-const ROLE_ENTRY_KEYWORDS: &[&str] = &["role", "name", "when", "tags", "vars", "become", "become_user",
-    "become_method", "environment", "ignore_errors", "check_mode", "diff", "no_log", "delegate_to",
-    "run_once", "any_errors_fatal", "remote_user", "collections", "module_defaults"];
+const ROLE_ENTRY_KEYWORDS: &[&str] = &[
+    "role",
+    "name",
+    "when",
+    "tags",
+    "vars",
+    "become",
+    "become_user",
+    "become_method",
+    "environment",
+    "ignore_errors",
+    "check_mode",
+    "diff",
+    "no_log",
+    "delegate_to",
+    "run_once",
+    "any_errors_fatal",
+    "remote_user",
+    "collections",
+    "module_defaults",
+];
 
 impl RoleRequest {
     fn named(name: &str) -> Self {
@@ -44,13 +62,18 @@ impl RoleRequest {
             return Ok(Self::named(name));
         }
         let Some(entries) = node.as_map() else {
-            return Err(Error::invalid(doc.location(node), "a role entry must be a name or a mapping with 'role:'"));
+            return Err(Error::invalid(
+                doc.location(node),
+                "a role entry must be a name or a mapping with 'role:'",
+            ));
         };
         let name = node
             .get("role")
             .or_else(|| node.get("name"))
             .and_then(Node::as_str)
-            .ok_or_else(|| Error::invalid(doc.location(node), "this role entry has no 'role:' name"))?;
+            .ok_or_else(|| {
+                Error::invalid(doc.location(node), "this role entry has no 'role:' name")
+            })?;
         let mut request = Self::named(name);
         for (k, v) in entries {
             let Some(key) = k.key_text() else { continue };
@@ -59,7 +82,9 @@ impl RoleRequest {
             }
         }
         if let Some(vars) = node.get("vars") {
-            request.params.extend(super::task::var_map(doc, vars, "vars")?);
+            request
+                .params
+                .extend(super::task::var_map(doc, vars, "vars")?);
         }
         Ok(request)
     }
@@ -100,11 +125,19 @@ impl Loader {
     }
 
     pub fn find_role(&self, name: &str) -> Option<PathBuf> {
-        self.role_search_paths(name).into_iter().find(|p| p.is_dir())
+        self.role_search_paths(name)
+            .into_iter()
+            .find(|p| p.is_dir())
     }
 
     /// Loads a role: its dependencies first, then its own tasks; its handlers join the play's.
-    pub fn load_role(&mut self, request: &RoleRequest, inherited: &Inherited, doc: &Document, at: &Node) -> Result<Vec<TaskItem>> {
+    pub fn load_role(
+        &mut self,
+        request: &RoleRequest,
+        inherited: &Inherited,
+        doc: &Document,
+        at: &Node,
+    ) -> Result<Vec<TaskItem>> {
         let path = self.find_role(&request.name).ok_or_else(|| {
             let searched: Vec<String> = self.role_search_paths(&request.name).iter().map(|p| p.display().to_string()).collect();
             Error::invalid(
@@ -116,7 +149,10 @@ impl Loader {
                 ),
             )
         })?;
-        let role_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| request.name.clone());
+        let role_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| request.name.clone());
 
         let mut items = Vec::new();
         let mut allow_duplicates = false;
@@ -128,13 +164,19 @@ impl Loader {
             if let Some(deps) = meta.root.get("dependencies") {
                 for dep in deps.as_seq().unwrap_or_default() {
                     let dep_request = RoleRequest::from_entry(&meta, dep)?;
-                    let dep_inherited = apply_common_keywords(&meta, dep, &without_role(inherited))?;
+                    let dep_inherited =
+                        apply_common_keywords(&meta, dep, &without_role(inherited))?;
                     items.extend(self.load_role(&dep_request, &dep_inherited, &meta, dep)?);
                 }
             }
         }
 
-        let identity = format!("{}|{:?}|{}", path.display(), request.params, request.tasks_from);
+        let identity = format!(
+            "{}|{:?}|{}",
+            path.display(),
+            request.params,
+            request.tasks_from
+        );
         if !allow_duplicates && !self.roles_applied.insert(identity) {
             return Ok(items);
         }
@@ -154,6 +196,7 @@ impl Loader {
             vars: Arc::new(vars),
             params: Arc::new(request.params.clone()),
         });
+        self.role_scopes.push(scope.clone());
         let mut role_inherited = inherited.clone();
         role_inherited.role = Some(scope);
 
@@ -162,13 +205,23 @@ impl Loader {
         } else if request.tasks_from != "main" {
             return Err(Error::invalid(
                 doc.location(at),
-                format!("role '{}' has no tasks file '{}' in {}", request.name, request.tasks_from, path.join("tasks").display()),
+                format!(
+                    "role '{}' has no tasks file '{}' in {}",
+                    request.name,
+                    request.tasks_from,
+                    path.join("tasks").display()
+                ),
             ));
         }
         if let Some(handlers) = find_main(&path.join("handlers"), &request.handlers_from) {
             let handlers_doc = super::yaml::load_file(&handlers)?;
             let dir = handlers.parent().map(Path::to_path_buf).unwrap_or_default();
-            let loaded = self.load_handlers(&handlers_doc, &handlers_doc.root.clone(), &dir, &role_inherited)?;
+            let loaded = self.load_handlers(
+                &handlers_doc,
+                &handlers_doc.root.clone(),
+                &dir,
+                &role_inherited,
+            )?;
             self.handlers.extend(loaded);
         }
         Ok(items)
@@ -187,7 +240,11 @@ pub fn find_main(dir: &Path, name: &str) -> Option<PathBuf> {
     if !dir.is_dir() {
         return None;
     }
-    let candidates = [format!("{name}.yml"), format!("{name}.yaml"), format!("{name}.json"), name.to_string()];
+    let candidates = [
+        format!("{name}.yml"),
+        format!("{name}.yaml"),
+        format!("{name}.json"),
+        name.to_string(),
+    ];
     candidates.iter().map(|c| dir.join(c)).find(|p| p.exists())
 }
-

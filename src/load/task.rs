@@ -13,20 +13,86 @@ use crate::modules::registry;
 
 /// Keywords a task may carry besides its module.
 pub const TASK_KEYWORDS: &[&str] = &[
-    "name", "action", "local_action", "args", "when", "loop", "loop_control", "register",
-    "changed_when", "failed_when", "ignore_errors", "ignore_unreachable", "until", "retries",
-    "delay", "notify", "tags", "vars", "become", "become_user", "become_method", "become_flags",
-    "become_exe", "delegate_to", "delegate_facts", "run_once", "no_log", "check_mode", "diff",
-    "environment", "listen", "any_errors_fatal", "remote_user", "connection", "timeout",
-    "throttle", "debugger", "collections", "module_defaults", "async", "poll", "port",
-    "with_items", "with_list", "with_dict", "with_first_found", "with_fileglob",
-    "with_indexed_items", "with_together", "with_nested", "with_sequence", "apply",
+    "name",
+    "action",
+    "local_action",
+    "args",
+    "when",
+    "loop",
+    "loop_control",
+    "register",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "ignore_unreachable",
+    "until",
+    "retries",
+    "delay",
+    "notify",
+    "tags",
+    "vars",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "become_exe",
+    "delegate_to",
+    "delegate_facts",
+    "run_once",
+    "no_log",
+    "check_mode",
+    "diff",
+    "environment",
+    "listen",
+    "any_errors_fatal",
+    "remote_user",
+    "connection",
+    "timeout",
+    "throttle",
+    "debugger",
+    "collections",
+    "module_defaults",
+    "async",
+    "poll",
+    "port",
+    "with_items",
+    "with_list",
+    "with_dict",
+    "with_first_found",
+    "with_fileglob",
+    "with_indexed_items",
+    "with_together",
+    "with_nested",
+    "with_sequence",
+    "apply",
 ];
 
 /// Modules whose free-form string is a command line, with the options Ansible takes out of it.
 const RAW_PARAM_OPTIONS: &[(&str, &[&str])] = &[
-    ("command", &["creates", "removes", "chdir", "executable", "warn", "stdin", "strip_empty_ends"]),
-    ("shell", &["creates", "removes", "chdir", "executable", "warn", "stdin", "strip_empty_ends"]),
+    (
+        "command",
+        &[
+            "creates",
+            "removes",
+            "chdir",
+            "executable",
+            "warn",
+            "stdin",
+            "strip_empty_ends",
+        ],
+    ),
+    (
+        "shell",
+        &[
+            "creates",
+            "removes",
+            "chdir",
+            "executable",
+            "warn",
+            "stdin",
+            "strip_empty_ends",
+        ],
+    ),
     ("raw", &["executable"]),
     ("script", &["creates", "removes", "chdir", "executable"]),
     ("include_tasks", &["apply"]),
@@ -43,9 +109,10 @@ pub fn string_or_list(doc: &Document, node: &Node, what: &str) -> Result<Vec<Val
     match &node.kind {
         NodeKind::Null => Ok(vec![]),
         NodeKind::Seq(items) => Ok(items.iter().map(Node::to_value).collect()),
-        NodeKind::Map(_) => {
-            Err(Error::invalid(doc.location(node), format!("'{what}' must be a string or a list, not a mapping")))
-        }
+        NodeKind::Map(_) => Err(Error::invalid(
+            doc.location(node),
+            format!("'{what}' must be a string or a list, not a mapping"),
+        )),
         _ => Ok(vec![node.to_value()]),
     }
 }
@@ -69,9 +136,15 @@ pub fn bool_of(doc: &Document, node: &Node, what: &str) -> Result<bool> {
         NodeKind::Str(s) => match s.to_ascii_lowercase().as_str() {
             "yes" | "true" | "on" | "y" | "1" => Ok(true),
             "no" | "false" | "off" | "n" | "0" | "" => Ok(false),
-            _ => Err(Error::invalid(doc.location(node), format!("'{what}' must be a boolean (yes/no), got '{s}'"))),
+            _ => Err(Error::invalid(
+                doc.location(node),
+                format!("'{what}' must be a boolean (yes/no), got '{s}'"),
+            )),
         },
-        _ => Err(Error::invalid(doc.location(node), format!("'{what}' must be a boolean, not {}", node.type_name()))),
+        _ => Err(Error::invalid(
+            doc.location(node),
+            format!("'{what}' must be a boolean, not {}", node.type_name()),
+        )),
     }
 }
 
@@ -90,12 +163,22 @@ pub fn var_map(doc: &Document, node: &Node, what: &str) -> Result<VarMap> {
             }
             Ok(out)
         }
-        _ => Err(Error::invalid(doc.location(node), format!("'{what}' must be a mapping of variable names to values, not {}", node.type_name()))),
+        _ => Err(Error::invalid(
+            doc.location(node),
+            format!(
+                "'{what}' must be a mapping of variable names to values, not {}",
+                node.type_name()
+            ),
+        )),
     }
 }
 
 /// Applies a block/role/task's own keywords on top of what it inherited.
-pub fn apply_common_keywords(doc: &Document, map: &Node, inherited: &Inherited) -> Result<Inherited> {
+pub fn apply_common_keywords(
+    doc: &Document,
+    map: &Node,
+    inherited: &Inherited,
+) -> Result<Inherited> {
     let mut out = inherited.clone();
     for (key, value) in map.as_map().unwrap_or_default() {
         let Some(key) = key.as_str() else { continue };
@@ -108,7 +191,9 @@ pub fn apply_common_keywords(doc: &Document, map: &Node, inherited: &Inherited) 
                 out.vars = Arc::new(vars);
             }
             "become" => out.escalate = Some(bool_of(doc, value, key)?),
-            "become_user" => out.become_user = value.as_str().map(str::to_string).or(out.become_user),
+            "become_user" => {
+                out.become_user = value.as_str().map(str::to_string).or(out.become_user)
+            }
             "become_method" => out.become_method = value.as_str().map(str::to_string),
             "remote_user" => out.remote_user = value.as_str().map(str::to_string),
             "environment" => {
@@ -136,7 +221,10 @@ fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(String, Option<&'a 
     let mut unknown: Vec<&Node> = Vec::new();
     for (key, value) in entries {
         let Some(name) = key.as_str() else {
-            return Err(Error::invalid(doc.location(key), "task keys must be strings"));
+            return Err(Error::invalid(
+                doc.location(key),
+                "task keys must be strings",
+            ));
         };
         if TASK_KEYWORDS.contains(&name) {
             if name == "action" || name == "local_action" {
@@ -161,17 +249,28 @@ fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(String, Option<&'a 
     if let Some(key) = unknown.first() {
         let name = key.as_str().unwrap_or_default();
         let message = if action.is_some() {
-            format!("unknown task keyword '{name}'{}", did_you_mean(name, TASK_KEYWORDS.iter().copied()))
+            format!(
+                "unknown task keyword '{name}'{}",
+                did_you_mean(name, TASK_KEYWORDS.iter().copied())
+            )
         } else {
             let short = name.rsplit('.').next().unwrap_or(name);
-            let hint = did_you_mean(short, registry::names().chain(TASK_KEYWORDS.iter().copied()));
+            let hint = did_you_mean(
+                short,
+                registry::names().chain(TASK_KEYWORDS.iter().copied()),
+            );
             format!("unknown module '{name}'{hint}: kiln does not implement it (see the README for the modules it has)")
         };
         return Err(Error::invalid(doc.location(key), message));
     }
     action
         .map(|(m, a)| (m, a))
-        .ok_or_else(|| Error::invalid(doc.location(map), "this task names no module (add one such as 'command:' or 'copy:')"))
+        .ok_or_else(|| {
+            Error::invalid(
+                doc.location(map),
+                "this task names no module (add one such as 'command:' or 'copy:')",
+            )
+        })
         .map(|(m, a)| (m, a))
 }
 
@@ -179,18 +278,35 @@ fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(String, Option<&'a 
 fn split_action_value<'a>(doc: &Document, value: &'a Node) -> Result<(String, Option<&'a Node>)> {
     let module = match &value.kind {
         NodeKind::Str(s) => s.split_whitespace().next().unwrap_or_default().to_string(),
-        NodeKind::Map(_) => value.get("module").and_then(Node::as_str).unwrap_or_default().to_string(),
+        NodeKind::Map(_) => value
+            .get("module")
+            .and_then(Node::as_str)
+            .unwrap_or_default()
+            .to_string(),
         _ => String::new(),
     };
     let canonical = registry::canonical_name(&module).ok_or_else(|| {
-        Error::invalid(doc.location(value), format!("unknown module '{module}' in 'action'{}", did_you_mean(&module, registry::names())))
+        Error::invalid(
+            doc.location(value),
+            format!(
+                "unknown module '{module}' in 'action'{}",
+                did_you_mean(&module, registry::names())
+            ),
+        )
     })?;
     Ok((canonical.to_string(), Some(value)))
 }
 
 /// Turns a module's argument node (mapping, free-form string or null) into a mapping value.
-fn module_args(doc: &Document, action: &str, node: Option<&Node>, from_action_keyword: bool) -> Result<IndexMap<String, Value>> {
-    let Some(node) = node else { return Ok(IndexMap::new()) };
+fn module_args(
+    doc: &Document,
+    action: &str,
+    node: Option<&Node>,
+    from_action_keyword: bool,
+) -> Result<IndexMap<String, Value>> {
+    let Some(node) = node else {
+        return Ok(IndexMap::new());
+    };
     let mut out = IndexMap::new();
     match &node.kind {
         NodeKind::Null => {}
@@ -203,19 +319,30 @@ fn module_args(doc: &Document, action: &str, node: Option<&Node>, from_action_ke
                 out.insert(k, v.to_value());
             }
         }
-        NodeKind::Str(_) | NodeKind::Unsafe(_) | NodeKind::Int(_) | NodeKind::Float(_) | NodeKind::Bool(_) => {
+        NodeKind::Str(_)
+        | NodeKind::Unsafe(_)
+        | NodeKind::Int(_)
+        | NodeKind::Float(_)
+        | NodeKind::Bool(_) => {
             let text = match node.as_str() {
                 Some(s) => s.to_string(),
                 None => node.to_value().to_string(),
             };
             let text = if from_action_keyword {
-                text.split_once(char::is_whitespace).map(|(_, rest)| rest.to_string()).unwrap_or_default()
+                text.split_once(char::is_whitespace)
+                    .map(|(_, rest)| rest.to_string())
+                    .unwrap_or_default()
             } else {
                 text
             };
-            let raw_keys = RAW_PARAM_OPTIONS.iter().find(|(m, _)| *m == action).map(|(_, keys)| *keys);
-            if matches!(action, "include_tasks" | "import_tasks" | "include_role" | "import_role" | "include_vars")
-                && !text.contains('=')
+            let raw_keys = RAW_PARAM_OPTIONS
+                .iter()
+                .find(|(m, _)| *m == action)
+                .map(|(_, keys)| *keys);
+            if matches!(
+                action,
+                "include_tasks" | "import_tasks" | "include_role" | "import_role" | "include_vars"
+            ) && !text.contains('=')
             {
                 out.insert("_raw_params".to_string(), Value::from(text.trim()));
             } else {
@@ -227,7 +354,10 @@ fn module_args(doc: &Document, action: &str, node: Option<&Node>, from_action_ke
         NodeKind::Seq(_) | NodeKind::Vault(_) => {
             return Err(Error::invalid(
                 doc.location(node),
-                format!("the arguments of '{action}' must be a mapping or a 'key=value' string, not {}", node.type_name()),
+                format!(
+                    "the arguments of '{action}' must be a mapping or a 'key=value' string, not {}",
+                    node.type_name()
+                ),
             ))
         }
     }
@@ -251,7 +381,10 @@ fn loop_spec(doc: &Document, map: &Node) -> Result<Option<LoopSpec>> {
     for (key, kind) in LOOPS {
         if let Some(node) = map.get(key) {
             if found.is_some() {
-                return Err(Error::invalid(doc.location(node), "a task may have only one loop keyword"));
+                return Err(Error::invalid(
+                    doc.location(node),
+                    "a task may have only one loop keyword",
+                ));
             }
             found = Some(LoopSpec {
                 kind: kind.clone(),
@@ -266,20 +399,35 @@ fn loop_spec(doc: &Document, map: &Node) -> Result<Option<LoopSpec>> {
     }
     if let (Some(spec), Some(control)) = (found.as_mut(), map.get("loop_control")) {
         let Some(entries) = control.as_map() else {
-            return Err(Error::invalid(doc.location(control), "'loop_control' must be a mapping"));
+            return Err(Error::invalid(
+                doc.location(control),
+                "'loop_control' must be a mapping",
+            ));
         };
         for (k, v) in entries {
             match k.as_str().unwrap_or_default() {
                 "loop_var" => spec.loop_var = v.to_value().to_string(),
                 "index_var" => spec.index_var = Some(v.to_value().to_string()),
                 "label" => spec.label = Some(v.to_value()),
-                "pause" => spec.pause = v.to_value().as_i64().map(|i| i as f64).or_else(|| f64::try_from(v.to_value()).ok()),
+                "pause" => {
+                    spec.pause = v
+                        .to_value()
+                        .as_i64()
+                        .map(|i| i as f64)
+                        .or_else(|| f64::try_from(v.to_value()).ok())
+                }
                 "extended" => spec.extended = bool_of(doc, v, "extended")?,
                 "extended_allitems" => {}
                 other => {
                     return Err(Error::invalid(
                         doc.location(k),
-                        format!("unknown loop_control option '{other}'{}", did_you_mean(other, ["loop_var", "index_var", "label", "pause", "extended"])),
+                        format!(
+                            "unknown loop_control option '{other}'{}",
+                            did_you_mean(
+                                other,
+                                ["loop_var", "index_var", "label", "pause", "extended"]
+                            )
+                        ),
                     ))
                 }
             }
@@ -306,7 +454,12 @@ pub fn parse_task(doc: &Document, map: &Node, inherited: &Inherited) -> Result<T
                 // `args: "{{ some_dict }}"` is templated at run time.
                 args.insert("_args_template".to_string(), extra.to_value());
             }
-            None => return Err(Error::invalid(doc.location(extra), "'args' must be a mapping")),
+            None => {
+                return Err(Error::invalid(
+                    doc.location(extra),
+                    "'args' must be a mapping",
+                ))
+            }
         }
     }
     let mut inherited = apply_common_keywords(doc, map, inherited)?;
@@ -315,12 +468,20 @@ pub fn parse_task(doc: &Document, map: &Node, inherited: &Inherited) -> Result<T
     }
     let name = map.get("name").map(|n| n.to_value().to_string());
     let get_list = |key: &str| -> Result<Vec<Value>> {
-        map.get(key).map(|n| string_or_list(doc, n, key)).transpose().map(Option::unwrap_or_default)
+        map.get(key)
+            .map(|n| string_or_list(doc, n, key))
+            .transpose()
+            .map(Option::unwrap_or_default)
     };
     let register = match map.get("register") {
         Some(node) => match node.as_str() {
             Some(name) if is_identifier(name) => Some(name.to_string()),
-            _ => return Err(Error::invalid(doc.location(node), "'register' must be a variable name (letters, digits, underscores)")),
+            _ => {
+                return Err(Error::invalid(
+                    doc.location(node),
+                    "'register' must be a variable name (letters, digits, underscores)",
+                ))
+            }
         },
         None => None,
     };
@@ -334,8 +495,16 @@ pub fn parse_task(doc: &Document, map: &Node, inherited: &Inherited) -> Result<T
         until: get_list("until")?,
         retries: map.get("retries").map(Node::to_value),
         delay: map.get("delay").map(Node::to_value),
-        notify: map.get("notify").map(|n| strings(doc, n, "notify")).transpose()?.unwrap_or_default(),
-        listen: map.get("listen").map(|n| strings(doc, n, "listen")).transpose()?.unwrap_or_default(),
+        notify: map
+            .get("notify")
+            .map(|n| strings(doc, n, "notify"))
+            .transpose()?
+            .unwrap_or_default(),
+        listen: map
+            .get("listen")
+            .map(|n| strings(doc, n, "listen"))
+            .transpose()?
+            .unwrap_or_default(),
         location: doc.location(map),
         action,
         inherited,

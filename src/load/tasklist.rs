@@ -12,10 +12,34 @@ use super::Loader;
 use crate::error::{Error, Result};
 
 const BLOCK_KEYWORDS: &[&str] = &[
-    "block", "rescue", "always", "name", "when", "tags", "vars", "become", "become_user",
-    "become_method", "become_flags", "ignore_errors", "ignore_unreachable", "environment",
-    "check_mode", "diff", "no_log", "delegate_to", "run_once", "any_errors_fatal", "remote_user",
-    "module_defaults", "collections", "throttle", "connection", "port", "debugger", "timeout",
+    "block",
+    "rescue",
+    "always",
+    "name",
+    "when",
+    "tags",
+    "vars",
+    "become",
+    "become_user",
+    "become_method",
+    "become_flags",
+    "ignore_errors",
+    "ignore_unreachable",
+    "environment",
+    "check_mode",
+    "diff",
+    "no_log",
+    "delegate_to",
+    "run_once",
+    "any_errors_fatal",
+    "remote_user",
+    "module_defaults",
+    "collections",
+    "throttle",
+    "connection",
+    "port",
+    "debugger",
+    "timeout",
     "notify",
 ];
 
@@ -28,14 +52,23 @@ impl Loader {
     }
 
     /// Loads a YAML list of tasks and blocks.
-    pub fn load_task_list(&mut self, doc: &Document, node: &Node, dir: &Path, inherited: &Inherited) -> Result<Vec<TaskItem>> {
+    pub fn load_task_list(
+        &mut self,
+        doc: &Document,
+        node: &Node,
+        dir: &Path,
+        inherited: &Inherited,
+    ) -> Result<Vec<TaskItem>> {
         let items = match &node.kind {
             NodeKind::Null => return Ok(vec![]),
             NodeKind::Seq(items) => items,
             _ => {
                 return Err(Error::invalid(
                     doc.location(node),
-                    format!("a task list must be a YAML list of tasks, not {}", node.type_name()),
+                    format!(
+                        "a task list must be a YAML list of tasks, not {}",
+                        node.type_name()
+                    ),
                 ))
             }
         };
@@ -44,7 +77,10 @@ impl Loader {
             if item.as_map().is_none() {
                 return Err(Error::invalid(
                     doc.location(item),
-                    format!("each task must be a mapping (such as '- name: ...'), not {}", item.type_name()),
+                    format!(
+                        "each task must be a mapping (such as '- name: ...'), not {}",
+                        item.type_name()
+                    ),
                 ));
             }
             out.extend(self.load_task_entry(doc, item, dir, inherited)?);
@@ -52,9 +88,17 @@ impl Loader {
         Ok(out)
     }
 
-    fn load_task_entry(&mut self, doc: &Document, map: &Node, dir: &Path, inherited: &Inherited) -> Result<Vec<TaskItem>> {
+    fn load_task_entry(
+        &mut self,
+        doc: &Document,
+        map: &Node,
+        dir: &Path,
+        inherited: &Inherited,
+    ) -> Result<Vec<TaskItem>> {
         if map.get("block").is_some() {
-            return Ok(vec![TaskItem::Block(Arc::new(self.load_block(doc, map, dir, inherited)?))]);
+            return Ok(vec![TaskItem::Block(Arc::new(
+                self.load_block(doc, map, dir, inherited)?,
+            ))]);
         }
         for key in ["import_tasks", "ansible.builtin.import_tasks"] {
             if let Some(target) = map.get(key) {
@@ -62,10 +106,15 @@ impl Loader {
                 let file = target
                     .as_str()
                     .or_else(|| target.get("file").and_then(Node::as_str))
-                    .ok_or_else(|| Error::invalid(doc.location(target), "'import_tasks' needs a file name"))?;
+                    .ok_or_else(|| {
+                        Error::invalid(doc.location(target), "'import_tasks' needs a file name")
+                    })?;
                 let path = self.resolve_task_file(file, dir, &inherited);
                 if !path.is_file() {
-                    return Err(Error::invalid(doc.location(target), format!("'import_tasks' could not find {}", path.display())));
+                    return Err(Error::invalid(
+                        doc.location(target),
+                        format!("'import_tasks' could not find {}", path.display()),
+                    ));
                 }
                 return self.load_task_file(&path, &inherited);
             }
@@ -78,16 +127,27 @@ impl Loader {
                 return Ok(loaded);
             }
         }
-        Ok(vec![TaskItem::Task(Arc::new(parse_task(doc, map, inherited)?))])
+        Ok(vec![TaskItem::Task(Arc::new(parse_task(
+            doc, map, inherited,
+        )?))])
     }
 
-    fn load_block(&mut self, doc: &Document, map: &Node, dir: &Path, inherited: &Inherited) -> Result<Block> {
+    fn load_block(
+        &mut self,
+        doc: &Document,
+        map: &Node,
+        dir: &Path,
+        inherited: &Inherited,
+    ) -> Result<Block> {
         for (key, _) in map.as_map().unwrap_or_default() {
             let name = key.as_str().unwrap_or_default();
             if !BLOCK_KEYWORDS.contains(&name) {
                 return Err(Error::invalid(
                     doc.location(key),
-                    format!("unknown block keyword '{name}'{}", crate::error::did_you_mean(name, BLOCK_KEYWORDS.iter().copied())),
+                    format!(
+                        "unknown block keyword '{name}'{}",
+                        crate::error::did_you_mean(name, BLOCK_KEYWORDS.iter().copied())
+                    ),
                 ));
             }
         }
@@ -112,7 +172,10 @@ impl Loader {
     pub fn resolve_task_file(&self, file: &str, dir: &Path, inherited: &Inherited) -> PathBuf {
         let candidates = [
             Some(dir.join(file)),
-            inherited.role.as_ref().map(|r| r.path.join("tasks").join(file)),
+            inherited
+                .role
+                .as_ref()
+                .map(|r| r.path.join("tasks").join(file)),
             Some(self.playbook_dir.join(file)),
         ];
         candidates
@@ -124,7 +187,13 @@ impl Loader {
     }
 
     /// Loads handlers: a task list whose tasks are run by name or `listen` topic.
-    pub fn load_handlers(&mut self, doc: &Document, node: &Node, dir: &Path, inherited: &Inherited) -> Result<Vec<Arc<Task>>> {
+    pub fn load_handlers(
+        &mut self,
+        doc: &Document,
+        node: &Node,
+        dir: &Path,
+        inherited: &Inherited,
+    ) -> Result<Vec<Arc<Task>>> {
         let items = self.load_task_list(doc, node, dir, inherited)?;
         let mut out = Vec::new();
         flatten_tasks(&items, &mut out);

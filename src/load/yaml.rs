@@ -129,7 +129,9 @@ impl Node {
                     Value::from(s.as_str())
                 }
             }
-            NodeKind::Seq(items) => Value::from(items.iter().map(Node::to_value).collect::<Vec<_>>()),
+            NodeKind::Seq(items) => {
+                Value::from(items.iter().map(Node::to_value).collect::<Vec<_>>())
+            }
             NodeKind::Map(entries) => {
                 let map: IndexMap<String, Value> = entries
                     .iter()
@@ -155,7 +157,14 @@ pub fn load_file(path: &Path) -> Result<Document, Error> {
 pub fn parse_str(text: &str, path: &Path) -> Result<Document, Error> {
     let file = Arc::new(path.to_path_buf());
     if text.trim().is_empty() {
-        return Ok(Document { file, root: Node { kind: NodeKind::Null, line: 1, column: 1 } });
+        return Ok(Document {
+            file,
+            root: Node {
+                kind: NodeKind::Null,
+                line: 1,
+                column: 1,
+            },
+        });
     }
     let mut options = serde_saphyr::options::Options::default();
     options.legacy_octal_numbers = true;
@@ -184,15 +193,34 @@ fn yaml_error(file: &Arc<PathBuf>, err: &serde_saphyr::Error) -> Error {
         Some((head, rest)) if head.starts_with("line ") => rest.to_string(),
         _ => message,
     };
-    Error::Yaml { location: Location::new(file.clone(), line, column), message }
+    Error::Yaml {
+        location: Location::new(file.clone(), line, column),
+        message,
+    }
 }
 
 /// PyYAML's boolean spellings (YAML 1.1 as implemented by PyYAML's resolver).
 fn is_pyyaml_bool(text: &str) -> bool {
     matches!(
         text,
-        "yes" | "Yes" | "YES" | "no" | "No" | "NO" | "true" | "True" | "TRUE" | "false" | "False"
-            | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
+        "yes"
+            | "Yes"
+            | "YES"
+            | "no"
+            | "No"
+            | "NO"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
     )
 }
 
@@ -206,9 +234,10 @@ fn convert(spanned: Spanned<Tagged<RawNode>>, source: &str) -> Node {
         RawNode::Bool(b) => {
             let span = loc.span();
             let text = match (span.byte_offset(), span.byte_len()) {
-                (Some(start), Some(len)) => {
-                    source.get(start as usize..(start + len) as usize).unwrap_or("").trim()
-                }
+                (Some(start), Some(len)) => source
+                    .get(start as usize..(start + len) as usize)
+                    .unwrap_or("")
+                    .trim(),
                 _ => "",
             };
             if text.is_empty() || is_pyyaml_bool(text) {
@@ -220,9 +249,14 @@ fn convert(spanned: Spanned<Tagged<RawNode>>, source: &str) -> Node {
         RawNode::Int(i) => NodeKind::Int(i),
         RawNode::Float(f) => NodeKind::Float(f),
         RawNode::Str(s) => NodeKind::Str(s),
-        RawNode::Seq(items) => NodeKind::Seq(items.into_iter().map(|n| convert(n, source)).collect()),
+        RawNode::Seq(items) => {
+            NodeKind::Seq(items.into_iter().map(|n| convert(n, source)).collect())
+        }
         RawNode::Map(entries) => NodeKind::Map(
-            entries.into_iter().map(|(k, v)| (convert(k, source), convert(v, source))).collect(),
+            entries
+                .into_iter()
+                .map(|(k, v)| (convert(k, source), convert(v, source)))
+                .collect(),
         ),
     };
     let kind = match (tag.as_deref(), kind) {
@@ -265,13 +299,19 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(RawNode::Int(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<RawNode, E> {
-        Ok(i64::try_from(v).map(RawNode::Int).unwrap_or(RawNode::Float(v as f64)))
+        Ok(i64::try_from(v)
+            .map(RawNode::Int)
+            .unwrap_or(RawNode::Float(v as f64)))
     }
     fn visit_i128<E>(self, v: i128) -> Result<RawNode, E> {
-        Ok(i64::try_from(v).map(RawNode::Int).unwrap_or(RawNode::Float(v as f64)))
+        Ok(i64::try_from(v)
+            .map(RawNode::Int)
+            .unwrap_or(RawNode::Float(v as f64)))
     }
     fn visit_u128<E>(self, v: u128) -> Result<RawNode, E> {
-        Ok(i64::try_from(v).map(RawNode::Int).unwrap_or(RawNode::Float(v as f64)))
+        Ok(i64::try_from(v)
+            .map(RawNode::Int)
+            .unwrap_or(RawNode::Float(v as f64)))
     }
     fn visit_f64<E>(self, v: f64) -> Result<RawNode, E> {
         Ok(RawNode::Float(v))
@@ -345,13 +385,20 @@ mod tests {
         assert!(matches!(m.get("y").unwrap().kind, NodeKind::Int(2)));
         assert!(matches!(root.get("u").unwrap().kind, NodeKind::Unsafe(_)));
         assert!(matches!(root.get("v").unwrap().kind, NodeKind::Vault(_)));
-        assert_eq!(root.get("u").unwrap().to_value().to_string(), "{% raw %}{{ raw }}{% endraw %}");
+        assert_eq!(
+            root.get("u").unwrap().to_value().to_string(),
+            "{% raw %}{{ raw }}{% endraw %}"
+        );
     }
 
     #[test]
     fn locations_are_one_based() {
         let root = parse("- hosts: all\n  tasks:\n    - name: x\n");
-        let task = &root.as_seq().unwrap()[0].get("tasks").unwrap().as_seq().unwrap()[0];
+        let task = &root.as_seq().unwrap()[0]
+            .get("tasks")
+            .unwrap()
+            .as_seq()
+            .unwrap()[0];
         assert_eq!((task.line, task.column), (3, 7));
     }
 

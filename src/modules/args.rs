@@ -24,9 +24,18 @@ impl Args {
                 }
             }
             ValueKind::None | ValueKind::Undefined => {}
-            _ => return Err(ModuleError::Args(format!("{module}: arguments must be a mapping, got {}", value.kind()))),
+            _ => {
+                return Err(ModuleError::Args(format!(
+                    "{module}: arguments must be a mapping, got {}",
+                    value.kind()
+                )))
+            }
         }
-        Ok(Self { module, values, used: IndexSet::new() })
+        Ok(Self {
+            module,
+            values,
+            used: IndexSet::new(),
+        })
     }
 
     pub fn module(&self) -> &'static str {
@@ -39,7 +48,10 @@ impl Args {
 
     pub fn raw(&mut self, key: &str) -> Option<Value> {
         self.used.insert(key.to_string());
-        self.values.get(key).filter(|v| !v.is_none() && !v.is_undefined()).cloned()
+        self.values
+            .get(key)
+            .filter(|v| !v.is_none() && !v.is_undefined())
+            .cloned()
     }
 
     /// The first of several names (an option and its aliases) that is set.
@@ -58,20 +70,29 @@ impl Args {
         match self.raw_any(keys) {
             None => Ok(None),
             Some(v) => match v.kind() {
-                ValueKind::String | ValueKind::Number | ValueKind::Bool => Ok(Some(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))),
+                ValueKind::String | ValueKind::Number | ValueKind::Bool => Ok(Some(
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string()),
+                )),
                 kind => Err(self.err(format!("option '{}' must be a string, got {kind}", keys[0]))),
             },
         }
     }
 
     pub fn required_str(&mut self, keys: &[&str]) -> Result<String, ModuleError> {
-        self.str(keys)?.ok_or_else(|| self.err(format!("missing required argument: {}", keys[0])))
+        self.str(keys)?
+            .ok_or_else(|| self.err(format!("missing required argument: {}", keys[0])))
     }
 
     pub fn bool(&mut self, key: &str, default: bool) -> Result<bool, ModuleError> {
         match self.raw(key) {
             None => Ok(default),
-            Some(v) => parse_bool(&v).ok_or_else(|| self.err(format!("option '{key}' must be a boolean (yes/no), got '{v}'"))),
+            Some(v) => parse_bool(&v).ok_or_else(|| {
+                self.err(format!(
+                    "option '{key}' must be a boolean (yes/no), got '{v}'"
+                ))
+            }),
         }
     }
 
@@ -87,10 +108,18 @@ impl Args {
     }
 
     /// A string option restricted to `choices`.
-    pub fn choice(&mut self, key: &str, choices: &[&str], default: &str) -> Result<String, ModuleError> {
+    pub fn choice(
+        &mut self,
+        key: &str,
+        choices: &[&str],
+        default: &str,
+    ) -> Result<String, ModuleError> {
         let value = self.str(&[key])?.unwrap_or_else(|| default.to_string());
         if !choices.contains(&value.as_str()) {
-            return Err(self.err(format!("value of {key} must be one of: {}, got: {value}", choices.join(", "))));
+            return Err(self.err(format!(
+                "value of {key} must be one of: {}, got: {value}",
+                choices.join(", ")
+            )));
         }
         Ok(value)
     }
@@ -99,25 +128,48 @@ impl Args {
     pub fn list(&mut self, keys: &[&str]) -> Result<Vec<String>, ModuleError> {
         match self.raw_any(keys) {
             None => Ok(vec![]),
-            Some(v) if v.kind() == ValueKind::Seq => Ok(v.try_iter().into_iter().flatten().map(|i| i.to_string()).collect()),
-            Some(v) => Ok(v.to_string().split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()),
+            Some(v) if v.kind() == ValueKind::Seq => Ok(v
+                .try_iter()
+                .into_iter()
+                .flatten()
+                .map(|i| i.to_string())
+                .collect()),
+            Some(v) => Ok(v
+                .to_string()
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()),
         }
     }
 
     /// Errors on options the module does not know (the keys never asked for).
     pub fn finish(self) -> Result<(), ModuleError> {
         if self.values.contains_key("_raw_params") && !self.used.contains("_raw_params") {
-            let extra = self.values.get("_raw_params").map(|v| v.to_string()).unwrap_or_default();
+            let extra = self
+                .values
+                .get("_raw_params")
+                .map(|v| v.to_string())
+                .unwrap_or_default();
             return Err(self.err(format!(
                 "this module takes no free-form text, but '{extra}' was given (write options as name=value, and quote values that contain spaces)"
             )));
         }
-        let unknown: Vec<&String> = self.values.keys().filter(|k| !self.used.contains(*k) && !k.starts_with('_')).collect();
+        let unknown: Vec<&String> = self
+            .values
+            .keys()
+            .filter(|k| !self.used.contains(*k) && !k.starts_with('_'))
+            .collect();
         if let Some(first) = unknown.first() {
             let hint = did_you_mean(first, self.used.iter().map(String::as_str));
             return Err(self.err(format!(
                 "unsupported parameter '{first}'{hint} (supported: {})",
-                self.used.iter().filter(|k| !k.starts_with('_')).cloned().collect::<Vec<_>>().join(", ")
+                self.used
+                    .iter()
+                    .filter(|k| !k.starts_with('_'))
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         Ok(())

@@ -58,7 +58,10 @@ pub enum VarLevel {
 
 impl ModuleResult {
     pub fn changed(changed: bool) -> Self {
-        Self { changed, ..Default::default() }
+        Self {
+            changed,
+            ..Default::default()
+        }
     }
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.data.insert(key.to_string(), value.into());
@@ -69,7 +72,11 @@ impl ModuleResult {
         self
     }
     pub fn failed(msg: impl Into<String>) -> Self {
-        Self { failed: true, msg: Some(msg.into()), ..Default::default() }
+        Self {
+            failed: true,
+            msg: Some(msg.into()),
+            ..Default::default()
+        }
     }
 }
 
@@ -101,7 +108,11 @@ pub struct ModuleCtx<'a> {
 
 impl ModuleCtx<'_> {
     /// Runs a shell command on the target, with `become` and `environment` applied.
-    pub async fn run(&self, command: &str, stdin: Option<Vec<u8>>) -> Result<ExecOutput, ModuleError> {
+    pub async fn run(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ModuleError> {
         let mut full = String::new();
         for (k, v) in &self.environment {
             full.push_str(&format!("{k}={} ", quote(v)));
@@ -118,12 +129,25 @@ impl ModuleCtx<'_> {
     }
 
     /// Runs a command that must succeed; its stderr becomes the failure message.
-    pub async fn run_ok(&self, command: &str, stdin: Option<Vec<u8>>, what: &str) -> Result<ExecOutput, ModuleError> {
+    pub async fn run_ok(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+        what: &str,
+    ) -> Result<ExecOutput, ModuleError> {
         let out = self.run(command, stdin).await?;
         if out.rc != 0 {
             let stderr = out.stderr_text();
-            let detail = if stderr.trim().is_empty() { out.stdout_text() } else { stderr };
-            return Err(ModuleError::Failed(format!("{what} failed (rc={}): {}", out.rc, detail.trim())));
+            let detail = if stderr.trim().is_empty() {
+                out.stdout_text()
+            } else {
+                stderr
+            };
+            return Err(ModuleError::Failed(format!(
+                "{what} failed (rc={}): {}",
+                out.rc,
+                detail.trim()
+            )));
         }
         Ok(out)
     }

@@ -5,7 +5,15 @@
 use super::{commands, control, files, system, Module};
 
 /// Actions the runner carries out itself.
-pub const RUNNER_ACTIONS: &[&str] = &["include_tasks", "include_role", "import_tasks", "import_role", "meta", "set_fact", "include_vars"];
+pub const RUNNER_ACTIONS: &[&str] = &[
+    "include_tasks",
+    "include_role",
+    "import_tasks",
+    "import_role",
+    "meta",
+    "set_fact",
+    "include_vars",
+];
 
 static MODULES: &[(&str, &dyn Module)] = &[
     ("command", &commands::command::Command { shell: false }),
@@ -27,11 +35,19 @@ static MODULES: &[(&str, &dyn Module)] = &[
 ];
 
 /// Collections whose modules kiln answers to by short name.
-const PREFIXES: &[&str] = &["ansible.builtin.", "ansible.legacy.", "ansible.posix.", "community.general."];
+const PREFIXES: &[&str] = &[
+    "ansible.builtin.",
+    "ansible.legacy.",
+    "ansible.posix.",
+    "community.general.",
+];
 
 /// The short name kiln knows a module by, or None when it has no such module.
 pub fn canonical_name(name: &str) -> Option<&'static str> {
-    let short = PREFIXES.iter().find_map(|p| name.strip_prefix(p)).unwrap_or(name);
+    let short = PREFIXES
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
     let short = match short {
         "gather_facts" => "setup",
         "win_ping" => return None,
@@ -41,7 +57,10 @@ pub fn canonical_name(name: &str) -> Option<&'static str> {
 }
 
 pub fn names() -> impl Iterator<Item = &'static str> {
-    MODULES.iter().map(|(n, _)| *n).chain(RUNNER_ACTIONS.iter().copied())
+    MODULES
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(RUNNER_ACTIONS.iter().copied())
 }
 
 pub fn lookup(name: &str) -> Option<&'static dyn Module> {

@@ -30,13 +30,18 @@ pub fn parse_mode(value: &minijinja::Value) -> Result<Mode, String> {
         return Ok(Mode::Preserve);
     }
     if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
-        return u32::from_str_radix(text, 8).map(Mode::Octal).map_err(|_| format!("invalid mode '{text}'"));
+        return u32::from_str_radix(text, 8)
+            .map(Mode::Octal)
+            .map_err(|_| format!("invalid mode '{text}'"));
     }
-    let symbolic = regex::Regex::new(r"^([ugoa]*[-+=][rwxXst]*)(,[ugoa]*[-+=][rwxXst]*)*$").expect("static pattern");
+    let symbolic = regex::Regex::new(r"^([ugoa]*[-+=][rwxXst]*)(,[ugoa]*[-+=][rwxXst]*)*$")
+        .expect("static pattern");
     if symbolic.is_match(text) {
         return Ok(Mode::Symbolic(text.to_string()));
     }
-    Err(format!("mode must be octal (like '0644') or symbolic (like 'u=rw,g=r'), got '{text}'"))
+    Err(format!(
+        "mode must be octal (like '0644') or symbolic (like 'u=rw,g=r'), got '{text}'"
+    ))
 }
 
 /// The mode a symbolic expression yields when applied to `current` (umask not applied, as
@@ -74,7 +79,21 @@ pub fn apply_symbolic(current: u32, expr: &str, is_dir: bool) -> u32 {
         mode = match op {
             '+' => mode | bits,
             '-' => mode & !bits,
-            _ => (mode & !(mask & 0o777 | if who.contains('a') || who.contains('u') { 0o4000 } else { 0 } | if who.contains('a') || who.contains('g') { 0o2000 } else { 0 })) | bits,
+            _ => {
+                (mode
+                    & !(mask & 0o777
+                        | if who.contains('a') || who.contains('u') {
+                            0o4000
+                        } else {
+                            0
+                        }
+                        | if who.contains('a') || who.contains('g') {
+                            0o2000
+                        } else {
+                            0
+                        }))
+                    | bits
+            }
         };
     }
     mode
@@ -84,7 +103,11 @@ pub fn apply_symbolic(current: u32, expr: &str, is_dir: bool) -> u32 {
 pub fn wanted_mode(mode: &Mode, current: Option<u32>, is_dir: bool) -> Option<u32> {
     match mode {
         Mode::Octal(m) => Some(*m),
-        Mode::Symbolic(expr) => Some(apply_symbolic(current.unwrap_or(if is_dir { 0o755 } else { 0o644 }), expr, is_dir)),
+        Mode::Symbolic(expr) => Some(apply_symbolic(
+            current.unwrap_or(if is_dir { 0o755 } else { 0o644 }),
+            expr,
+            is_dir,
+        )),
         Mode::Preserve => None,
     }
 }
@@ -110,14 +133,20 @@ pub struct PathState {
 /// Output: `absent`, or `kind|mode|owner|group|uid|gid|size|mtime|link` then the checksum line.
 pub fn probe_command(path: &str, with_checksum: bool) -> String {
     let p = crate::connection::quote(path);
-    let checksum = if with_checksum { format!(" && if [ -f {p} ] && [ ! -L {p} ]; then sha1sum < {p} | cut -c1-40; fi") } else { String::new() };
+    let checksum = if with_checksum {
+        format!(" && if [ -f {p} ] && [ ! -L {p} ]; then sha1sum < {p} | cut -c1-40; fi")
+    } else {
+        String::new()
+    };
     format!("if [ -e {p} ] || [ -L {p} ]; then stat -c '%F|%a|%U|%G|%u|%g|%s|%Y|%N' -- {p}{checksum}; else echo absent; fi")
 }
 
 /// Parses `probe_command` output (pure: unit-tested on recorded output).
 pub fn parse_probe(output: &str) -> PathState {
     let mut lines = output.lines();
-    let Some(first) = lines.next() else { return PathState::default() };
+    let Some(first) = lines.next() else {
+        return PathState::default();
+    };
     if first.trim() == "absent" {
         return PathState::default();
     }
@@ -129,11 +158,17 @@ pub fn parse_probe(output: &str) -> PathState {
         other => other,
     }
     .to_string();
-    let link_target = fields.get(8).and_then(|n| n.split_once(" -> ")).map(|(_, t)| t.trim_matches(['\'', '"', '`']).to_string());
+    let link_target = fields
+        .get(8)
+        .and_then(|n| n.split_once(" -> "))
+        .map(|(_, t)| t.trim_matches(['\'', '"', '`']).to_string());
     PathState {
         exists: true,
         kind,
-        mode: fields.get(1).and_then(|m| u32::from_str_radix(m, 8).ok()).unwrap_or(0),
+        mode: fields
+            .get(1)
+            .and_then(|m| u32::from_str_radix(m, 8).ok())
+            .unwrap_or(0),
         owner: fields.get(2).unwrap_or(&"").to_string(),
         group: fields.get(3).unwrap_or(&"").to_string(),
         uid: fields.get(4).and_then(|v| v.parse().ok()).unwrap_or(0),
@@ -141,7 +176,10 @@ pub fn parse_probe(output: &str) -> PathState {
         size: fields.get(6).and_then(|v| v.parse().ok()).unwrap_or(0),
         mtime: fields.get(7).and_then(|v| v.parse().ok()).unwrap_or(0),
         link_target,
-        checksum: lines.next().map(|l| l.trim().to_string()).filter(|l| l.len() == 40),
+        checksum: lines
+            .next()
+            .map(|l| l.trim().to_string())
+            .filter(|l| l.len() == 40),
     }
 }
 
@@ -155,8 +193,14 @@ mod tests {
 
     #[test]
     fn modes() {
-        assert_eq!(parse_mode(&minijinja::Value::from(420)).unwrap(), Mode::Octal(0o644));
-        assert_eq!(parse_mode(&minijinja::Value::from("0755")).unwrap(), Mode::Octal(0o755));
+        assert_eq!(
+            parse_mode(&minijinja::Value::from(420)).unwrap(),
+            Mode::Octal(0o644)
+        );
+        assert_eq!(
+            parse_mode(&minijinja::Value::from("0755")).unwrap(),
+            Mode::Octal(0o755)
+        );
         assert!(parse_mode(&minijinja::Value::from("rwx")).is_err());
         assert_eq!(apply_symbolic(0o600, "g+r,o+r", false), 0o644);
         assert_eq!(apply_symbolic(0o777, "u=rw,g=r,o=", false), 0o640);
@@ -167,8 +211,14 @@ mod tests {
     fn probe_output() {
         let state = parse_probe("regular file|644|root|root|0|0|12|1700000000|'/etc/motd'\nda39a3ee5e6b4b0d3255bfef95601890afd80709\n");
         assert!(state.exists);
-        assert_eq!((state.kind.as_str(), state.mode, state.size), ("file", 0o644, 12));
-        assert_eq!(state.checksum.as_deref(), Some("da39a3ee5e6b4b0d3255bfef95601890afd80709"));
+        assert_eq!(
+            (state.kind.as_str(), state.mode, state.size),
+            ("file", 0o644, 12)
+        );
+        assert_eq!(
+            state.checksum.as_deref(),
+            Some("da39a3ee5e6b4b0d3255bfef95601890afd80709")
+        );
         let link = parse_probe("symbolic link|777|root|root|0|0|4|1|'/a' -> '/b'\n");
         assert_eq!(link.link_target.as_deref(), Some("/b"));
         assert!(!parse_probe("absent\n").exists);

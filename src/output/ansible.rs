@@ -15,7 +15,10 @@ pub struct AnsibleText {
 
 impl AnsibleText {
     pub fn new(verbosity: u8, out: Box<dyn Write + Send>) -> Self {
-        Self { verbosity, out: Mutex::new(out) }
+        Self {
+            verbosity,
+            out: Mutex::new(out),
+        }
     }
 
     fn print(&self, text: &str) {
@@ -44,7 +47,10 @@ pub fn unified_diff(diff: &crate::modules::Diff) -> String {
     let text = similar::TextDiff::from_lines(&diff.before, &diff.after);
     text.unified_diff()
         .context_radius(3)
-        .header(&format!("before: {}", diff.before_header), &format!("after: {}", diff.after_header))
+        .header(
+            &format!("before: {}", diff.before_header),
+            &format!("after: {}", diff.after_header),
+        )
         .to_string()
 }
 
@@ -63,7 +69,11 @@ impl Reporter for AnsibleText {
             Some(d) if d != e.host => format!("[{} -> {d}]", e.host),
             _ => format!("[{}]", e.host),
         };
-        let item = e.item_label.as_ref().map(|l| format!(" => (item={l})")).unwrap_or_default();
+        let item = e
+            .item_label
+            .as_ref()
+            .map(|l| format!(" => (item={l})"))
+            .unwrap_or_default();
         let mut text = String::new();
         for diff in e.diffs {
             text.push_str(&unified_diff(diff));
@@ -88,8 +98,14 @@ impl Reporter for AnsibleText {
             result
         };
         let line = match e.status {
-            Status::Failed => format!("fatal: {host}: FAILED! => {}", result_json(result, self.verbosity > 0)),
-            Status::Unreachable => format!("fatal: {host}: UNREACHABLE! => {}", result_json(result, self.verbosity > 0)),
+            Status::Failed => format!(
+                "fatal: {host}: FAILED! => {}",
+                result_json(result, self.verbosity > 0)
+            ),
+            Status::Unreachable => format!(
+                "fatal: {host}: UNREACHABLE! => {}",
+                result_json(result, self.verbosity > 0)
+            ),
             status => {
                 let mut line = format!("{}: {host}{item}", status.word());
                 if (e.is_debug && status != Status::Skipped) || self.verbosity > 0 {
@@ -103,7 +119,10 @@ impl Reporter for AnsibleText {
             }
         };
         if e.status == Status::Failed && e.item_label.is_some() {
-            text.push_str(&format!("failed: {host}{item} => {}", result_json(result, self.verbosity > 0)));
+            text.push_str(&format!(
+                "failed: {host}{item} => {}",
+                result_json(result, self.verbosity > 0)
+            ));
         } else {
             text.push_str(&line);
         }
@@ -111,7 +130,10 @@ impl Reporter for AnsibleText {
             text.push_str("\n...ignoring");
         }
         if self.verbosity >= 3 {
-            text.push_str(&format!("\n<{}> round trips so far: {}", e.host, e.round_trips));
+            text.push_str(&format!(
+                "\n<{}> round trips so far: {}",
+                e.host, e.round_trips
+            ));
         }
         self.print(&text);
     }
@@ -148,7 +170,11 @@ mod tests {
         assert_eq!(banner("PLAY [all]").len(), 81);
         assert!(banner("PLAY [all]").starts_with("\nPLAY [all] ***"));
         assert!(banner(&"x".repeat(90)).ends_with(" ***"));
-        let s = Stats { ok: 5, changed: 2, ..Default::default() };
+        let s = Stats {
+            ok: 5,
+            changed: 2,
+            ..Default::default()
+        };
         assert_eq!(
             recap_line("web1", &s),
             "web1                       : ok=5    changed=2    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   "

@@ -16,7 +16,10 @@ pub struct JsonLines {
 
 impl JsonLines {
     pub fn new(out: Box<dyn Write + Send>) -> Self {
-        Self { out: Mutex::new(out), current_task: Mutex::new(String::new()) }
+        Self {
+            out: Mutex::new(out),
+            current_task: Mutex::new(String::new()),
+        }
     }
 
     fn emit(&self, value: serde_json::Value) {

@@ -75,7 +75,6 @@ pub trait Reporter: Send + Sync {
     fn included(&self, _file: &str, _hosts: &[String]) {}
 }
 
-
 /// Sends every event to several reporters (text on stdout plus a JSON stream, say).
 pub struct Fanout(pub Vec<Arc<dyn Reporter>>);
 
@@ -108,7 +107,8 @@ impl Reporter for Fanout {
 
 /// JSON of a result with sorted keys (ansible-playbook's callback sorts them).
 pub fn result_json(result: &IndexMap<String, Value>, pretty: bool) -> String {
-    let value = crate::template::filters::to_json_value(&crate::template::map_value(result.clone()));
+    let value =
+        crate::template::filters::to_json_value(&crate::template::map_value(result.clone()));
     let sorted = sort(value);
     if pretty {
         let mut buf = Vec::new();
@@ -117,7 +117,10 @@ pub fn result_json(result: &IndexMap<String, Value>, pretty: bool) -> String {
         let _ = serde::Serialize::serialize(&sorted, &mut ser);
         String::from_utf8_lossy(&buf).into_owned()
     } else {
-        serde_json::to_string(&sorted).unwrap_or_default().replace("\":", "\": ").replace(",\"", ", \"")
+        serde_json::to_string(&sorted)
+            .unwrap_or_default()
+            .replace("\":", "\": ")
+            .replace(",\"", ", \"")
     }
 }
 
@@ -128,7 +131,9 @@ fn sort(value: serde_json::Value) -> serde_json::Value {
             entries.sort_by(|a, b| a.0.cmp(&b.0));
             serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sort(v))).collect())
         }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sort).collect()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort).collect())
+        }
         other => other,
     }
 }

@@ -8,7 +8,11 @@ use crate::load::model::{Task, VarMap};
 use crate::modules::{ModuleResult, VarLevel};
 
 fn entries(args: &Value) -> Vec<(String, Value)> {
-    args.try_iter().into_iter().flatten().map(|k| (k.to_string(), args.get_item(&k).unwrap_or_default())).collect()
+    args.try_iter()
+        .into_iter()
+        .flatten()
+        .map(|k| (k.to_string(), args.get_item(&k).unwrap_or_default()))
+        .collect()
 }
 
 pub fn set_fact(args: &Value) -> ModuleResult {
@@ -32,17 +36,31 @@ pub fn set_fact(args: &Value) -> ModuleResult {
 
 pub fn include_vars(args: &Value, task: &Task, play: &PlayLayers) -> ModuleResult {
     let map: VarMap = entries(args).into_iter().collect();
-    let file = map.get("file").or_else(|| map.get("_raw_params")).or_else(|| map.get("dir")).map(|v| v.to_string());
+    let file = map
+        .get("file")
+        .or_else(|| map.get("_raw_params"))
+        .or_else(|| map.get("dir"))
+        .map(|v| v.to_string());
     let Some(file) = file else {
         return ModuleResult::failed("include_vars: give a file (or dir) to load");
     };
     let candidates: Vec<std::path::PathBuf> = if file.starts_with('/') {
         vec![file.clone().into()]
     } else {
-        search_paths(task, play).iter().flat_map(|d| [d.join("vars").join(&file), d.join(&file)]).collect()
+        search_paths(task, play)
+            .iter()
+            .flat_map(|d| [d.join("vars").join(&file), d.join(&file)])
+            .collect()
     };
     let Some(path) = candidates.iter().find(|p| p.exists()) else {
-        return ModuleResult::failed(format!("include_vars: could not find '{file}' (searched {})", candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")));
+        return ModuleResult::failed(format!(
+            "include_vars: could not find '{file}' (searched {})",
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     };
     let loaded = match crate::load::load_vars_path(path) {
         Ok(v) => v,
@@ -53,14 +71,22 @@ pub fn include_vars(args: &Value, task: &Task, play: &PlayLayers) -> ModuleResul
         None => loaded,
     };
     let mut result = ModuleResult::changed(false);
-    result.data.insert("ansible_included_var_files".into(), Value::from(vec![path.display().to_string()]));
+    result.data.insert(
+        "ansible_included_var_files".into(),
+        Value::from(vec![path.display().to_string()]),
+    );
     result.set_vars = Some((vars, VarLevel::IncludeVars));
     result
 }
 
 /// `meta:` actions are reported back to the runner through the `_meta` key.
 pub fn meta(args: &Value) -> ModuleResult {
-    let action = args.get_attr("_raw_params").ok().filter(|v| !v.is_undefined()).map(|v| v.to_string()).unwrap_or_default();
+    let action = args
+        .get_attr("_raw_params")
+        .ok()
+        .filter(|v| !v.is_undefined())
+        .map(|v| v.to_string())
+        .unwrap_or_default();
     match action.as_str() {
         "flush_handlers" | "noop" | "end_play" | "end_host" | "end_batch" | "clear_facts" | "clear_host_errors" | "refresh_inventory" | "reset_connection" => {
             ModuleResult::changed(false).with("_meta", action)

@@ -50,9 +50,17 @@ pub struct ConnectionPool {
 impl ConnectionPool {
     /// The connection for `name`, opened once; failures are remembered (the host stays
     /// unreachable for the run, as in Ansible).
-    pub async fn get(&self, name: &str, target: &Target, timeout: Duration) -> Result<SharedConnection, ConnectionError> {
+    pub async fn get(
+        &self,
+        name: &str,
+        target: &Target,
+        timeout: Duration,
+    ) -> Result<SharedConnection, ConnectionError> {
         let cell = {
-            let mut cells = self.cells.lock().map_err(|_| ConnectionError::Unreachable("connection pool poisoned".into()))?;
+            let mut cells = self
+                .cells
+                .lock()
+                .map_err(|_| ConnectionError::Unreachable("connection pool poisoned".into()))?;
             cells.entry(name.to_string()).or_default().clone()
         };
         let result = cell
@@ -89,7 +97,11 @@ impl ConnectionPool {
     }
 
     pub async fn close_all(&self) {
-        let cells: Vec<_> = self.cells.lock().map(|c| c.values().cloned().collect()).unwrap_or_default();
+        let cells: Vec<_> = self
+            .cells
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
         for cell in cells {
             if let Some(Ok(conn)) = cell.get() {
                 conn.close().await;
@@ -100,7 +112,11 @@ impl ConnectionPool {
     /// Total commands run over all connections.
     pub fn round_trips(&self, name: &str) -> u64 {
         let cell = self.cells.lock().ok().and_then(|c| c.get(name).cloned());
-        cell.and_then(|c| c.get().and_then(|r| r.as_ref().ok().map(|c| c.round_trips()))).unwrap_or(0)
+        cell.and_then(|c| {
+            c.get()
+                .and_then(|r| r.as_ref().ok().map(|c| c.round_trips()))
+        })
+        .unwrap_or(0)
     }
 }
 
@@ -121,7 +137,10 @@ pub fn parse_ssh_options(args: &str) -> Vec<(String, String)> {
         };
         let value = if inline.is_empty() {
             i += 1;
-            words.get(i).map(|w| crate::load::kv::unquote(w)).unwrap_or_default()
+            words
+                .get(i)
+                .map(|w| crate::load::kv::unquote(w))
+                .unwrap_or_default()
         } else {
             inline
         };

@@ -51,7 +51,10 @@ fn result_map(r: &ModuleResult) -> IndexMap<String, Value> {
         map.insert("msg".into(), Value::from(msg.as_str()));
     }
     if let Some((vars, VarLevel::SetFact)) = &r.set_vars {
-        map.insert("ansible_facts".into(), crate::template::map_value(vars.clone()));
+        map.insert(
+            "ansible_facts".into(),
+            crate::template::map_value(vars.clone()),
+        );
     }
     map
 }
@@ -64,7 +67,10 @@ fn failed_result(msg: String) -> ModuleResult {
 fn render_flag(scope: &Scope, value: &Option<Value>, default: bool) -> Result<bool, String> {
     match value {
         None => Ok(default),
-        Some(v) => scope.templar().eval_condition(v, scope).map_err(|e| e.message),
+        Some(v) => scope
+            .templar()
+            .eval_condition(v, scope)
+            .map_err(|e| e.message),
     }
 }
 
@@ -95,7 +101,10 @@ pub struct TaskRun<'a> {
 
 impl TaskRun<'_> {
     pub async fn execute(&self) -> HostOutcome {
-        let scope = Scope::new(self.shared.templar.clone(), task_layers(self.play, self.host, self.state, self.task, self.hostvars));
+        let scope = Scope::new(
+            self.shared.templar.clone(),
+            task_layers(self.play, self.host, self.state, self.task, self.hostvars),
+        );
         let Some(spec) = &self.task.loop_spec else {
             let run = self.run_item(&scope, None).await;
             self.report(&run, None, &scope);
@@ -114,7 +123,10 @@ impl TaskRun<'_> {
         for (index, item) in items.into_iter().enumerate() {
             let mut layer = VarMap::new();
             layer.insert(spec.loop_var.clone(), item.clone());
-            layer.insert("ansible_loop_var".into(), Value::from(spec.loop_var.as_str()));
+            layer.insert(
+                "ansible_loop_var".into(),
+                Value::from(spec.loop_var.as_str()),
+            );
             if let Some(index_var) = &spec.index_var {
                 layer.insert(index_var.clone(), Value::from(index));
             }
@@ -134,7 +146,10 @@ impl TaskRun<'_> {
             let item_scope = scope.with_layer(Arc::new(layer));
             let mut run = self.run_item(&item_scope, Some(&item)).await;
             run.result.insert(spec.loop_var.clone(), item.clone());
-            run.result.insert("ansible_loop_var".into(), Value::from(spec.loop_var.as_str()));
+            run.result.insert(
+                "ansible_loop_var".into(),
+                Value::from(spec.loop_var.as_str()),
+            );
             let label = item_label(self.task, &item_scope, &item);
             self.report(&run, Some(label), &item_scope);
             let unreachable = run.status == Status::Unreachable;
@@ -157,7 +172,10 @@ impl TaskRun<'_> {
             Status::Skipped
         } else if any(Status::Unreachable) {
             Status::Unreachable
-        } else if runs.iter().any(|r| r.status == Status::Failed && !r.ignored) {
+        } else if runs
+            .iter()
+            .any(|r| r.status == Status::Failed && !r.ignored)
+        {
             Status::Failed
         } else if any(Status::Failed) {
             out.ignored = true;
@@ -173,7 +191,9 @@ impl TaskRun<'_> {
         out.notify = status == Status::Changed;
         for run in &runs {
             if let Some(facts) = &run.outcome.facts {
-                out.facts.get_or_insert_with(VarMap::new).extend(facts.clone());
+                out.facts
+                    .get_or_insert_with(VarMap::new)
+                    .extend(facts.clone());
             }
             if let Some(set) = &run.outcome.set_vars {
                 out.set_vars.push(set.clone());
@@ -185,8 +205,22 @@ impl TaskRun<'_> {
         let registered = if looped {
             let mut map = IndexMap::new();
             map.insert("changed".to_string(), Value::from(any(Status::Changed)));
-            map.insert("msg".to_string(), Value::from(if status == Status::Failed { "One or more items failed" } else { "All items completed" }));
-            map.insert("results".to_string(), Value::from(runs.iter().map(|r| crate::template::map_value(r.result.clone())).collect::<Vec<_>>()));
+            map.insert(
+                "msg".to_string(),
+                Value::from(if status == Status::Failed {
+                    "One or more items failed"
+                } else {
+                    "All items completed"
+                }),
+            );
+            map.insert(
+                "results".to_string(),
+                Value::from(
+                    runs.iter()
+                        .map(|r| crate::template::map_value(r.result.clone()))
+                        .collect::<Vec<_>>(),
+                ),
+            );
             if status == Status::Failed {
                 map.insert("failed".to_string(), Value::from(true));
             }
@@ -195,7 +229,9 @@ impl TaskRun<'_> {
             }
             crate::template::map_value(map)
         } else {
-            runs.first().map(|r| crate::template::map_value(r.result.clone())).unwrap_or_default()
+            runs.first()
+                .map(|r| crate::template::map_value(r.result.clone()))
+                .unwrap_or_default()
         };
         if let Some(name) = &self.task.register {
             out.register = Some((name.clone(), registered));
@@ -212,18 +248,53 @@ impl TaskRun<'_> {
     }
 
     fn report(&self, run: &ItemRun, label: Option<String>, scope: &Scope) {
-        let no_log = self.task.inherited.no_log.as_ref().map(|v| scope.templar().eval_condition(v, scope).unwrap_or(true)).unwrap_or(false);
+        let no_log = self
+            .task
+            .inherited
+            .no_log
+            .as_ref()
+            .map(|v| scope.templar().eval_condition(v, scope).unwrap_or(true))
+            .unwrap_or(false);
         let is_debug = self.task.action == "debug";
-        self.emit_with(run.status, &run.result, label, &run.outcome.diffs, run.ignored, is_debug, no_log);
+        self.emit_with(
+            run.status,
+            &run.result,
+            label,
+            &run.outcome.diffs,
+            run.ignored,
+            is_debug,
+            no_log,
+        );
     }
 
-    fn emit(&self, status: Status, result: &IndexMap<String, Value>, label: Option<String>, diffs: &[crate::modules::Diff], ignored: bool) {
+    fn emit(
+        &self,
+        status: Status,
+        result: &IndexMap<String, Value>,
+        label: Option<String>,
+        diffs: &[crate::modules::Diff],
+        ignored: bool,
+    ) {
         self.emit_with(status, result, label, diffs, ignored, false, false);
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn emit_with(&self, status: Status, result: &IndexMap<String, Value>, label: Option<String>, diffs: &[crate::modules::Diff], ignored: bool, is_debug: bool, no_log: bool) {
-        let delegated = self.task.inherited.delegate_to.as_ref().map(|d| d.to_string());
+    fn emit_with(
+        &self,
+        status: Status,
+        result: &IndexMap<String, Value>,
+        label: Option<String>,
+        diffs: &[crate::modules::Diff],
+        ignored: bool,
+        is_debug: bool,
+        no_log: bool,
+    ) {
+        let delegated = self
+            .task
+            .inherited
+            .delegate_to
+            .as_ref()
+            .map(|d| d.to_string());
         self.shared.reporter.host_result(&HostEvent {
             host: self.host,
             task: self.display_name,
@@ -248,22 +319,50 @@ impl TaskRun<'_> {
                     let mut skipped = ModuleResult::changed(false);
                     skipped.skipped = true;
                     let mut result = result_map(&skipped);
-                    result.insert("skip_reason".into(), Value::from("Conditional result was False"));
+                    result.insert(
+                        "skip_reason".into(),
+                        Value::from("Conditional result was False"),
+                    );
                     result.insert("false_condition".into(), condition.clone());
-                    return ItemRun { status: Status::Skipped, result, outcome: skipped, ignored: false };
+                    return ItemRun {
+                        status: Status::Skipped,
+                        result,
+                        outcome: skipped,
+                        ignored: false,
+                    };
                 }
                 Err(e) => {
-                    let msg = format!("The conditional check '{condition}' failed. The error was: {}", e.message);
+                    let msg = format!(
+                        "The conditional check '{condition}' failed. The error was: {}",
+                        e.message
+                    );
                     return self.finish(failed_result(msg), scope);
                 }
             }
         }
         let retries = match (&self.task.until.is_empty(), &self.task.retries) {
             (true, _) => 0,
-            (false, Some(v)) => scope.templar().render_value(v, scope).ok().and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(3),
+            (false, Some(v)) => scope
+                .templar()
+                .render_value(v, scope)
+                .ok()
+                .and_then(|v| {
+                    v.as_i64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(3),
             (false, None) => 3,
         };
-        let delay = self.task.delay.as_ref().and_then(|v| scope.templar().render_value(v, scope).ok()).and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(5);
+        let delay = self
+            .task
+            .delay
+            .as_ref()
+            .and_then(|v| scope.templar().render_value(v, scope).ok())
+            .and_then(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(5);
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -273,7 +372,12 @@ impl TaskRun<'_> {
                 return run;
             }
             let check_scope = self.with_registered(scope, &run.result);
-            let done = self.task.until.iter().all(|c| check_scope.templar().eval_condition(c, &check_scope).unwrap_or(false));
+            let done = self.task.until.iter().all(|c| {
+                check_scope
+                    .templar()
+                    .eval_condition(c, &check_scope)
+                    .unwrap_or(false)
+            });
             if done {
                 run.result.insert("attempts".into(), Value::from(attempt));
                 return run;
@@ -282,7 +386,9 @@ impl TaskRun<'_> {
                 run.result.insert("attempts".into(), Value::from(attempt));
                 run.status = Status::Failed;
                 run.result.insert("failed".into(), Value::from(true));
-                run.result.entry("msg".into()).or_insert(Value::from("Retries exhausted"));
+                run.result
+                    .entry("msg".into())
+                    .or_insert(Value::from("Retries exhausted"));
                 run.ignored = self.ignore_errors(scope);
                 return run;
             }
@@ -319,27 +425,49 @@ impl TaskRun<'_> {
         if !unreachable && !outcome.skipped {
             let check_scope = self.with_registered(scope, &result);
             if !self.task.changed_when.is_empty() {
-                match self.task.changed_when.iter().map(|c| check_scope.templar().eval_condition(c, &check_scope)).collect::<Result<Vec<bool>, _>>() {
+                match self
+                    .task
+                    .changed_when
+                    .iter()
+                    .map(|c| check_scope.templar().eval_condition(c, &check_scope))
+                    .collect::<Result<Vec<bool>, _>>()
+                {
                     Ok(values) => outcome.changed = values.iter().all(|v| *v),
                     Err(e) => {
                         outcome.failed = true;
-                        outcome.msg = Some(format!("The conditional check in changed_when failed: {}", e.message));
+                        outcome.msg = Some(format!(
+                            "The conditional check in changed_when failed: {}",
+                            e.message
+                        ));
                     }
                 }
             }
             if !self.task.failed_when.is_empty() {
-                match self.task.failed_when.iter().map(|c| check_scope.templar().eval_condition(c, &check_scope)).collect::<Result<Vec<bool>, _>>() {
+                match self
+                    .task
+                    .failed_when
+                    .iter()
+                    .map(|c| check_scope.templar().eval_condition(c, &check_scope))
+                    .collect::<Result<Vec<bool>, _>>()
+                {
                     Ok(values) => {
                         outcome.failed = values.iter().any(|v| *v);
                         result.insert("failed_when_result".into(), Value::from(outcome.failed));
                     }
                     Err(e) => {
                         outcome.failed = true;
-                        outcome.msg = Some(format!("The conditional check in failed_when failed: {}", e.message));
+                        outcome.msg = Some(format!(
+                            "The conditional check in failed_when failed: {}",
+                            e.message
+                        ));
                     }
                 }
             }
-            let extra: Vec<(String, Value)> = result.iter().filter(|(k, _)| k.as_str() == "failed_when_result").map(|(k, v)| (k.clone(), v.clone())).collect();
+            let extra: Vec<(String, Value)> = result
+                .iter()
+                .filter(|(k, _)| k.as_str() == "failed_when_result")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             result = result_map(&outcome);
             result.extend(extra);
         }
@@ -355,7 +483,12 @@ impl TaskRun<'_> {
             Status::Ok
         };
         let ignored = status == Status::Failed && self.ignore_errors(scope);
-        ItemRun { status, result, outcome, ignored }
+        ItemRun {
+            status,
+            result,
+            outcome,
+            ignored,
+        }
     }
 
     /// Runs the action once: a runner action (set_fact, include_vars, meta) or a module.
@@ -373,7 +506,8 @@ impl TaskRun<'_> {
         let Some(module) = registry::lookup(&self.task.action) else {
             return failed_result(format!("module '{}' cannot run here", self.task.action));
         };
-        let module_name: &'static str = registry::canonical_name(&self.task.action).unwrap_or("module");
+        let module_name: &'static str =
+            registry::canonical_name(&self.task.action).unwrap_or("module");
         let args = match Args::new(module_name, &args) {
             Ok(a) => a,
             Err(e) => return failed_result(e.to_string()),
@@ -387,7 +521,11 @@ impl TaskRun<'_> {
         } else {
             Arc::new(crate::connection::local::LocalConnection::default())
         };
-        let check_mode = match render_flag(scope, &self.task.inherited.check_mode, self.shared.opts.check) {
+        let check_mode = match render_flag(
+            scope,
+            &self.task.inherited.check_mode,
+            self.shared.opts.check,
+        ) {
             Ok(v) => v,
             Err(e) => return failed_result(e),
         };
@@ -414,13 +552,19 @@ impl TaskRun<'_> {
     }
 
     fn render_args(&self, scope: &Scope) -> Result<Value, String> {
-        let rendered = scope.templar().render_value(&self.task.args, scope).map_err(|e| format!("{}: {}", self.task.location, e.message))?;
+        let rendered = scope
+            .templar()
+            .render_value(&self.task.args, scope)
+            .map_err(|e| format!("{}: {}", self.task.location, e.message))?;
         let mut map: IndexMap<String, Value> = IndexMap::new();
         for key in rendered.try_iter().into_iter().flatten() {
             let value = rendered.get_item(&key).unwrap_or_default();
             if key.as_str() == Some("_args_template") {
                 for inner in value.try_iter().into_iter().flatten() {
-                    map.insert(inner.to_string(), value.get_item(&inner).unwrap_or_default());
+                    map.insert(
+                        inner.to_string(),
+                        value.get_item(&inner).unwrap_or_default(),
+                    );
                 }
                 continue;
             }
@@ -435,19 +579,32 @@ impl TaskRun<'_> {
     fn environment(&self, scope: &Scope) -> Result<Vec<(String, String)>, String> {
         let mut out: IndexMap<String, String> = IndexMap::new();
         for env in &self.task.inherited.environment {
-            let value = scope.templar().render_value(env, scope).map_err(|e| e.message)?;
+            let value = scope
+                .templar()
+                .render_value(env, scope)
+                .map_err(|e| e.message)?;
             if value.kind() != ValueKind::Map {
                 return Err(format!("'environment' must be a mapping, got {value}"));
             }
             for key in value.try_iter().into_iter().flatten() {
-                out.insert(key.to_string(), value.get_item(&key).unwrap_or_default().to_string());
+                out.insert(
+                    key.to_string(),
+                    value.get_item(&key).unwrap_or_default().to_string(),
+                );
             }
         }
         Ok(out.into_iter().collect())
     }
 
     fn var(&self, scope: &Scope, name: &str) -> Option<String> {
-        scope.get(name).filter(|v| !v.is_none() && !v.is_undefined()).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+        scope
+            .get(name)
+            .filter(|v| !v.is_none() && !v.is_undefined())
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
     }
 
     fn escalation(&self, scope: &Scope) -> Option<(String, String)> {
@@ -461,8 +618,22 @@ impl TaskRun<'_> {
         if !enabled {
             return None;
         }
-        let user = self.task.inherited.become_user.clone().or_else(|| self.var(scope, "ansible_become_user")).or_else(|| opts.become_user.clone()).unwrap_or_else(|| "root".into());
-        let method = self.task.inherited.become_method.clone().or_else(|| self.var(scope, "ansible_become_method")).or_else(|| opts.become_method.clone()).unwrap_or_else(|| "sudo".into());
+        let user = self
+            .task
+            .inherited
+            .become_user
+            .clone()
+            .or_else(|| self.var(scope, "ansible_become_user"))
+            .or_else(|| opts.become_user.clone())
+            .unwrap_or_else(|| "root".into());
+        let method = self
+            .task
+            .inherited
+            .become_method
+            .clone()
+            .or_else(|| self.var(scope, "ansible_become_method"))
+            .or_else(|| opts.become_method.clone())
+            .unwrap_or_else(|| "sudo".into());
         let login = self.login_user(scope);
         if login == user {
             return None;
@@ -484,22 +655,54 @@ impl TaskRun<'_> {
 
     async fn connection(&self, scope: &Scope) -> Result<SharedConnection, String> {
         let delegate = match &self.task.inherited.delegate_to {
-            Some(d) => Some(scope.templar().render_value(d, scope).map_err(|e| e.message)?.to_string()),
+            Some(d) => Some(
+                scope
+                    .templar()
+                    .render_value(d, scope)
+                    .map_err(|e| e.message)?
+                    .to_string(),
+            ),
             None => None,
         };
         let (name, target) = match delegate.as_deref() {
             Some(d) if d != self.host => {
-                if matches!(d, "localhost" | "127.0.0.1") && !self.shared.inventory.hosts.contains_key(d) {
+                if matches!(d, "localhost" | "127.0.0.1")
+                    && !self.shared.inventory.hosts.contains_key(d)
+                {
                     (d.to_string(), Target::Local)
                 } else {
-                    let vars = self.shared.inventory.host_vars(d).map_err(|e| e.to_string())?;
+                    let vars = self
+                        .shared
+                        .inventory
+                        .host_vars(d)
+                        .map_err(|e| e.to_string())?;
                     let delegate_scope = Scope::new(scope.templar().clone(), vec![Arc::new(vars)]);
-                    (d.to_string(), super::target::resolve(&self.shared.opts.connection, d, &delegate_scope, &self.login_user(&delegate_scope))?)
+                    (
+                        d.to_string(),
+                        super::target::resolve(
+                            &self.shared.opts.connection,
+                            d,
+                            &delegate_scope,
+                            &self.login_user(&delegate_scope),
+                        )?,
+                    )
                 }
             }
-            _ => (self.host.to_string(), super::target::resolve(&self.shared.opts.connection, self.host, scope, &self.login_user(scope))?),
+            _ => (
+                self.host.to_string(),
+                super::target::resolve(
+                    &self.shared.opts.connection,
+                    self.host,
+                    scope,
+                    &self.login_user(scope),
+                )?,
+            ),
         };
-        self.shared.pool.get(&name, &target, self.shared.opts.connection.timeout).await.map_err(|e| e.to_string())
+        self.shared
+            .pool
+            .get(&name, &target, self.shared.opts.connection.timeout)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 

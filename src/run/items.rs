@@ -20,10 +20,19 @@ use crate::template::Scope;
 
 impl Runner {
     fn active(&self, hosts: &[String]) -> Vec<String> {
-        hosts.iter().filter(|h| self.hosts.get(*h).is_some_and(|s| s.active())).cloned().collect()
+        hosts
+            .iter()
+            .filter(|h| self.hosts.get(*h).is_some_and(|s| s.active()))
+            .cloned()
+            .collect()
     }
 
-    pub(crate) async fn run_items(&mut self, ctx: &mut PlayCtx, items: &[TaskItem], hosts: &[String]) -> Result<()> {
+    pub(crate) async fn run_items(
+        &mut self,
+        ctx: &mut PlayCtx,
+        items: &[TaskItem],
+        hosts: &[String],
+    ) -> Result<()> {
         for item in items {
             if ctx.end_play || ctx.end_batch {
                 return Ok(());
@@ -33,7 +42,9 @@ impl Runner {
                 return Ok(());
             }
             match item {
-                TaskItem::Task(task) if matches!(task.action.as_str(), "include_tasks" | "include_role") => {
+                TaskItem::Task(task)
+                    if matches!(task.action.as_str(), "include_tasks" | "include_role") =>
+                {
                     Box::pin(self.run_include(ctx, task, &active)).await?;
                 }
                 TaskItem::Task(task) => self.run_task(ctx, task, &active, false).await?,
@@ -43,9 +54,22 @@ impl Runner {
         Ok(())
     }
 
-    async fn run_block(&mut self, ctx: &mut PlayCtx, block: &Block, hosts: &[String]) -> Result<()> {
+    async fn run_block(
+        &mut self,
+        ctx: &mut PlayCtx,
+        block: &Block,
+        hosts: &[String],
+    ) -> Result<()> {
         self.run_items(ctx, &block.tasks, hosts).await?;
-        let failed: Vec<String> = hosts.iter().filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed && !s.unreachable)).cloned().collect();
+        let failed: Vec<String> = hosts
+            .iter()
+            .filter(|h| {
+                self.hosts
+                    .get(*h)
+                    .is_some_and(|s| s.failed && !s.unreachable)
+            })
+            .cloned()
+            .collect();
         if !block.rescue.is_empty() && !failed.is_empty() {
             for host in &failed {
                 if let Some(state) = self.hosts.get_mut(host) {
@@ -58,7 +82,11 @@ impl Runner {
         }
         if !block.always.is_empty() {
             // `always` runs for hosts that failed in the block too.
-            let still_failed: Vec<String> = hosts.iter().filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed)).cloned().collect();
+            let still_failed: Vec<String> = hosts
+                .iter()
+                .filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed))
+                .cloned()
+                .collect();
             for host in &still_failed {
                 if let Some(state) = self.hosts.get_mut(host) {
                     state.failed = false;
@@ -89,16 +117,30 @@ impl Runner {
     }
 
     /// Runs one task on `hosts` concurrently (at most `forks` at once) and applies results.
-    pub(crate) async fn run_task(&mut self, ctx: &mut PlayCtx, task: &Arc<Task>, hosts: &[String], handler: bool) -> Result<()> {
+    pub(crate) async fn run_task(
+        &mut self,
+        ctx: &mut PlayCtx,
+        task: &Arc<Task>,
+        hosts: &[String],
+        handler: bool,
+    ) -> Result<()> {
         if !handler && !self.selected(task) {
             return Ok(());
         }
         let run_once = task.inherited.run_once.unwrap_or(false);
-        let targets: Vec<String> = if run_once { hosts.iter().take(1).cloned().collect() } else { hosts.to_vec() };
+        let targets: Vec<String> = if run_once {
+            hosts.iter().take(1).cloned().collect()
+        } else {
+            hosts.to_vec()
+        };
         let display_name = task.display_name();
         self.shared.reporter.task_start(&display_name, handler);
         let hostvars = HostVars::build(self.shared.templar.clone(), &self.hosts, &ctx.layers);
-        let forks = if self.shared.opts.forks == 0 { targets.len().max(1) } else { self.shared.opts.forks };
+        let forks = if self.shared.opts.forks == 0 {
+            targets.len().max(1)
+        } else {
+            self.shared.opts.forks
+        };
         let outcomes: Vec<(String, HostOutcome)> = {
             let shared = &self.shared;
             let states = &self.hosts;
@@ -107,7 +149,15 @@ impl Runner {
             let hostvars = &hostvars;
             stream::iter(targets.iter().map(|host| async move {
                 let state = states.get(host).cloned().unwrap_or_default();
-                let run = TaskRun { shared, play: layers, task, host, state: &state, hostvars, display_name: name };
+                let run = TaskRun {
+                    shared,
+                    play: layers,
+                    task,
+                    host,
+                    state: &state,
+                    hostvars,
+                    display_name: name,
+                };
                 (host.clone(), run.execute().await)
             }))
             .buffer_unordered(forks)
@@ -121,16 +171,28 @@ impl Runner {
                 let shared_register = first.register.clone();
                 let shared_facts = first.set_vars.clone();
                 for host in hosts.iter().skip(1) {
-                    by_host.insert(host.clone(), HostOutcome { status: None, register: shared_register.clone(), set_vars: shared_facts.clone(), ..Default::default() });
+                    by_host.insert(
+                        host.clone(),
+                        HostOutcome {
+                            status: None,
+                            register: shared_register.clone(),
+                            set_vars: shared_facts.clone(),
+                            ..Default::default()
+                        },
+                    );
                 }
             }
         }
         let mut any_fatal_failure = false;
         for host in hosts {
-            let Some(outcome) = by_host.shift_remove(host) else { continue };
+            let Some(outcome) = by_host.shift_remove(host) else {
+                continue;
+            };
             any_fatal_failure |= self.apply(ctx, task, host, outcome, handler).await;
         }
-        if any_fatal_failure && (task.inherited.any_errors_fatal.unwrap_or(false) || ctx.play.any_errors_fatal) {
+        if any_fatal_failure
+            && (task.inherited.any_errors_fatal.unwrap_or(false) || ctx.play.any_errors_fatal)
+        {
             for host in hosts {
                 if let Some(state) = self.hosts.get_mut(host) {
                     state.failed = true;
@@ -142,8 +204,17 @@ impl Runner {
     }
 
     /// Applies a host's outcome: stats, failure state, registered vars, facts, notifications.
-    async fn apply(&mut self, ctx: &mut PlayCtx, task: &Task, host: &str, outcome: HostOutcome, handler: bool) -> bool {
-        let Some(state) = self.hosts.get_mut(host) else { return false };
+    async fn apply(
+        &mut self,
+        ctx: &mut PlayCtx,
+        task: &Task,
+        host: &str,
+        outcome: HostOutcome,
+        handler: bool,
+    ) -> bool {
+        let Some(state) = self.hosts.get_mut(host) else {
+            return false;
+        };
         let mut fatal = false;
         match outcome.status {
             Some(Status::Ok) => state.stats.ok += 1,
@@ -202,7 +273,9 @@ impl Runner {
                 "reset_connection" => self.shared.pool.reset(host),
                 "flush_handlers" => {
                     // Run once for all hosts, when the last host's outcome is applied.
-                    if ctx.hosts.last().map(String::as_str) == Some(host) || self.active(&ctx.hosts).last().map(String::as_str) == Some(host) {
+                    if ctx.hosts.last().map(String::as_str) == Some(host)
+                        || self.active(&ctx.hosts).last().map(String::as_str) == Some(host)
+                    {
                         let _ = Box::pin(self.flush_handlers(ctx)).await;
                     }
                 }
@@ -222,7 +295,11 @@ impl Runner {
             let hosts: Vec<String> = ctx
                 .hosts
                 .iter()
-                .filter(|h| self.hosts.get(*h).is_some_and(|s| s.active() && s.notified.iter().any(matches)))
+                .filter(|h| {
+                    self.hosts
+                        .get(*h)
+                        .is_some_and(|s| s.active() && s.notified.iter().any(matches))
+                })
                 .cloned()
                 .collect();
             if hosts.is_empty() {
@@ -248,7 +325,12 @@ impl Runner {
 
     /// `include_tasks` / `include_role`: evaluated per host (and loop item), loaded, and run
     /// for each group of hosts that resolved to the same file or role.
-    async fn run_include(&mut self, ctx: &mut PlayCtx, task: &Arc<Task>, hosts: &[String]) -> Result<()> {
+    async fn run_include(
+        &mut self,
+        ctx: &mut PlayCtx,
+        task: &Arc<Task>,
+        hosts: &[String],
+    ) -> Result<()> {
         if !self.selected(task) {
             return Ok(());
         }
@@ -258,13 +340,20 @@ impl Runner {
         let mut announced = false;
         for host in hosts {
             let state = self.hosts.get(host).cloned().unwrap_or_default();
-            let scope = Scope::new(self.shared.templar.clone(), super::vars::task_layers(&ctx.layers, host, &state, task, &hostvars));
+            let scope = Scope::new(
+                self.shared.templar.clone(),
+                super::vars::task_layers(&ctx.layers, host, &state, task, &hostvars),
+            );
             let items: Vec<Option<Value>> = match &task.loop_spec {
-                Some(spec) => super::loops::expand(spec, &scope, &super::vars::search_paths(task, &ctx.layers))
-                    .map_err(|e| Error::invalid(task.location.clone(), e.message))?
-                    .into_iter()
-                    .map(Some)
-                    .collect(),
+                Some(spec) => super::loops::expand(
+                    spec,
+                    &scope,
+                    &super::vars::search_paths(task, &ctx.layers),
+                )
+                .map_err(|e| Error::invalid(task.location.clone(), e.message))?
+                .into_iter()
+                .map(Some)
+                .collect(),
                 None => vec![None],
             };
             for item in items {
@@ -275,7 +364,10 @@ impl Runner {
                 let item_scope = scope.with_layer(Arc::new(layer.clone()));
                 let mut pass = true;
                 for condition in &task.inherited.when {
-                    pass &= item_scope.templar().eval_condition(condition, &item_scope).map_err(|e| Error::invalid(task.location.clone(), e.message))?;
+                    pass &= item_scope
+                        .templar()
+                        .eval_condition(condition, &item_scope)
+                        .map_err(|e| Error::invalid(task.location.clone(), e.message))?;
                 }
                 if !pass {
                     if !announced {
@@ -284,10 +376,24 @@ impl Runner {
                     }
                     continue;
                 }
-                let args = item_scope.templar().render_value(&task.args, &item_scope).map_err(|e| Error::invalid(task.location.clone(), e.message))?;
-                let key_target = args.get_attr("_raw_params").ok().filter(|v| !v.is_undefined()).or_else(|| args.get_attr("file").ok().filter(|v| !v.is_undefined())).or_else(|| args.get_attr("name").ok().filter(|v| !v.is_undefined())).unwrap_or_default().to_string();
+                let args = item_scope
+                    .templar()
+                    .render_value(&task.args, &item_scope)
+                    .map_err(|e| Error::invalid(task.location.clone(), e.message))?;
+                let key_target = args
+                    .get_attr("_raw_params")
+                    .ok()
+                    .filter(|v| !v.is_undefined())
+                    .or_else(|| args.get_attr("file").ok().filter(|v| !v.is_undefined()))
+                    .or_else(|| args.get_attr("name").ok().filter(|v| !v.is_undefined()))
+                    .unwrap_or_default()
+                    .to_string();
                 let key = (key_target, format!("{layer:?}"));
-                groups.entry(key).or_insert_with(|| (args.clone(), layer.clone(), Vec::new())).2.push(host.clone());
+                groups
+                    .entry(key)
+                    .or_insert_with(|| (args.clone(), layer.clone(), Vec::new()))
+                    .2
+                    .push(host.clone());
             }
         }
         for ((target, _), (args, item_vars, group_hosts)) in groups {
@@ -302,25 +408,64 @@ impl Runner {
             inherited.include_vars = Arc::new(include_vars);
             inherited.when.clear();
             let loaded = if task.action == "include_tasks" {
-                let dir = task.location.file.parent().map(|p| p.to_path_buf()).unwrap_or_default();
-                let mut loader = self.shared.loader.lock().map_err(|_| Error::Usage("loader lock poisoned".into()))?;
+                let dir = task
+                    .location
+                    .file
+                    .parent()
+                    .map(|p| p.to_path_buf())
+                    .unwrap_or_default();
+                let mut loader = self
+                    .shared
+                    .loader
+                    .lock()
+                    .map_err(|_| Error::Usage("loader lock poisoned".into()))?;
                 let path = loader.resolve_task_file(&target, &dir, &inherited);
                 if !path.is_file() {
-                    return Err(Error::invalid(task.location.clone(), format!("include_tasks could not find {}", path.display())));
+                    return Err(Error::invalid(
+                        task.location.clone(),
+                        format!("include_tasks could not find {}", path.display()),
+                    ));
                 }
-                self.shared.reporter.included(&path.display().to_string(), &group_hosts);
+                self.shared
+                    .reporter
+                    .included(&path.display().to_string(), &group_hosts);
                 loader.load_task_file(&path, &inherited)?
             } else {
-                let mut request = RoleRequest { name: target.clone(), tasks_from: "main".into(), handlers_from: "main".into(), vars_from: "main".into(), defaults_from: "main".into(), ..Default::default() };
-                for (key, field) in [("tasks_from", &mut request.tasks_from), ("handlers_from", &mut request.handlers_from), ("vars_from", &mut request.vars_from), ("defaults_from", &mut request.defaults_from)] {
+                let mut request = RoleRequest {
+                    name: target.clone(),
+                    tasks_from: "main".into(),
+                    handlers_from: "main".into(),
+                    vars_from: "main".into(),
+                    defaults_from: "main".into(),
+                    ..Default::default()
+                };
+                for (key, field) in [
+                    ("tasks_from", &mut request.tasks_from),
+                    ("handlers_from", &mut request.handlers_from),
+                    ("vars_from", &mut request.vars_from),
+                    ("defaults_from", &mut request.defaults_from),
+                ] {
                     if let Some(v) = args.get_attr(key).ok().filter(|v| !v.is_undefined()) {
                         *field = v.to_string();
                     }
                 }
-                let doc = crate::load::yaml::Document { file: task.location.file.clone(), root: crate::load::yaml::Node { kind: crate::load::yaml::NodeKind::Null, line: task.location.line, column: task.location.column } };
-                let mut loader = self.shared.loader.lock().map_err(|_| Error::Usage("loader lock poisoned".into()))?;
+                let doc = crate::load::yaml::Document {
+                    file: task.location.file.clone(),
+                    root: crate::load::yaml::Node {
+                        kind: crate::load::yaml::NodeKind::Null,
+                        line: task.location.line,
+                        column: task.location.column,
+                    },
+                };
+                let mut loader = self
+                    .shared
+                    .loader
+                    .lock()
+                    .map_err(|_| Error::Usage("loader lock poisoned".into()))?;
                 let items = loader.load_role(&request, &inherited, &doc, &doc.root.clone())?;
                 ctx.handlers.extend(loader.take_handlers());
+                // include_role keeps its variables private (Ansible's `public: false`).
+                loader.take_role_scopes();
                 items
             };
             Box::pin(self.run_items(ctx, &loaded, &group_hosts)).await?;

@@ -15,7 +15,11 @@ fn list_of(value: &Value) -> Vec<Value> {
 }
 
 /// The items of a loop, templated against `scope`.
-pub fn expand(spec: &LoopSpec, scope: &Scope, search: &[std::path::PathBuf]) -> Result<Vec<Value>, TemplateError> {
+pub fn expand(
+    spec: &LoopSpec,
+    scope: &Scope,
+    search: &[std::path::PathBuf],
+) -> Result<Vec<Value>, TemplateError> {
     let templar = scope.templar();
     let value = templar.render_value(&spec.items, scope)?;
     // A `with_items: "a,b"` string that is not a template stays one item; a string naming a
@@ -93,7 +97,15 @@ pub fn expand(spec: &LoopSpec, scope: &Scope, search: &[std::path::PathBuf]) -> 
 /// `with_sequence: start=1 end=5 stride=1 format=web%02d` (or `count=3`).
 fn sequence(spec: &str) -> Result<Vec<Value>, TemplateError> {
     let kv = crate::load::kv::parse_kv(spec, None);
-    let num = |k: &str, d: i64| kv.get(k).map(|v| v.parse::<i64>().map_err(|_| TemplateError::new(format!("with_sequence: {k} must be a number")))).transpose().map(|v| v.unwrap_or(d));
+    let num = |k: &str, d: i64| {
+        kv.get(k)
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| TemplateError::new(format!("with_sequence: {k} must be a number")))
+            })
+            .transpose()
+            .map(|v| v.unwrap_or(d))
+    };
     let start = num("start", 1)?;
     let stride = num("stride", 1)?.max(1);
     let end = match kv.get("count") {
@@ -116,7 +128,11 @@ fn printf_int(format: &str, n: i64) -> String {
     let re = regex::Regex::new(r"%(0?)(\d*)d").expect("static pattern");
     re.replace(format, |c: &regex::Captures| {
         let width: usize = c[2].parse().unwrap_or(0);
-        if &c[1] == "0" { format!("{n:0width$}") } else { format!("{n:width$}") }
+        if &c[1] == "0" {
+            format!("{n:0width$}")
+        } else {
+            format!("{n:width$}")
+        }
     })
     .into_owned()
 }
@@ -128,7 +144,10 @@ mod tests {
     #[test]
     fn sequences() {
         let items = sequence("start=1 end=3 format=web%02d").unwrap();
-        assert_eq!(items.iter().map(|v| v.to_string()).collect::<Vec<_>>(), vec!["web01", "web02", "web03"]);
+        assert_eq!(
+            items.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+            vec!["web01", "web02", "web03"]
+        );
         assert_eq!(sequence("count=2").unwrap().len(), 2);
     }
 }

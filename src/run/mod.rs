@@ -83,15 +83,24 @@ impl Runner {
     pub fn new(shared: Shared) -> Result<Self> {
         let mut hosts = IndexMap::new();
         for name in shared.inventory.hosts.keys() {
-            let state = HostState { inventory_vars: Arc::new(shared.inventory.host_vars(name)?), ..Default::default() };
+            let state = HostState {
+                inventory_vars: Arc::new(shared.inventory.host_vars(name)?),
+                ..Default::default()
+            };
             hosts.insert(name.clone(), state);
         }
         let start_at = shared.opts.start_at_task.clone();
-        Ok(Self { shared, hosts, start_at })
+        Ok(Self {
+            shared,
+            hosts,
+            start_at,
+        })
     }
 
     pub async fn run(&mut self, playbook: &Playbook) -> Result<RunSummary> {
-        self.shared.reporter.playbook_start(&playbook.path.display().to_string());
+        self.shared
+            .reporter
+            .playbook_start(&playbook.path.display().to_string());
         for play in &playbook.plays {
             self.run_play(play.clone()).await?;
         }
@@ -115,19 +124,36 @@ impl Runner {
 
     /// The hosts a play runs on: its pattern (templated with extra vars), cut by `--limit`.
     pub fn play_hosts(&mut self, play: &Play) -> Result<Vec<String>> {
-        let scope = Scope::new(self.shared.templar.clone(), vec![play.vars.clone(), Arc::new(self.shared.opts.extra_vars.clone())]);
+        let scope = Scope::new(
+            self.shared.templar.clone(),
+            vec![
+                play.vars.clone(),
+                Arc::new(self.shared.opts.extra_vars.clone()),
+            ],
+        );
         let pattern = self
             .shared
             .templar
             .render_str(&play.hosts, &scope)
-            .map_err(|e| Error::invalid(play.location.clone(), format!("in 'hosts': {}", e.message)))?
+            .map_err(|e| {
+                Error::invalid(play.location.clone(), format!("in 'hosts': {}", e.message))
+            })?
             .to_string();
         let mut selected = patterns::select(&self.shared.inventory, &pattern);
-        if selected.is_empty() && pattern.split([':', ',']).any(|p| p.trim() == "localhost" || p.trim() == "127.0.0.1") {
+        if selected.is_empty()
+            && pattern
+                .split([':', ','])
+                .any(|p| p.trim() == "localhost" || p.trim() == "127.0.0.1")
+        {
             // Ansible's implicit localhost: a local connection, outside `all`.
             let mut vars = VarMap::new();
             vars.insert("ansible_connection".into(), Value::from("local"));
-            self.hosts.entry("localhost".into()).or_insert_with(|| HostState { inventory_vars: Arc::new(vars), ..Default::default() });
+            self.hosts
+                .entry("localhost".into())
+                .or_insert_with(|| HostState {
+                    inventory_vars: Arc::new(vars),
+                    ..Default::default()
+                });
             selected.push("localhost".into());
         }
         if let Some(limit) = &self.shared.opts.limit {
@@ -151,7 +177,14 @@ impl Runner {
         }
         let layers = self.play_layers(&play, &all_hosts)?;
         for batch in batches(&play.serial, &all_hosts) {
-            let mut ctx = PlayCtx { play: play.clone(), layers: layers.clone(), handlers: play.handlers.clone(), hosts: batch.clone(), end_play: false, end_batch: false };
+            let mut ctx = PlayCtx {
+                play: play.clone(),
+                layers: layers.clone(),
+                handlers: play.handlers.clone(),
+                hosts: batch.clone(),
+                end_play: false,
+                end_batch: false,
+            };
             for host in &batch {
                 let magic = Arc::make_mut(ctx.layers.magic.entry(host.clone()).or_default());
                 magic.insert("ansible_play_batch".into(), Value::from(batch.clone()));
@@ -178,7 +211,14 @@ impl Runner {
 
     /// A batch stops the play when every host in it failed or max_fail_percentage is passed.
     fn batch_failed(&self, play: &Play, batch: &[String]) -> bool {
-        let failed = batch.iter().filter(|h| self.hosts.get(*h).is_some_and(|s| s.failed || s.unreachable)).count();
+        let failed = batch
+            .iter()
+            .filter(|h| {
+                self.hosts
+                    .get(*h)
+                    .is_some_and(|s| s.failed || s.unreachable)
+            })
+            .count();
         if failed == batch.len() {
             return true;
         }
@@ -190,52 +230,112 @@ impl Runner {
 
     fn play_layers(&mut self, play: &Play, hosts: &[String]) -> Result<PlayLayers> {
         let mut play_vars = (*play.vars).clone();
-        play_vars.entry("playbook_dir".into()).or_insert_with(|| Value::from(play.playbook_dir.display().to_string()));
+        play_vars
+            .entry("playbook_dir".into())
+            .or_insert_with(|| Value::from(play.playbook_dir.display().to_string()));
         let play_vars = Arc::new(play_vars);
         let extra = Arc::new(self.shared.opts.extra_vars.clone());
         let vars_files = Arc::new(self.load_vars_files(play, &play_vars, &extra)?);
-        let groups: IndexMap<String, Value> =
-            self.shared.inventory.groups.keys().map(|g| (g.clone(), Value::from(self.shared.inventory.group_hosts(g)))).collect();
+        let groups: IndexMap<String, Value> = self
+            .shared
+            .inventory
+            .groups
+            .keys()
+            .map(|g| (g.clone(), Value::from(self.shared.inventory.group_hosts(g))))
+            .collect();
         let groups = map_value(groups);
         let opts = &self.shared.opts;
         let version = map_value(
-            [("full", ANSIBLE_COMPAT_VERSION), ("string", ANSIBLE_COMPAT_VERSION), ("major", "2"), ("minor", "19"), ("revision", "0")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.parse::<i64>().map(Value::from).unwrap_or(Value::from(v))))
-                .collect(),
+            [
+                ("full", ANSIBLE_COMPAT_VERSION),
+                ("string", ANSIBLE_COMPAT_VERSION),
+                ("major", "2"),
+                ("minor", "19"),
+                ("revision", "0"),
+            ]
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    v.parse::<i64>().map(Value::from).unwrap_or(Value::from(v)),
+                )
+            })
+            .collect(),
         );
         let mut magic = IndexMap::new();
         for host in hosts {
             let mut m = VarMap::new();
             m.insert("inventory_hostname".into(), Value::from(host.as_str()));
-            m.insert("inventory_hostname_short".into(), Value::from(host.split('.').next().unwrap_or(host)));
-            m.insert("group_names".into(), Value::from(self.shared.inventory.group_names(host)));
+            m.insert(
+                "inventory_hostname_short".into(),
+                Value::from(host.split('.').next().unwrap_or(host)),
+            );
+            m.insert(
+                "group_names".into(),
+                Value::from(self.shared.inventory.group_names(host)),
+            );
             m.insert("groups".into(), groups.clone());
             m.insert("play_hosts".into(), Value::from(hosts.to_vec()));
             m.insert("ansible_play_hosts".into(), Value::from(hosts.to_vec()));
             m.insert("ansible_play_hosts_all".into(), Value::from(hosts.to_vec()));
             m.insert("ansible_play_name".into(), Value::from(play.name.as_str()));
-            m.insert("playbook_dir".into(), Value::from(play.playbook_dir.display().to_string()));
+            m.insert(
+                "playbook_dir".into(),
+                Value::from(play.playbook_dir.display().to_string()),
+            );
             m.insert("ansible_check_mode".into(), Value::from(opts.check));
             m.insert("ansible_diff_mode".into(), Value::from(opts.diff));
             m.insert("ansible_verbosity".into(), Value::from(opts.verbosity));
             m.insert("ansible_forks".into(), Value::from(opts.forks));
-            m.insert("ansible_run_tags".into(), Value::from(if opts.tags.only.is_empty() { vec!["all".to_string()] } else { opts.tags.only.clone() }));
-            m.insert("ansible_skip_tags".into(), Value::from(opts.tags.skip.clone()));
+            m.insert(
+                "ansible_run_tags".into(),
+                Value::from(if opts.tags.only.is_empty() {
+                    vec!["all".to_string()]
+                } else {
+                    opts.tags.only.clone()
+                }),
+            );
+            m.insert(
+                "ansible_skip_tags".into(),
+                Value::from(opts.tags.skip.clone()),
+            );
             m.insert("ansible_version".into(), version.clone());
             m.insert("omit".into(), Value::from(OMIT));
             magic.insert(host.clone(), Arc::new(m));
         }
-        Ok(PlayLayers { play_vars, vars_files, extra_vars: extra, magic })
+        let mut role_defaults = VarMap::new();
+        let mut role_vars = VarMap::new();
+        for role in &play.roles {
+            role_defaults.extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+            role_vars.extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        Ok(PlayLayers {
+            role_defaults: Arc::new(role_defaults),
+            role_vars: Arc::new(role_vars),
+            play_vars,
+            vars_files,
+            extra_vars: extra,
+            magic,
+        })
     }
 
     /// `vars_files`: each entry a file, or a list whose first existing file is used.
-    fn load_vars_files(&self, play: &Play, play_vars: &Arc<VarMap>, extra: &Arc<VarMap>) -> Result<VarMap> {
-        let scope = Scope::new(self.shared.templar.clone(), vec![play_vars.clone(), extra.clone()]);
+    fn load_vars_files(
+        &self,
+        play: &Play,
+        play_vars: &Arc<VarMap>,
+        extra: &Arc<VarMap>,
+    ) -> Result<VarMap> {
+        let scope = Scope::new(
+            self.shared.templar.clone(),
+            vec![play_vars.clone(), extra.clone()],
+        );
         let mut out = VarMap::new();
         for entry in &play.vars_files {
             let candidates: Vec<Value> = match entry.kind() {
-                minijinja::value::ValueKind::Seq => entry.try_iter().map(|i| i.collect()).unwrap_or_default(),
+                minijinja::value::ValueKind::Seq => {
+                    entry.try_iter().map(|i| i.collect()).unwrap_or_default()
+                }
                 _ => vec![entry.clone()],
             };
             let mut found = None;
@@ -244,7 +344,12 @@ impl Runner {
                     .shared
                     .templar
                     .render_str(&candidate.to_string(), &scope)
-                    .map_err(|e| Error::invalid(play.location.clone(), format!("in vars_files: {}", e.message)))?
+                    .map_err(|e| {
+                        Error::invalid(
+                            play.location.clone(),
+                            format!("in vars_files: {}", e.message),
+                        )
+                    })?
                     .to_string();
                 let path = play.playbook_dir.join(&name);
                 if path.exists() {
@@ -253,7 +358,14 @@ impl Runner {
                 }
             }
             let path = found.ok_or_else(|| {
-                Error::invalid(play.location.clone(), format!("vars file {} was not found (relative to {})", entry, play.playbook_dir.display()))
+                Error::invalid(
+                    play.location.clone(),
+                    format!(
+                        "vars file {} was not found (relative to {})",
+                        entry,
+                        play.playbook_dir.display()
+                    ),
+                )
             })?;
             out.extend(crate::load::load_vars_path(&path)?);
         }
@@ -265,7 +377,10 @@ impl Runner {
             name: Some("Gathering Facts".into()),
             action: "setup".into(),
             args: map_value(IndexMap::new()),
-            inherited: crate::load::model::Inherited { tags: vec!["always".into()], ..Default::default() },
+            inherited: crate::load::model::Inherited {
+                tags: vec!["always".into()],
+                ..Default::default()
+            },
             loop_spec: None,
             register: None,
             changed_when: vec![],
@@ -295,7 +410,11 @@ pub fn batches(serial: &[Value], hosts: &[String]) -> Vec<Vec<String>> {
         .map(|v| {
             let text = v.to_string();
             match text.strip_suffix('%') {
-                Some(p) => ((p.trim().parse::<f64>().unwrap_or(100.0) / 100.0) * hosts.len() as f64).floor().max(1.0) as usize,
+                Some(p) => {
+                    ((p.trim().parse::<f64>().unwrap_or(100.0) / 100.0) * hosts.len() as f64)
+                        .floor()
+                        .max(1.0) as usize
+                }
                 None => text.trim().parse::<usize>().unwrap_or(hosts.len()).max(1),
             }
         })
@@ -320,7 +439,19 @@ mod tests {
     fn serial_batches() {
         let hosts: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
         assert_eq!(batches(&[], &hosts).len(), 1);
-        assert_eq!(batches(&[Value::from(2)], &hosts).iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2, 1]);
-        assert_eq!(batches(&[Value::from(1), Value::from("50%")], &hosts).iter().map(Vec::len).collect::<Vec<_>>(), vec![1, 2, 2]);
+        assert_eq!(
+            batches(&[Value::from(2)], &hosts)
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
+        assert_eq!(
+            batches(&[Value::from(1), Value::from("50%")], &hosts)
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>(),
+            vec![1, 2, 2]
+        );
     }
 }

@@ -34,7 +34,10 @@ impl HostState {
         merged.extend(facts);
         self.facts = Arc::new(merged);
         let mut layer = VarMap::new();
-        layer.insert("ansible_facts".into(), crate::template::map_value((*self.facts).clone()));
+        layer.insert(
+            "ansible_facts".into(),
+            crate::template::map_value((*self.facts).clone()),
+        );
         for (k, v) in self.facts.iter() {
             layer.insert(format!("ansible_{k}"), v.clone());
         }

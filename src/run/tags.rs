@@ -26,7 +26,13 @@ impl TagFilter {
             return true;
         }
         let explicit = !self.only.is_empty() && !listed(&self.only, "all");
-        if has("never") && !(explicit && task_tags.iter().any(|t| t != "never" && listed(&self.only, t)) || listed(&self.only, "never")) {
+        if has("never")
+            && !(explicit
+                && task_tags
+                    .iter()
+                    .any(|t| t != "never" && listed(&self.only, t))
+                || listed(&self.only, "never"))
+        {
             return false;
         }
         if !explicit {
@@ -52,12 +58,18 @@ mod tests {
         assert!(none.selects(&tags(&[])));
         assert!(none.selects(&tags(&["web"])));
         assert!(!none.selects(&tags(&["never"])));
-        let web = TagFilter { only: tags(&["web"]), skip: vec![] };
+        let web = TagFilter {
+            only: tags(&["web"]),
+            skip: vec![],
+        };
         assert!(web.selects(&tags(&["web"])));
         assert!(!web.selects(&tags(&["db"])));
         assert!(web.selects(&tags(&["always"])));
         assert!(web.selects(&tags(&["never", "web"])));
-        let skip = TagFilter { only: vec![], skip: tags(&["web", "always"]) };
+        let skip = TagFilter {
+            only: vec![],
+            skip: tags(&["web", "always"]),
+        };
         assert!(!skip.selects(&tags(&["web"])));
         assert!(!skip.selects(&tags(&["always"])));
         assert!(skip.selects(&tags(&[])));

@@ -7,7 +7,14 @@ use super::connect::{parse_ssh_options, ConnectionDefaults, SshParamsKey, Target
 use crate::template::Scope;
 
 fn text(scope: &Scope, name: &str) -> Option<String> {
-    scope.get(name).filter(|v| !v.is_none() && !v.is_undefined()).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+    scope
+        .get(name)
+        .filter(|v| !v.is_none() && !v.is_undefined())
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        })
 }
 
 fn expand_home(path: &str) -> PathBuf {
@@ -17,33 +24,73 @@ fn expand_home(path: &str) -> PathBuf {
     }
 }
 
-pub fn resolve(defaults: &ConnectionDefaults, host: &str, scope: &Scope, user: &str) -> Result<Target, String> {
-    let connection = text(scope, "ansible_connection").or_else(|| defaults.connection.clone()).unwrap_or_else(|| {
-        if host == "localhost" && scope.get_raw("ansible_host").is_none() { "local".into() } else { "ssh".into() }
-    });
+pub fn resolve(
+    defaults: &ConnectionDefaults,
+    host: &str,
+    scope: &Scope,
+    user: &str,
+) -> Result<Target, String> {
+    let connection = text(scope, "ansible_connection")
+        .or_else(|| defaults.connection.clone())
+        .unwrap_or_else(|| {
+            if host == "localhost" && scope.get_raw("ansible_host").is_none() {
+                "local".into()
+            } else {
+                "ssh".into()
+            }
+        });
     match connection.as_str() {
         "local" => return Ok(Target::Local),
         "ssh" | "smart" | "paramiko" | "paramiko_ssh" | "ansible.builtin.ssh" => {}
-        other => return Err(format!("connection type '{other}' is not supported by kiln (use ssh or local)")),
+        other => {
+            return Err(format!(
+                "connection type '{other}' is not supported by kiln (use ssh or local)"
+            ))
+        }
     }
-    let mut address = text(scope, "ansible_host").or_else(|| text(scope, "ansible_ssh_host")).unwrap_or_else(|| host.to_string());
-    let mut port: u16 = match text(scope, "ansible_port").or_else(|| text(scope, "ansible_ssh_port")) {
-        Some(p) => p.parse().map_err(|_| format!("ansible_port '{p}' is not a port number"))?,
-        None => 22,
-    };
+    let mut address = text(scope, "ansible_host")
+        .or_else(|| text(scope, "ansible_ssh_host"))
+        .unwrap_or_else(|| host.to_string());
+    let mut port: u16 =
+        match text(scope, "ansible_port").or_else(|| text(scope, "ansible_ssh_port")) {
+            Some(p) => p
+                .parse()
+                .map_err(|_| format!("ansible_port '{p}' is not a port number"))?,
+            None => 22,
+        };
     let mut user = user.to_string();
     let mut identities: Vec<PathBuf> = Vec::new();
-    if let Some(key) = text(scope, "ansible_ssh_private_key_file").or_else(|| text(scope, "ansible_private_key_file")) {
+    if let Some(key) = text(scope, "ansible_ssh_private_key_file")
+        .or_else(|| text(scope, "ansible_private_key_file"))
+    {
         identities.push(expand_home(&key));
     } else if let Some(key) = &defaults.private_key {
         identities.push(key.clone());
     }
-    let mut policy = if defaults.host_key_checking { "yes".to_string() } else { "no".to_string() };
-    if let Some(v) = scope.get("ansible_host_key_checking").or_else(|| scope.get("ansible_ssh_host_key_checking")) {
-        policy = if crate::template::truthy(&v) { "yes".into() } else { "no".into() };
+    let mut policy = if defaults.host_key_checking {
+        "yes".to_string()
+    } else {
+        "no".to_string()
+    };
+    if let Some(v) = scope
+        .get("ansible_host_key_checking")
+        .or_else(|| scope.get("ansible_ssh_host_key_checking"))
+    {
+        policy = if crate::template::truthy(&v) {
+            "yes".into()
+        } else {
+            "no".into()
+        };
     }
-    let mut known_hosts = vec![std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ssh/known_hosts")).unwrap_or_default()];
-    let args = [defaults.ssh_args.clone(), text(scope, "ansible_ssh_common_args").unwrap_or_default(), text(scope, "ansible_ssh_extra_args").unwrap_or_default()].join(" ");
+    let mut known_hosts = vec![std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
+        .unwrap_or_default()];
+    let args = [
+        defaults.ssh_args.clone(),
+        text(scope, "ansible_ssh_common_args").unwrap_or_default(),
+        text(scope, "ansible_ssh_extra_args").unwrap_or_default(),
+    ]
+    .join(" ");
     for (key, value) in parse_ssh_options(&args) {
         match key.to_ascii_lowercase().as_str() {
             "stricthostkeychecking" => {
@@ -53,7 +100,9 @@ pub fn resolve(defaults: &ConnectionDefaults, host: &str, scope: &Scope, user: &
                     _ => "yes".into(),
                 }
             }
-            "userknownhostsfile" => known_hosts = value.split_whitespace().map(expand_home).collect(),
+            "userknownhostsfile" => {
+                known_hosts = value.split_whitespace().map(expand_home).collect()
+            }
             "identityfile" => identities.push(expand_home(&value)),
             "port" => port = value.parse().unwrap_or(port),
             "user" => user = value,
@@ -61,5 +110,12 @@ pub fn resolve(defaults: &ConnectionDefaults, host: &str, scope: &Scope, user: &
             _ => {}
         }
     }
-    Ok(Target::Ssh(SshParamsKey { host: address, port, user, identity_files: identities, policy, known_hosts }))
+    Ok(Target::Ssh(SshParamsKey {
+        host: address,
+        port,
+        user,
+        identity_files: identities,
+        policy,
+        known_hosts,
+    }))
 }

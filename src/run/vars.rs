@@ -18,6 +18,9 @@ pub const OMIT: &str = "__omit_place_holder__kiln";
 /// Per-play inputs to every task's scope.
 #[derive(Debug, Clone, Default)]
 pub struct PlayLayers {
+    /// Defaults and vars of every role in the play, merged in the order the roles load.
+    pub role_defaults: Arc<VarMap>,
+    pub role_vars: Arc<VarMap>,
     pub play_vars: Arc<VarMap>,
     pub vars_files: Arc<VarMap>,
     pub extra_vars: Arc<VarMap>,
@@ -26,9 +29,16 @@ pub struct PlayLayers {
 }
 
 /// The layers of one host for one task.
-pub fn task_layers(play: &PlayLayers, host: &str, state: &HostState, task: &Task, hostvars: &Value) -> Vec<Arc<VarMap>> {
+pub fn task_layers(
+    play: &PlayLayers,
+    host: &str,
+    state: &HostState,
+    task: &Task,
+    hostvars: &Value,
+) -> Vec<Arc<VarMap>> {
     let role = task.inherited.role.as_ref();
-    let mut layers = Vec::with_capacity(14);
+    let mut layers = Vec::with_capacity(16);
+    layers.push(play.role_defaults.clone());
     if let Some(role) = role {
         layers.push(role.defaults.clone());
     }
@@ -36,6 +46,7 @@ pub fn task_layers(play: &PlayLayers, host: &str, state: &HostState, task: &Task
     layers.push(state.fact_layer.clone());
     layers.push(play.play_vars.clone());
     layers.push(play.vars_files.clone());
+    layers.push(play.role_vars.clone());
     if let Some(role) = role {
         layers.push(role.vars.clone());
     }
@@ -53,10 +64,21 @@ pub fn task_layers(play: &PlayLayers, host: &str, state: &HostState, task: &Task
     let mut task_magic = VarMap::new();
     task_magic.insert("hostvars".into(), hostvars.clone());
     if let Some(role) = role {
-        task_magic.insert("role_path".into(), Value::from(role.path.display().to_string()));
+        task_magic.insert(
+            "role_path".into(),
+            Value::from(role.path.display().to_string()),
+        );
         task_magic.insert("role_name".into(), Value::from(role.name.as_str()));
     }
-    task_magic.insert("__search_paths".into(), Value::from(search_paths(task, play).iter().map(|p| p.display().to_string()).collect::<Vec<_>>()));
+    task_magic.insert(
+        "__search_paths".into(),
+        Value::from(
+            search_paths(task, play)
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>(),
+        ),
+    );
     layers.push(Arc::new(task_magic));
     layers
 }
@@ -70,10 +92,20 @@ pub fn search_paths(task: &Task, play: &PlayLayers) -> Vec<PathBuf> {
     if let Some(dir) = task.location.file.parent() {
         paths.push(dir.to_path_buf());
     }
-    if let Some(dir) = play.play_vars.get("playbook_dir").and_then(|v| v.as_str().map(PathBuf::from)) {
+    if let Some(dir) = play
+        .play_vars
+        .get("playbook_dir")
+        .and_then(|v| v.as_str().map(PathBuf::from))
+    {
         paths.push(dir);
     }
-    if let Some(dir) = play.magic.values().next().and_then(|m| m.get("playbook_dir")).and_then(|v| v.as_str().map(PathBuf::from)) {
+    if let Some(dir) = play
+        .magic
+        .values()
+        .next()
+        .and_then(|m| m.get("playbook_dir"))
+        .and_then(|v| v.as_str().map(PathBuf::from))
+    {
         paths.push(dir);
     }
     paths.dedup();
@@ -88,11 +120,22 @@ pub struct HostVars {
 }
 
 impl HostVars {
-    pub fn build(templar: Arc<Templar>, states: &IndexMap<String, HostState>, play: &PlayLayers) -> Value {
+    pub fn build(
+        templar: Arc<Templar>,
+        states: &IndexMap<String, HostState>,
+        play: &PlayLayers,
+    ) -> Value {
         let hosts = states
             .iter()
             .map(|(name, s)| {
-                let mut layers = vec![s.inventory_vars.clone(), s.fact_layer.clone(), play.play_vars.clone(), s.include_vars.clone(), s.host_vars.clone(), play.extra_vars.clone()];
+                let mut layers = vec![
+                    s.inventory_vars.clone(),
+                    s.fact_layer.clone(),
+                    play.play_vars.clone(),
+                    s.include_vars.clone(),
+                    s.host_vars.clone(),
+                    play.extra_vars.clone(),
+                ];
                 if let Some(magic) = play.magic.get(name) {
                     layers.push(magic.clone());
                 } else {

@@ -21,7 +21,9 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("regex_search", regex_search);
     env.add_filter("regex_findall", regex_findall);
     env.add_filter("regex_escape", |s: String| regex::escape(&s));
-    env.add_filter("b64encode", |s: String| base64::engine::general_purpose::STANDARD.encode(s));
+    env.add_filter("b64encode", |s: String| {
+        base64::engine::general_purpose::STANDARD.encode(s)
+    });
     env.add_filter("b64decode", b64decode);
     env.add_filter("to_json", to_json);
     env.add_filter("to_nice_json", to_nice_json);
@@ -29,7 +31,9 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("to_nice_yaml", to_yaml);
     env.add_filter("from_json", from_json);
     env.add_filter("from_yaml", from_yaml);
-    env.add_filter("basename", |s: String| s.rsplit('/').next().unwrap_or_default().to_string());
+    env.add_filter("basename", |s: String| {
+        s.rsplit('/').next().unwrap_or_default().to_string()
+    });
     env.add_filter("dirname", dirname);
     env.add_filter("dict2items", dict2items);
     env.add_filter("items2dict", items2dict);
@@ -47,10 +51,17 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("expanduser", |s: String| s);
     env.add_filter("realpath", |s: String| s);
     env.add_filter("hash", hash);
-    env.add_filter("checksum", |s: String| crate::modules::util::sha1_hex(s.as_bytes()));
+    env.add_filter("checksum", |s: String| {
+        crate::modules::util::sha1_hex(s.as_bytes())
+    });
     env.add_filter("zip", zip);
     env.add_filter("type_debug", type_debug);
-    env.add_filter("comment", |s: String| s.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n"));
+    env.add_filter("comment", |s: String| {
+        s.lines()
+            .map(|l| format!("# {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
 }
 
 /// `default(x)` replaces undefined; `default(x, true)` also replaces falsy values.
@@ -68,7 +79,12 @@ fn to_bool(value: Value) -> bool {
         ValueKind::Bool => value.is_true(),
         ValueKind::Number => value.as_i64().map(|i| i == 1).unwrap_or(false),
         ValueKind::String => matches!(
-            value.as_str().unwrap_or_default().trim().to_ascii_lowercase().as_str(),
+            value
+                .as_str()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+                .as_str(),
             "yes" | "on" | "1" | "true" | "y"
         ),
         _ => false,
@@ -98,38 +114,64 @@ fn to_int(value: Value, default: Option<i64>) -> i64 {
 }
 
 fn to_float(value: Value) -> f64 {
-    f64::try_from(value.clone()).ok().or_else(|| value.as_str().and_then(|s| s.trim().parse().ok())).unwrap_or(0.0)
+    f64::try_from(value.clone())
+        .ok()
+        .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+        .unwrap_or(0.0)
 }
 
 fn compile(pattern: &str, kwargs: &Kwargs) -> Result<regex::Regex, Error> {
     let mut builder = regex::RegexBuilder::new(pattern);
     builder.case_insensitive(kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false));
     builder.multi_line(kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false));
-    builder.build().map_err(|e| invalid(format!("invalid regular expression '{pattern}': {e}")))
+    builder
+        .build()
+        .map_err(|e| invalid(format!("invalid regular expression '{pattern}': {e}")))
 }
 
 /// Python's `\1`/`\g<name>` references → the regex crate's `${1}`/`${name}`.
 pub fn python_replacement(replacement: &str) -> String {
     let re = regex::Regex::new(r"\\(\d+)|\\g<(\w+)>|\$").expect("static pattern");
-    re.replace_all(replacement, |c: &regex::Captures| match (c.get(1), c.get(2)) {
-        (Some(n), _) | (_, Some(n)) => format!("${{{}}}", n.as_str()),
-        _ => "$$".to_string(),
+    re.replace_all(replacement, |c: &regex::Captures| {
+        match (c.get(1), c.get(2)) {
+            (Some(n), _) | (_, Some(n)) => format!("${{{}}}", n.as_str()),
+            _ => "$$".to_string(),
+        }
     })
     .into_owned()
 }
 
-fn regex_replace(value: String, pattern: String, replacement: Option<String>, kwargs: Kwargs) -> Result<String, Error> {
+fn regex_replace(
+    value: String,
+    pattern: String,
+    replacement: Option<String>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
     let re = compile(&pattern, &kwargs)?;
-    let out = re.replace_all(&value, python_replacement(&replacement.unwrap_or_default()).as_str()).into_owned();
+    let out = re
+        .replace_all(
+            &value,
+            python_replacement(&replacement.unwrap_or_default()).as_str(),
+        )
+        .into_owned();
     kwargs.assert_all_used()?;
     Ok(out)
 }
 
-fn regex_search(value: String, pattern: String, groups: Rest<String>, kwargs: Kwargs) -> Result<Value, Error> {
+fn regex_search(
+    value: String,
+    pattern: String,
+    groups: Rest<String>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
     let re = compile(&pattern, &kwargs)?;
-    let Some(caps) = re.captures(&value) else { return Ok(Value::from(())) };
+    let Some(caps) = re.captures(&value) else {
+        return Ok(Value::from(()));
+    };
     if groups.is_empty() {
-        return Ok(Value::from(caps.get(0).map(|m| m.as_str()).unwrap_or_default()));
+        return Ok(Value::from(
+            caps.get(0).map(|m| m.as_str()).unwrap_or_default(),
+        ));
     }
     let picked: Vec<Value> = groups
         .iter()
@@ -155,7 +197,11 @@ fn regex_findall(value: String, pattern: String, kwargs: Kwargs) -> Result<Value
             } else if c.len() == 2 {
                 Value::from(c.get(1).map(|m| m.as_str()).unwrap_or_default())
             } else {
-                Value::from((1..c.len()).map(|i| c.get(i).map(|m| m.as_str()).unwrap_or_default().to_string()).collect::<Vec<_>>())
+                Value::from(
+                    (1..c.len())
+                        .map(|i| c.get(i).map(|m| m.as_str()).unwrap_or_default().to_string())
+                        .collect::<Vec<_>>(),
+                )
             }
         })
         .collect();
@@ -193,9 +239,16 @@ fn sort_keys(value: serde_json::Value) -> serde_json::Value {
         serde_json::Value::Object(map) => {
             let mut entries: Vec<_> = map.into_iter().collect();
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sort_keys(v))).collect())
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
         }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sort_keys).collect()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort_keys).collect())
+        }
         other => other,
     }
 }
@@ -205,7 +258,8 @@ fn to_yaml(value: Value, _kwargs: Kwargs) -> Result<String, Error> {
 }
 
 fn from_json(value: String) -> Result<Value, Error> {
-    let json: serde_json::Value = serde_json::from_str(&value).map_err(|e| invalid(format!("from_json: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&value).map_err(|e| invalid(format!("from_json: {e}")))?;
     Ok(Value::from(minijinja::value::Serde(json)))
 }
 
@@ -224,24 +278,38 @@ fn dirname(path: String) -> String {
 }
 
 fn dict2items(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
-    let key_name: String = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
-    let value_name: String = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
+    let key_name: String = kwargs
+        .get::<Option<String>>("key_name")?
+        .unwrap_or_else(|| "key".into());
+    let value_name: String = kwargs
+        .get::<Option<String>>("value_name")?
+        .unwrap_or_else(|| "value".into());
     if value.kind() != ValueKind::Map {
-        return Err(invalid(format!("dict2items requires a dictionary, got {}", value.kind())));
+        return Err(invalid(format!(
+            "dict2items requires a dictionary, got {}",
+            value.kind()
+        )));
     }
     let items: Vec<Value> = value
         .try_iter()?
         .map(|k| {
             let v = value.get_item(&k).unwrap_or_default();
-            Value::from_object(indexmap::IndexMap::from([(Value::from(key_name.clone()), k), (Value::from(value_name.clone()), v)]))
+            Value::from_object(indexmap::IndexMap::from([
+                (Value::from(key_name.clone()), k),
+                (Value::from(value_name.clone()), v),
+            ]))
         })
         .collect();
     Ok(Value::from(items))
 }
 
 fn items2dict(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
-    let key_name: String = kwargs.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
-    let value_name: String = kwargs.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
+    let key_name: String = kwargs
+        .get::<Option<String>>("key_name")?
+        .unwrap_or_else(|| "key".into());
+    let value_name: String = kwargs
+        .get::<Option<String>>("value_name")?
+        .unwrap_or_else(|| "value".into());
     let mut out = indexmap::IndexMap::new();
     for item in value.try_iter()? {
         let k = item.get_attr(&key_name)?;
@@ -325,7 +393,11 @@ fn intersect(a: Value, b: Value) -> Value {
 fn symmetric_difference(a: Value, b: Value) -> Value {
     let (la, lb) = (as_list(&a), as_list(&b));
     let mut out = Vec::new();
-    for v in la.iter().filter(|v| !lb.contains(v)).chain(lb.iter().filter(|v| !la.contains(v))) {
+    for v in la
+        .iter()
+        .filter(|v| !lb.contains(v))
+        .chain(lb.iter().filter(|v| !la.contains(v)))
+    {
         unique_push(&mut out, v.clone());
     }
     Value::from(out)
@@ -362,14 +434,20 @@ fn ternary(value: Value, yes: Value, no: Value, none: Option<Value>) -> Value {
 fn mandatory(state: &State, value: Value, message: Option<String>) -> Result<Value, Error> {
     let _ = state;
     if value.is_undefined() {
-        return Err(Error::new(ErrorKind::UndefinedError, message.unwrap_or_else(|| "Mandatory variable not defined.".into())));
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            message.unwrap_or_else(|| "Mandatory variable not defined.".into()),
+        ));
     }
     Ok(value)
 }
 
 fn split(value: String, sep: Option<String>, max: Option<usize>) -> Vec<String> {
     match (sep, max) {
-        (Some(sep), Some(max)) => value.splitn(max + 1, sep.as_str()).map(str::to_string).collect(),
+        (Some(sep), Some(max)) => value
+            .splitn(max + 1, sep.as_str())
+            .map(str::to_string)
+            .collect(),
         (Some(sep), None) => value.split(sep.as_str()).map(str::to_string).collect(),
         (None, _) => value.split_whitespace().map(str::to_string).collect(),
     }
@@ -389,14 +467,22 @@ fn splitext(path: String) -> Value {
 fn hash(value: String, algorithm: Option<String>) -> Result<String, Error> {
     match algorithm.as_deref().unwrap_or("sha1") {
         "sha1" => Ok(crate::modules::util::sha1_hex(value.as_bytes())),
-        other => Err(invalid(format!("hash: algorithm '{other}' is not supported (use sha1)"))),
+        other => Err(invalid(format!(
+            "hash: algorithm '{other}' is not supported (use sha1)"
+        ))),
     }
 }
 
 fn zip(value: Value, others: Rest<Value>) -> Value {
-    let lists: Vec<Vec<Value>> = std::iter::once(as_list(&value)).chain(others.iter().map(as_list)).collect();
+    let lists: Vec<Vec<Value>> = std::iter::once(as_list(&value))
+        .chain(others.iter().map(as_list))
+        .collect();
     let len = lists.iter().map(Vec::len).min().unwrap_or(0);
-    Value::from((0..len).map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>())).collect::<Vec<_>>())
+    Value::from(
+        (0..len)
+            .map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>()))
+            .collect::<Vec<_>>(),
+    )
 }
 
 fn type_debug(value: Value) -> &'static str {

@@ -33,21 +33,33 @@ pub fn find_file(state: &State, name: &str, subdir: &str) -> Option<std::path::P
     None
 }
 
-fn run_lookup(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+fn run_lookup(
+    state: &State,
+    name: &str,
+    terms: &[Value],
+    kwargs: &Kwargs,
+) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
     match name {
         "env" | "ansible.builtin.env" => {
             for term in terms {
                 let default = kwargs.get::<Option<String>>("default")?.unwrap_or_default();
-                out.push(Value::from(std::env::var(term.to_string()).unwrap_or(default)));
+                out.push(Value::from(
+                    std::env::var(term.to_string()).unwrap_or(default),
+                ));
             }
         }
         "file" | "ansible.builtin.file" => {
             for term in terms {
                 let path = find_file(state, &term.to_string(), "files")
                     .ok_or_else(|| fail(format!("lookup('file'): could not find '{term}'")))?;
-                let text = std::fs::read_to_string(&path).map_err(|e| fail(format!("lookup('file'): {}: {e}", path.display())))?;
-                let text = if kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true) { text.trim_end().to_string() } else { text };
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| fail(format!("lookup('file'): {}: {e}", path.display())))?;
+                let text = if kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true) {
+                    text.trim_end().to_string()
+                } else {
+                    text
+                };
                 out.push(Value::from(text));
             }
         }
@@ -55,8 +67,11 @@ fn run_lookup(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Re
             for term in terms {
                 let path = find_file(state, &term.to_string(), "templates")
                     .ok_or_else(|| fail(format!("lookup('template'): could not find '{term}'")))?;
-                let text = std::fs::read_to_string(&path).map_err(|e| fail(format!("lookup('template'): {}: {e}", path.display())))?;
-                let rendered = state.env().render_str(&text, state.lookup("vars").unwrap_or_default())?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| fail(format!("lookup('template'): {}: {e}", path.display())))?;
+                let rendered = state
+                    .env()
+                    .render_str(&text, state.lookup("vars").unwrap_or_default())?;
                 out.push(Value::from(rendered));
             }
         }
@@ -68,9 +83,16 @@ fn run_lookup(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Re
                     .output()
                     .map_err(|e| fail(format!("lookup('pipe'): {e}")))?;
                 if !output.status.success() {
-                    return Err(fail(format!("lookup('pipe'): '{term}' exited with {}", output.status)));
+                    return Err(fail(format!(
+                        "lookup('pipe'): '{term}' exited with {}",
+                        output.status
+                    )));
                 }
-                out.push(Value::from(String::from_utf8_lossy(&output.stdout).trim_end().to_string()));
+                out.push(Value::from(
+                    String::from_utf8_lossy(&output.stdout)
+                        .trim_end()
+                        .to_string(),
+                ));
             }
         }
         "first_found" | "ansible.builtin.first_found" => {
@@ -86,21 +108,33 @@ fn run_lookup(state: &State, name: &str, terms: &[Value], kwargs: &Kwargs) -> Re
                     }
                 }
             }
-            let found = names.iter().find_map(|n| find_file(state, n, "files").or_else(|| find_file(state, n, "vars")));
+            let found = names
+                .iter()
+                .find_map(|n| find_file(state, n, "files").or_else(|| find_file(state, n, "vars")));
             match found {
                 Some(path) => out.push(Value::from(path.display().to_string())),
                 None if kwargs.get::<Option<bool>>("skip")?.unwrap_or(false) => {}
-                None => return Err(fail(format!("lookup('first_found'): none of {names:?} was found"))),
+                None => {
+                    return Err(fail(format!(
+                        "lookup('first_found'): none of {names:?} was found"
+                    )))
+                }
             }
         }
         "vars" | "ansible.builtin.vars" => {
             for term in terms {
-                let value = state.lookup(&term.to_string()).ok_or_else(|| fail(format!("lookup('vars'): '{term}' is undefined")))?;
+                let value = state
+                    .lookup(&term.to_string())
+                    .ok_or_else(|| fail(format!("lookup('vars'): '{term}' is undefined")))?;
                 out.push(value);
             }
         }
         "items" | "list" => out.extend(terms.iter().cloned()),
-        other => return Err(fail(format!("lookup plugin '{other}' is not supported by kiln"))),
+        other => {
+            return Err(fail(format!(
+                "lookup plugin '{other}' is not supported by kiln"
+            )))
+        }
     }
     Ok(out)
 }
@@ -114,7 +148,13 @@ fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Re
     Ok(match results.len() {
         0 => Value::from(""),
         1 => results.into_iter().next().unwrap_or_default(),
-        _ => Value::from(results.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")),
+        _ => Value::from(
+            results
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
     })
 }
 

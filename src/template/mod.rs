@@ -24,7 +24,9 @@ pub struct TemplateError {
 
 impl TemplateError {
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into() }
+        Self {
+            message: message.into(),
+        }
     }
 }
 
@@ -48,7 +50,11 @@ impl Templar {
     pub fn new() -> Arc<Self> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
-        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder().trim_blocks(true).keep_trailing_newline(true).build() {
+        if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+        {
             env.set_syntax(syntax);
         }
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -73,17 +79,35 @@ impl Templar {
         if let Some(inner) = single_expression(text) {
             return self
                 .eval_expression(inner, ctx)
-                .and_then(|v| if v.is_undefined() { Err(undefined_error()) } else { Ok(v) })
+                .and_then(|v| {
+                    if v.is_undefined() {
+                        Err(undefined_error())
+                    } else {
+                        Ok(v)
+                    }
+                })
                 .map_err(|e| explain(&e, text, scope));
         }
-        self.env.render_str(text, ctx).map(Value::from).map_err(|e| explain(&e, text, scope))
+        self.env
+            .render_str(text, ctx)
+            .map(Value::from)
+            .map_err(|e| explain(&e, text, scope))
     }
 
     /// Renders a template file's text (for `template:` and `lookup('template')`).
-    pub fn render_file(&self, text: &str, path: &std::path::Path, scope: &Scope) -> Result<String, TemplateError> {
+    pub fn render_file(
+        &self,
+        text: &str,
+        path: &std::path::Path,
+        scope: &Scope,
+    ) -> Result<String, TemplateError> {
         self.env.render_str(text, scope.to_value()).map_err(|e| {
             let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
-            TemplateError::new(format!("{}{line}: {}", path.display(), describe(&e, text, scope)))
+            TemplateError::new(format!(
+                "{}{line}: {}",
+                path.display(),
+                describe(&e, text, scope)
+            ))
         })
     }
 
@@ -94,8 +118,12 @@ impl Templar {
         }
         match value.kind() {
             minijinja::value::ValueKind::Seq => {
-                let items: Result<Vec<Value>, _> =
-                    value.try_iter().into_iter().flatten().map(|v| self.render_value(&v, scope)).collect();
+                let items: Result<Vec<Value>, _> = value
+                    .try_iter()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| self.render_value(&v, scope))
+                    .collect();
                 Ok(Value::from(items?))
             }
             minijinja::value::ValueKind::Map => {
@@ -140,7 +168,10 @@ fn undefined_error() -> minijinja::Error {
 /// Ansible's truthiness for conditions: strings like "no"/"false" are false.
 pub fn truthy(value: &Value) -> bool {
     if let Some(s) = value.as_str() {
-        return !matches!(s.trim().to_ascii_lowercase().as_str(), "" | "false" | "no" | "off" | "0" | "n" | "none");
+        return !matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "" | "false" | "no" | "off" | "0" | "n" | "none"
+        );
     }
     value.is_true()
 }
@@ -172,9 +203,17 @@ fn describe(err: &minijinja::Error, source: &str, scope: &Scope) -> String {
         if let Some(name) = scope.first_undefined(source) {
             return format!("'{name}' is undefined (in '{}')", source.trim());
         }
-        return format!("an undefined value was used in '{}': {}", source.trim(), err.detail().unwrap_or("undefined value"));
+        return format!(
+            "an undefined value was used in '{}': {}",
+            source.trim(),
+            err.detail().unwrap_or("undefined value")
+        );
     }
-    let mut message = format!("template error in '{}': {}", source.trim(), err.detail().unwrap_or(&err.kind().to_string()));
+    let mut message = format!(
+        "template error in '{}': {}",
+        source.trim(),
+        err.detail().unwrap_or(&err.kind().to_string())
+    );
     let mut cause = std::error::Error::source(err);
     while let Some(inner) = cause {
         message.push_str(&format!(": {inner}"));
@@ -187,11 +226,21 @@ impl Templar {
     /// Names of variables a template reads at top level, for undefined-variable messages.
     pub(crate) fn variables_of(&self, source: &str) -> Vec<String> {
         let mut names: Vec<String> = match single_expression(source) {
-            Some(inner) => self.env.compile_expression(inner).map(|e| e.undeclared_variables(true)).unwrap_or_default(),
-            None if is_template(source) => {
-                self.env.template_from_str(source).map(|t| t.undeclared_variables(true)).unwrap_or_default()
-            }
-            None => self.env.compile_expression(source).map(|e| e.undeclared_variables(true)).unwrap_or_default(),
+            Some(inner) => self
+                .env
+                .compile_expression(inner)
+                .map(|e| e.undeclared_variables(true))
+                .unwrap_or_default(),
+            None if is_template(source) => self
+                .env
+                .template_from_str(source)
+                .map(|t| t.undeclared_variables(true))
+                .unwrap_or_default(),
+            None => self
+                .env
+                .compile_expression(source)
+                .map(|e| e.undeclared_variables(true))
+                .unwrap_or_default(),
         }
         .into_iter()
         .collect();
@@ -206,5 +255,9 @@ pub struct SearchPaths(pub Vec<PathBuf>);
 
 /// A mapping value (insertion order kept) from string keys.
 pub fn map_value(map: indexmap::IndexMap<String, Value>) -> Value {
-    Value::from_object(map.into_iter().map(|(k, v)| (Value::from(k), v)).collect::<indexmap::IndexMap<Value, Value>>())
+    Value::from_object(
+        map.into_iter()
+            .map(|(k, v)| (Value::from(k), v))
+            .collect::<indexmap::IndexMap<Value, Value>>(),
+    )
 }

@@ -33,7 +33,12 @@ struct ScopeInner {
 impl Scope {
     pub fn new(templar: Arc<Templar>, layers: Vec<Arc<VarMap>>) -> Self {
         Self {
-            inner: Arc::new(ScopeInner { layers, templar, depth: AtomicUsize::new(0), failure: Mutex::new(None) }),
+            inner: Arc::new(ScopeInner {
+                layers,
+                templar,
+                depth: AtomicUsize::new(0),
+                failure: Mutex::new(None),
+            }),
         }
     }
 
@@ -64,7 +69,11 @@ impl Scope {
 
     /// A variable's raw value, not templated.
     pub fn get_raw(&self, name: &str) -> Option<Value> {
-        self.inner.layers.iter().rev().find_map(|l| l.get(name).cloned())
+        self.inner
+            .layers
+            .iter()
+            .rev()
+            .find_map(|l| l.get(name).cloned())
     }
 
     /// For an undefined-variable error: the first variable the template reads that this scope
@@ -93,10 +102,14 @@ impl ScopeInner {
         }
         let depth = self.depth.fetch_add(1, Ordering::SeqCst);
         let result = if depth > MAX_DEPTH {
-            self.record(format!("recursive loop detected in the definition of '{name}'"));
+            self.record(format!(
+                "recursive loop detected in the definition of '{name}'"
+            ));
             None
         } else {
-            let scope = Scope { inner: self.clone() };
+            let scope = Scope {
+                inner: self.clone(),
+            };
             match self.templar.render_value(raw, &scope) {
                 Ok(v) => Some(v),
                 Err(e) => {
@@ -128,7 +141,10 @@ fn needs_templating(value: &Value) -> bool {
             let is_map = value.kind() == minijinja::value::ValueKind::Map;
             value.try_iter().into_iter().flatten().any(|item| {
                 if is_map {
-                    value.get_item(&item).map(|v| needs_templating(&v)).unwrap_or(false)
+                    value
+                        .get_item(&item)
+                        .map(|v| needs_templating(&v))
+                        .unwrap_or(false)
                 } else {
                     needs_templating(&item)
                 }

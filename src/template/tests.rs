@@ -19,14 +19,22 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test("version_compare", version_test);
     env.add_test("truthy", |v: Value| super::truthy(&v));
     env.add_test("falsy", |v: Value| !super::truthy(&v));
-    env.add_test("contains", |v: Value, item: Value| v.try_iter().map(|mut it| it.any(|x| x == item)).unwrap_or(false));
+    env.add_test("contains", |v: Value, item: Value| {
+        v.try_iter()
+            .map(|mut it| it.any(|x| x == item))
+            .unwrap_or(false)
+    });
     env.add_test("subset", |a: Value, b: Value| {
         let b: Vec<Value> = b.try_iter().map(|i| i.collect()).unwrap_or_default();
-        a.try_iter().map(|mut it| it.all(|x| b.contains(&x))).unwrap_or(false)
+        a.try_iter()
+            .map(|mut it| it.all(|x| b.contains(&x)))
+            .unwrap_or(false)
     });
     env.add_test("superset", |a: Value, b: Value| {
         let a: Vec<Value> = a.try_iter().map(|i| i.collect()).unwrap_or_default();
-        b.try_iter().map(|mut it| it.all(|x| a.contains(&x))).unwrap_or(false)
+        b.try_iter()
+            .map(|mut it| it.all(|x| a.contains(&x)))
+            .unwrap_or(false)
     });
     env.add_test("file", |p: String| std::path::Path::new(&p).is_file());
     env.add_test("directory", |p: String| std::path::Path::new(&p).is_dir());
@@ -52,17 +60,27 @@ fn build(pattern: &str, kwargs: &Kwargs) -> Result<regex::Regex, Error> {
         .case_insensitive(kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false))
         .multi_line(kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false))
         .build()
-        .map_err(|e| Error::new(ErrorKind::InvalidOperation, format!("invalid regular expression: {e}")))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidOperation,
+                format!("invalid regular expression: {e}"),
+            )
+        })
 }
 
 /// Compares dotted versions part by part, numerically where both parts are numbers.
 pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     let split = |s: &str| -> Vec<String> {
-        s.split(|c: char| c == '.' || c == '-' || c == '+' || c == '~' || c == ':').map(str::to_string).collect()
+        s.split(|c: char| c == '.' || c == '-' || c == '+' || c == '~' || c == ':')
+            .map(str::to_string)
+            .collect()
     };
     let (pa, pb) = (split(a), split(b));
     for i in 0..pa.len().max(pb.len()) {
-        let (x, y) = (pa.get(i).map(String::as_str).unwrap_or("0"), pb.get(i).map(String::as_str).unwrap_or("0"));
+        let (x, y) = (
+            pa.get(i).map(String::as_str).unwrap_or("0"),
+            pb.get(i).map(String::as_str).unwrap_or("0"),
+        );
         let ord = match (x.parse::<u64>(), y.parse::<u64>()) {
             (Ok(x), Ok(y)) => x.cmp(&y),
             _ => x.cmp(y),
@@ -74,14 +92,27 @@ pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     std::cmp::Ordering::Equal
 }
 
-fn version_test(value: Value, other: Value, op: Option<String>, kwargs: Kwargs) -> Result<bool, Error> {
+fn version_test(
+    value: Value,
+    other: Value,
+    op: Option<String>,
+    kwargs: Kwargs,
+) -> Result<bool, Error> {
     let op = match op {
         Some(op) => op,
-        None => kwargs.get::<Option<String>>("operator")?.unwrap_or_else(|| "eq".into()),
+        None => kwargs
+            .get::<Option<String>>("operator")?
+            .unwrap_or_else(|| "eq".into()),
     };
     let _ = kwargs.get::<Option<bool>>("strict");
     let _ = kwargs.get::<Option<String>>("version_type");
-    let text = |v: &Value| if v.kind() == ValueKind::String { v.as_str().unwrap_or_default().to_string() } else { v.to_string() };
+    let text = |v: &Value| {
+        if v.kind() == ValueKind::String {
+            v.as_str().unwrap_or_default().to_string()
+        } else {
+            v.to_string()
+        }
+    };
     let ord = compare_versions(&text(&value), &text(&other));
     use std::cmp::Ordering::*;
     Ok(match op.as_str() {
@@ -91,7 +122,12 @@ fn version_test(value: Value, other: Value, op: Option<String>, kwargs: Kwargs) 
         "<=" | "le" => ord != Greater,
         ">" | "gt" => ord == Greater,
         ">=" | "ge" => ord != Less,
-        other => return Err(Error::new(ErrorKind::InvalidOperation, format!("version: unknown operator '{other}'"))),
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("version: unknown operator '{other}'"),
+            ))
+        }
     })
 }
 

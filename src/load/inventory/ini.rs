@@ -21,7 +21,10 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> Result<()> {
             let header = header.split(']').next().unwrap_or_default();
             let (name, suffix) = header.split_once(':').unwrap_or((header, "hosts"));
             if !matches!(suffix, "hosts" | "children" | "vars") {
-                return Err(Error::invalid(at(), format!("unknown section kind ':{suffix}' (use :children or :vars)")));
+                return Err(Error::invalid(
+                    at(),
+                    format!("unknown section kind ':{suffix}' (use :children or :vars)"),
+                ));
             }
             group = name.to_string();
             kind = suffix;
@@ -30,19 +33,30 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> Result<()> {
         }
         match kind {
             "children" => {
-                let child = line.split_whitespace().next().unwrap_or_default().to_string();
+                let child = line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
                 inv.group_mut(&child);
                 inv.group_mut(&group).children.insert(child);
             }
             "vars" => {
                 let Some((k, v)) = line.split_once('=') else {
-                    return Err(Error::invalid(at(), format!("expected 'name=value' in [{group}:vars]")));
+                    return Err(Error::invalid(
+                        at(),
+                        format!("expected 'name=value' in [{group}:vars]"),
+                    ));
                 };
-                inv.group_mut(&group).vars.insert(k.trim().to_string(), ini_scalar(v));
+                inv.group_mut(&group)
+                    .vars
+                    .insert(k.trim().to_string(), ini_scalar(v));
             }
             _ => {
                 let words = split_words(line);
-                let Some(pattern) = words.first() else { continue };
+                let Some(pattern) = words.first() else {
+                    continue;
+                };
                 for host in expand_range(pattern).map_err(|m| Error::invalid(at(), m))? {
                     let (name, port) = split_port(&host);
                     inv.add_host(&name, (group != "ungrouped").then_some(group.as_str()));
@@ -55,7 +69,10 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> Result<()> {
                     }
                     for word in &words[1..] {
                         let Some((k, v)) = word.split_once('=') else {
-                            return Err(Error::invalid(at(), format!("expected 'name=value' after the host name, got '{word}'")));
+                            return Err(Error::invalid(
+                                at(),
+                                format!("expected 'name=value' after the host name, got '{word}'"),
+                            ));
                         };
                         vars.insert(k.to_string(), ini_scalar(v));
                     }
@@ -86,16 +103,28 @@ pub fn expand_range(pattern: &str) -> std::result::Result<Vec<String>, String> {
     if close < open {
         return Ok(vec![pattern.to_string()]);
     }
-    let (prefix, inner, suffix) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
+    let (prefix, inner, suffix) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 1..],
+    );
     let parts: Vec<&str> = inner.split(':').collect();
     if parts.len() < 2 {
         return Ok(vec![pattern.to_string()]);
     }
-    let step: usize = parts.get(2).map(|s| s.parse().unwrap_or(1)).unwrap_or(1).max(1);
+    let step: usize = parts
+        .get(2)
+        .map(|s| s.parse().unwrap_or(1))
+        .unwrap_or(1)
+        .max(1);
     let mut out = Vec::new();
     let rest = expand_range(suffix)?;
     if let (Ok(start), Ok(end)) = (parts[0].parse::<u64>(), parts[1].parse::<u64>()) {
-        let width = if parts[0].starts_with('0') { parts[0].len() } else { 0 };
+        let width = if parts[0].starts_with('0') {
+            parts[0].len()
+        } else {
+            0
+        };
         for n in (start..=end).step_by(step) {
             for tail in &rest {
                 out.push(format!("{prefix}{n:0width$}{tail}"));
@@ -109,7 +138,9 @@ pub fn expand_range(pattern: &str) -> std::result::Result<Vec<String>, String> {
             }
         }
     } else {
-        return Err(format!("invalid host range '[{inner}]' (use [01:10] or [a:f])"));
+        return Err(format!(
+            "invalid host range '[{inner}]' (use [01:10] or [a:f])"
+        ));
     }
     Ok(out)
 }
@@ -120,7 +151,10 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(expand_range("web[01:03].x").unwrap(), vec!["web01.x", "web02.x", "web03.x"]);
+        assert_eq!(
+            expand_range("web[01:03].x").unwrap(),
+            vec!["web01.x", "web02.x", "web03.x"]
+        );
         assert_eq!(expand_range("db[a:c]").unwrap(), vec!["dba", "dbb", "dbc"]);
     }
 

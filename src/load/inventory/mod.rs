@@ -60,7 +60,11 @@ impl Inventory {
         }
         if source.is_dir() {
             let mut files: Vec<PathBuf> = std::fs::read_dir(source)
-                .map_err(|e| Error::Io { path: source.to_path_buf(), action: "read inventory directory", source: e })?
+                .map_err(|e| Error::Io {
+                    path: source.to_path_buf(),
+                    action: "read inventory directory",
+                    source: e,
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.is_file() && is_inventory_file(p))
                 .collect();
@@ -85,14 +89,22 @@ impl Inventory {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<()> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Io { path: path.to_path_buf(), action: "read inventory", source: e })?;
-        let is_yaml = matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml" | "json"))
-            || text.trim_start().starts_with("---")
-            || text.lines().find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).is_some_and(|l| {
-                let l = l.trim_end();
-                l.ends_with(':') && !l.starts_with('[')
-            });
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            action: "read inventory",
+            source: e,
+        })?;
+        let is_yaml = matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml" | "json")
+        ) || text.trim_start().starts_with("---")
+            || text
+                .lines()
+                .find(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                .is_some_and(|l| {
+                    let l = l.trim_end();
+                    l.ends_with(':') && !l.starts_with('[')
+                });
         if is_yaml {
             yaml::parse(self, &text, path)
         } else {
@@ -126,13 +138,26 @@ impl Inventory {
             .filter(|(name, _)| *name != "all" && *name != "ungrouped")
             .flat_map(|(_, g)| g.hosts.iter().cloned())
             .collect();
-        let ungrouped: Vec<String> = self.hosts.keys().filter(|h| !grouped.contains(*h)).cloned().collect();
+        let ungrouped: Vec<String> = self
+            .hosts
+            .keys()
+            .filter(|h| !grouped.contains(*h))
+            .cloned()
+            .collect();
         let hosts = &mut self.group_mut("ungrouped").hosts;
         hosts.retain(|h| !grouped.contains(h));
         hosts.extend(ungrouped);
-        let children: IndexSet<String> = self.groups.values().flat_map(|g| g.children.iter().cloned()).collect();
-        let tops: Vec<String> =
-            self.groups.keys().filter(|g| *g != "all" && !children.contains(*g)).cloned().collect();
+        let children: IndexSet<String> = self
+            .groups
+            .values()
+            .flat_map(|g| g.children.iter().cloned())
+            .collect();
+        let tops: Vec<String> = self
+            .groups
+            .keys()
+            .filter(|g| *g != "all" && !children.contains(*g))
+            .cloned()
+            .collect();
         self.group_mut("all").children.extend(tops);
     }
 
@@ -153,7 +178,11 @@ impl Inventory {
                 stack.extend(g.children.iter().rev().cloned());
             }
         }
-        self.hosts.keys().filter(|h| found.contains(*h)).cloned().collect()
+        self.hosts
+            .keys()
+            .filter(|h| found.contains(*h))
+            .cloned()
+            .collect()
     }
 
     /// The groups a host is in, with their depth below `all` (for variable precedence).
@@ -218,7 +247,11 @@ impl Inventory {
         let mut out = serde_json::Map::new();
         let mut hostvars = serde_json::Map::new();
         for host in self.hosts.keys() {
-            hostvars.insert(host.clone(), serde_json::to_value(crate::template::map_value(self.host_vars(host)?)).unwrap_or_default());
+            hostvars.insert(
+                host.clone(),
+                serde_json::to_value(crate::template::map_value(self.host_vars(host)?))
+                    .unwrap_or_default(),
+            );
         }
         out.insert("_meta".into(), serde_json::json!({ "hostvars": hostvars }));
         for (name, group) in &self.groups {
@@ -243,10 +276,20 @@ impl Inventory {
 
     fn graph_into(&self, group: &str, depth: usize, out: &mut String) {
         let indent = "  |".repeat(depth);
-        out.push_str(&format!("{indent}{}@{group}:\n", if depth == 0 { "" } else { "--" }));
-        let Some(g) = self.groups.get(group) else { return };
+        out.push_str(&format!(
+            "{indent}{}@{group}:\n",
+            if depth == 0 { "" } else { "--" }
+        ));
+        let Some(g) = self.groups.get(group) else {
+            return;
+        };
         for child in &g.children {
-            if self.group_hosts(child).is_empty() && self.groups.get(child).is_some_and(|c| c.children.is_empty()) {
+            if self.group_hosts(child).is_empty()
+                && self
+                    .groups
+                    .get(child)
+                    .is_some_and(|c| c.children.is_empty())
+            {
                 continue;
             }
             self.graph_into(child, depth + 1, out);
@@ -263,7 +306,12 @@ fn vars_entry(dir: &Path, name: &str) -> Result<VarMap> {
         return Ok(VarMap::new());
     }
     let mut out = VarMap::new();
-    for candidate in [name.to_string(), format!("{name}.yml"), format!("{name}.yaml"), format!("{name}.json")] {
+    for candidate in [
+        name.to_string(),
+        format!("{name}.yml"),
+        format!("{name}.yaml"),
+        format!("{name}.json"),
+    ] {
         let path = dir.join(&candidate);
         if path.is_dir() || (path.is_file() && is_vars_file(&path)) {
             out.extend(load_vars_path(&path)?);
@@ -273,17 +321,24 @@ fn vars_entry(dir: &Path, name: &str) -> Result<VarMap> {
 }
 
 fn is_inventory_file(path: &Path) -> bool {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     !(name.starts_with('.')
         || name.ends_with('~')
-        || [".orig", ".retry", ".pyc", ".cfg", ".md"].iter().any(|s| name.ends_with(s)))
+        || [".orig", ".retry", ".pyc", ".cfg", ".md"]
+            .iter()
+            .any(|s| name.ends_with(s)))
 }
 
 /// Parses an INI/`k=v` scalar the way Ansible does: Python literals become numbers, booleans
 /// and unquoted strings; everything else stays a string.
 pub fn ini_scalar(text: &str) -> Value {
     let t = text.trim();
-    if t.len() >= 2 && ((t.starts_with('\'') && t.ends_with('\'')) || (t.starts_with('"') && t.ends_with('"'))) {
+    if t.len() >= 2
+        && ((t.starts_with('\'') && t.ends_with('\'')) || (t.starts_with('"') && t.ends_with('"')))
+    {
         return Value::from(&t[1..t.len() - 1]);
     }
     if let Ok(i) = t.parse::<i64>() {

@@ -32,7 +32,12 @@ fn split_terms(pattern: &str) -> Vec<String> {
     if pattern.trim_start().starts_with('~') {
         return vec![pattern.trim().to_string()];
     }
-    pattern.split([':', ',']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
+    pattern
+        .split([':', ','])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn match_term(inv: &Inventory, term: &str) -> Vec<String> {
@@ -40,11 +45,15 @@ fn match_term(inv: &Inventory, term: &str) -> Vec<String> {
         return inv.hosts.keys().cloned().collect();
     }
     if let Some(re) = term.strip_prefix('~') {
-        let Ok(re) = regex::Regex::new(re) else { return vec![] };
+        let Ok(re) = regex::Regex::new(re) else {
+            return vec![];
+        };
         return collect(inv, |name| re.is_match(name));
     }
     if term.contains('*') || term.contains('?') {
-        let Ok(glob) = glob::Pattern::new(term) else { return vec![] };
+        let Ok(glob) = glob::Pattern::new(term) else {
+            return vec![];
+        };
         return collect(inv, |name| glob.matches(name));
     }
     if inv.groups.contains_key(term) {
@@ -72,7 +81,12 @@ mod tests {
 
     fn inventory() -> Inventory {
         let mut inv = Inventory::new();
-        super::super::ini::parse(&mut inv, "[web]\nweb1\nweb2\n[db]\ndb1\n[prod]\nweb1\ndb1\n", Path::new("h")).unwrap();
+        super::super::ini::parse(
+            &mut inv,
+            "[web]\nweb1\nweb2\n[db]\ndb1\n[prod]\nweb1\ndb1\n",
+            Path::new("h"),
+        )
+        .unwrap();
         inv
     }
 

@@ -13,7 +13,10 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> Result<()> {
         if doc.root.is_null() {
             return Ok(());
         }
-        return Err(Error::invalid(doc.location(&doc.root), "a YAML inventory must be a mapping of group names (e.g. 'all:')"));
+        return Err(Error::invalid(
+            doc.location(&doc.root),
+            "a YAML inventory must be a mapping of group names (e.g. 'all:')",
+        ));
     };
     for (name, body) in entries {
         let name = name.key_text().unwrap_or_default();
@@ -22,23 +25,37 @@ pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn add_group(inv: &mut Inventory, doc: &Document, name: &str, body: &Node, depth: usize) -> Result<()> {
+fn add_group(
+    inv: &mut Inventory,
+    doc: &Document,
+    name: &str,
+    body: &Node,
+    depth: usize,
+) -> Result<()> {
     if depth > 64 {
-        return Err(Error::invalid(doc.location(body), "inventory groups nest too deeply"));
+        return Err(Error::invalid(
+            doc.location(body),
+            "inventory groups nest too deeply",
+        ));
     }
     inv.group_mut(name);
     if body.is_null() {
         return Ok(());
     }
     let Some(entries) = body.as_map() else {
-        return Err(Error::invalid(doc.location(body), format!("group '{name}' must be a mapping with hosts/children/vars")));
+        return Err(Error::invalid(
+            doc.location(body),
+            format!("group '{name}' must be a mapping with hosts/children/vars"),
+        ));
     };
     for (key, value) in entries {
         match key.as_str().unwrap_or_default() {
             "hosts" => {
                 for (host, host_vars) in value.as_map().unwrap_or_default() {
                     let host_name = host.key_text().unwrap_or_default();
-                    for expanded in super::ini::expand_range(&host_name).map_err(|m| Error::invalid(doc.location(host), m))? {
+                    for expanded in super::ini::expand_range(&host_name)
+                        .map_err(|m| Error::invalid(doc.location(host), m))?
+                    {
                         inv.add_host(&expanded, (name != "all").then_some(name));
                         let vars = var_map(doc, host_vars, "host vars")?;
                         inv.hosts.entry(expanded).or_default().extend(vars);
@@ -56,12 +73,12 @@ fn add_group(inv: &mut Inventory, doc: &Document, name: &str, body: &Node, depth
                 let vars = var_map(doc, value, "group vars")?;
                 inv.group_mut(name).vars.extend(vars);
             }
-            other => {
-                return Err(Error::invalid(
-                    doc.location(key),
-                    format!("unknown key '{other}' in group '{name}' (expected hosts, children or vars)"),
-                ))
-            }
+            other => return Err(Error::invalid(
+                doc.location(key),
+                format!(
+                    "unknown key '{other}' in group '{name}' (expected hosts, children or vars)"
+                ),
+            )),
         }
     }
     Ok(())

@@ -34,12 +34,24 @@ impl Module for Command {
                     raw
                 } else {
                     // No shell: every word reaches the program as-is.
-                    split_words(&raw).iter().map(|w| quote(&unquote(w))).collect::<Vec<_>>().join(" ")
+                    split_words(&raw)
+                        .iter()
+                        .map(|w| quote(&unquote(w)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 }
             }
             (None, false) => argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
-            (Some(_), false) => return Err(ModuleError::Args(format!("{name}: parameters are mutually exclusive: argv|cmd"))),
-            (None, true) => return Err(ModuleError::Args(format!("{name}: no command given (write it after '{name}:' or set cmd/argv)"))),
+            (Some(_), false) => {
+                return Err(ModuleError::Args(format!(
+                    "{name}: parameters are mutually exclusive: argv|cmd"
+                )))
+            }
+            (None, true) => {
+                return Err(ModuleError::Args(format!(
+                    "{name}: no command given (write it after '{name}:' or set cmd/argv)"
+                )))
+            }
         };
         if creates.is_some() || removes.is_some() {
             let mut tests = Vec::new();
@@ -49,19 +61,33 @@ impl Module for Command {
             if let Some(r) = &removes {
                 tests.push(format!("if [ ! -e {} ]; then echo skip; fi", quote(r)));
             }
-            let prefix = chdir.as_ref().map(|d| format!("cd {} && ", quote(d))).unwrap_or_default();
-            let out = ctx.run(&format!("{prefix}{}", tests.join("; ")), None).await?;
+            let prefix = chdir
+                .as_ref()
+                .map(|d| format!("cd {} && ", quote(d)))
+                .unwrap_or_default();
+            let out = ctx
+                .run(&format!("{prefix}{}", tests.join("; ")), None)
+                .await?;
             if out.stdout_text().contains("skip") {
                 let why = match (&creates, &removes) {
-                    (Some(c), _) if out.stdout_text().lines().next() == Some("skip") && creates.is_some() => format!("{c} exists"),
+                    (Some(c), _)
+                        if out.stdout_text().lines().next() == Some("skip")
+                            && creates.is_some() =>
+                    {
+                        format!("{c} exists")
+                    }
                     (_, Some(r)) => format!("{r} does not exist"),
                     _ => String::new(),
                 };
-                return Ok(ModuleResult::changed(false).with("rc", 0).with("stdout", format!("skipped, since {why}")).with_msg(format!("Did not run command since '{why}'")));
+                return Ok(ModuleResult::changed(false)
+                    .with("rc", 0)
+                    .with("stdout", format!("skipped, since {why}"))
+                    .with_msg(format!("Did not run command since '{why}'")));
             }
         }
         if ctx.check_mode {
-            let mut result = ModuleResult::changed(false).with_msg("Command would have run if not in check mode");
+            let mut result = ModuleResult::changed(false)
+                .with_msg("Command would have run if not in check mode");
             result.skipped = true;
             return Ok(result);
         }

@@ -8,14 +8,23 @@ use crate::connection::ExecOutput;
 use crate::modules::ModuleResult;
 
 /// The return values every command-like module registers (`rc`, `stdout_lines`, …).
-pub fn command_result(cmd: &str, out: &ExecOutput, started: std::time::Instant, strip: bool) -> ModuleResult {
+pub fn command_result(
+    cmd: &str,
+    out: &ExecOutput,
+    started: std::time::Instant,
+    strip: bool,
+) -> ModuleResult {
     let mut stdout = out.stdout_text();
     let mut stderr = out.stderr_text();
     if strip {
         stdout = stdout.trim_end_matches(['\n', '\r']).to_string();
         stderr = stderr.trim_end_matches(['\n', '\r']).to_string();
     }
-    let lines = |s: &str| s.lines().map(|l| minijinja::Value::from(l)).collect::<Vec<_>>();
+    let lines = |s: &str| {
+        s.lines()
+            .map(|l| minijinja::Value::from(l))
+            .collect::<Vec<_>>()
+    };
     let mut result = ModuleResult::changed(true)
         .with("cmd", cmd)
         .with("rc", out.rc)

@@ -14,12 +14,17 @@ impl Module for Raw {
         let executable = args.str(&["executable"])?;
         args.finish()?;
         if ctx.check_mode {
-            let mut result = ModuleResult::changed(false).with_msg("raw does not support check mode");
+            let mut result =
+                ModuleResult::changed(false).with_msg("raw does not support check mode");
             result.skipped = true;
             return Ok(result);
         }
         let full = match executable {
-            Some(exe) => format!("{} -c {}", crate::connection::quote(&exe), crate::connection::quote(&line)),
+            Some(exe) => format!(
+                "{} -c {}",
+                crate::connection::quote(&exe),
+                crate::connection::quote(&line)
+            ),
             None => line.clone(),
         };
         let started = std::time::Instant::now();

@@ -22,19 +22,29 @@ impl Module for Script {
         let Some(script) = words.first() else {
             return Err(ModuleError::Args("script: no script given".into()));
         };
-        let path = ctx
-            .find_source(script, "files")
-            .ok_or_else(|| ModuleError::Failed(format!("Could not find or access '{script}' on the controller")))?;
-        let body = std::fs::read(&path).map_err(|e| ModuleError::Failed(format!("could not read {}: {e}", path.display())))?;
+        let path = ctx.find_source(script, "files").ok_or_else(|| {
+            ModuleError::Failed(format!(
+                "Could not find or access '{script}' on the controller"
+            ))
+        })?;
+        let body = std::fs::read(&path)
+            .map_err(|e| ModuleError::Failed(format!("could not read {}: {e}", path.display())))?;
         let mut guard = String::new();
         if let Some(c) = &creates {
-            guard.push_str(&format!("if [ -e {} ]; then echo kiln-skip; exit 0; fi; ", quote(c)));
+            guard.push_str(&format!(
+                "if [ -e {} ]; then echo kiln-skip; exit 0; fi; ",
+                quote(c)
+            ));
         }
         if let Some(r) = &removes {
-            guard.push_str(&format!("if [ ! -e {} ]; then echo kiln-skip; exit 0; fi; ", quote(r)));
+            guard.push_str(&format!(
+                "if [ ! -e {} ]; then echo kiln-skip; exit 0; fi; ",
+                quote(r)
+            ));
         }
         if ctx.check_mode {
-            let mut result = ModuleResult::changed(false).with_msg("script would have run if not in check mode");
+            let mut result =
+                ModuleResult::changed(false).with_msg("script would have run if not in check mode");
             result.skipped = true;
             return Ok(result);
         }
@@ -43,12 +53,18 @@ impl Module for Script {
             None => "chmod 700 \"$t\" && \"$t\"".into(),
         };
         let rest = words[1..].join(" ");
-        let cd = chdir.map(|d| format!("cd {} && ", quote(&d))).unwrap_or_default();
-        let command = format!("{guard}t=$(mktemp) && cat > \"$t\" && {cd}{run} {rest}; rc=$?; rm -f \"$t\"; exit $rc");
+        let cd = chdir
+            .map(|d| format!("cd {} && ", quote(&d)))
+            .unwrap_or_default();
+        let command = format!(
+            "{guard}t=$(mktemp) && cat > \"$t\" && {cd}{run} {rest}; rc=$?; rm -f \"$t\"; exit $rc"
+        );
         let started = std::time::Instant::now();
         let out = ctx.run(&command, Some(body)).await?;
         if out.stdout_text().trim() == "kiln-skip" {
-            return Ok(ModuleResult::changed(false).with("rc", 0).with_msg("skipped: creates/removes condition met"));
+            return Ok(ModuleResult::changed(false)
+                .with("rc", 0)
+                .with_msg("skipped: creates/removes condition met"));
         }
         Ok(command_result(&line, &out, started, false))
     }

@@ -10,17 +10,30 @@ pub struct Assert;
 #[async_trait]
 impl Module for Assert {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let that = args.raw("that").ok_or_else(|| ModuleError::Args("assert: missing required argument: that".into()))?;
+        let that = args
+            .raw("that")
+            .ok_or_else(|| ModuleError::Args("assert: missing required argument: that".into()))?;
         let fail_msg = args.raw_any(&["fail_msg", "msg"]);
         let success_msg = args.raw("success_msg");
         let quiet = args.bool("quiet", false)?;
         args.finish()?;
-        let conditions: Vec<minijinja::Value> =
-            if that.kind() == ValueKind::Seq { that.try_iter().into_iter().flatten().collect() } else { vec![that] };
+        let conditions: Vec<minijinja::Value> = if that.kind() == ValueKind::Seq {
+            that.try_iter().into_iter().flatten().collect()
+        } else {
+            vec![that]
+        };
         for condition in &conditions {
-            let ok = ctx.scope.templar().eval_condition(condition, ctx.scope).map_err(|e| ModuleError::Failed(e.message))?;
+            let ok = ctx
+                .scope
+                .templar()
+                .eval_condition(condition, ctx.scope)
+                .map_err(|e| ModuleError::Failed(e.message))?;
             if !ok {
-                let mut result = ModuleResult::failed(fail_msg.map(|m| m.to_string()).unwrap_or_else(|| "Assertion failed".into()));
+                let mut result = ModuleResult::failed(
+                    fail_msg
+                        .map(|m| m.to_string())
+                        .unwrap_or_else(|| "Assertion failed".into()),
+                );
                 result.data.insert("assertion".into(), condition.clone());
                 result.data.insert("evaluated_to".into(), false.into());
                 return Ok(result);
@@ -28,7 +41,11 @@ impl Module for Assert {
         }
         let mut result = ModuleResult::changed(false);
         if !quiet {
-            result.msg = Some(success_msg.map(|m| m.to_string()).unwrap_or_else(|| "All assertions passed".into()));
+            result.msg = Some(
+                success_msg
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "All assertions passed".into()),
+            );
         }
         Ok(result)
     }

@@ -16,7 +16,11 @@ impl Module for Debug {
         args.finish()?;
         let mut result = ModuleResult::changed(false);
         match (msg, var) {
-            (Some(_), Some(_)) => return Err(ModuleError::Args("debug: parameters are mutually exclusive: msg|var".into())),
+            (Some(_), Some(_)) => {
+                return Err(ModuleError::Args(
+                    "debug: parameters are mutually exclusive: msg|var".into(),
+                ))
+            }
             (None, Some(var)) => {
                 let value = ctx
                     .scope
@@ -29,7 +33,9 @@ impl Module for Debug {
                 result.data.insert("msg".into(), msg);
             }
             (None, None) => {
-                result.data.insert("msg".into(), Value::from("Hello world!"));
+                result
+                    .data
+                    .insert("msg".into(), Value::from("Hello world!"));
             }
         }
         Ok(result)

@@ -9,7 +9,10 @@ pub struct Fail;
 #[async_trait]
 impl Module for Fail {
     async fn run(&self, _ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let msg = args.raw("msg").map(|m| m.to_string()).unwrap_or_else(|| "Failed as requested from task".into());
+        let msg = args
+            .raw("msg")
+            .map(|m| m.to_string())
+            .unwrap_or_else(|| "Failed as requested from task".into());
         args.finish()?;
         Ok(ModuleResult::failed(msg))
     }

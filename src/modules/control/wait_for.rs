@@ -14,13 +14,21 @@ impl Module for WaitFor {
         let path = args.str(&["path"])?;
         let port = args.int("port")?;
         let _host = args.str(&["host"])?;
-        let state = args.choice("state", &["present", "started", "stopped", "absent", "drained"], "started")?;
+        let state = args.choice(
+            "state",
+            &["present", "started", "stopped", "absent", "drained"],
+            "started",
+        )?;
         let timeout = args.int("timeout")?.unwrap_or(300);
         let delay = args.int("delay")?.unwrap_or(0);
         let sleep = args.int("sleep")?.unwrap_or(1).max(1);
         let search = args.str(&["search_regex"])?;
         let msg = args.str(&["msg"])?;
-        let _ = args.raw_any(&["connect_timeout", "exclude_hosts", "active_connection_states"]);
+        let _ = args.raw_any(&[
+            "connect_timeout",
+            "exclude_hosts",
+            "active_connection_states",
+        ]);
         args.finish()?;
         let present = matches!(state.as_str(), "present" | "started");
         let test = match (&path, port) {
@@ -33,7 +41,11 @@ impl Module for WaitFor {
                 let listening = format!(
                     "awk 'NR>1 && $4==\"0A\" {{split($2,a,\":\"); if (a[2]==\"{port:04X}\") f=1}} END {{exit !f}}' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
                 );
-                if present { listening } else { format!("! {listening}") }
+                if present {
+                    listening
+                } else {
+                    format!("! {listening}")
+                }
             }
             (None, None) => "true".to_string(),
         };
@@ -46,13 +58,24 @@ impl Module for WaitFor {
         );
         let out = ctx.run(&script, None).await?;
         if out.rc == 7 {
-            let what = path.clone().map(|p| format!("path {p}")).or(port.map(|p| format!("port {p}"))).unwrap_or_default();
-            return Ok(ModuleResult::failed(msg.unwrap_or_else(|| format!("Timeout when waiting for {what} to be {state}"))));
+            let what = path
+                .clone()
+                .map(|p| format!("path {p}"))
+                .or(port.map(|p| format!("port {p}")))
+                .unwrap_or_default();
+            return Ok(ModuleResult::failed(msg.unwrap_or_else(|| {
+                format!("Timeout when waiting for {what} to be {state}")
+            })));
         }
         if out.rc != 0 {
-            return Err(ModuleError::Failed(format!("wait_for failed: {}", out.stderr_text().trim())));
+            return Err(ModuleError::Failed(format!(
+                "wait_for failed: {}",
+                out.stderr_text().trim()
+            )));
         }
-        let mut result = ModuleResult::changed(false).with("elapsed", started.elapsed().as_secs() as i64).with("state", state.as_str());
+        let mut result = ModuleResult::changed(false)
+            .with("elapsed", started.elapsed().as_secs() as i64)
+            .with("state", state.as_str());
         if let Some(p) = path {
             result.data.insert("path".into(), p.into());
         }

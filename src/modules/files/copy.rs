@@ -20,34 +20,74 @@ impl Module for Copy {
         let force = args.bool("force", true)?;
         let validate = args.str(&["validate"])?;
         let attrs = Attributes::from_args(&mut args)?;
-        let _ = args.raw_any(&["directory_mode", "follow", "local_follow", "unsafe_writes", "decrypt", "checksum", "seuser", "serole", "setype", "selevel", "attributes"]);
+        let _ = args.raw_any(&[
+            "directory_mode",
+            "follow",
+            "local_follow",
+            "unsafe_writes",
+            "decrypt",
+            "checksum",
+            "seuser",
+            "serole",
+            "setype",
+            "selevel",
+            "attributes",
+        ]);
         args.finish()?;
 
         let bytes = match (&src, &content) {
-            (Some(_), Some(_)) => return Err(ModuleError::Args("copy: parameters are mutually exclusive: content|src".into())),
-            (None, None) => return Err(ModuleError::Args("copy: one of the following is required: src, content".into())),
+            (Some(_), Some(_)) => {
+                return Err(ModuleError::Args(
+                    "copy: parameters are mutually exclusive: content|src".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(ModuleError::Args(
+                    "copy: one of the following is required: src, content".into(),
+                ))
+            }
             (None, Some(content)) => match content.as_str() {
                 Some(s) => s.as_bytes().to_vec(),
                 // Ansible writes non-string content as JSON.
-                None => serde_json::to_string(&content).unwrap_or_default().into_bytes(),
+                None => serde_json::to_string(&content)
+                    .unwrap_or_default()
+                    .into_bytes(),
             },
             (Some(src), None) if remote_src => {
-                let out = ctx.run_ok(&format!("cat {}", quote(src)), None, &format!("reading {src}")).await?;
+                let out = ctx
+                    .run_ok(
+                        &format!("cat {}", quote(src)),
+                        None,
+                        &format!("reading {src}"),
+                    )
+                    .await?;
                 out.stdout
             }
             (Some(src), None) => {
-                let path = ctx
-                    .find_source(src, "files")
-                    .ok_or_else(|| ModuleError::Failed(format!("Could not find or access '{src}' on the controller (searched {})", ctx.search_paths.iter().map(|p| p.join("files").display().to_string()).collect::<Vec<_>>().join(", "))))?;
+                let path = ctx.find_source(src, "files").ok_or_else(|| {
+                    ModuleError::Failed(format!(
+                        "Could not find or access '{src}' on the controller (searched {})",
+                        ctx.search_paths
+                            .iter()
+                            .map(|p| p.join("files").display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
                 if path.is_dir() {
                     return Err(ModuleError::Failed(format!("copy: '{src}' is a directory; kiln copies single files (use one copy per file)")));
                 }
-                std::fs::read(&path).map_err(|e| ModuleError::Failed(format!("could not read {}: {e}", path.display())))?
+                std::fs::read(&path).map_err(|e| {
+                    ModuleError::Failed(format!("could not read {}: {e}", path.display()))
+                })?
             }
         };
         let mut dest = dest;
         if dest.ends_with('/') || is_directory(ctx, &dest).await? {
-            let name = src.as_deref().and_then(|s| s.trim_end_matches('/').rsplit('/').next()).unwrap_or("content");
+            let name = src
+                .as_deref()
+                .and_then(|s| s.trim_end_matches('/').rsplit('/').next())
+                .unwrap_or("content");
             dest = format!("{}/{name}", dest.trim_end_matches('/'));
         }
         if !force {
@@ -56,7 +96,18 @@ impl Module for Copy {
                 return Ok(ModuleResult::changed(false).with("dest", dest.as_str()));
             }
         }
-        let mut result = converge(ctx, WriteRequest { dest, content: bytes, attrs, backup, validate, force }).await?;
+        let mut result = converge(
+            ctx,
+            WriteRequest {
+                dest,
+                content: bytes,
+                attrs,
+                backup,
+                validate,
+                force,
+            },
+        )
+        .await?;
         if let Some(src) = src {
             result.data.insert("src".into(), src.into());
         }

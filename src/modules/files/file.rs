@@ -18,7 +18,19 @@ impl Module for File {
         let recurse = args.bool("recurse", false)?;
         let force = args.bool("force", false)?;
         let attrs = Attributes::from_args(&mut args)?;
-        let _ = args.raw_any(&["follow", "modification_time", "access_time", "modification_time_format", "access_time_format", "unsafe_writes", "seuser", "serole", "setype", "selevel", "attributes"]);
+        let _ = args.raw_any(&[
+            "follow",
+            "modification_time",
+            "access_time",
+            "modification_time_format",
+            "access_time_format",
+            "unsafe_writes",
+            "seuser",
+            "serole",
+            "setype",
+            "selevel",
+            "attributes",
+        ]);
         args.finish()?;
 
         let (current, _) = probe(ctx, &path, false).await?;
@@ -102,7 +114,9 @@ impl Module for File {
         }
         // `touch` always changes timestamps; Ansible reports it changed.
         let changed = !commands.is_empty();
-        let mut result = ModuleResult::changed(changed).with("path", path.as_str()).with("state", wanted.as_str());
+        let mut result = ModuleResult::changed(changed)
+            .with("path", path.as_str())
+            .with("state", wanted.as_str());
         if ctx.diff && changed {
             diff_before.push('\n');
             result.diffs.push(Diff {
@@ -113,19 +127,32 @@ impl Module for File {
             });
         }
         if changed && !ctx.check_mode {
-            ctx.run_ok(&commands.join(" && "), None, &format!("file {path}")).await?;
+            ctx.run_ok(&commands.join(" && "), None, &format!("file {path}"))
+                .await?;
         }
-        if let Some(m) = attrs.mode.as_ref().and_then(|m| wanted_mode(m, current.exists.then_some(current.mode), wanted == "directory")) {
+        if let Some(m) = attrs.mode.as_ref().and_then(|m| {
+            wanted_mode(
+                m,
+                current.exists.then_some(current.mode),
+                wanted == "directory",
+            )
+        }) {
             result.data.insert("mode".into(), octal(m).into());
         } else if current.exists {
-            result.data.insert("mode".into(), octal(current.mode).into());
+            result
+                .data
+                .insert("mode".into(), octal(current.mode).into());
         }
         Ok(result)
     }
 }
 
 fn describe(state: &PathState) -> String {
-    if state.exists { format!("state: {}", state.kind) } else { "state: absent".into() }
+    if state.exists {
+        format!("state: {}", state.kind)
+    } else {
+        "state: absent".into()
+    }
 }
 
 fn ownership(attrs: &Attributes, q: &str, recurse: bool) -> Vec<String> {
@@ -142,7 +169,11 @@ fn ownership(attrs: &Attributes, q: &str, recurse: bool) -> Vec<String> {
 
 /// `recurse: yes`: ownership is changed only when some path below differs, so a converged
 /// tree reports ok. One command asks `find` for the first offender.
-async fn recursive_changes(ctx: &ModuleCtx<'_>, attrs: &Attributes, q: &str) -> Result<Vec<String>, ModuleError> {
+async fn recursive_changes(
+    ctx: &ModuleCtx<'_>,
+    attrs: &Attributes,
+    q: &str,
+) -> Result<Vec<String>, ModuleError> {
     let mut tests = Vec::new();
     if let Some(owner) = &attrs.owner {
         tests.push(format!("! -user {}", quote(owner)));

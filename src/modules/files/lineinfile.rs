@@ -37,8 +37,16 @@ fn anchor(pattern: &str, lines: &[String], first: bool) -> Option<Option<usize>>
         "BOF" => Some(Some(usize::MAX)),
         p => {
             let re = Regex::new(p).ok()?;
-            let mut found = lines.iter().enumerate().filter(|(_, l)| re.is_match(l)).map(|(i, _)| i);
-            if first { found.next().map(Some) } else { found.last().map(Some) }
+            let mut found = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| re.is_match(l))
+                .map(|(i, _)| i);
+            if first {
+                found.next().map(Some)
+            } else {
+                found.last().map(Some)
+            }
         }
     }
 }
@@ -56,13 +64,25 @@ pub fn apply(edit: &Edit, text: &str) -> (String, &'static str) {
         }
     } else {
         let line = edit.line.clone().unwrap_or_default();
-        let found: Vec<usize> = lines.iter().enumerate().filter(|(_, l)| matches(edit, l)).map(|(i, _)| i).collect();
-        let target = if edit.firstmatch { found.first() } else { found.last() };
+        let found: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| matches(edit, l))
+            .map(|(i, _)| i)
+            .collect();
+        let target = if edit.firstmatch {
+            found.first()
+        } else {
+            found.last()
+        };
         if let Some(&i) = target {
             let new = match (&edit.regexp, edit.backrefs) {
-                (Some(re), true) => {
-                    re.replace(&lines[i], crate::template::python_replacement(&line).as_str()).into_owned()
-                }
+                (Some(re), true) => re
+                    .replace(
+                        &lines[i],
+                        crate::template::python_replacement(&line).as_str(),
+                    )
+                    .into_owned(),
                 _ => line.clone(),
             };
             if lines[i] != new {
@@ -102,7 +122,9 @@ impl Module for LineInFile {
         let path = args.required_str(&["path", "dest", "destfile", "name"])?;
         let state = args.choice("state", &["present", "absent"], "present")?;
         let regexp = match args.str(&["regexp", "regex"])? {
-            Some(r) => Some(Regex::new(&r).map_err(|e| ModuleError::Args(format!("lineinfile: invalid regexp '{r}': {e}")))?),
+            Some(r) => Some(Regex::new(&r).map_err(|e| {
+                ModuleError::Args(format!("lineinfile: invalid regexp '{r}': {e}"))
+            })?),
             None => None,
         };
         let edit = Edit {
@@ -119,28 +141,72 @@ impl Module for LineInFile {
         let backup = args.bool("backup", false)?;
         let validate = args.str(&["validate"])?;
         let attrs = Attributes::from_args(&mut args)?;
-        let _ = args.raw_any(&["unsafe_writes", "others", "seuser", "serole", "setype", "selevel", "attributes"]);
+        let _ = args.raw_any(&[
+            "unsafe_writes",
+            "others",
+            "seuser",
+            "serole",
+            "setype",
+            "selevel",
+            "attributes",
+        ]);
         args.finish()?;
         if edit.present && edit.line.is_none() {
-            return Err(ModuleError::Args("lineinfile: line is required with state=present".into()));
+            return Err(ModuleError::Args(
+                "lineinfile: line is required with state=present".into(),
+            ));
         }
         if edit.present && edit.backrefs && edit.regexp.is_none() {
-            return Err(ModuleError::Args("lineinfile: regexp is required with backrefs=true".into()));
+            return Err(ModuleError::Args(
+                "lineinfile: regexp is required with backrefs=true".into(),
+            ));
         }
-        let out = ctx.run(&format!("if [ -f {p} ]; then cat {p}; else echo kiln-absent >&2; exit 3; fi", p = quote(&path)), None).await?;
+        let out = ctx
+            .run(
+                &format!(
+                    "if [ -f {p} ]; then cat {p}; else echo kiln-absent >&2; exit 3; fi",
+                    p = quote(&path)
+                ),
+                None,
+            )
+            .await?;
         let current = match out.rc {
             0 => out.stdout_text(),
-            3 if !edit.present => return Ok(ModuleResult::changed(false).with_msg("file not present")),
+            3 if !edit.present => {
+                return Ok(ModuleResult::changed(false).with_msg("file not present"))
+            }
             3 if !create => {
-                return Err(ModuleError::Failed(format!("Destination {path} does not exist! (use create: yes to create it)")))
+                return Err(ModuleError::Failed(format!(
+                    "Destination {path} does not exist! (use create: yes to create it)"
+                )))
             }
             3 => String::new(),
-            _ => return Err(ModuleError::Failed(format!("could not read {path}: {}", out.stderr_text().trim()))),
+            _ => {
+                return Err(ModuleError::Failed(format!(
+                    "could not read {path}: {}",
+                    out.stderr_text().trim()
+                )))
+            }
         };
         let (new_text, msg) = apply(&edit, &current);
-        let mut result = converge(ctx, WriteRequest { dest: path, content: new_text.into_bytes(), attrs, backup, validate, force: create }).await?;
+        let mut result = converge(
+            ctx,
+            WriteRequest {
+                dest: path,
+                content: new_text.into_bytes(),
+                attrs,
+                backup,
+                validate,
+                force: create,
+            },
+        )
+        .await?;
         if result.changed {
-            result.msg = Some(if msg.is_empty() { "attributes changed".into() } else { msg.into() });
+            result.msg = Some(if msg.is_empty() {
+                "attributes changed".into()
+            } else {
+                msg.into()
+            });
         }
         Ok(result)
     }
@@ -151,14 +217,22 @@ mod tests {
     use super::*;
 
     fn edit(regexp: Option<&str>, line: &str) -> Edit {
-        Edit { regexp: regexp.map(|r| Regex::new(r).unwrap()), line: Some(line.into()), present: true, ..Default::default() }
+        Edit {
+            regexp: regexp.map(|r| Regex::new(r).unwrap()),
+            line: Some(line.into()),
+            present: true,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn replaces_the_last_match_and_is_idempotent() {
         let e = edit(Some("^PermitRootLogin"), "PermitRootLogin no");
         let (out, msg) = apply(&e, "a\nPermitRootLogin yes\nb\n");
-        assert_eq!((out.as_str(), msg), ("a\nPermitRootLogin no\nb\n", "line replaced"));
+        assert_eq!(
+            (out.as_str(), msg),
+            ("a\nPermitRootLogin no\nb\n", "line replaced")
+        );
         assert_eq!(apply(&e, &out).1, "");
     }
 
@@ -179,7 +253,11 @@ mod tests {
         e.backrefs = true;
         assert_eq!(apply(&e, "Listen 80\n").0, "Listen 8080\n");
         assert_eq!(apply(&e, "nothing\n").1, "");
-        let gone = Edit { regexp: Some(Regex::new("^#").unwrap()), present: false, ..Default::default() };
+        let gone = Edit {
+            regexp: Some(Regex::new("^#").unwrap()),
+            present: false,
+            ..Default::default()
+        };
         assert_eq!(apply(&gone, "#a\nb\n#c\n").0, "b\n");
     }
 }

@@ -4,6 +4,6 @@ pub mod copy;
 pub mod file;
 pub mod lineinfile;
 pub mod stat;
-pub mod template;
 pub mod tempfile;
+pub mod template;
 pub mod write;

@@ -14,7 +14,15 @@ pub struct Stat;
 impl Module for Stat {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
         let path = args.required_str(&["path", "dest", "name"])?;
-        let _ = args.raw_any(&["follow", "get_checksum", "get_md5", "get_mime", "get_attributes", "checksum_algorithm", "get_selinux_context"]);
+        let _ = args.raw_any(&[
+            "follow",
+            "get_checksum",
+            "get_md5",
+            "get_mime",
+            "get_attributes",
+            "checksum_algorithm",
+            "get_selinux_context",
+        ]);
         args.finish()?;
         let (state, _) = probe(ctx, &path, false).await?;
         let mut stat: IndexMap<String, Value> = IndexMap::new();

@@ -16,11 +16,17 @@ impl Module for TempFile {
         let dir = args.str(&["path"])?.unwrap_or_else(|| "/tmp".into());
         args.finish()?;
         if ctx.check_mode {
-            return Ok(ModuleResult::changed(true).with("path", format!("{dir}/{prefix}XXXXXX{suffix}")));
+            return Ok(
+                ModuleResult::changed(true).with("path", format!("{dir}/{prefix}XXXXXX{suffix}"))
+            );
         }
         let flag = if state == "directory" { "-d " } else { "" };
         let template = quote(&format!("{dir}/{prefix}XXXXXXXX{suffix}"));
-        let out = ctx.run_ok(&format!("mktemp {flag}{template}"), None, "mktemp").await?;
-        Ok(ModuleResult::changed(true).with("path", out.stdout_text().trim()).with("state", state.as_str()))
+        let out = ctx
+            .run_ok(&format!("mktemp {flag}{template}"), None, "mktemp")
+            .await?;
+        Ok(ModuleResult::changed(true)
+            .with("path", out.stdout_text().trim())
+            .with("state", state.as_str()))
     }
 }

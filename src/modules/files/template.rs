@@ -17,21 +17,46 @@ impl Module for Template {
         let validate = args.str(&["validate"])?;
         let attrs = Attributes::from_args(&mut args)?;
         let newline = args.str(&["newline_sequence"])?;
-        let _ = args.raw_any(&["trim_blocks", "lstrip_blocks", "follow", "unsafe_writes", "output_encoding", "seuser", "serole", "setype", "selevel", "attributes"]);
+        let _ = args.raw_any(&[
+            "trim_blocks",
+            "lstrip_blocks",
+            "follow",
+            "unsafe_writes",
+            "output_encoding",
+            "seuser",
+            "serole",
+            "setype",
+            "selevel",
+            "attributes",
+        ]);
         args.finish()?;
 
         let path = ctx.find_source(&src, "templates").ok_or_else(|| {
             ModuleError::Failed(format!(
                 "Could not find or access '{src}' (searched {})",
-                ctx.search_paths.iter().map(|p| p.join("templates").display().to_string()).collect::<Vec<_>>().join(", ")
+                ctx.search_paths
+                    .iter()
+                    .map(|p| p.join("templates").display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
-        let text = std::fs::read_to_string(&path).map_err(|e| ModuleError::Failed(format!("could not read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ModuleError::Failed(format!("could not read {}: {e}", path.display())))?;
         let scope = ctx.scope.with_layer(std::sync::Arc::new(
             [
-                ("template_path".to_string(), minijinja::Value::from(path.display().to_string())),
-                ("template_host".to_string(), minijinja::Value::from(ctx.host)),
-                ("ansible_managed".to_string(), minijinja::Value::from("Ansible managed")),
+                (
+                    "template_path".to_string(),
+                    minijinja::Value::from(path.display().to_string()),
+                ),
+                (
+                    "template_host".to_string(),
+                    minijinja::Value::from(ctx.host),
+                ),
+                (
+                    "ansible_managed".to_string(),
+                    minijinja::Value::from("Ansible managed"),
+                ),
             ]
             .into_iter()
             .collect(),
@@ -40,12 +65,28 @@ impl Module for Template {
             .scope
             .templar()
             .render_file(&text, &path, &scope)
-            .map_err(|e| ModuleError::Failed(format!("AnsibleError: template error while templating {}", e.message)))?;
+            .map_err(|e| {
+                ModuleError::Failed(format!(
+                    "AnsibleError: template error while templating {}",
+                    e.message
+                ))
+            })?;
         if let Some(nl) = newline {
             let nl = nl.replace("\\r", "\r").replace("\\n", "\n");
             rendered = rendered.replace('\n', &nl);
         }
-        let mut result = converge(ctx, WriteRequest { dest, content: rendered.into_bytes(), attrs, backup, validate, force }).await?;
+        let mut result = converge(
+            ctx,
+            WriteRequest {
+                dest,
+                content: rendered.into_bytes(),
+                attrs,
+                backup,
+                validate,
+                force,
+            },
+        )
+        .await?;
         result.data.insert("src".into(), src.into());
         Ok(result)
     }

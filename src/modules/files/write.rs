@@ -8,7 +8,9 @@
 use minijinja::Value;
 
 use crate::connection::quote;
-use crate::modules::util::{octal, parse_probe, probe_command, sha1_hex, wanted_mode, Mode, PathState};
+use crate::modules::util::{
+    octal, parse_probe, probe_command, sha1_hex, wanted_mode, Mode, PathState,
+};
 use crate::modules::{Diff, ModuleCtx, ModuleError, ModuleResult};
 
 /// Files larger than this are not shown in `--diff`.
@@ -24,10 +26,17 @@ pub struct Attributes {
 impl Attributes {
     pub fn from_args(args: &mut crate::modules::Args) -> Result<Self, ModuleError> {
         let mode = match args.raw("mode") {
-            Some(v) => Some(crate::modules::util::parse_mode(&v).map_err(|e| ModuleError::Args(format!("{}: {e}", args.module())))?),
+            Some(v) => Some(
+                crate::modules::util::parse_mode(&v)
+                    .map_err(|e| ModuleError::Args(format!("{}: {e}", args.module())))?,
+            ),
             None => None,
         };
-        Ok(Self { mode, owner: args.str(&["owner"])?, group: args.str(&["group"])? })
+        Ok(Self {
+            mode,
+            owner: args.str(&["owner"])?,
+            group: args.str(&["group"])?,
+        })
     }
 
     /// The attribute changes needed on an existing path, as shell commands.
@@ -69,7 +78,11 @@ pub struct WriteRequest {
 }
 
 /// Reads a path's state on the target (and its content, when `with_content`).
-pub async fn probe(ctx: &ModuleCtx<'_>, path: &str, with_content: bool) -> Result<(PathState, Option<Vec<u8>>), ModuleError> {
+pub async fn probe(
+    ctx: &ModuleCtx<'_>,
+    path: &str,
+    with_content: bool,
+) -> Result<(PathState, Option<Vec<u8>>), ModuleError> {
     let mut command = probe_command(path, true);
     if with_content {
         let p = quote(path);
@@ -79,7 +92,10 @@ pub async fn probe(ctx: &ModuleCtx<'_>, path: &str, with_content: bool) -> Resul
     }
     let out = ctx.run(&command, None).await?;
     if out.rc != 0 {
-        return Err(ModuleError::Failed(format!("could not read the state of {path}: {}", out.stderr_text().trim())));
+        return Err(ModuleError::Failed(format!(
+            "could not read the state of {path}: {}",
+            out.stderr_text().trim()
+        )));
     }
     let text = out.stdout;
     let marker = b"--kiln-content--\n";
@@ -92,22 +108,36 @@ pub async fn probe(ctx: &ModuleCtx<'_>, path: &str, with_content: bool) -> Resul
 }
 
 /// Plans and (outside check mode) applies a file write.
-pub async fn converge(ctx: &ModuleCtx<'_>, mut request: WriteRequest) -> Result<ModuleResult, ModuleError> {
+pub async fn converge(
+    ctx: &ModuleCtx<'_>,
+    mut request: WriteRequest,
+) -> Result<ModuleResult, ModuleError> {
     let (mut state, mut before) = probe(ctx, &request.dest, ctx.diff).await?;
     if state.kind == "directory" {
-        return Err(ModuleError::Failed(format!("{} is a directory; name the file to write", request.dest)));
+        return Err(ModuleError::Failed(format!(
+            "{} is a directory; name the file to write",
+            request.dest
+        )));
     }
     if state.kind == "link" {
         // Follow the link the way Ansible does: write through to its target.
         if let Some(target) = state.link_target.clone() {
-            let resolved = if target.starts_with('/') { target } else { format!("{}/{target}", parent_dir(&request.dest)) };
+            let resolved = if target.starts_with('/') {
+                target
+            } else {
+                format!("{}/{target}", parent_dir(&request.dest))
+            };
             request.dest = resolved;
             (state, before) = probe(ctx, &request.dest, ctx.diff).await?;
         }
     }
     let checksum = sha1_hex(&request.content);
     let content_changes = !state.exists || state.checksum.as_deref() != Some(checksum.as_str());
-    let attr_changes = if state.exists { request.attrs.changes(&request.dest, &state) } else { vec![] };
+    let attr_changes = if state.exists {
+        request.attrs.changes(&request.dest, &state)
+    } else {
+        vec![]
+    };
     let changed = content_changes || !attr_changes.is_empty();
 
     let mut result = ModuleResult::changed(changed)
@@ -118,7 +148,9 @@ pub async fn converge(ctx: &ModuleCtx<'_>, mut request: WriteRequest) -> Result<
         result.diffs.push(Diff {
             before_header: request.dest.clone(),
             after_header: request.dest.clone(),
-            before: before.map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default(),
+            before: before
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default(),
             after: String::from_utf8_lossy(&request.content).into_owned(),
         });
     }
@@ -126,16 +158,22 @@ pub async fn converge(ctx: &ModuleCtx<'_>, mut request: WriteRequest) -> Result<
         return Ok(with_final_attrs(result, &state, &request.attrs));
     }
     if !content_changes {
-        ctx.run_ok(&attr_changes.join(" && "), None, "changing attributes").await?;
+        ctx.run_ok(&attr_changes.join(" && "), None, "changing attributes")
+            .await?;
         return Ok(with_final_attrs(result, &state, &request.attrs));
     }
     let backup_file = request.backup && state.exists;
     let script = write_script(&request, &state, backup_file);
-    let out = ctx.run(&script, Some(std::mem::take(&mut request.content))).await?;
+    let out = ctx
+        .run(&script, Some(std::mem::take(&mut request.content)))
+        .await?;
     if out.rc != 0 {
         let stderr = out.stderr_text();
         let message = if stderr.contains("kiln-validate-failed") {
-            format!("failed to validate: {}", stderr.replace("kiln-validate-failed", "").trim())
+            format!(
+                "failed to validate: {}",
+                stderr.replace("kiln-validate-failed", "").trim()
+            )
         } else {
             format!("could not write {}: {}", request.dest, stderr.trim())
         };
@@ -147,11 +185,25 @@ pub async fn converge(ctx: &ModuleCtx<'_>, mut request: WriteRequest) -> Result<
     Ok(with_final_attrs(result, &state, &request.attrs))
 }
 
-fn with_final_attrs(mut result: ModuleResult, state: &PathState, attrs: &Attributes) -> ModuleResult {
-    let mode = attrs.mode.as_ref().and_then(|m| wanted_mode(m, state.exists.then_some(state.mode), false)).unwrap_or(state.mode);
+fn with_final_attrs(
+    mut result: ModuleResult,
+    state: &PathState,
+    attrs: &Attributes,
+) -> ModuleResult {
+    let mode = attrs
+        .mode
+        .as_ref()
+        .and_then(|m| wanted_mode(m, state.exists.then_some(state.mode), false))
+        .unwrap_or(state.mode);
     result.data.insert("mode".into(), Value::from(octal(mode)));
-    result.data.insert("owner".into(), Value::from(attrs.owner.clone().unwrap_or_else(|| state.owner.clone())));
-    result.data.insert("group".into(), Value::from(attrs.group.clone().unwrap_or_else(|| state.group.clone())));
+    result.data.insert(
+        "owner".into(),
+        Value::from(attrs.owner.clone().unwrap_or_else(|| state.owner.clone())),
+    );
+    result.data.insert(
+        "group".into(),
+        Value::from(attrs.group.clone().unwrap_or_else(|| state.group.clone())),
+    );
     result
 }
 
@@ -167,16 +219,28 @@ pub fn parent_dir(path: &str) -> String {
 fn write_script(request: &WriteRequest, state: &PathState, backup: bool) -> String {
     let dest = quote(&request.dest);
     let dir = quote(&parent_dir(&request.dest));
-    let mut steps = vec![format!("t=$(mktemp {dir}/.kiln-tmp.XXXXXX)"), "cat > \"$t\"".to_string()];
-    let mode = request.attrs.mode.as_ref().and_then(|m| wanted_mode(m, state.exists.then_some(state.mode), false));
+    let mut steps = vec![
+        format!("t=$(mktemp {dir}/.kiln-tmp.XXXXXX)"),
+        "cat > \"$t\"".to_string(),
+    ];
+    let mode = request
+        .attrs
+        .mode
+        .as_ref()
+        .and_then(|m| wanted_mode(m, state.exists.then_some(state.mode), false));
     match (mode, state.exists) {
         (Some(m), _) => steps.push(format!("chmod {} \"$t\"", octal(m))),
         (None, true) => steps.push(format!("chmod {} \"$t\"", octal(state.mode))),
-        (None, false) => steps.push("chmod $(printf '%o' $(( 0666 & ~0$(umask) ))) \"$t\"".to_string()),
+        (None, false) => {
+            steps.push("chmod $(printf '%o' $(( 0666 & ~0$(umask) ))) \"$t\"".to_string())
+        }
     }
     match (&request.attrs.owner, state.exists) {
         (Some(owner), _) => steps.push(format!("chown {} \"$t\"", quote(owner))),
-        (None, true) => steps.push(format!("{{ chown {}:{} \"$t\" 2>/dev/null || true; }}", state.uid, state.gid)),
+        (None, true) => steps.push(format!(
+            "{{ chown {}:{} \"$t\" 2>/dev/null || true; }}",
+            state.uid, state.gid
+        )),
         _ => {}
     }
     if let Some(group) = &request.attrs.group {
@@ -184,11 +248,18 @@ fn write_script(request: &WriteRequest, state: &PathState, backup: bool) -> Stri
     }
     if let Some(validate) = &request.validate {
         let command = validate.replace("%s", "\"$t\"");
-        steps.push(format!("{{ {command} >&2 || {{ echo kiln-validate-failed >&2; false; }}; }}"));
+        steps.push(format!(
+            "{{ {command} >&2 || {{ echo kiln-validate-failed >&2; false; }}; }}"
+        ));
     }
     if backup {
-        steps.push(format!("b={dest}.$(date +%Y-%m-%d@%H:%M:%S)~ && cp -p {dest} \"$b\" && echo \"$b\""));
+        steps.push(format!(
+            "b={dest}.$(date +%Y-%m-%d@%H:%M:%S)~ && cp -p {dest} \"$b\" && echo \"$b\""
+        ));
     }
     steps.push(format!("mv -f \"$t\" {dest}"));
-    format!("{} || {{ rc=$?; rm -f \"$t\"; exit $rc; }}", steps.join(" && "))
+    format!(
+        "{} || {{ rc=$?; rm -f \"$t\"; exit $rc; }}",
+        steps.join(" && ")
+    )
 }

@@ -51,15 +51,21 @@ impl Module for Setup {
 
 fn os_family(id: &str, id_like: &str) -> &'static str {
     let known = |s: &str| match s {
-        "debian" | "ubuntu" | "raspbian" | "linuxmint" | "devuan" | "kali" | "pop" => Some("Debian"),
-        "rhel" | "centos" | "fedora" | "rocky" | "almalinux" | "ol" | "amzn" | "scientific" => Some("RedHat"),
+        "debian" | "ubuntu" | "raspbian" | "linuxmint" | "devuan" | "kali" | "pop" => {
+            Some("Debian")
+        }
+        "rhel" | "centos" | "fedora" | "rocky" | "almalinux" | "ol" | "amzn" | "scientific" => {
+            Some("RedHat")
+        }
         "alpine" => Some("Alpine"),
         "arch" | "manjaro" => Some("Archlinux"),
         "opensuse" | "opensuse-leap" | "opensuse-tumbleweed" | "sles" | "suse" => Some("Suse"),
         "gentoo" => Some("Gentoo"),
         _ => None,
     };
-    known(id).or_else(|| id_like.split_whitespace().find_map(known)).unwrap_or("Linux")
+    known(id)
+        .or_else(|| id_like.split_whitespace().find_map(known))
+        .unwrap_or("Linux")
 }
 
 fn distribution_name(id: &str) -> String {
@@ -76,7 +82,10 @@ fn distribution_name(id: &str) -> String {
         "arch" => "Archlinux".into(),
         other => {
             let mut chars = other.chars();
-            chars.next().map(|c| c.to_uppercase().collect::<String>() + chars.as_str()).unwrap_or_default()
+            chars
+                .next()
+                .map(|c| c.to_uppercase().collect::<String>() + chars.as_str())
+                .unwrap_or_default()
         }
     }
 }
@@ -106,23 +115,48 @@ pub fn parse_facts(text: &str) -> VarMap {
         facts.insert(k.to_string(), v);
     };
     let hostname = get("hostname");
-    put("hostname", Value::from(hostname.split('.').next().unwrap_or_default()));
+    put(
+        "hostname",
+        Value::from(hostname.split('.').next().unwrap_or_default()),
+    );
     put("nodename", Value::from(hostname.as_str()));
     put("fqdn", Value::from(get("fqdn")));
-    put("domain", Value::from(get("fqdn").split_once('.').map(|(_, d)| d.to_string()).unwrap_or_default()));
+    put(
+        "domain",
+        Value::from(
+            get("fqdn")
+                .split_once('.')
+                .map(|(_, d)| d.to_string())
+                .unwrap_or_default(),
+        ),
+    );
     put("architecture", Value::from(get("arch")));
     put("machine", Value::from(get("arch")));
     put("kernel", Value::from(get("kernel")));
     put("system", Value::from(get("system")));
-    put("os_family", Value::from(os_family(&id, os.get("ID_LIKE").map(String::as_str).unwrap_or(""))));
+    put(
+        "os_family",
+        Value::from(os_family(
+            &id,
+            os.get("ID_LIKE").map(String::as_str).unwrap_or(""),
+        )),
+    );
     put("distribution", Value::from(distribution_name(&id)));
     let version = match raw.get("debian_version") {
-        Some(v) if id == "debian" && v.chars().next().is_some_and(|c| c.is_ascii_digit()) => v.clone(),
+        Some(v) if id == "debian" && v.chars().next().is_some_and(|c| c.is_ascii_digit()) => {
+            v.clone()
+        }
         _ => os.get("VERSION_ID").cloned().unwrap_or_default(),
     };
-    put("distribution_major_version", Value::from(version.split('.').next().unwrap_or_default()));
+    put(
+        "distribution_major_version",
+        Value::from(version.split('.').next().unwrap_or_default()),
+    );
     put("distribution_version", Value::from(version));
-    put("distribution_release", Value::from(os.get("VERSION_CODENAME").cloned().unwrap_or_default()));
+    put(
+        "distribution_release",
+        Value::from(os.get("VERSION_CODENAME").cloned().unwrap_or_default()),
+    );
     let vcpus: i64 = get("nproc").parse().unwrap_or(1);
     put("processor_vcpus", Value::from(vcpus));
     put("processor_count", Value::from(vcpus));
@@ -131,7 +165,11 @@ pub fn parse_facts(text: &str) -> VarMap {
     put("memtotal_mb", Value::from(mb("memtotal_kb")));
     put("memfree_mb", Value::from(mb("memfree_kb")));
     put("swaptotal_mb", Value::from(mb("swaptotal_kb")));
-    let addresses: Vec<String> = get("ipv4").split_whitespace().filter(|a| !a.contains(':')).map(str::to_string).collect();
+    let addresses: Vec<String> = get("ipv4")
+        .split_whitespace()
+        .filter(|a| !a.contains(':'))
+        .map(str::to_string)
+        .collect();
     let default_ipv4: IndexMap<String, Value> = match addresses.first() {
         Some(address) => [
             ("address".to_string(), Value::from(address.as_str())),
@@ -158,10 +196,20 @@ pub fn parse_facts(text: &str) -> VarMap {
     for key in ["user_id", "user_dir", "user_shell", "machine_id"] {
         put(key, Value::from(get(key)));
     }
-    put("user_uid", Value::from(get("user_uid").parse::<i64>().unwrap_or(-1)));
-    put("user_gid", Value::from(get("user_gid").parse::<i64>().unwrap_or(-1)));
-    let date_time: IndexMap<String, Value> =
-        [("epoch".to_string(), Value::from(get("epoch"))), ("iso8601".to_string(), Value::from(get("date_iso")))].into_iter().collect();
+    put(
+        "user_uid",
+        Value::from(get("user_uid").parse::<i64>().unwrap_or(-1)),
+    );
+    put(
+        "user_gid",
+        Value::from(get("user_gid").parse::<i64>().unwrap_or(-1)),
+    );
+    let date_time: IndexMap<String, Value> = [
+        ("epoch".to_string(), Value::from(get("epoch"))),
+        ("iso8601".to_string(), Value::from(get("date_iso"))),
+    ]
+    .into_iter()
+    .collect();
     put("date_time", crate::template::map_value(date_time));
     put("env", crate::template::map_value(env));
     facts
@@ -183,7 +231,13 @@ mod tests {
         assert_eq!(facts["pkg_mgr"].as_str(), Some("apt"));
         assert_eq!(facts["service_mgr"].as_str(), Some("systemd"));
         assert_eq!(facts["memtotal_mb"].as_i64(), Some(2000));
-        assert_eq!(facts["default_ipv4"].get_attr("address").unwrap().as_str(), Some("10.0.0.5"));
-        assert_eq!(facts["env"].get_attr("HOME").unwrap().as_str(), Some("/root"));
+        assert_eq!(
+            facts["default_ipv4"].get_attr("address").unwrap().as_str(),
+            Some("10.0.0.5")
+        );
+        assert_eq!(
+            facts["env"].get_attr("HOME").unwrap().as_str(),
+            Some("/root")
+        );
     }
 }

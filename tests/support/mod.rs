@@ -1,0 +1,299 @@
+//! The test bed: throwaway SSH targets on real Debian root filesystems.
+//!
+//! Each [`Target`] is an overlay over a cached debootstrap rootfs, in its own mount, PID and
+//! UTS namespaces, with a real OpenSSH server on its own 127.x.y.z address and a login user
+//! `kiln` whose shell is `/bin/sh` (no Python on the target). Tests read the target's state
+//! with the OpenSSH client, never through kiln. Dropping a Target kills it.
+#![allow(dead_code)]
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn kiln() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kiln"))
+}
+
+pub fn kiln_playbook() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kiln-playbook"))
+}
+
+/// Builds the cached rootfs once per machine (the script is idempotent and locked).
+fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let path = std::env::var("KILN_TEST_ROOTFS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from("/var/cache/kiln-test/bookworm"));
+        let status = Command::new(repo().join("tests/support/build-rootfs.sh"))
+            .arg(&path)
+            .status()
+            .expect(
+                "run tests/support/build-rootfs.sh (needs root and debootstrap: run scripts/setup)",
+            );
+        assert!(
+            status.success(),
+            "building the test rootfs failed; run scripts/setup as root first"
+        );
+        path
+    })
+}
+
+/// A client key for all targets of this test process.
+pub fn client_key() -> &'static Path {
+    static KEY: OnceLock<PathBuf> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("kiln-test-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create key dir");
+        let key = dir.join("id_ed25519");
+        if !key.exists() {
+            let status = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&key)
+                .status()
+                .expect("ssh-keygen");
+            assert!(status.success());
+        }
+        key
+    })
+}
+
+/// A free 127.x.y.z address (port 22 unbound there).
+fn free_address() -> Ipv4Addr {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let pid = std::process::id();
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let addr = Ipv4Addr::new(
+            127,
+            100 + (pid % 100) as u8,
+            ((n / 250) % 250) as u8,
+            (n % 250 + 2) as u8,
+        );
+        if TcpListener::bind((addr, 22)).is_ok() {
+            return addr;
+        }
+    }
+}
+
+pub struct Target {
+    pub name: String,
+    pub address: Ipv4Addr,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Target {
+    pub fn start(name: &str) -> Target {
+        Self::start_with_host_key(name, None)
+    }
+
+    /// A target whose sshd presents `host_key` instead of the rootfs's key.
+    pub fn start_with_host_key(name: &str, host_key: Option<&Path>) -> Target {
+        let rootfs = rootfs();
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-target-")
+            .tempdir()
+            .expect("tempdir");
+        let address = free_address();
+        let mut command = Command::new(repo().join("tests/support/start-target.sh"));
+        command
+            .env("KILN_TEST_ROOTFS", rootfs)
+            .arg(dir.path())
+            .arg(address.to_string())
+            .arg(client_key().with_extension("pub"));
+        if let Some(k) = host_key {
+            command.arg(k);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("sshd.log")).expect("log"))
+            .spawn()
+            .expect("start-target.sh");
+        let target = Target {
+            name: name.to_string(),
+            address,
+            dir,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect((address, 22)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "target {name} did not start: {}",
+                target.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        target
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Runs a command on the target with the OpenSSH client (as `kiln`, or root via sudo).
+    pub fn ssh(&self, command: &str) -> Output {
+        Command::new("ssh")
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "BatchMode=yes",
+                "-i",
+            ])
+            .arg(client_key())
+            .arg(format!("kiln@{}", self.address))
+            .arg(command)
+            .output()
+            .expect("ssh")
+    }
+
+    /// stdout of a root command on the target; panics if it fails.
+    pub fn root(&self, command: &str) -> String {
+        let out = self.ssh(&format!("sudo -n sh -c {}", shell_quote(command)));
+        assert!(
+            out.status.success(),
+            "`{command}` failed on {}: {}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Whether a root command succeeds on the target.
+    pub fn check(&self, command: &str) -> bool {
+        self.ssh(&format!("sudo -n sh -c {}", shell_quote(command)))
+            .status
+            .success()
+    }
+
+    /// A checksum of the target's whole writable layer state, for "nothing changed" checks.
+    pub fn fingerprint(&self, paths: &str) -> String {
+        self.root(&format!("find {paths} -xdev \\( -type f -o -type l -o -type d \\) -printf '%p %m %u %g %s %l\\n' 2>/dev/null | sort | sha1sum"))
+    }
+
+    /// An INI inventory line for this target.
+    pub fn inventory_line(&self) -> String {
+        format!(
+            "{} ansible_host={} ansible_user=kiln ansible_ssh_private_key_file={}",
+            self.name,
+            self.address,
+            client_key().display()
+        )
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\"'\"'"))
+}
+
+/// Writes an inventory with the targets under `[group]`.
+pub fn inventory(dir: &Path, group: &str, targets: &[&Target]) -> PathBuf {
+    let path = dir.join("hosts");
+    let mut text = format!("[{group}]\n");
+    for t in targets {
+        text.push_str(&t.inventory_line());
+        text.push('\n');
+    }
+    std::fs::write(&path, text).expect("write inventory");
+    path
+}
+
+/// The result of one kiln run.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The PLAY RECAP counter for a host, e.g. `recap("web1", "changed")`.
+    pub fn recap(&self, host: &str, counter: &str) -> u64 {
+        let line = self
+            .stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("PLAY RECAP"))
+            .find(|l| l.split_whitespace().next() == Some(host))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no recap line for {host} in:\n{}\n{}",
+                    self.stdout, self.stderr
+                )
+            });
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{counter}=")))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {counter}= in {line}"))
+    }
+
+    pub fn assert_ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "kiln failed:\n{}\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `kiln playbook` with host key checking off (targets are throwaway).
+pub fn playbook(dir: &Path, args: &[&str]) -> Run {
+    run_kiln(
+        &kiln(),
+        dir,
+        &[&["playbook"], args].concat(),
+        &[("ANSIBLE_HOST_KEY_CHECKING", "false")],
+    )
+}
+
+pub fn run_kiln(binary: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(binary);
+    command
+        .current_dir(dir)
+        .args(args)
+        .env("HOME", dir)
+        .env_remove("ANSIBLE_CONFIG");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run kiln");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A scratch project directory with files written from `(path, content)` pairs.
+pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-project-")
+        .tempdir()
+        .expect("tempdir");
+    for (path, content) in files {
+        let full = dir.path().join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, content).expect("write");
+    }
+    dir
+}
