@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run Ansible playbooks over SSH (ansible-playbook's flags).
-    Playbook(cli::playbook::PlaybookArgs),
+    Playbook(Box<cli::playbook::PlaybookArgs>),
     /// Show the inventory (ansible-inventory's --list / --graph).
     Inventory(cli::inventory::InventoryArgs),
 }
@@ -37,7 +37,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Playbook(args) => runtime.block_on(cli::playbook::run(args)),
+        Command::Playbook(args) => runtime.block_on(cli::playbook::run(*args)),
         Command::Inventory(args) => cli::inventory::run(args),
     };
     match result {

@@ -196,11 +196,7 @@ pub fn apply_common_keywords(
             }
             "become_method" => out.become_method = value.as_str().map(str::to_string),
             "remote_user" => out.remote_user = value.as_str().map(str::to_string),
-            "environment" => {
-                if !value.is_null() {
-                    out.environment.push(value.to_value())
-                }
-            }
+            "environment" if !value.is_null() => out.environment.push(value.to_value()),
             "ignore_errors" => out.ignore_errors = Some(value.to_value()),
             "check_mode" => out.check_mode = Some(value.to_value()),
             "diff" => out.diff = Some(bool_of(doc, value, key)?),
@@ -263,15 +259,12 @@ fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(String, Option<&'a 
         };
         return Err(Error::invalid(doc.location(key), message));
     }
-    action
-        .map(|(m, a)| (m, a))
-        .ok_or_else(|| {
-            Error::invalid(
-                doc.location(map),
-                "this task names no module (add one such as 'command:' or 'copy:')",
-            )
-        })
-        .map(|(m, a)| (m, a))
+    action.ok_or_else(|| {
+        Error::invalid(
+            doc.location(map),
+            "this task names no module (add one such as 'command:' or 'copy:')",
+        )
+    })
 }
 
 /// `action: copy src=a dest=b` or `action: {module: copy, src: a}`.

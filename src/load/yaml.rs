@@ -274,9 +274,11 @@ enum RawNode {
     Int(i64),
     Float(f64),
     Str(String),
-    Seq(Vec<Spanned<Tagged<RawNode>>>),
-    Map(Vec<(Spanned<Tagged<RawNode>>, Spanned<Tagged<RawNode>>)>),
+    Seq(Vec<RawEntry>),
+    Map(Vec<(RawEntry, RawEntry)>),
 }
+
+type RawEntry = Spanned<Tagged<RawNode>>;
 
 impl<'de> Deserialize<'de> for RawNode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

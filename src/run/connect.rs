@@ -42,9 +42,12 @@ pub struct SshParamsKey {
     pub known_hosts: Vec<PathBuf>,
 }
 
+/// A host's connection, opened at most once (a failure is kept as its message).
+type ConnectionCell = Arc<OnceCell<Result<SharedConnection, String>>>;
+
 #[derive(Default)]
 pub struct ConnectionPool {
-    cells: Mutex<HashMap<String, Arc<OnceCell<Result<SharedConnection, String>>>>>,
+    cells: Mutex<HashMap<String, ConnectionCell>>,
 }
 
 impl ConnectionPool {

@@ -18,6 +18,15 @@ use crate::modules::VarLevel;
 use crate::output::Status;
 use crate::template::Scope;
 
+/// What applying one host's outcome asks of the task loop.
+#[derive(Default)]
+struct Applied {
+    /// The host failed or became unreachable (for any_errors_fatal).
+    fatal: bool,
+    /// `meta: flush_handlers` ran on the host.
+    flush: bool,
+}
+
 impl Runner {
     fn active(&self, hosts: &[String]) -> Vec<String> {
         hosts
@@ -184,11 +193,17 @@ impl Runner {
             }
         }
         let mut any_fatal_failure = false;
+        let mut flush = false;
         for host in hosts {
             let Some(outcome) = by_host.shift_remove(host) else {
                 continue;
             };
-            any_fatal_failure |= self.apply(ctx, task, host, outcome, handler).await;
+            let applied = self.apply(ctx, task, host, outcome, handler);
+            any_fatal_failure |= applied.fatal;
+            flush |= applied.flush;
+        }
+        if flush {
+            Box::pin(self.flush_handlers(ctx)).await?;
         }
         if any_fatal_failure
             && (task.inherited.any_errors_fatal.unwrap_or(false) || ctx.play.any_errors_fatal)
@@ -204,18 +219,19 @@ impl Runner {
     }
 
     /// Applies a host's outcome: stats, failure state, registered vars, facts, notifications.
-    async fn apply(
+    fn apply(
         &mut self,
         ctx: &mut PlayCtx,
         task: &Task,
         host: &str,
         outcome: HostOutcome,
         handler: bool,
-    ) -> bool {
+    ) -> Applied {
         let Some(state) = self.hosts.get_mut(host) else {
-            return false;
+            return Applied::default();
         };
         let mut fatal = false;
+        let mut flush = false;
         match outcome.status {
             Some(Status::Ok) => state.stats.ok += 1,
             Some(Status::Changed) => {
@@ -271,18 +287,11 @@ impl Runner {
                 }
                 "clear_host_errors" => state.failed = false,
                 "reset_connection" => self.shared.pool.reset(host),
-                "flush_handlers" => {
-                    // Run once for all hosts, when the last host's outcome is applied.
-                    if ctx.hosts.last().map(String::as_str) == Some(host)
-                        || self.active(&ctx.hosts).last().map(String::as_str) == Some(host)
-                    {
-                        let _ = Box::pin(self.flush_handlers(ctx)).await;
-                    }
-                }
+                "flush_handlers" => flush = true,
                 _ => {}
             }
         }
-        fatal
+        Applied { fatal, flush }
     }
 
     /// Runs notified handlers in definition order, each once, on the hosts that notified it.

@@ -71,7 +71,7 @@ fn build(pattern: &str, kwargs: &Kwargs) -> Result<regex::Regex, Error> {
 /// Compares dotted versions part by part, numerically where both parts are numbers.
 pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     let split = |s: &str| -> Vec<String> {
-        s.split(|c: char| c == '.' || c == '-' || c == '+' || c == '~' || c == ':')
+        s.split(['.', '-', '+', '~', ':'])
             .map(str::to_string)
             .collect()
     };

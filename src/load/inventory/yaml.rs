@@ -73,12 +73,14 @@ fn add_group(
                 let vars = var_map(doc, value, "group vars")?;
                 inv.group_mut(name).vars.extend(vars);
             }
-            other => return Err(Error::invalid(
-                doc.location(key),
-                format!(
+            other => {
+                return Err(Error::invalid(
+                    doc.location(key),
+                    format!(
                     "unknown key '{other}' in group '{name}' (expected hosts, children or vars)"
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok(())

@@ -20,11 +20,7 @@ pub fn command_result(
         stdout = stdout.trim_end_matches(['\n', '\r']).to_string();
         stderr = stderr.trim_end_matches(['\n', '\r']).to_string();
     }
-    let lines = |s: &str| {
-        s.lines()
-            .map(|l| minijinja::Value::from(l))
-            .collect::<Vec<_>>()
-    };
+    let lines = |s: &str| s.lines().map(minijinja::Value::from).collect::<Vec<_>>();
     let mut result = ModuleResult::changed(true)
         .with("cmd", cmd)
         .with("rc", out.rc)

@@ -45,7 +45,7 @@ fn anchor(pattern: &str, lines: &[String], first: bool) -> Option<Option<usize>>
             if first {
                 found.next().map(Some)
             } else {
-                found.last().map(Some)
+                found.next_back().map(Some)
             }
         }
     }
@@ -91,7 +91,7 @@ pub fn apply(edit: &Edit, text: &str) -> (String, &'static str) {
             }
         } else if edit.backrefs {
             // With backrefs and no match, Ansible leaves the file alone.
-        } else if !lines.iter().any(|l| *l == line) {
+        } else if !lines.contains(&line) {
             let position = match (&edit.insertbefore, &edit.insertafter) {
                 (Some(p), _) => match anchor(p, &lines, edit.firstmatch) {
                     Some(Some(usize::MAX)) => 0,
