@@ -297,3 +297,52 @@ pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     }
     dir
 }
+
+/// The module test protocol on one fresh target: `--check` first (must report changes when
+/// `changes` is true and leave `watched` paths untouched), then a real run (must report
+/// changes), then a second run (must report `changed=0`). Returns the real run for
+/// assertions on the target's state.
+pub fn converge(target: &Target, files: &[(&str, &str)], watched: &str, changes: bool) -> Run {
+    let dir = project(files);
+    let inv = inventory(dir.path(), "all", &[target]);
+    let inv = inv.to_str().expect("utf-8 path");
+    let before = target.fingerprint(watched);
+    let check = playbook(dir.path(), &["-i", inv, "--check", "site.yml"]);
+    check.assert_ok();
+    if changes {
+        assert!(
+            check.recap(&target.name, "changed") > 0,
+            "check mode reported no change:\n{}",
+            check.stdout
+        );
+    }
+    assert_eq!(
+        target.fingerprint(watched),
+        before,
+        "check mode changed the target:\n{}",
+        check.stdout
+    );
+    let first = playbook(dir.path(), &["-i", inv, "site.yml"]);
+    first.assert_ok();
+    if changes {
+        assert!(
+            first.recap(&target.name, "changed") > 0,
+            "first run changed nothing:\n{}",
+            first.stdout
+        );
+    }
+    let second = playbook(dir.path(), &["-i", inv, "site.yml"]);
+    second.assert_ok();
+    assert_eq!(
+        second.recap(&target.name, "changed"),
+        0,
+        "second run was not idempotent:\n{}",
+        second.stdout
+    );
+    first
+}
+
+/// A one-play playbook running `tasks` (YAML text indented for a play) as root.
+pub fn play(tasks: &str) -> String {
+    format!("- hosts: all\n  become: yes\n  gather_facts: no\n  tasks:\n{tasks}")
+}

@@ -18,10 +18,12 @@ impl Module for File {
         let recurse = args.bool("recurse", false)?;
         let force = args.bool("force", false)?;
         let attrs = Attributes::from_args(&mut args)?;
+        // `touch` keeps an existing file's timestamps (and so reports ok) only when both are
+        // `preserve`, as in Ansible.
+        let preserve_times = args.str(&["modification_time"])?.as_deref() == Some("preserve")
+            && args.str(&["access_time"])?.as_deref() == Some("preserve");
         let _ = args.raw_any(&[
             "follow",
-            "modification_time",
-            "access_time",
             "modification_time_format",
             "access_time_format",
             "unsafe_writes",
@@ -39,6 +41,8 @@ impl Module for File {
             Some(s) => s.to_string(),
             None if src.is_some() => "link".into(),
             None if current.exists && current.kind == "directory" => "directory".into(),
+            None if current.exists => current.kind.clone(),
+            None if recurse => "directory".into(),
             None => "file".into(),
         };
         let q = quote(&path);
@@ -73,7 +77,9 @@ impl Module for File {
                 commands.extend(attrs.changes(&path, &current));
             }
             "touch" => {
-                commands.push(format!("touch -- {q}"));
+                if !(current.exists && preserve_times) {
+                    commands.push(format!("touch -- {q}"));
+                }
                 if !current.exists {
                     if let Some(m) = attrs.mode.as_ref().and_then(|m| wanted_mode(m, None, false)) {
                         commands.push(format!("chmod {} {q}", octal(m)));

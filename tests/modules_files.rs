@@ -1,0 +1,173 @@
+//! File modules on a real target: each converges, converges again with `changed=0`, and in
+//! check mode on a fresh target reports the change while touching nothing.
+
+mod support;
+
+use support::{converge, play, Target};
+
+#[test]
+fn file_directories_links_touch_and_absent() {
+    let t = Target::start("t");
+    t.root(
+        "mkdir -p /srv/old /srv/pre && touch /srv/old/junk && install -m 600 /dev/null /srv/pre/f",
+    );
+    let tasks = r#"
+    - file: path=/srv/data state=directory owner=kiln group=kiln mode=0750
+    - file: path=/srv/data/sub/deep state=directory
+    - file: src=/srv/data dest=/srv/current state=link
+    - file: path=/srv/old state=absent
+    - file:
+        path: /srv/data
+        owner: kiln
+        recurse: yes
+    - file: path=/srv/pre/f mode=u=rw,g=r
+    - file: path=/srv/pre/stamp state=touch mode=0644 modification_time=preserve access_time=preserve
+"#;
+    converge(&t, &[("site.yml", &play(tasks))], "/srv", true);
+    assert_eq!(
+        t.root("stat -c '%a %U %G' /srv/data").trim(),
+        "750 kiln kiln"
+    );
+    assert!(t.check("test -d /srv/data/sub/deep"));
+    assert_eq!(t.root("stat -c %U /srv/data/sub/deep").trim(), "kiln");
+    assert_eq!(t.root("readlink /srv/current").trim(), "/srv/data");
+    assert!(!t.check("test -e /srv/old"));
+    assert_eq!(t.root("stat -c %a /srv/pre/f").trim(), "640");
+    assert_eq!(t.root("stat -c %a /srv/pre/stamp").trim(), "644");
+}
+
+#[test]
+fn copy_content_src_remote_src_backup_validate() {
+    let t = Target::start("t");
+    t.root("mkdir -p /etc/app && printf 'old\\n' > /etc/app/existing.conf && printf 'seed\\n' > /etc/app/seed");
+    let tasks = r#"
+    - copy:
+        content: "hello {{ inventory_hostname }}\n"
+        dest: /etc/app/hello.txt
+        owner: kiln
+        group: root
+        mode: "0640"
+    - copy: src=banner.txt dest=/etc/app/
+    - copy: src=/etc/app/seed dest=/etc/app/seed.copy remote_src=yes mode=0600
+    - copy:
+        content: "new\n"
+        dest: /etc/app/existing.conf
+        backup: yes
+        validate: grep -q new %s
+"#;
+    converge(
+        &t,
+        &[
+            ("site.yml", &play(tasks)),
+            ("files/banner.txt", "welcome\n"),
+        ],
+        "/etc/app",
+        true,
+    );
+    assert_eq!(t.root("cat /etc/app/hello.txt"), "hello t\n");
+    assert_eq!(
+        t.root("stat -c '%a %U %G' /etc/app/hello.txt").trim(),
+        "640 kiln root"
+    );
+    assert_eq!(t.root("cat /etc/app/banner.txt"), "welcome\n");
+    assert_eq!(t.root("cat /etc/app/seed.copy"), "seed\n");
+    assert_eq!(t.root("stat -c %a /etc/app/seed.copy").trim(), "600");
+    assert_eq!(t.root("cat /etc/app/existing.conf"), "new\n");
+    assert_eq!(
+        t.root("cat /etc/app/existing.conf.*~"),
+        "old\n",
+        "backup keeps the old content"
+    );
+    assert_eq!(
+        t.root("ls -a /etc/app | grep -c kiln-tmp || true").trim(),
+        "0",
+        "no temporary files left"
+    );
+}
+
+#[test]
+fn copy_validate_failure_leaves_the_destination_alone() {
+    let t = Target::start("t");
+    t.root("printf 'keep\\n' > /etc/keep.conf");
+    let dir = support::project(&[(
+        "site.yml",
+        &play("    - copy: content=bad dest=/etc/keep.conf validate='grep -q good %s'\n"),
+    )]);
+    let inv = support::inventory(dir.path(), "all", &[&t]);
+    let run = support::playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.contains("failed to validate"), "{}", run.stdout);
+    assert_eq!(t.root("cat /etc/keep.conf"), "keep\n");
+    assert_eq!(t.root("ls -a /etc | grep -c kiln-tmp || true").trim(), "0");
+}
+
+#[test]
+fn template_renders_with_facts_loops_and_filters() {
+    let t = Target::start("t");
+    let site = r#"- hosts: all
+  become: yes
+  vars:
+    upstreams: [a, b]
+    settings: {workers: 4, log: /var/log/app.log}
+  tasks:
+    - template: src=app.conf.j2 dest=/etc/app.conf mode=0644
+"#;
+    let tmpl = "# {{ ansible_managed }}\nhost={{ ansible_hostname }} os={{ ansible_os_family }}\n{% for u in upstreams %}\nupstream {{ u | upper }}\n{% endfor %}\n{{ settings | to_nice_json }}\n";
+    converge(
+        &t,
+        &[("site.yml", site), ("templates/app.conf.j2", tmpl)],
+        "/etc/app.conf /etc",
+        true,
+    );
+    let text = t.root("cat /etc/app.conf");
+    assert!(text.contains("host=target os=Debian"), "{text}");
+    assert!(text.contains("upstream A\nupstream B\n"), "{text}");
+    assert!(text.contains("\"workers\": 4"), "{text}");
+}
+
+#[test]
+fn lineinfile_edits_lines_idempotently() {
+    let t = Target::start("t");
+    t.root("printf '#Port 22\\nPermitRootLogin yes\\nUsePAM yes\\n' > /etc/demo.conf");
+    let tasks = r#"
+    - lineinfile: path=/etc/demo.conf regexp='^#?Port ' line='Port 2222'
+    - lineinfile: path=/etc/demo.conf regexp='^PermitRootLogin' line='PermitRootLogin no'
+    - lineinfile: path=/etc/demo.conf line='AllowUsers kiln' insertafter='^Port'
+    - lineinfile: path=/etc/demo.conf regexp='^UsePAM' state=absent
+    - lineinfile: path=/etc/new.conf line='created=yes' create=yes mode=0600
+"#;
+    converge(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/etc/demo.conf /etc/new.conf /etc",
+        true,
+    );
+    assert_eq!(
+        t.root("cat /etc/demo.conf"),
+        "Port 2222\nAllowUsers kiln\nPermitRootLogin no\n"
+    );
+    assert_eq!(t.root("cat /etc/new.conf"), "created=yes\n");
+    assert_eq!(t.root("stat -c %a /etc/new.conf").trim(), "600");
+}
+
+#[test]
+fn stat_reports_what_roles_read() {
+    let t = Target::start("t");
+    t.root("printf 'abc' > /etc/s.txt && chmod 640 /etc/s.txt");
+    let tasks = r#"
+    - stat: path=/etc/s.txt
+      register: s
+    - stat: path=/nonexistent
+      register: missing
+    - assert:
+        that:
+          - s.stat.exists
+          - s.stat.isreg
+          - s.stat.mode == '0640'
+          - s.stat.size == 3
+          - s.stat.checksum == 'a9993e364706816aba3e25717850c26c9cd0d89d'
+          - not missing.stat.exists
+"#;
+    let run = converge(&t, &[("site.yml", &play(tasks))], "/etc", false);
+    assert_eq!(run.recap("t", "failed"), 0);
+}
