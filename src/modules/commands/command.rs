@@ -86,9 +86,13 @@ impl Module for Command {
             }
         }
         if ctx.check_mode {
-            let mut result = ModuleResult::changed(false)
+            // As in Ansible: with creates/removes the run is predictable (changed); without,
+            // the command is skipped.
+            let guarded = creates.is_some() || removes.is_some();
+            let mut result = ModuleResult::changed(guarded)
+                .with("rc", 0)
                 .with_msg("Command would have run if not in check mode");
-            result.skipped = true;
+            result.skipped = !guarded;
             return Ok(result);
         }
         let mut full = line.clone();

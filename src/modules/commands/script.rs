@@ -43,6 +43,13 @@ impl Module for Script {
             ));
         }
         if ctx.check_mode {
+            // With creates/removes, find out on the target whether it would run.
+            if !guard.is_empty() {
+                let out = ctx.run(&format!("{guard}echo kiln-run"), None).await?;
+                let would_run = out.stdout_text().contains("kiln-run");
+                return Ok(ModuleResult::changed(would_run)
+                    .with_msg("script would have run if not in check mode"));
+            }
             let mut result =
                 ModuleResult::changed(false).with_msg("script would have run if not in check mode");
             result.skipped = true;

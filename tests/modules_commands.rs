@@ -1,0 +1,87 @@
+//! Command modules on a real target: `creates`/`removes` make them idempotent, check mode
+//! runs nothing, results carry rc/stdout/stderr as roles read them.
+
+mod support;
+
+use support::{converge, play, Target};
+
+#[test]
+fn command_and_shell_with_creates_removes_chdir_and_results() {
+    let t = Target::start("t");
+    t.root("touch /tmp/remove-me");
+    let tasks = r#"
+    - command: touch /srv/made creates=/srv/made
+    - shell: echo "$((6 * 7))" > answer; echo done
+      args:
+        chdir: /srv
+        creates: /srv/answer
+    - command: rm /tmp/remove-me removes=/tmp/remove-me
+    - command: cat /srv/answer
+      register: answer
+      changed_when: false
+      when: not ansible_check_mode
+    - assert:
+        that: answer.stdout == '42' and answer.rc == 0 and answer.stdout_lines == ['42']
+      when: not ansible_check_mode
+    - command: printf '%s' "a b"
+      register: quoted
+      changed_when: false
+      check_mode: no
+    - assert:
+        that: quoted.stdout == 'a b'
+    - shell: |
+        if [ -d /srv ]; then
+          echo multi-line
+        fi
+      register: multi
+      changed_when: false
+      check_mode: no
+    - assert:
+        that: multi.stdout == 'multi-line'
+"#;
+    converge(&t, &[("site.yml", &play(tasks))], "/srv /tmp", true);
+    assert_eq!(t.root("cat /srv/answer"), "42\n");
+    assert!(t.check("test -f /srv/made"));
+    assert!(!t.check("test -e /tmp/remove-me"));
+}
+
+#[test]
+fn failing_command_reports_rc_and_stderr() {
+    let t = Target::start("t");
+    let tasks = "    - command: ls /nonexistent\n      register: r\n      ignore_errors: yes\n    - assert:\n        that:\n          - r is failed\n          - r.rc == 2\n          - \"'No such file' in r.stderr\"\n";
+    let dir = support::project(&[("site.yml", &play(tasks))]);
+    let inv = support::inventory(dir.path(), "all", &[&t]);
+    let run = support::playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    run.assert_ok();
+    assert_eq!(run.recap("t", "ignored"), 1);
+    assert!(run.stdout.contains("...ignoring"), "{}", run.stdout);
+}
+
+#[test]
+fn raw_and_script() {
+    let t = Target::start("t");
+    let tasks = r#"
+    - raw: test -e /srv/raw-ran || touch /srv/raw-ran
+      changed_when: false
+    - script: setup.sh hello creates=/srv/script-out
+"#;
+    converge(
+        &t,
+        &[
+            ("site.yml", &play(tasks)),
+            (
+                "files/setup.sh",
+                "#!/bin/sh\necho \"$1\" > /srv/script-out\n",
+            ),
+        ],
+        "/srv/script-out /srv/raw-ran",
+        true,
+    );
+    assert_eq!(t.root("cat /srv/script-out"), "hello\n");
+    assert!(t.check("test -e /srv/raw-ran"));
+    assert_eq!(
+        t.root("ls /tmp | grep -c tmp. || true").trim(),
+        "0",
+        "the script's temporary copy is removed"
+    );
+}
