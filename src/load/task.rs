@@ -97,9 +97,7 @@ const RAW_PARAM_OPTIONS: &[(&str, &[&str])] = &[
     ("script", &["creates", "removes", "chdir", "executable"]),
     ("include_tasks", &["apply"]),
     ("import_tasks", &[]),
-    ("include_vars", &["name", "file", "dir"]),
     ("meta", &[]),
-    ("set_fact", &["cacheable"]),
     ("fail", &["msg"]),
     ("debug", &["msg", "var", "verbosity"]),
 ];

@@ -21,6 +21,9 @@ pub fn set_fact(args: &Value) -> ModuleResult {
         if key == "cacheable" {
             continue;
         }
+        if key == "_raw_params" {
+            return ModuleResult::failed(format!("set_fact: '{value}' is not 'name=value'"));
+        }
         if !crate::load::task::is_identifier(&key) {
             return ModuleResult::failed(format!("set_fact: '{key}' is not a valid variable name"));
         }

@@ -622,7 +622,8 @@ impl TaskRun<'_> {
             .task
             .inherited
             .become_user
-            .clone()
+            .as_deref()
+            .map(|u| self.render_text(scope, u))
             .or_else(|| self.var(scope, "ansible_become_user"))
             .or_else(|| opts.become_user.clone())
             .unwrap_or_else(|| "root".into());
@@ -630,7 +631,8 @@ impl TaskRun<'_> {
             .task
             .inherited
             .become_method
-            .clone()
+            .as_deref()
+            .map(|m| self.render_text(scope, m))
             .or_else(|| self.var(scope, "ansible_become_method"))
             .or_else(|| opts.become_method.clone())
             .unwrap_or_else(|| "sudo".into());
@@ -641,11 +643,22 @@ impl TaskRun<'_> {
         Some((method, user))
     }
 
+    /// A templated keyword value; a template error leaves the text as written (the command
+    /// then fails and shows it).
+    fn render_text(&self, scope: &Scope, text: &str) -> String {
+        scope
+            .templar()
+            .render_str(text, scope)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| text.to_string())
+    }
+
     fn login_user(&self, scope: &Scope) -> String {
         self.task
             .inherited
             .remote_user
-            .clone()
+            .as_deref()
+            .map(|u| self.render_text(scope, u))
             .or_else(|| self.var(scope, "ansible_user"))
             .or_else(|| self.var(scope, "ansible_ssh_user"))
             .or_else(|| self.shared.opts.connection.remote_user.clone())

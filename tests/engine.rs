@@ -1,0 +1,372 @@
+//! The engine against real targets: variable precedence, facts, handlers, includes, tags,
+//! serial/run_once/delegate_to, retries, cross-play state, and the CLI's listing modes.
+
+mod support;
+
+use support::{inventory, playbook, project, Target};
+
+fn run_on(
+    targets: &[&Target],
+    files: &[(&str, &str)],
+    args: &[&str],
+) -> (tempfile::TempDir, support::Run) {
+    let dir = project(files);
+    let inv = inventory(dir.path(), "web", targets);
+    let mut all = vec!["-i", inv.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.push("site.yml");
+    let run = playbook(dir.path(), &all);
+    (dir, run)
+}
+
+#[test]
+fn variable_precedence_follows_ansible() {
+    let t = Target::start("web1");
+    let site = r#"- hosts: web
+  gather_facts: no
+  vars:
+    from_play: play
+    overridden_by_vars_file: play
+    overridden_by_task: play
+  vars_files: [vars/main.yml]
+  roles:
+    - role: r
+  tasks:
+    - set_fact:
+        from_set_fact: set_fact
+        overridden_by_extra: set_fact
+    - copy:
+        dest: /tmp/vars
+        content: |
+          default={{ role_default }}
+          group={{ from_group }}
+          host={{ from_host }}
+          play={{ from_play }}
+          vars_file={{ overridden_by_vars_file }}
+          role_var={{ role_var }}
+          task={{ overridden_by_task }}
+          set_fact={{ from_set_fact }}
+          extra={{ overridden_by_extra }}
+          lazy={{ lazy }}
+      vars:
+        overridden_by_task: task
+        lazy: "{{ from_play }}-{{ from_host }}"
+"#;
+    let (_dir, run) = run_on(
+        &[&t],
+        &[
+            ("site.yml", site),
+            ("vars/main.yml", "overridden_by_vars_file: vars_file\n"),
+            (
+                "group_vars/web.yml",
+                "from_group: group\nfrom_host: group\nrole_default: group\n",
+            ),
+            ("host_vars/web1/main.yml", "from_host: host\n"),
+            (
+                "roles/r/defaults/main.yml",
+                "role_default: default\nrole_only_default: d\n",
+            ),
+            ("roles/r/vars/main.yml", "role_var: role_var\n"),
+            (
+                "roles/r/tasks/main.yml",
+                "- debug: msg={{ role_only_default }}\n",
+            ),
+        ],
+        &["-e", "overridden_by_extra=extra"],
+    );
+    run.assert_ok();
+    assert_eq!(
+        t.root("cat /tmp/vars"),
+        "default=group\ngroup=group\nhost=host\nplay=play\nvars_file=vars_file\nrole_var=role_var\ntask=task\nset_fact=set_fact\nextra=extra\nlazy=play-host\n"
+    );
+}
+
+#[test]
+fn facts_in_one_round_trip_and_magic_variables() {
+    let a = Target::start("web1");
+    let b = Target::start("web2");
+    let site = r#"- hosts: web
+  tasks:
+    - assert:
+        that:
+          - ansible_facts.distribution == 'Debian'
+          - ansible_distribution_major_version == '12'
+          - ansible_distribution_release == 'bookworm'
+          - ansible_os_family == 'Debian'
+          - ansible_pkg_mgr == 'apt'
+          - ansible_processor_vcpus >= 1
+          - ansible_memtotal_mb > 0
+          - ansible_user_id == 'kiln'
+          - inventory_hostname in groups['web']
+          - group_names == ['web']
+          - ansible_play_hosts | length == 2
+          - hostvars['web2']['ansible_host'] is defined
+          - hostvars[groups['web'][0]].ansible_hostname == 'target'
+"#;
+    let (dir, run) = run_on(
+        &[&a, &b],
+        &[("site.yml", site)],
+        &["--json-events", "events.jsonl"],
+    );
+    run.assert_ok();
+    let events = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+    let facts_event = events
+        .lines()
+        .find(|l| l.contains("\"task\":\"Gathering Facts\"") && l.contains("host_result"))
+        .expect("fact event");
+    assert!(
+        facts_event.contains("\"round_trips\":1"),
+        "facts take one round trip: {facts_event}"
+    );
+}
+
+#[test]
+fn handlers_listen_flush_and_run_once_each() {
+    let t = Target::start("web1");
+    let site = r#"- hosts: web
+  gather_facts: no
+  become: yes
+  tasks:
+    - copy: content=a dest=/tmp/a
+      notify: [restart app, restart app]
+    - copy: content=b dest=/tmp/b
+      notify: web changed
+    - meta: flush_handlers
+    - shell: cat /tmp/handled
+      register: after_flush
+      changed_when: false
+    - assert:
+        that: after_flush.stdout_lines == ['app', 'listener']
+  handlers:
+    - name: restart app
+      shell: echo app >> /tmp/handled
+    - name: never notified
+      shell: echo never >> /tmp/handled
+    - name: on web change
+      listen: web changed
+      shell: echo listener >> /tmp/handled
+"#;
+    let (_dir, run) = run_on(&[&t], &[("site.yml", site)], &[]);
+    run.assert_ok();
+    assert_eq!(t.root("cat /tmp/handled"), "app\nlistener\n");
+}
+
+#[test]
+fn includes_imports_blocks_and_loops() {
+    let t = Target::start("web1");
+    let site = r#"- hosts: web
+  gather_facts: no
+  become: yes
+  tasks:
+    - import_tasks: tasks/imported.yml
+      when: true
+    - include_tasks: tasks/per_item.yml
+      loop: [one, two]
+      loop_control:
+        loop_var: name
+    - include_role:
+        name: r
+        tasks_from: extra
+    - block:
+        - command: "false"
+        - copy: content=unreachable dest=/tmp/never
+      rescue:
+        - copy: content=rescued dest=/tmp/rescued
+      always:
+        - copy: content=always dest=/tmp/always
+      when: inventory_hostname == 'web1'
+    - copy: content={{ item.key }}={{ item.value }} dest=/tmp/dict-{{ item.key }}
+      with_dict: {x: 1}
+    - copy: content={{ item }} dest=/tmp/items-{{ item }}
+      with_items: [[p, q], r]
+"#;
+    let (_dir, run) = run_on(
+        &[&t],
+        &[
+            ("site.yml", site),
+            (
+                "tasks/imported.yml",
+                "- copy: content=imported dest=/tmp/imported\n",
+            ),
+            (
+                "tasks/per_item.yml",
+                "- copy: content={{ name }} dest=/tmp/item-{{ name }}\n",
+            ),
+            (
+                "roles/r/tasks/extra.yml",
+                "- copy: content={{ role_name }} dest=/tmp/from-role\n",
+            ),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.recap("web1", "rescued"), 1);
+    assert_eq!(
+        t.root(
+            "cat /tmp/imported /tmp/item-one /tmp/item-two /tmp/from-role /tmp/rescued /tmp/always"
+        ),
+        "importedonetworrescuedalways"
+    );
+    assert!(!t.check("test -e /tmp/never"));
+    assert_eq!(t.root("cat /tmp/dict-x"), "x=1");
+    assert_eq!(
+        t.root("ls /tmp | grep -c items-").trim(),
+        "3",
+        "with_items flattens one level"
+    );
+    assert!(run.stdout.contains("included: "), "{}", run.stdout);
+}
+
+#[test]
+fn tags_serial_run_once_delegate_and_retries() {
+    let a = Target::start("web1");
+    let b = Target::start("web2");
+    let site = r#"- hosts: web
+  gather_facts: no
+  serial: 1
+  tasks:
+    - copy: content=tagged dest=/tmp/tagged
+      tags: [deploy]
+    - copy: content=untagged dest=/tmp/untagged
+    - copy: content=always dest=/tmp/always
+      tags: [always]
+    - copy: content=never dest=/tmp/never
+      tags: [never]
+    - command: hostname
+      run_once: true
+      register: once
+      tags: [deploy]
+    - shell: echo {{ inventory_hostname }} >> {{ local_log }}
+      delegate_to: localhost
+      tags: [deploy]
+    - shell: n=$(cat /tmp/count 2>/dev/null || echo 0); echo $((n+1)) > /tmp/count; cat /tmp/count
+      register: counter
+      until: counter.stdout | int >= 3
+      retries: 5
+      delay: 0
+      tags: [deploy]
+"#;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let log_path = log.path().display().to_string();
+    let (_dir, run) = run_on(
+        &[&a, &b],
+        &[("site.yml", site)],
+        &["--tags", "deploy", "-e", &format!("local_log={log_path}")],
+    );
+    run.assert_ok();
+    for t in [&a, &b] {
+        assert!(t.check("test -f /tmp/tagged && test -f /tmp/always"));
+        assert!(!t.check("test -e /tmp/untagged || test -e /tmp/never"));
+        assert_eq!(t.root("cat /tmp/count"), "3\n");
+    }
+    // serial: 1 runs web1's batch before web2's.
+    assert_eq!(std::fs::read_to_string(log.path()).unwrap(), "web1\nweb2\n");
+    let plays = run.stdout.matches("TASK [command]").count();
+    assert_eq!(plays, 2, "one run_once task per batch:\n{}", run.stdout);
+}
+
+#[test]
+fn state_crosses_plays_and_imported_playbooks() {
+    let t = Target::start("web1");
+    let site = "- hosts: web\n  gather_facts: no\n  tasks:\n    - set_fact: token=abc\n    - command: echo hi\n      register: greeting\n- import_playbook: second.yml\n";
+    let second = "- hosts: web\n  gather_facts: no\n  tasks:\n    - copy: content='{{ token }} {{ greeting.stdout }}' dest=/tmp/cross\n";
+    let (_dir, run) = run_on(&[&t], &[("site.yml", site), ("second.yml", second)], &[]);
+    run.assert_ok();
+    assert_eq!(t.root("cat /tmp/cross"), "abc hi");
+}
+
+#[test]
+fn become_user_environment_and_include_vars() {
+    let t = Target::start("web1");
+    let site = r#"- hosts: web
+  gather_facts: no
+  tasks:
+    - include_vars: settings.yml
+    - shell: echo "$(id -un) $GREETING {{ colour }}" > /tmp/who-$(id -un)
+      become: yes
+      become_user: "{{ run_as }}"
+      environment:
+        GREETING: hello
+"#;
+    let (_dir, run) = run_on(
+        &[&t],
+        &[
+            ("site.yml", site),
+            ("vars/settings.yml", "colour: blue\nrun_as: nobody\n"),
+        ],
+        &[],
+    );
+    run.assert_ok();
+    assert_eq!(t.root("cat /tmp/who-nobody"), "nobody hello blue\n");
+}
+
+#[test]
+fn listing_modes_and_start_at_task() {
+    let t = Target::start("web1");
+    let site = "- hosts: web\n  gather_facts: no\n  tasks:\n    - name: first\n      copy: content=1 dest=/tmp/first\n      tags: [a]\n    - name: second\n      copy: content=2 dest=/tmp/second\n";
+    let (dir, run) = run_on(&[&t], &[("site.yml", site)], &["--list-tasks"]);
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("first\tTAGS: [a]") && run.stdout.contains("second\tTAGS: []"),
+        "{}",
+        run.stdout
+    );
+    let inv = dir.path().join("hosts");
+    let hosts = playbook(
+        dir.path(),
+        &["-i", inv.to_str().unwrap(), "--list-hosts", "site.yml"],
+    );
+    assert!(
+        hosts.stdout.contains("hosts (1):\n      web1"),
+        "{}",
+        hosts.stdout
+    );
+    let syntax = playbook(dir.path(), &["--syntax-check", "site.yml"]);
+    syntax.assert_ok();
+    let started = playbook(
+        dir.path(),
+        &[
+            "-i",
+            inv.to_str().unwrap(),
+            "--start-at-task",
+            "second",
+            "site.yml",
+        ],
+    );
+    started.assert_ok();
+    assert!(!t.check("test -e /tmp/first"));
+    assert!(t.check("test -e /tmp/second"));
+}
+
+#[test]
+fn inventory_list_and_graph() {
+    let dir = project(&[
+        ("inv/hosts.yml", "all:\n  children:\n    web:\n      hosts:\n        web[1:2]:\n          http_port: 80\n    db:\n      hosts:\n        db1:\n"),
+        ("inv/group_vars/web/main.yml", "role: frontend\n"),
+    ]);
+    let run = support::run_kiln(
+        &support::kiln(),
+        dir.path(),
+        &["inventory", "-i", "inv", "--list"],
+        &[],
+    );
+    run.assert_ok();
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["web"]["hosts"], serde_json::json!(["web1", "web2"]));
+    assert_eq!(json["_meta"]["hostvars"]["web2"]["role"], "frontend");
+    assert_eq!(json["_meta"]["hostvars"]["web1"]["http_port"], 80);
+    let graph = support::run_kiln(
+        &support::kiln(),
+        dir.path(),
+        &["inventory", "-i", "inv", "--graph"],
+        &[],
+    );
+    assert!(
+        graph.stdout.starts_with("@all:\n  |--@ungrouped:")
+            || graph
+                .stdout
+                .contains("  |--@web:\n  |  |--web1\n  |  |--web2\n"),
+        "{}",
+        graph.stdout
+    );
+}
