@@ -1,0 +1,84 @@
+//! Control and utility modules on a real target: debug, assert, fail, ping, setup, meta,
+//! tempfile, wait_for.
+
+mod support;
+
+use support::{converge, inventory, play, playbook, project, Target};
+
+#[test]
+fn debug_assert_ping_setup_change_nothing() {
+    let t = Target::start("t");
+    let tasks = r#"
+    - ping:
+      register: pong
+    - setup:
+    - debug: var=pong.ping
+    - debug:
+        msg: "{{ ansible_facts.hostname }} says {{ pong.ping }}"
+    - assert:
+        that:
+          - pong.ping == 'pong'
+          - ansible_hostname == 'target'
+        success_msg: fine
+    - wait_for: path=/etc/hostname timeout=5
+    - wait_for: port=22 timeout=5
+"#;
+    let run = converge(&t, &[("site.yml", &play(tasks))], "/etc /tmp", false);
+    assert!(run.stdout.contains("\"pong.ping\": \"pong\""), "{}", run.stdout);
+    assert!(run.stdout.contains("\"msg\": \"target says pong\""), "{}", run.stdout);
+}
+
+#[test]
+fn fail_and_failed_assert_stop_the_host() {
+    let t = Target::start("t");
+    let tasks = "    - assert:\n        that: 1 == 2\n        fail_msg: numbers broke\n    - copy: content=x dest=/tmp/after\n";
+    let dir = project(&[("site.yml", &play(tasks))]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.contains("\"msg\": \"numbers broke\""), "{}", run.stdout);
+    assert!(!t.check("test -e /tmp/after"));
+    let dir = project(&[("site.yml", &play("    - fail: msg=\"stop here\"\n      when: true\n"))]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stdout.contains("fatal: [t]: FAILED! => {\"changed\": false, \"msg\": \"stop here\"}"), "{}", run.stdout);
+}
+
+#[test]
+fn meta_end_host_and_end_play() {
+    let a = Target::start("a");
+    let b = Target::start("b");
+    let site = r#"- hosts: all
+  gather_facts: no
+  tasks:
+    - meta: end_host
+      when: inventory_hostname == 'a'
+    - copy: content=x dest=/tmp/after-end-host
+- hosts: all
+  gather_facts: no
+  tasks:
+    - meta: end_play
+    - copy: content=x dest=/tmp/after-end-play
+"#;
+    let dir = project(&[("site.yml", site)]);
+    let inv = inventory(dir.path(), "all", &[&a, &b]);
+    let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    run.assert_ok();
+    assert!(!a.check("test -e /tmp/after-end-host"));
+    assert!(b.check("test -e /tmp/after-end-host"));
+    assert!(!b.check("test -e /tmp/after-end-play"));
+}
+
+#[test]
+fn tempfile_and_wait_for_timeout() {
+    let t = Target::start("t");
+    let tasks = "    - tempfile: state=directory suffix=.work\n      register: tmp\n    - copy: content=x dest={{ tmp.path }}/f\n    - wait_for: path=/nonexistent timeout=1\n      register: waited\n      ignore_errors: yes\n    - assert:\n        that: waited is failed and 'Timeout' in waited.msg\n";
+    let dir = project(&[("site.yml", &play(tasks))]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    run.assert_ok();
+    // tempfile creates a new path on every run, as in Ansible: it is not idempotent by design.
+    assert_eq!(t.root("ls -d /tmp/ansible.*.work | wc -l").trim(), "1");
+    assert_eq!(t.root("cat /tmp/ansible.*.work/f"), "x");
+}
