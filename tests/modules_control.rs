@@ -24,8 +24,16 @@ fn debug_assert_ping_setup_change_nothing() {
     - wait_for: port=22 timeout=5
 "#;
     let run = converge(&t, &[("site.yml", &play(tasks))], "/etc /tmp", false);
-    assert!(run.stdout.contains("\"pong.ping\": \"pong\""), "{}", run.stdout);
-    assert!(run.stdout.contains("\"msg\": \"target says pong\""), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\"pong.ping\": \"pong\""),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("\"msg\": \"target says pong\""),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -36,13 +44,25 @@ fn fail_and_failed_assert_stop_the_host() {
     let inv = inventory(dir.path(), "all", &[&t]);
     let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
     assert_eq!(run.code, 2);
-    assert!(run.stdout.contains("\"msg\": \"numbers broke\""), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\"msg\": \"numbers broke\""),
+        "{}",
+        run.stdout
+    );
     assert!(!t.check("test -e /tmp/after"));
-    let dir = project(&[("site.yml", &play("    - fail: msg=\"stop here\"\n      when: true\n"))]);
+    let dir = project(&[(
+        "site.yml",
+        &play("    - fail: msg=\"stop here\"\n      when: true\n"),
+    )]);
     let inv = inventory(dir.path(), "all", &[&t]);
     let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
     assert_eq!(run.code, 2);
-    assert!(run.stdout.contains("fatal: [t]: FAILED! => {\"changed\": false, \"msg\": \"stop here\"}"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("fatal: [t]: FAILED! => {\"changed\": false, \"msg\": \"stop here\"}"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

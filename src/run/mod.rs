@@ -4,6 +4,7 @@
 mod actions;
 pub mod connect;
 mod host;
+mod invoke;
 mod items;
 pub mod loops;
 pub mod state;

@@ -1,0 +1,244 @@
+//! Invoking a task's action on a host: templated arguments, the connection (or delegate),
+//! privilege escalation, environment, check/diff mode, then the module or runner action.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use minijinja::value::ValueKind;
+use minijinja::Value;
+
+use super::connect::Target;
+use super::host::{failed_result, render_flag, unreachable, TaskRun};
+use super::vars::{search_paths, OMIT};
+use crate::connection::SharedConnection;
+use crate::modules::{registry, Args, ModuleCtx, ModuleError, ModuleResult};
+use crate::template::{truthy, Scope};
+
+impl TaskRun<'_> {
+    /// Runs the action once: a runner action (set_fact, include_vars, meta) or a module.
+    pub(super) async fn run_action(&self, scope: &Scope) -> ModuleResult {
+        let args = match self.render_args(scope) {
+            Ok(args) => args,
+            Err(msg) => return failed_result(msg),
+        };
+        match self.task.action.as_str() {
+            "set_fact" => return super::actions::set_fact(&args),
+            "include_vars" => return super::actions::include_vars(&args, self.task, self.play),
+            "meta" => return super::actions::meta(&args),
+            _ => {}
+        }
+        let Some(module) = registry::lookup(&self.task.action) else {
+            return failed_result(format!("module '{}' cannot run here", self.task.action));
+        };
+        let module_name: &'static str =
+            registry::canonical_name(&self.task.action).unwrap_or("module");
+        let args = match Args::new(module_name, &args) {
+            Ok(a) => a,
+            Err(e) => return failed_result(e.to_string()),
+        };
+        let needs_connection = !matches!(self.task.action.as_str(), "debug" | "assert" | "fail");
+        let conn: SharedConnection = if needs_connection {
+            match self.connection(scope).await {
+                Ok(c) => c,
+                Err(msg) => return unreachable(msg),
+            }
+        } else {
+            Arc::new(crate::connection::local::LocalConnection::default())
+        };
+        let check_mode = match render_flag(
+            scope,
+            &self.task.inherited.check_mode,
+            self.shared.opts.check,
+        ) {
+            Ok(v) => v,
+            Err(e) => return failed_result(e),
+        };
+        let environment = match self.environment(scope) {
+            Ok(v) => v,
+            Err(e) => return failed_result(e),
+        };
+        let search = search_paths(self.task, self.play);
+        let ctx = ModuleCtx {
+            host: self.host,
+            conn: conn.as_ref(),
+            check_mode,
+            diff: self.task.inherited.diff.unwrap_or(self.shared.opts.diff),
+            escalation: self.escalation(scope),
+            environment,
+            scope,
+            search_paths: &search,
+        };
+        match module.run(&ctx, args).await {
+            Ok(result) => result,
+            Err(ModuleError::Unreachable(e)) => unreachable(e.to_string()),
+            Err(e) => failed_result(e.to_string()),
+        }
+    }
+
+    fn render_args(&self, scope: &Scope) -> Result<Value, String> {
+        let rendered = scope
+            .templar()
+            .render_value(&self.task.args, scope)
+            .map_err(|e| format!("{}: {}", self.task.location, e.message))?;
+        let mut map: IndexMap<String, Value> = IndexMap::new();
+        for key in rendered.try_iter().into_iter().flatten() {
+            let value = rendered.get_item(&key).unwrap_or_default();
+            if key.as_str() == Some("_args_template") {
+                for inner in value.try_iter().into_iter().flatten() {
+                    map.insert(
+                        inner.to_string(),
+                        value.get_item(&inner).unwrap_or_default(),
+                    );
+                }
+                continue;
+            }
+            if value.as_str() == Some(OMIT) {
+                continue;
+            }
+            map.insert(key.to_string(), value);
+        }
+        Ok(crate::template::map_value(map))
+    }
+
+    fn environment(&self, scope: &Scope) -> Result<Vec<(String, String)>, String> {
+        let mut out: IndexMap<String, String> = IndexMap::new();
+        for env in &self.task.inherited.environment {
+            let value = scope
+                .templar()
+                .render_value(env, scope)
+                .map_err(|e| e.message)?;
+            if value.kind() != ValueKind::Map {
+                return Err(format!("'environment' must be a mapping, got {value}"));
+            }
+            for key in value.try_iter().into_iter().flatten() {
+                out.insert(
+                    key.to_string(),
+                    value.get_item(&key).unwrap_or_default().to_string(),
+                );
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    fn var(&self, scope: &Scope, name: &str) -> Option<String> {
+        scope
+            .get(name)
+            .filter(|v| !v.is_none() && !v.is_undefined())
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+    }
+
+    fn escalation(&self, scope: &Scope) -> Option<(String, String)> {
+        let opts = &self.shared.opts;
+        let enabled = self
+            .task
+            .inherited
+            .escalate
+            .or_else(|| scope.get("ansible_become").map(|v| truthy(&v)))
+            .unwrap_or(opts.become_default);
+        if !enabled {
+            return None;
+        }
+        let user = self
+            .task
+            .inherited
+            .become_user
+            .as_deref()
+            .map(|u| self.render_text(scope, u))
+            .or_else(|| self.var(scope, "ansible_become_user"))
+            .or_else(|| opts.become_user.clone())
+            .unwrap_or_else(|| "root".into());
+        let method = self
+            .task
+            .inherited
+            .become_method
+            .as_deref()
+            .map(|m| self.render_text(scope, m))
+            .or_else(|| self.var(scope, "ansible_become_method"))
+            .or_else(|| opts.become_method.clone())
+            .unwrap_or_else(|| "sudo".into());
+        let login = self.login_user(scope);
+        if login == user {
+            return None;
+        }
+        Some((method, user))
+    }
+
+    /// A templated keyword value; a template error leaves the text as written (the command
+    /// then fails and shows it).
+    fn render_text(&self, scope: &Scope, text: &str) -> String {
+        scope
+            .templar()
+            .render_str(text, scope)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| text.to_string())
+    }
+
+    fn login_user(&self, scope: &Scope) -> String {
+        self.task
+            .inherited
+            .remote_user
+            .as_deref()
+            .map(|u| self.render_text(scope, u))
+            .or_else(|| self.var(scope, "ansible_user"))
+            .or_else(|| self.var(scope, "ansible_ssh_user"))
+            .or_else(|| self.shared.opts.connection.remote_user.clone())
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".into())
+    }
+
+    async fn connection(&self, scope: &Scope) -> Result<SharedConnection, String> {
+        let delegate = match &self.task.inherited.delegate_to {
+            Some(d) => Some(
+                scope
+                    .templar()
+                    .render_value(d, scope)
+                    .map_err(|e| e.message)?
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let (name, target) = match delegate.as_deref() {
+            Some(d) if d != self.host => {
+                if matches!(d, "localhost" | "127.0.0.1")
+                    && !self.shared.inventory.hosts.contains_key(d)
+                {
+                    (d.to_string(), Target::Local)
+                } else {
+                    let vars = self
+                        .shared
+                        .inventory
+                        .host_vars(d)
+                        .map_err(|e| e.to_string())?;
+                    let delegate_scope = Scope::new(scope.templar().clone(), vec![Arc::new(vars)]);
+                    (
+                        d.to_string(),
+                        super::target::resolve(
+                            &self.shared.opts.connection,
+                            d,
+                            &delegate_scope,
+                            &self.login_user(&delegate_scope),
+                        )?,
+                    )
+                }
+            }
+            _ => (
+                self.host.to_string(),
+                super::target::resolve(
+                    &self.shared.opts.connection,
+                    self.host,
+                    scope,
+                    &self.login_user(scope),
+                )?,
+            ),
+        };
+        self.shared
+            .pool
+            .get(&name, &target, self.shared.opts.connection.timeout)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
