@@ -276,6 +276,17 @@ fn state_crosses_plays_and_imported_playbooks() {
 }
 
 #[test]
+fn a_failed_host_sits_out_the_later_plays() {
+    let a = Target::start("web1");
+    let b = Target::start("web2");
+    let site = "- hosts: web\n  gather_facts: no\n  tasks:\n    - fail: msg=broken\n      when: inventory_hostname == 'web1'\n- hosts: web\n  gather_facts: no\n  tasks:\n    - copy: content=x dest=/tmp/second-play\n";
+    let (_dir, run) = run_on(&[&a, &b], &[("site.yml", site)], &[]);
+    assert_eq!(run.code, 2);
+    assert!(!a.check("test -e /tmp/second-play"));
+    assert!(b.check("test -e /tmp/second-play"));
+}
+
+#[test]
 fn become_user_environment_and_include_vars() {
     let t = Target::start("web1");
     let site = r#"- hosts: web

@@ -185,3 +185,52 @@ fn vagrant_style_invocation() {
     assert!(default.root("cat /etc/motd").contains("Managed by kiln"));
     let _ = playbook;
 }
+
+#[test]
+fn packer_style_invocation() {
+    let default = Target::start("default");
+    let dir = tempfile::tempdir().unwrap();
+    // Packer's ansible provisioner writes an inventory file like this one and passes the key
+    // with -e, its build variables with -e, and SSH options with --ssh-extra-args.
+    let inv = dir.path().join("packer-provisioner-ansible123");
+    std::fs::write(
+        &inv,
+        format!(
+            "default ansible_host={} ansible_user=kiln ansible_port=22\n[web]\ndefault\n",
+            default.address
+        ),
+    )
+    .unwrap();
+    let site = repo().join("playbooks/site.yml");
+    let roles = roles_env();
+    let key = format!(
+        "ansible_ssh_private_key_file={}",
+        support::client_key().display()
+    );
+    let run = run_kiln(
+        &kiln_playbook(),
+        dir.path(),
+        &[
+            "-e",
+            "packer_build_name=\"web\" packer_builder_type=amazon-ebs packer_http_addr=127.0.0.1:0",
+            "--ssh-extra-args",
+            "-o IdentitiesOnly=yes",
+            "--scp-extra-args",
+            "'-O'",
+            "-e",
+            &key,
+            "-i",
+            inv.to_str().unwrap(),
+            site.to_str().unwrap(),
+        ],
+        &[
+            ("ANSIBLE_HOST_KEY_CHECKING", "False"),
+            ("ANSIBLE_ROLES_PATH", &roles),
+        ],
+    );
+    run.assert_ok();
+    assert!(run.recap("default", "changed") > 0);
+    assert!(default
+        .root("cat /etc/image-build")
+        .contains("built_by: kiln"));
+}

@@ -75,13 +75,13 @@ pub struct PlaybookArgs {
     /// SSH connection timeout in seconds.
     #[arg(short = 'T', long = "timeout")]
     pub timeout: Option<u64>,
-    #[arg(long = "ssh-common-args")]
+    #[arg(long = "ssh-common-args", allow_hyphen_values = true)]
     pub ssh_common_args: Option<String>,
-    #[arg(long = "ssh-extra-args")]
+    #[arg(long = "ssh-extra-args", allow_hyphen_values = true)]
     pub ssh_extra_args: Option<String>,
-    #[arg(long = "scp-extra-args")]
+    #[arg(long = "scp-extra-args", allow_hyphen_values = true)]
     pub scp_extra_args: Option<String>,
-    #[arg(long = "sftp-extra-args")]
+    #[arg(long = "sftp-extra-args", allow_hyphen_values = true)]
     pub sftp_extra_args: Option<String>,
     #[arg(long = "vault-password-file", visible_alias = "vault-pass-file")]
     pub vault_password_file: Vec<PathBuf>,

@@ -171,8 +171,9 @@ impl Runner {
             self.shared.reporter.no_hosts_matched();
             return Ok(());
         }
+        // A host that failed or was unreachable stays out for the rest of the run, as in
+        // Ansible; `meta: end_host` lasts one play.
         for state in self.hosts.values_mut() {
-            state.failed = false;
             state.ended = false;
             state.notified.clear();
         }
