@@ -70,6 +70,81 @@ pub fn unquote(word: &str) -> String {
     word.to_string()
 }
 
+/// Decodes backslash escapes in a `k=v` value the way Ansible's `parse_kv` does
+/// (`\n`, `\t`, `\\`, `\"`, `\xHH`, `\uHHHH`, `\UHHHHHHHH`, octal `\NNN`).
+pub fn decode_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        let Some(&next) = chars.peek() else {
+            out.push(c);
+            break;
+        };
+        let simple = match next {
+            '\\' => Some('\\'),
+            '\'' => Some('\''),
+            '"' => Some('"'),
+            'a' => Some('\u{7}'),
+            'b' => Some('\u{8}'),
+            'f' => Some('\u{c}'),
+            'n' => Some('\n'),
+            'r' => Some('\r'),
+            't' => Some('\t'),
+            'v' => Some('\u{b}'),
+            _ => None,
+        };
+        if let Some(decoded) = simple {
+            chars.next();
+            out.push(decoded);
+            continue;
+        }
+        let (len, radix) = match next {
+            'x' => (2, 16),
+            'u' => (4, 16),
+            'U' => (8, 16),
+            '0'..='7' => (3, 8),
+            _ => (0, 0),
+        };
+        if len == 0 {
+            out.push(c);
+            continue;
+        }
+        let mut lookahead = chars.clone();
+        if radix == 16 {
+            lookahead.next();
+        }
+        let digits: String = lookahead
+            .clone()
+            .take(len)
+            .take_while(|d| d.is_digit(radix))
+            .collect();
+        let complete = if radix == 8 {
+            !digits.is_empty()
+        } else {
+            digits.len() == len
+        };
+        match u32::from_str_radix(&digits, radix)
+            .ok()
+            .and_then(char::from_u32)
+            .filter(|_| complete)
+        {
+            Some(decoded) => {
+                chars = lookahead;
+                for _ in 0..digits.len() {
+                    chars.next();
+                }
+                out.push(decoded);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
 /// Parses `k=v` pairs. With `raw_params_keys` set (command-like modules), only those keys are
 /// taken out as options and everything else becomes `_raw_params`, as Ansible does.
 pub fn parse_kv(text: &str, raw_params_keys: Option<&[&str]>) -> IndexMap<String, String> {
@@ -88,7 +163,7 @@ pub fn parse_kv(text: &str, raw_params_keys: Option<&[&str]>) -> IndexMap<String
             _ => None,
         };
         if let Some((k, v)) = taken {
-            out.insert(k.to_string(), unquote(v));
+            out.insert(k.to_string(), unquote(&decode_escapes(v)));
             raw.push_str(&text[copied_to..start]);
             copied_to = end;
         }
@@ -120,6 +195,20 @@ mod tests {
     fn multi_line_commands_keep_their_newlines() {
         let kv = parse_kv("if true; then\n  echo a\nfi\n", Some(&["creates"]));
         assert_eq!(kv["_raw_params"], "if true; then\n  echo a\nfi");
+    }
+
+    #[test]
+    fn values_decode_escapes_like_ansible() {
+        let kv = parse_kv(r#"content="line 1\n" tab=a\tb hex=\x41 path=C:\\x"#, None);
+        assert_eq!(kv["content"], "line 1\n");
+        assert_eq!(kv["tab"], "a\tb");
+        assert_eq!(kv["hex"], "A");
+        assert_eq!(kv["path"], "C:\\x");
+        let raw = parse_kv(r"printf 'a\n' creates=/x", Some(&["creates"]));
+        assert_eq!(
+            raw["_raw_params"], r"printf 'a\n'",
+            "command text is not decoded"
+        );
     }
 
     #[test]

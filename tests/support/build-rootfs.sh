@@ -1,9 +1,12 @@
 #!/bin/sh
 # Builds (once) the Debian bookworm root filesystem that test targets boot from: minbase plus
 # openssh-server and sudo, a login user `kiln` whose shell is /bin/sh, passwordless sudo.
-# Usage: build-rootfs.sh [DEST]   (default: $KILN_TEST_ROOTFS or /var/cache/kiln-test/bookworm)
+# Usage: build-rootfs.sh [DEST [EXTRA_PACKAGES]]
+#   (default DEST: $KILN_TEST_ROOTFS or /var/cache/kiln-test/bookworm; the benchmark builds a
+#   variant with python3 because ansible-core needs it on targets; kiln never does)
 set -eu
 dest=${1:-${KILN_TEST_ROOTFS:-/var/cache/kiln-test/bookworm}}
+extra=${2:-}
 [ -f "$dest/.kiln-ready" ] && exit 0
 mkdir -p "$(dirname "$dest")"
 exec 9>"$dest.lock"
@@ -18,7 +21,7 @@ mirror=$(sed -n 's/^URIs: *\(http[^ ]*debian\)\/*$/\1/p' /etc/apt/sources.list.d
 tmp="$dest.tmp"
 rm -rf "$tmp"
 echo "building the test rootfs in $dest from $mirror (about a minute, once)" >&2
-debootstrap --variant=minbase --include=openssh-server,sudo,ca-certificates \
+debootstrap --variant=minbase --include=openssh-server,sudo,ca-certificates${extra:+,$extra} \
     bookworm "$tmp" "$mirror" >"$dest.log" 2>&1 || { tail -20 "$dest.log" >&2; exit 1; }
 # Daemons installed into a target must never start on the host's network.
 printf '#!/bin/sh\nexit 101\n' >"$tmp/usr/sbin/policy-rc.d"
