@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
+use super::session::BoxStream;
 use super::{Connection, ConnectionError, ExecOutput};
 
 #[derive(Debug, Default)]
@@ -51,5 +52,27 @@ impl Connection for LocalConnection {
 
     fn round_trips(&self) -> u64 {
         self.commands.load(Ordering::Relaxed)
+    }
+
+    async fn open_stream(&self, command: &str) -> Result<BoxStream, ConnectionError> {
+        let mut child = tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| ConnectionError::Unreachable(format!("could not start /bin/sh: {e}")))?;
+        let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
+            return Err(ConnectionError::Unreachable(
+                "could not open pipes to /bin/sh".into(),
+            ));
+        };
+        // The child exits when its stdin closes (the session loop reads EOF); reap it then.
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        Ok(Box::pin(tokio::io::join(stdout, stdin)))
     }
 }

@@ -2,6 +2,7 @@
 //! Everything a module does on a target goes through [`Connection::exec`].
 
 pub mod local;
+pub mod session;
 pub mod ssh;
 
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub trait Connection: Send + Sync {
     ) -> Result<ExecOutput, ConnectionError>;
     /// Commands run so far (for the round-trip count in `-vvv` and the JSON stream).
     fn round_trips(&self) -> u64;
+    /// Starts `command` and returns its stdin/stdout as one stream (for [`session::Session`]).
+    async fn open_stream(&self, command: &str) -> Result<session::BoxStream, ConnectionError>;
     async fn close(&self) {}
 }
 

@@ -295,6 +295,22 @@ impl Connection for SshConnection {
         self.commands.load(Ordering::Relaxed)
     }
 
+    async fn open_stream(
+        &self,
+        command: &str,
+    ) -> Result<super::session::BoxStream, ConnectionError> {
+        let broken = |e: russh::Error| {
+            ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target))
+        };
+        let channel = self.open_channel().await.map_err(broken)?;
+        // The loop's own errors (sudo's, say) arrive on stdout so they reach the message.
+        channel
+            .exec(true, format!("exec 2>&1; {command}"))
+            .await
+            .map_err(broken)?;
+        Ok(Box::pin(channel.into_stream()))
+    }
+
     async fn close(&self) {
         let _ = self
             .handle

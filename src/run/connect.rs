@@ -9,8 +9,9 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::connection::local::LocalConnection;
+use crate::connection::session::{loop_command, new_nonce, Session};
 use crate::connection::ssh::{HostKeyPolicy, SshConnection, SshParams};
-use crate::connection::{ConnectionError, SharedConnection};
+use crate::connection::{become_command, ConnectionError, SharedConnection};
 
 /// Connection settings from the command line and ansible.cfg (host variables override).
 #[derive(Debug, Clone)]
@@ -48,6 +49,8 @@ type ConnectionCell = Arc<OnceCell<Result<SharedConnection, String>>>;
 #[derive(Default)]
 pub struct ConnectionPool {
     cells: Mutex<HashMap<String, ConnectionCell>>,
+    /// Persistent shells, by host and the user they run as.
+    sessions: Mutex<HashMap<(String, String), ConnectionCell>>,
 }
 
 impl ConnectionPool {
@@ -92,19 +95,88 @@ impl ConnectionPool {
         result.clone().map_err(ConnectionError::Unreachable)
     }
 
-    /// Forgets a host's connection (`meta: reset_connection`).
+    /// The persistent shell on `name` that runs commands as `escalation` (method, user), or
+    /// as the login user. Opened on first use over the host's connection.
+    pub async fn session(
+        &self,
+        name: &str,
+        target: &Target,
+        timeout: Duration,
+        escalation: Option<&(String, String)>,
+    ) -> Result<SharedConnection, ConnectionError> {
+        let user = escalation
+            .map(|(m, u)| format!("{m}:{u}"))
+            .unwrap_or_default();
+        let cell = {
+            let mut sessions = self
+                .sessions
+                .lock()
+                .map_err(|_| ConnectionError::Unreachable("connection pool poisoned".into()))?;
+            sessions
+                .entry((name.to_string(), user))
+                .or_default()
+                .clone()
+        };
+        let result = cell
+            .get_or_init(|| async {
+                let base = self
+                    .get(name, target, timeout)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let nonce = new_nonce();
+                let command = match escalation {
+                    Some((method, user)) => become_command(&loop_command(&nonce), method, user),
+                    None => loop_command(&nonce),
+                };
+                let what = match escalation {
+                    Some((method, user)) => format!("{name} ({method} to {user})"),
+                    None => name.to_string(),
+                };
+                let stream = base
+                    .open_stream(&command)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let session =
+                    tokio::time::timeout(timeout, Session::start(stream, nonce, what.clone()))
+                        .await
+                        .map_err(|_| {
+                            format!(
+                                "starting a shell for {what} timed out (does {} need a password?)",
+                                escalation
+                                    .map(|(m, _)| m.as_str())
+                                    .unwrap_or("the login shell")
+                            )
+                        })?
+                        .map_err(|e| e.to_string())?;
+                Ok(Arc::new(session) as SharedConnection)
+            })
+            .await;
+        result.clone().map_err(ConnectionError::Unreachable)
+    }
+
+    /// Forgets a host's connection and shells (`meta: reset_connection`).
     pub fn reset(&self, name: &str) {
         if let Ok(mut cells) = self.cells.lock() {
             cells.remove(name);
         }
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.retain(|(host, _), _| host != name);
+        }
     }
 
     pub async fn close_all(&self) {
-        let cells: Vec<_> = self
-            .cells
+        // Shells first: closing their stdin ends the loop, which removes its temporary files.
+        let mut cells: Vec<ConnectionCell> = self
+            .sessions
             .lock()
             .map(|c| c.values().cloned().collect())
             .unwrap_or_default();
+        cells.extend(
+            self.cells
+                .lock()
+                .map(|c| c.values().cloned().collect::<Vec<_>>())
+                .unwrap_or_default(),
+        );
         for cell in cells {
             if let Some(Ok(conn)) = cell.get() {
                 conn.close().await;
@@ -112,14 +184,30 @@ impl ConnectionPool {
         }
     }
 
-    /// Total commands run over all connections.
+    /// Commands run so far on a host, over its connection and its shells.
     pub fn round_trips(&self, name: &str) -> u64 {
-        let cell = self.cells.lock().ok().and_then(|c| c.get(name).cloned());
-        cell.and_then(|c| {
-            c.get()
+        let count = |cell: &ConnectionCell| {
+            cell.get()
                 .and_then(|r| r.as_ref().ok().map(|c| c.round_trips()))
-        })
-        .unwrap_or(0)
+                .unwrap_or(0)
+        };
+        let direct = self
+            .cells
+            .lock()
+            .ok()
+            .and_then(|c| c.get(name).map(count))
+            .unwrap_or(0);
+        let sessions: u64 = self
+            .sessions
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .filter(|((host, _), _)| host == name)
+                    .map(|(_, cell)| count(cell))
+                    .sum()
+            })
+            .unwrap_or(0);
+        direct + sessions
     }
 }
 

@@ -37,8 +37,9 @@ impl TaskRun<'_> {
             Err(e) => return failed_result(e.to_string()),
         };
         let needs_connection = !matches!(self.task.action.as_str(), "debug" | "assert" | "fail");
+        let escalation = self.escalation(scope);
         let conn: SharedConnection = if needs_connection {
-            match self.connection(scope).await {
+            match self.connection(scope, escalation.as_ref()).await {
                 Ok(c) => c,
                 Err(msg) => return unreachable(msg),
             }
@@ -63,7 +64,8 @@ impl TaskRun<'_> {
             conn: conn.as_ref(),
             check_mode,
             diff: self.task.inherited.diff.unwrap_or(self.shared.opts.diff),
-            escalation: self.escalation(scope),
+            // The session already runs as the become user.
+            escalation: None,
             environment,
             scope,
             search_paths: &search,
@@ -190,7 +192,11 @@ impl TaskRun<'_> {
             .unwrap_or_else(|| "root".into())
     }
 
-    async fn connection(&self, scope: &Scope) -> Result<SharedConnection, String> {
+    async fn connection(
+        &self,
+        scope: &Scope,
+        escalation: Option<&(String, String)>,
+    ) -> Result<SharedConnection, String> {
         let delegate = match &self.task.inherited.delegate_to {
             Some(d) => Some(
                 scope
@@ -235,10 +241,14 @@ impl TaskRun<'_> {
                 )?,
             ),
         };
-        self.shared
-            .pool
-            .get(&name, &target, self.shared.opts.connection.timeout)
-            .await
-            .map_err(|e| e.to_string())
+        let timeout = self.shared.opts.connection.timeout;
+        let pool = &self.shared.pool;
+        // SSH hosts run everything through one persistent shell per become user; local runs
+        // need one only to change user.
+        match (&target, escalation) {
+            (Target::Local, None) => pool.get(&name, &target, timeout).await,
+            (_, escalation) => pool.session(&name, &target, timeout, escalation).await,
+        }
+        .map_err(|e| e.to_string())
     }
 }

@@ -8,6 +8,28 @@ use crate::connection::quote;
 use crate::load::kv::{split_words, unquote};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
+const SKIP_CREATES: &str = "__kiln_skip_creates__";
+const SKIP_REMOVES: &str = "__kiln_skip_removes__";
+
+/// The result for a command its creates/removes guard skipped, if the output says so.
+fn skipped(
+    stdout: &str,
+    creates: &Option<String>,
+    removes: &Option<String>,
+) -> Option<ModuleResult> {
+    let why = match stdout.trim_end() {
+        SKIP_CREATES => format!("{} exists", creates.as_deref().unwrap_or_default()),
+        SKIP_REMOVES => format!("{} does not exist", removes.as_deref().unwrap_or_default()),
+        _ => return None,
+    };
+    Some(
+        ModuleResult::changed(false)
+            .with("rc", 0)
+            .with("stdout", format!("skipped, since {why}"))
+            .with_msg(format!("Did not run command since '{why}'")),
+    )
+}
+
 pub struct Command {
     pub shell: bool,
 }
@@ -53,55 +75,48 @@ impl Module for Command {
                 )))
             }
         };
-        if creates.is_some() || removes.is_some() {
-            let mut tests = Vec::new();
-            if let Some(c) = &creates {
-                tests.push(format!("if [ -e {} ]; then echo skip; fi", quote(c)));
-            }
-            if let Some(r) = &removes {
-                tests.push(format!("if [ ! -e {} ]; then echo skip; fi", quote(r)));
-            }
-            let prefix = chdir
-                .as_ref()
-                .map(|d| format!("cd {} && ", quote(d)))
-                .unwrap_or_default();
-            let out = ctx
-                .run(&format!("{prefix}{}", tests.join("; ")), None)
-                .await?;
-            if out.stdout_text().contains("skip") {
-                let why = match (&creates, &removes) {
-                    (Some(c), _)
-                        if out.stdout_text().lines().next() == Some("skip")
-                            && creates.is_some() =>
-                    {
-                        format!("{c} exists")
-                    }
-                    (_, Some(r)) => format!("{r} does not exist"),
-                    _ => String::new(),
-                };
-                return Ok(ModuleResult::changed(false)
-                    .with("rc", 0)
-                    .with("stdout", format!("skipped, since {why}"))
-                    .with_msg(format!("Did not run command since '{why}'")));
-            }
+        // creates/removes are checked on the target in the same command that runs the
+        // program (one round trip); a skip prints a marker instead of running it.
+        let mut guard = String::new();
+        if let Some(c) = &creates {
+            guard.push_str(&format!(
+                "if [ -e {} ]; then echo {SKIP_CREATES}; exit 0; fi; ",
+                quote(c)
+            ));
         }
+        if let Some(r) = &removes {
+            guard.push_str(&format!(
+                "if [ ! -e {} ]; then echo {SKIP_REMOVES}; exit 0; fi; ",
+                quote(r)
+            ));
+        }
+        let cd = chdir
+            .as_ref()
+            .map(|d| format!("cd {} && ", quote(d)))
+            .unwrap_or_default();
         if ctx.check_mode {
-            // As in Ansible: with creates/removes the run is predictable (changed); without,
-            // the command is skipped.
-            let guarded = creates.is_some() || removes.is_some();
-            let mut result = ModuleResult::changed(guarded)
-                .with("rc", 0)
-                .with_msg("Command would have run if not in check mode");
-            result.skipped = !guarded;
-            return Ok(result);
+            // As in Ansible: with creates/removes the run is predictable (changed unless the
+            // guard says skip); without, the command is skipped.
+            if guard.is_empty() {
+                let mut result = ModuleResult::changed(false)
+                    .with("rc", 0)
+                    .with_msg("Command would have run if not in check mode");
+                result.skipped = true;
+                return Ok(result);
+            }
+            let out = ctx.run(&format!("{cd}{guard}true"), None).await?;
+            return Ok(match skipped(&out.stdout_text(), &creates, &removes) {
+                Some(result) => result,
+                None => ModuleResult::changed(true)
+                    .with("rc", 0)
+                    .with_msg("Command would have run if not in check mode"),
+            });
         }
         let mut full = line.clone();
         if let (true, Some(exe)) = (self.shell, &executable) {
             full = format!("{} -c {}", quote(exe), quote(&full));
         }
-        if let Some(dir) = &chdir {
-            full = format!("cd {} && {full}", quote(dir));
-        }
+        let full = format!("{cd}{guard}{full}");
         let input = stdin.map(|s| {
             let mut bytes = s.into_bytes();
             if stdin_add_newline {
@@ -111,6 +126,11 @@ impl Module for Command {
         });
         let started = std::time::Instant::now();
         let out = ctx.run(&full, input).await?;
+        if out.rc == 0 {
+            if let Some(result) = skipped(&out.stdout_text(), &creates, &removes) {
+                return Ok(result);
+            }
+        }
         Ok(command_result(&line, &out, started, strip))
     }
 }

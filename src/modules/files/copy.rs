@@ -91,7 +91,7 @@ impl Module for Copy {
             dest = format!("{}/{name}", dest.trim_end_matches('/'));
         }
         if !force {
-            let (state, _) = probe(ctx, &dest, false).await?;
+            let (state, _) = probe(ctx, &dest, None).await?;
             if state.exists {
                 return Ok(ModuleResult::changed(false).with("dest", dest.as_str()));
             }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::write::{probe, Attributes};
 use crate::connection::quote;
-use crate::modules::util::{octal, wanted_mode, PathState};
+use crate::modules::util::{octal, parse_probe, probe_command, wanted_mode, PathState};
 use crate::modules::{Args, Diff, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct File;
@@ -35,7 +35,39 @@ impl Module for File {
         ]);
         args.finish()?;
 
-        let (current, _) = probe(ctx, &path, false).await?;
+        // With an explicit state that creates something, one command creates the path when it
+        // is absent (the plan for an absent path) and reports its state otherwise.
+        let creatable = match state_arg.as_deref() {
+            Some("directory" | "touch") => true,
+            Some("link" | "hard") => src.is_some(),
+            _ => false,
+        };
+        let current = if creatable && !ctx.check_mode && !ctx.diff {
+            let wanted = state_arg.as_deref().unwrap_or_default();
+            let q = quote(&path);
+            let create = create_commands(wanted, &q, src.as_deref(), &attrs, recurse).join(" && ");
+            let script = format!(
+                "if [ -e {q} ] || [ -L {q} ]; then {}; else {create} && echo {CREATED}; fi",
+                probe_command(&path, false)
+            );
+            let out = ctx.run_ok(&script, None, &format!("file {path}")).await?;
+            if out.stdout_text().trim_end() == CREATED {
+                let mut result = ModuleResult::changed(true)
+                    .with("path", path.as_str())
+                    .with("state", wanted);
+                if let Some(m) = attrs
+                    .mode
+                    .as_ref()
+                    .and_then(|m| wanted_mode(m, None, wanted == "directory"))
+                {
+                    result.data.insert("mode".into(), octal(m).into());
+                }
+                return Ok(result);
+            }
+            parse_probe(&out.stdout_text())
+        } else {
+            probe(ctx, &path, None).await?.0
+        };
         // Ansible's default: keep the current kind, or `file` when absent.
         let wanted = match state_arg.as_deref() {
             Some(s) => s.to_string(),
@@ -56,11 +88,7 @@ impl Module for File {
             }
             "directory" => {
                 if !current.exists {
-                    commands.push(format!("mkdir -p -- {q}"));
-                    if let Some(m) = attrs.mode.as_ref().and_then(|m| wanted_mode(m, None, true)) {
-                        commands.push(format!("chmod {} {q}", octal(m)));
-                    }
-                    commands.extend(ownership(&attrs, &q, recurse));
+                    commands.extend(create_commands("directory", &q, None, &attrs, recurse));
                 } else if current.kind != "directory" {
                     return Err(ModuleError::Failed(format!("{path} already exists as a {}", current.kind)));
                 } else {
@@ -81,10 +109,7 @@ impl Module for File {
                     commands.push(format!("touch -- {q}"));
                 }
                 if !current.exists {
-                    if let Some(m) = attrs.mode.as_ref().and_then(|m| wanted_mode(m, None, false)) {
-                        commands.push(format!("chmod {} {q}", octal(m)));
-                    }
-                    commands.extend(ownership(&attrs, &q, false));
+                    commands = create_commands("touch", &q, None, &attrs, false);
                 } else {
                     commands.extend(attrs.changes(&path, &current));
                 }
@@ -151,6 +176,37 @@ impl Module for File {
         }
         Ok(result)
     }
+}
+
+const CREATED: &str = "__kiln_created__";
+
+/// The commands that create `wanted` at an absent path.
+fn create_commands(
+    wanted: &str,
+    q: &str,
+    src: Option<&str>,
+    attrs: &Attributes,
+    recurse: bool,
+) -> Vec<String> {
+    let is_dir = wanted == "directory";
+    let mut commands = match (wanted, src) {
+        ("directory", _) => vec![format!("mkdir -p -- {q}")],
+        ("touch", _) => vec![format!("touch -- {q}")],
+        ("link", Some(src)) => vec![format!("ln -s -f -n -- {} {q}", quote(src))],
+        ("hard", Some(src)) => vec![format!("ln -f -n -- {} {q}", quote(src))],
+        _ => return vec![],
+    };
+    if !matches!(wanted, "link" | "hard") {
+        if let Some(m) = attrs
+            .mode
+            .as_ref()
+            .and_then(|m| wanted_mode(m, None, is_dir))
+        {
+            commands.push(format!("chmod {} {q}", octal(m)));
+        }
+    }
+    commands.extend(ownership(attrs, q, recurse && is_dir));
+    commands
 }
 
 fn describe(state: &PathState) -> String {

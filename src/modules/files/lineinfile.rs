@@ -4,11 +4,13 @@
 use async_trait::async_trait;
 use regex::Regex;
 
-use super::write::{converge, Attributes, WriteRequest};
-use crate::connection::quote;
+use super::write::{converge_from, probe, Attributes, WriteRequest};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct LineInFile;
+
+/// Files larger than this are not edited line by line (their content is not read).
+const LINEINFILE_LIMIT: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Default)]
 pub struct Edit {
@@ -161,35 +163,36 @@ impl Module for LineInFile {
                 "lineinfile: regexp is required with backrefs=true".into(),
             ));
         }
-        let out = ctx
-            .run(
-                &format!(
-                    "if [ -f {p} ]; then cat {p}; else echo kiln-absent >&2; exit 3; fi",
-                    p = quote(&path)
-                ),
-                None,
-            )
-            .await?;
-        let current = match out.rc {
-            0 => out.stdout_text(),
-            3 if !edit.present => {
+        // The file's state and content in one command; the write then reuses that state.
+        let (state, content) = probe(ctx, &path, Some(LINEINFILE_LIMIT)).await?;
+        if state.exists && state.kind != "file" && state.kind != "link" {
+            return Err(ModuleError::Failed(format!(
+                "{path} is a {}, not a file",
+                state.kind
+            )));
+        }
+        let current = match (state.exists, content) {
+            (true, Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+            (true, None) if state.size > 0 => {
+                return Err(ModuleError::Failed(format!(
+                    "{path} is larger than {} MiB; lineinfile does not edit files that large",
+                    LINEINFILE_LIMIT >> 20
+                )))
+            }
+            (true, None) => String::new(),
+            (false, _) if !edit.present => {
                 return Ok(ModuleResult::changed(false).with_msg("file not present"))
             }
-            3 if !create => {
+            (false, _) if !create => {
                 return Err(ModuleError::Failed(format!(
                     "Destination {path} does not exist! (use create: yes to create it)"
                 )))
             }
-            3 => String::new(),
-            _ => {
-                return Err(ModuleError::Failed(format!(
-                    "could not read {path}: {}",
-                    out.stderr_text().trim()
-                )))
-            }
+            (false, _) => String::new(),
         };
         let (new_text, msg) = apply(&edit, &current);
-        let mut result = converge(
+        let before = ctx.diff.then(|| current.clone().into_bytes());
+        let mut result = converge_from(
             ctx,
             WriteRequest {
                 dest: path,
@@ -199,6 +202,8 @@ impl Module for LineInFile {
                 validate,
                 force: create,
             },
+            state,
+            before,
         )
         .await?;
         if result.changed {

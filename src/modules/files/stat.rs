@@ -24,7 +24,7 @@ impl Module for Stat {
             "get_selinux_context",
         ]);
         args.finish()?;
-        let (state, _) = probe(ctx, &path, false).await?;
+        let (state, _) = probe(ctx, &path, None).await?;
         let mut stat: IndexMap<String, Value> = IndexMap::new();
         stat.insert("exists".into(), state.exists.into());
         if state.exists {

@@ -81,13 +81,13 @@ pub struct WriteRequest {
 pub async fn probe(
     ctx: &ModuleCtx<'_>,
     path: &str,
-    with_content: bool,
+    content_limit: Option<u64>,
 ) -> Result<(PathState, Option<Vec<u8>>), ModuleError> {
     let mut command = probe_command(path, true);
-    if with_content {
+    if let Some(limit) = content_limit {
         let p = quote(path);
         command.push_str(&format!(
-            "; if [ -f {p} ] && [ $(stat -c %s {p}) -le {DIFF_LIMIT} ]; then echo '--kiln-content--'; cat {p}; fi"
+            "; if [ -f {p} ] && [ $(stat -c %s {p}) -le {limit} ]; then echo '--kiln-content--'; cat {p}; fi"
         ));
     }
     let out = ctx.run(&command, None).await?;
@@ -110,9 +110,27 @@ pub async fn probe(
 /// Plans and (outside check mode) applies a file write.
 pub async fn converge(
     ctx: &ModuleCtx<'_>,
-    mut request: WriteRequest,
+    request: WriteRequest,
 ) -> Result<ModuleResult, ModuleError> {
-    let (mut state, mut before) = probe(ctx, &request.dest, ctx.diff).await?;
+    let (state, before) = if speculates(ctx, &request) {
+        match create_if_absent(ctx, &request).await? {
+            Speculation::Created(result) => return Ok(result),
+            Speculation::Exists(state) => (state, None),
+        }
+    } else {
+        probe(ctx, &request.dest, ctx.diff.then_some(DIFF_LIMIT)).await?
+    };
+    converge_from(ctx, request, state, before).await
+}
+
+/// The rest of `converge`, for a caller that already read the destination's state (and its
+/// content, for `--diff`).
+pub async fn converge_from(
+    ctx: &ModuleCtx<'_>,
+    mut request: WriteRequest,
+    mut state: PathState,
+    mut before: Option<Vec<u8>>,
+) -> Result<ModuleResult, ModuleError> {
     if state.kind == "directory" {
         return Err(ModuleError::Failed(format!(
             "{} is a directory; name the file to write",
@@ -128,7 +146,7 @@ pub async fn converge(
                 format!("{}/{target}", parent_dir(&request.dest))
             };
             request.dest = resolved;
-            (state, before) = probe(ctx, &request.dest, ctx.diff).await?;
+            (state, before) = probe(ctx, &request.dest, ctx.diff.then_some(DIFF_LIMIT)).await?;
         }
     }
     let checksum = sha1_hex(&request.content);
@@ -168,16 +186,7 @@ pub async fn converge(
         .run(&script, Some(std::mem::take(&mut request.content)))
         .await?;
     if out.rc != 0 {
-        let stderr = out.stderr_text();
-        let message = if stderr.contains("kiln-validate-failed") {
-            format!(
-                "failed to validate: {}",
-                stderr.replace("kiln-validate-failed", "").trim()
-            )
-        } else {
-            format!("could not write {}: {}", request.dest, stderr.trim())
-        };
-        return Err(ModuleError::Failed(message));
+        return Err(write_failure(&request.dest, &out.stderr_text()));
     }
     if backup_file {
         result = result.with("backup_file", out.stdout_text().trim());
@@ -185,25 +194,89 @@ pub async fn converge(
     Ok(with_final_attrs(result, &state, &request.attrs))
 }
 
+fn write_failure(dest: &str, stderr: &str) -> ModuleError {
+    ModuleError::Failed(if stderr.contains("kiln-validate-failed") {
+        format!(
+            "failed to validate: {}",
+            stderr.replace("kiln-validate-failed", "").trim()
+        )
+    } else {
+        format!("could not write {dest}: {}", stderr.trim())
+    })
+}
+
+/// Content up to this size is sent along with the first command (see `create_if_absent`).
+const SPECULATE_LIMIT: usize = 256 * 1024;
+const CREATED: &str = "__kiln_created__";
+
+enum Speculation {
+    Created(ModuleResult),
+    Exists(PathState),
+}
+
+fn speculates(ctx: &ModuleCtx<'_>, request: &WriteRequest) -> bool {
+    !ctx.check_mode && !ctx.diff && !request.backup && request.content.len() <= SPECULATE_LIMIT
+}
+
+/// One round trip for the common cases: if the destination is absent, write it (the plan for
+/// an absent path); otherwise report its state for the normal plan.
+async fn create_if_absent(
+    ctx: &ModuleCtx<'_>,
+    request: &WriteRequest,
+) -> Result<Speculation, ModuleError> {
+    let absent = PathState::default();
+    let p = quote(&request.dest);
+    let script = format!(
+        "if [ -e {p} ] || [ -L {p} ]; then {}; else {{ {}; }} && echo {CREATED}; fi",
+        probe_command(&request.dest, true),
+        write_script(request, &absent, false)
+    );
+    let out = ctx.run(&script, Some(request.content.clone())).await?;
+    if out.rc != 0 {
+        return Err(write_failure(&request.dest, &out.stderr_text()));
+    }
+    let stdout = out.stdout_text();
+    if stdout.trim_end() == CREATED {
+        let result = ModuleResult::changed(true)
+            .with("dest", request.dest.as_str())
+            .with("checksum", sha1_hex(&request.content))
+            .with("size", request.content.len() as i64);
+        return Ok(Speculation::Created(with_final_attrs(
+            result,
+            &absent,
+            &request.attrs,
+        )));
+    }
+    Ok(Speculation::Exists(parse_probe(&stdout)))
+}
+
+/// The file's mode/owner/group after the write, as far as they are known without asking
+/// again (a new file's defaults come from the target's umask and user: left out).
 fn with_final_attrs(
     mut result: ModuleResult,
     state: &PathState,
     attrs: &Attributes,
 ) -> ModuleResult {
-    let mode = attrs
+    let current = state.exists.then_some(state.mode);
+    if let Some(mode) = attrs
         .mode
         .as_ref()
-        .and_then(|m| wanted_mode(m, state.exists.then_some(state.mode), false))
-        .unwrap_or(state.mode);
-    result.data.insert("mode".into(), Value::from(octal(mode)));
-    result.data.insert(
-        "owner".into(),
-        Value::from(attrs.owner.clone().unwrap_or_else(|| state.owner.clone())),
-    );
-    result.data.insert(
-        "group".into(),
-        Value::from(attrs.group.clone().unwrap_or_else(|| state.group.clone())),
-    );
+        .and_then(|m| wanted_mode(m, current, false))
+        .or(current)
+    {
+        result.data.insert("mode".into(), Value::from(octal(mode)));
+    }
+    let known = |wanted: &Option<String>, current: &str| {
+        wanted
+            .clone()
+            .or_else(|| state.exists.then(|| current.to_string()))
+    };
+    if let Some(owner) = known(&attrs.owner, &state.owner) {
+        result.data.insert("owner".into(), Value::from(owner));
+    }
+    if let Some(group) = known(&attrs.group, &state.group) {
+        result.data.insert("group".into(), Value::from(group));
+    }
     result
 }
 
