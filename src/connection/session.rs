@@ -6,13 +6,14 @@
 //! one `sh -c` on the target. Commands and their output are framed with a random nonce:
 //!
 //! ```text
-//! → <script lines>  "<nonce> <stdin length>\n"  <stdin bytes>
+//! → <script lines>  "<nonce> <stdin length> <c|d>\n"  <stdin bytes>
 //! ← <stdout> "\n<nonce> 1\n" <stderr> "\n<nonce> 2 <exit code>\n"
 //! ```
 //!
 //! Each command runs in a subshell (a fork, no exec: cheaper than `sh -c`, with the loop's own
-//! variables cleared first) with stdin from a file (or /dev/null) and its output captured in
-//! files, so a daemon it leaves behind cannot corrupt the framing.
+//! variables cleared first) with stdin from a file (or /dev/null). A user's command (`c`) has
+//! its output captured in a file first, so a daemon it leaves behind cannot corrupt the
+//! framing; kiln's own scripts (`d`) stream their output directly, saving a `cat` each.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,9 +48,14 @@ while :; do
     dd of="$d/i" bs="$2" count=1 iflag=fullblock 2>/dev/null
     i="$d/i"
   fi
-  (eval "unset l i r n; set --; d=; s=; $s") <"$i" >"$d/o" 2>"$d/e"
-  r=$?
-  [ -s "$d/o" ] && cat "$d/o"
+  if [ "$3" = c ]; then
+    (eval "unset l i r n; set --; d=; s=; $s") <"$i" >"$d/o" 2>"$d/e"
+    r=$?
+    [ -s "$d/o" ] && cat "$d/o"
+  else
+    (eval "unset l i r n; set --; d=; s=; $s") <"$i" 2>"$d/e"
+    r=$?
+  fi
   printf '\n%s 1\n' "$n"
   [ -s "$d/e" ] && cat "$d/e"
   printf '\n%s 2 %s\n' "$n" "$r"
@@ -149,19 +155,20 @@ impl Session {
     }
 }
 
-#[async_trait]
-impl Connection for Session {
-    async fn exec(
+impl Session {
+    /// Runs one framed command; `mode` is `c` (capture stdout first) or `d` (stream it).
+    async fn run(
         &self,
         command: &str,
         stdin: Option<Vec<u8>>,
+        mode: char,
     ) -> Result<ExecOutput, ConnectionError> {
         let mut io = self.io.lock().await;
         self.commands.fetch_add(1, Ordering::Relaxed);
         let input = stdin.unwrap_or_default();
         let mut message = Vec::with_capacity(command.len() + input.len() + 64);
         message.extend_from_slice(command.as_bytes());
-        message.extend_from_slice(format!("\n{} {}\n", self.nonce, input.len()).as_bytes());
+        message.extend_from_slice(format!("\n{} {} {mode}\n", self.nonce, input.len()).as_bytes());
         message.extend_from_slice(&input);
         let broken = |e: String| {
             ConnectionError::Unreachable(format!("the shell session for {} ended: {e}", self.what))
@@ -182,6 +189,25 @@ impl Connection for Session {
         let code = io.read_until(b"\n").await.map_err(broken)?;
         let rc = String::from_utf8_lossy(&code).trim().parse().unwrap_or(-1);
         Ok(ExecOutput { rc, stdout, stderr })
+    }
+}
+
+#[async_trait]
+impl Connection for Session {
+    async fn exec(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ConnectionError> {
+        self.run(command, stdin, 'd').await
+    }
+
+    async fn exec_user(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ConnectionError> {
+        self.run(command, stdin, 'c').await
     }
 
     fn round_trips(&self) -> u64 {
@@ -227,6 +253,11 @@ mod tests {
     async fn frames_output_errors_exit_codes_and_stdin() {
         let s = local_session().await;
         let out = s
+            .exec_user("echo hello; echo oops >&2; exit 3", None)
+            .await
+            .unwrap();
+        assert_eq!(out.stdout_text(), "hello\n");
+        let out = s
             .exec("echo hello; echo oops >&2; exit 3", None)
             .await
             .unwrap();
@@ -259,6 +290,6 @@ mod tests {
         let big = vec![b'x'; 300_000];
         let out = s.exec("wc -c", Some(big)).await.unwrap();
         assert_eq!(out.stdout_text().trim(), "300000");
-        assert_eq!(s.round_trips(), 6);
+        assert_eq!(s.round_trips(), 7);
     }
 }

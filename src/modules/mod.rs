@@ -107,12 +107,26 @@ pub struct ModuleCtx<'a> {
 }
 
 impl ModuleCtx<'_> {
-    /// Runs a shell command on the target, with `become` and `environment` applied.
+    /// Runs one of kiln's own shell commands on the target, with `become` and `environment`.
     pub async fn run(
         &self,
         command: &str,
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecOutput, ModuleError> {
+        Ok(self.conn.exec(&self.wrap(command), stdin).await?)
+    }
+
+    /// Runs a user's command line (`command`, `shell`, `raw`, `script`).
+    pub async fn run_user(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ModuleError> {
+        Ok(self.conn.exec_user(&self.wrap(command), stdin).await?)
+    }
+
+    /// Applies `environment` and `become` to a command line.
+    fn wrap(&self, command: &str) -> String {
         let mut full = String::new();
         for (k, v) in &self.environment {
             full.push_str(&format!("{k}={} ", quote(v)));
@@ -121,11 +135,10 @@ impl ModuleCtx<'_> {
             full = format!("export {full}; ");
         }
         full.push_str(command);
-        let full = match &self.escalation {
+        match &self.escalation {
             Some((method, user)) => become_command(&full, method, user),
             None => full,
-        };
-        Ok(self.conn.exec(&full, stdin).await?)
+        }
     }
 
     /// Runs a command that must succeed; its stderr becomes the failure message.

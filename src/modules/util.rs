@@ -134,7 +134,7 @@ pub struct PathState {
 pub fn probe_command(path: &str, with_checksum: bool) -> String {
     let p = crate::connection::quote(path);
     let checksum = if with_checksum {
-        format!(" && if [ -f {p} ] && [ ! -L {p} ]; then sha1sum < {p} | cut -c1-40; fi")
+        format!(" && if [ -f {p} ] && [ ! -L {p} ]; then sha1sum < {p}; fi")
     } else {
         String::new()
     };
@@ -176,10 +176,12 @@ pub fn parse_probe(output: &str) -> PathState {
         size: fields.get(6).and_then(|v| v.parse().ok()).unwrap_or(0),
         mtime: fields.get(7).and_then(|v| v.parse().ok()).unwrap_or(0),
         link_target,
+        // `sha1sum` prints "<40 hex digits>  -".
         checksum: lines
             .next()
-            .map(|l| l.trim().to_string())
-            .filter(|l| l.len() == 40),
+            .and_then(|l| l.get(..40))
+            .filter(|l| l.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_string),
     }
 }
 

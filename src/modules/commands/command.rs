@@ -125,7 +125,7 @@ impl Module for Command {
             bytes
         });
         let started = std::time::Instant::now();
-        let out = ctx.run(&full, input).await?;
+        let out = ctx.run_user(&full, input).await?;
         if out.rc == 0 {
             if let Some(result) = skipped(&out.stdout_text(), &creates, &removes) {
                 return Ok(result);

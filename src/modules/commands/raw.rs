@@ -28,7 +28,7 @@ impl Module for Raw {
             None => line.clone(),
         };
         let started = std::time::Instant::now();
-        let out = ctx.run(&full, None).await?;
+        let out = ctx.run_user(&full, None).await?;
         Ok(command_result(&line, &out, started, false))
     }
 }

@@ -67,7 +67,7 @@ impl Module for Script {
             "{guard}t=$(mktemp) && cat > \"$t\" && {cd}{run} {rest}; rc=$?; rm -f \"$t\"; exit $rc"
         );
         let started = std::time::Instant::now();
-        let out = ctx.run(&command, Some(body)).await?;
+        let out = ctx.run_user(&command, Some(body)).await?;
         if out.stdout_text().trim() == "kiln-skip" {
             return Ok(ModuleResult::changed(false)
                 .with("rc", 0)
