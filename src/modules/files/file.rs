@@ -190,7 +190,18 @@ fn create_commands(
 ) -> Vec<String> {
     let is_dir = wanted == "directory";
     let mut commands = match (wanted, src) {
-        ("directory", _) => vec![format!("mkdir -p -- {q}")],
+        // `install -d` creates the directory (and parents) with its mode in one process.
+        ("directory", _) => {
+            let mode = attrs.mode.as_ref().and_then(|m| wanted_mode(m, None, true));
+            let mut create = match mode {
+                Some(m) => format!("install -d -m {}", octal(m)),
+                None => "mkdir -p".to_string(),
+            };
+            create.push_str(&format!(" -- {q}"));
+            let mut commands = vec![create];
+            commands.extend(ownership(attrs, q, recurse));
+            return commands;
+        }
         ("touch", _) => vec![format!("touch -- {q}")],
         ("link", Some(src)) => vec![format!("ln -s -f -n -- {} {q}", quote(src))],
         ("hard", Some(src)) => vec![format!("ln -f -n -- {} {q}", quote(src))],

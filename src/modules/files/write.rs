@@ -291,33 +291,38 @@ pub fn parent_dir(path: &str) -> String {
 /// The apply command: content arrives on stdin.
 fn write_script(request: &WriteRequest, state: &PathState, backup: bool) -> String {
     let dest = quote(&request.dest);
-    let dir = quote(&parent_dir(&request.dest));
-    let mut steps = vec![
-        format!("t=$(mktemp {dir}/.kiln-tmp.XXXXXX)"),
-        "cat > \"$t\"".to_string(),
-    ];
+    // A fresh name beside the destination (same filesystem, so `mv` is atomic); `install`
+    // writes it from stdin with its mode and owner in one process.
+    let temp = quote(&format!(
+        "{}/.kiln-tmp.{}",
+        parent_dir(&request.dest),
+        random_suffix()
+    ));
     let mode = request
         .attrs
         .mode
         .as_ref()
         .and_then(|m| wanted_mode(m, state.exists.then_some(state.mode), false));
-    match (mode, state.exists) {
-        (Some(m), _) => steps.push(format!("chmod {} \"$t\"", octal(m))),
-        (None, true) => steps.push(format!("chmod {} \"$t\"", octal(state.mode))),
-        (None, false) => {
-            steps.push("chmod $(printf '%o' $(( 0666 & ~0$(umask) ))) \"$t\"".to_string())
-        }
-    }
-    match (&request.attrs.owner, state.exists) {
-        (Some(owner), _) => steps.push(format!("chown {} \"$t\"", quote(owner))),
-        (None, true) => steps.push(format!(
-            "{{ chown {}:{} \"$t\" 2>/dev/null || true; }}",
-            state.uid, state.gid
-        )),
-        _ => {}
+    let mode = match (mode, state.exists) {
+        (Some(m), _) => octal(m),
+        (None, true) => octal(state.mode),
+        // A new file gets the target's umask default, as with a shell redirection.
+        (None, false) => "\"$(printf '%o' $(( 0666 & ~0$(umask) )))\"".to_string(),
+    };
+    let mut install = format!("install -m {mode}");
+    if let Some(owner) = &request.attrs.owner {
+        install.push_str(&format!(" -o {}", quote(owner)));
     }
     if let Some(group) = &request.attrs.group {
-        steps.push(format!("chgrp {} \"$t\"", quote(group)));
+        install.push_str(&format!(" -g {}", quote(group)));
+    }
+    let mut steps = vec![format!("t={temp}"), format!("{install} /dev/stdin \"$t\"")];
+    if state.exists && request.attrs.owner.is_none() && request.attrs.group.is_none() {
+        // Keep the current owner when we may (as root); otherwise the file is ours.
+        steps.push(format!(
+            "{{ chown {}:{} \"$t\" 2>/dev/null || true; }}",
+            state.uid, state.gid
+        ));
     }
     if let Some(validate) = &request.validate {
         let command = validate.replace("%s", "\"$t\"");
@@ -335,4 +340,17 @@ fn write_script(request: &WriteRequest, state: &PathState, backup: bool) -> Stri
         "{} || {{ rc=$?; rm -f \"$t\"; exit $rc; }}",
         steps.join(" && ")
     )
+}
+
+/// A short random name part for temporary files (not security-relevant: collisions only).
+fn random_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let seed = format!(
+        "{}-{n}-{:?}",
+        std::process::id(),
+        std::time::SystemTime::now()
+    );
+    sha1_hex(seed.as_bytes())[..12].to_string()
 }
