@@ -11,18 +11,25 @@ use super::{HostEvent, Reporter, Stats};
 
 pub struct JsonLines {
     out: Mutex<Box<dyn Write + Send>>,
-    current_task: Mutex<String>,
+    started: std::time::Instant,
 }
 
 impl JsonLines {
     pub fn new(out: Box<dyn Write + Send>) -> Self {
         Self {
             out: Mutex::new(out),
-            current_task: Mutex::new(String::new()),
+            started: std::time::Instant::now(),
         }
     }
 
-    fn emit(&self, value: serde_json::Value) {
+    /// Writes one event, stamped with milliseconds since the run started (`at_ms`).
+    fn emit(&self, mut value: serde_json::Value) {
+        if let Some(map) = value.as_object_mut() {
+            map.insert(
+                "at_ms".into(),
+                json!((self.started.elapsed().as_secs_f64() * 1000.0).round()),
+            );
+        }
         if let Ok(mut out) = self.out.lock() {
             let _ = writeln!(out, "{value}");
             let _ = out.flush();
@@ -38,9 +45,6 @@ impl Reporter for JsonLines {
         self.emit(json!({"event": "play_start", "play": name}));
     }
     fn task_start(&self, name: &str, handler: bool) {
-        if let Ok(mut t) = self.current_task.lock() {
-            *t = name.to_string();
-        }
         self.emit(json!({"event": "task_start", "task": name, "handler": handler}));
     }
     fn host_result(&self, e: &HostEvent<'_>) {

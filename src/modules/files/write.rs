@@ -181,10 +181,8 @@ pub async fn converge_from(
         return Ok(with_final_attrs(result, &state, &request.attrs));
     }
     let backup_file = request.backup && state.exists;
-    let script = write_script(&request, &state, backup_file);
-    let out = ctx
-        .run(&script, Some(std::mem::take(&mut request.content)))
-        .await?;
+    let (script, stdin) = write_script(&request, &state, backup_file);
+    let out = ctx.run(&script, stdin).await?;
     if out.rc != 0 {
         return Err(write_failure(&request.dest, &out.stderr_text()));
     }
@@ -226,12 +224,12 @@ async fn create_if_absent(
 ) -> Result<Speculation, ModuleError> {
     let absent = PathState::default();
     let p = quote(&request.dest);
+    let (write, stdin) = write_script(request, &absent, false);
     let script = format!(
-        "if [ -e {p} ] || [ -L {p} ]; then {}; else {{ {}; }} && echo {CREATED}; fi",
+        "if [ -e {p} ] || [ -L {p} ]; then {}; else {{ {write}; }} && echo {CREATED}; fi",
         probe_command(&request.dest, true),
-        write_script(request, &absent, false)
     );
-    let out = ctx.run(&script, Some(request.content.clone())).await?;
+    let out = ctx.run(&script, stdin).await?;
     if out.rc != 0 {
         return Err(write_failure(&request.dest, &out.stderr_text()));
     }
@@ -289,7 +287,16 @@ pub fn parent_dir(path: &str) -> String {
 }
 
 /// The apply command: content arrives on stdin.
-fn write_script(request: &WriteRequest, state: &PathState, backup: bool) -> String {
+/// Content up to this size, if it is text, travels inside the script (piped from `printf`, a
+/// shell builtin) rather than as the command's stdin (which costs the target a `dd`).
+const INLINE_LIMIT: usize = 16 * 1024;
+
+/// The apply command, and the stdin it needs (None when the content is inlined).
+fn write_script(
+    request: &WriteRequest,
+    state: &PathState,
+    backup: bool,
+) -> (String, Option<Vec<u8>>) {
     let dest = quote(&request.dest);
     // A fresh name beside the destination (same filesystem, so `mv` is atomic); `install`
     // writes it from stdin with its mode and owner in one process.
@@ -316,7 +323,16 @@ fn write_script(request: &WriteRequest, state: &PathState, backup: bool) -> Stri
     if let Some(group) = &request.attrs.group {
         install.push_str(&format!(" -g {}", quote(group)));
     }
-    let mut steps = vec![format!("t={temp}"), format!("{install} /dev/stdin \"$t\"")];
+    let inline = match std::str::from_utf8(&request.content) {
+        Ok(text) if request.content.len() <= INLINE_LIMIT && !text.contains('\0') => Some(text),
+        _ => None,
+    };
+    let write = match inline {
+        Some(text) => format!("printf '%s' {} | {install} /dev/stdin \"$t\"", quote(text)),
+        None => format!("{install} /dev/stdin \"$t\""),
+    };
+    let stdin = inline.is_none().then(|| request.content.clone());
+    let mut steps = vec![format!("t={temp}"), write];
     if state.exists && request.attrs.owner.is_none() && request.attrs.group.is_none() {
         // Keep the current owner when we may (as root); otherwise the file is ours.
         steps.push(format!(
@@ -336,9 +352,12 @@ fn write_script(request: &WriteRequest, state: &PathState, backup: bool) -> Stri
         ));
     }
     steps.push(format!("mv -f \"$t\" {dest}"));
-    format!(
-        "{} || {{ rc=$?; rm -f \"$t\"; exit $rc; }}",
-        steps.join(" && ")
+    (
+        format!(
+            "{} || {{ rc=$?; rm -f \"$t\"; exit $rc; }}",
+            steps.join(" && ")
+        ),
+        stdin,
     )
 }
 
