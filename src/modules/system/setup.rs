@@ -10,30 +10,29 @@ use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct Setup;
 
-/// Everything is read with POSIX tools present on a minimal Debian, Alpine or RHEL system.
+/// One command, six processes (uname, hostname ×2, id, date, env); everything else is read
+/// with shell builtins, because on a busy host each process costs about a millisecond.
 const GATHER: &str = r#"
-echo "hostname=$(hostname 2>/dev/null || cat /etc/hostname 2>/dev/null)"
-echo "fqdn=$(hostname -f 2>/dev/null || hostname 2>/dev/null)"
-echo "arch=$(uname -m)"
-echo "kernel=$(uname -r)"
-echo "system=$(uname -s)"
-if [ -r /etc/os-release ]; then sed 's/^/os:/' /etc/os-release; fi
-if [ -r /etc/debian_version ]; then echo "debian_version=$(cat /etc/debian_version)"; fi
-echo "nproc=$(nproc 2>/dev/null || grep -c ^processor /proc/cpuinfo)"
-awk '/^MemTotal:/ {print "memtotal_kb=" $2} /^MemFree:/ {print "memfree_kb=" $2} /^SwapTotal:/ {print "swaptotal_kb=" $2}' /proc/meminfo 2>/dev/null
-awk 'NR>1 && $2=="00000000" {print "default_iface=" $1; exit}' /proc/net/route 2>/dev/null
-echo "ipv4=$(hostname -I 2>/dev/null)"
-for m in apt-get dnf yum apk zypper pacman; do if command -v $m >/dev/null 2>&1; then echo "pkg_mgr=$m"; break; fi; done
-echo "init=$(cat /proc/1/comm 2>/dev/null)"
-echo "user_id=$(id -un)"
-echo "user_uid=$(id -u)"
-echo "user_gid=$(id -g)"
-echo "user_dir=$HOME"
-echo "user_shell=$(getent passwd "$(id -un)" 2>/dev/null | cut -d: -f7)"
-echo "machine_id=$(cat /etc/machine-id 2>/dev/null)"
-echo "epoch=$(date +%s)"
-echo "date_iso=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-env | sed 's/^/env:/'
+r() { [ -r "$2" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s:%s\n' "$1" "$l"; done < "$2"; }
+r os /etc/os-release
+r debian_version /etc/debian_version
+r hostname /proc/sys/kernel/hostname
+r machine_id /etc/machine-id
+r init /proc/1/comm
+r cpu_online /sys/devices/system/cpu/online
+[ -r /sys/devices/system/cpu/online ] || { c=0; while read -r k _; do [ "$k" = processor ] && c=$((c+1)); done < /proc/cpuinfo; echo "cpu_count:$c"; }
+while read -r k v _; do case "$k" in MemTotal:|MemFree:|SwapTotal:) echo "mem:$k$v";; esac; done < /proc/meminfo
+while read -r iface dest _; do [ "$dest" = 00000000 ] && { echo "default_iface:$iface"; break; }; done < /proc/net/route
+for m in apt-get dnf yum apk zypper pacman; do command -v $m >/dev/null 2>&1 && { echo "pkg_mgr:$m"; break; }; done
+echo "uname:$(uname -s -r -m)"
+echo "fqdn:$(hostname -f 2>/dev/null)"
+echo "ipv4:$(hostname -I 2>/dev/null)"
+echo "id:$(id)"
+echo "user_dir:$HOME"
+u=$(id -un 2>/dev/null); while IFS=: read -r n _ _ _ _ _ sh; do [ "$n" = "$u" ] && echo "user_shell:$sh"; done < /etc/passwd
+echo "date:$(date -u '+%s %Y-%m-%dT%H:%M:%SZ')"
+echo "--env--"
+env
 "#;
 
 #[async_trait]
@@ -90,22 +89,40 @@ fn distribution_name(id: &str) -> String {
     }
 }
 
-/// Turns the gather script's output into facts (names without the `ansible_` prefix).
+/// Turns the gather script's output (`key:value` lines, then `--env--` and `env`'s output)
+/// into facts, named without the `ansible_` prefix.
 pub fn parse_facts(text: &str) -> VarMap {
     let mut raw: IndexMap<String, String> = IndexMap::new();
     let mut os: IndexMap<String, String> = IndexMap::new();
+    let mut mem: IndexMap<String, i64> = IndexMap::new();
     let mut env: IndexMap<String, Value> = IndexMap::new();
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("os:") {
-            if let Some((k, v)) = rest.split_once('=') {
-                os.insert(k.to_string(), v.trim_matches('"').to_string());
+    let mut lines = text.lines();
+    for line in lines.by_ref() {
+        if line == "--env--" {
+            break;
+        }
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        match key {
+            "os" => {
+                if let Some((k, v)) = value.split_once('=') {
+                    os.insert(k.to_string(), v.trim_matches('"').to_string());
+                }
             }
-        } else if let Some(rest) = line.strip_prefix("env:") {
-            if let Some((k, v)) = rest.split_once('=') {
-                env.insert(k.to_string(), Value::from(v));
+            "mem" => {
+                if let Some((k, v)) = value.split_once(':') {
+                    mem.insert(k.to_string(), v.trim().parse().unwrap_or(0));
+                }
             }
-        } else if let Some((k, v)) = line.split_once('=') {
-            raw.insert(k.to_string(), v.trim().to_string());
+            _ => {
+                raw.insert(key.to_string(), value.trim().to_string());
+            }
+        }
+    }
+    for line in lines {
+        if let Some((k, v)) = line.split_once('=') {
+            env.insert(k.to_string(), Value::from(v));
         }
     }
     let get = |k: &str| raw.get(k).cloned().unwrap_or_default();
@@ -114,26 +131,40 @@ pub fn parse_facts(text: &str) -> VarMap {
     let mut put = |k: &str, v: Value| {
         facts.insert(k.to_string(), v);
     };
+    let uname: Vec<String> = get("uname")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
     let hostname = get("hostname");
+    let fqdn = match get("fqdn") {
+        f if f.is_empty() => hostname.clone(),
+        f => f,
+    };
     put(
         "hostname",
         Value::from(hostname.split('.').next().unwrap_or_default()),
     );
     put("nodename", Value::from(hostname.as_str()));
-    put("fqdn", Value::from(get("fqdn")));
     put(
         "domain",
         Value::from(
-            get("fqdn")
-                .split_once('.')
+            fqdn.split_once('.')
                 .map(|(_, d)| d.to_string())
                 .unwrap_or_default(),
         ),
     );
-    put("architecture", Value::from(get("arch")));
-    put("machine", Value::from(get("arch")));
-    put("kernel", Value::from(get("kernel")));
-    put("system", Value::from(get("system")));
+    put("fqdn", Value::from(fqdn));
+    let arch = uname.get(2).cloned().unwrap_or_default();
+    put("architecture", Value::from(arch.as_str()));
+    put("machine", Value::from(arch));
+    put(
+        "kernel",
+        Value::from(uname.get(1).cloned().unwrap_or_default()),
+    );
+    put(
+        "system",
+        Value::from(uname.first().cloned().unwrap_or_default()),
+    );
     put(
         "os_family",
         Value::from(os_family(
@@ -157,14 +188,17 @@ pub fn parse_facts(text: &str) -> VarMap {
         "distribution_release",
         Value::from(os.get("VERSION_CODENAME").cloned().unwrap_or_default()),
     );
-    let vcpus: i64 = get("nproc").parse().unwrap_or(1);
+    let vcpus = match raw.get("cpu_count").and_then(|c| c.parse::<i64>().ok()) {
+        Some(n) if n > 0 => n,
+        _ => cpu_count(&get("cpu_online")),
+    };
     put("processor_vcpus", Value::from(vcpus));
     put("processor_count", Value::from(vcpus));
     put("processor_cores", Value::from(vcpus));
-    let mb = |k: &str| get(k).parse::<i64>().map(|kb| kb / 1024).unwrap_or(0);
-    put("memtotal_mb", Value::from(mb("memtotal_kb")));
-    put("memfree_mb", Value::from(mb("memfree_kb")));
-    put("swaptotal_mb", Value::from(mb("swaptotal_kb")));
+    let mb = |k: &str| mem.get(k).copied().unwrap_or(0) / 1024;
+    put("memtotal_mb", Value::from(mb("MemTotal")));
+    put("memfree_mb", Value::from(mb("MemFree")));
+    put("swaptotal_mb", Value::from(mb("SwapTotal")));
     let addresses: Vec<String> = get("ipv4")
         .split_whitespace()
         .filter(|a| !a.contains(':'))
@@ -193,20 +227,18 @@ pub fn parse_facts(text: &str) -> VarMap {
         _ => "service",
     };
     put("service_mgr", Value::from(service_mgr));
-    for key in ["user_id", "user_dir", "user_shell", "machine_id"] {
-        put(key, Value::from(get(key)));
-    }
-    put(
-        "user_uid",
-        Value::from(get("user_uid").parse::<i64>().unwrap_or(-1)),
-    );
-    put(
-        "user_gid",
-        Value::from(get("user_gid").parse::<i64>().unwrap_or(-1)),
-    );
+    let (uid, user, gid) = parse_id(&get("id"));
+    put("user_id", Value::from(user));
+    put("user_uid", Value::from(uid));
+    put("user_gid", Value::from(gid));
+    put("user_dir", Value::from(get("user_dir")));
+    put("user_shell", Value::from(get("user_shell")));
+    put("machine_id", Value::from(get("machine_id")));
+    let date = get("date");
+    let (epoch, iso) = date.split_once(' ').unwrap_or((date.as_str(), ""));
     let date_time: IndexMap<String, Value> = [
-        ("epoch".to_string(), Value::from(get("epoch"))),
-        ("iso8601".to_string(), Value::from(get("date_iso"))),
+        ("epoch".to_string(), Value::from(epoch)),
+        ("iso8601".to_string(), Value::from(iso)),
     ]
     .into_iter()
     .collect();
@@ -215,13 +247,45 @@ pub fn parse_facts(text: &str) -> VarMap {
     facts
 }
 
+/// `/sys/devices/system/cpu/online` ("0-3,6") → number of CPUs.
+fn cpu_count(online: &str) -> i64 {
+    let count: i64 = online
+        .split(',')
+        .filter(|r| !r.trim().is_empty())
+        .map(|range| match range.trim().split_once('-') {
+            Some((a, b)) => b.parse::<i64>().unwrap_or(0) - a.parse::<i64>().unwrap_or(0) + 1,
+            None => 1,
+        })
+        .sum();
+    count.max(1)
+}
+
+/// `id`'s output ("uid=1000(kiln) gid=1000(kiln) groups=…") → uid, user name, gid.
+fn parse_id(text: &str) -> (i64, String, i64) {
+    let field = |name: &str| -> (i64, String) {
+        text.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .map(|rest| {
+                let (num, label) = rest.split_once('(').unwrap_or((rest, ""));
+                (
+                    num.parse().unwrap_or(-1),
+                    label.trim_end_matches(')').to_string(),
+                )
+            })
+            .unwrap_or((-1, String::new()))
+    };
+    let (uid, user) = field("uid=");
+    let (gid, _) = field("gid=");
+    (uid, user, gid)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn debian_bookworm() {
-        let text = "hostname=web1.example.com\nfqdn=web1.example.com\narch=x86_64\nos:ID=debian\nos:VERSION_CODENAME=bookworm\nos:VERSION_ID=\"12\"\ndebian_version=12.7\nnproc=2\nmemtotal_kb=2048000\nipv4=10.0.0.5 fe80::1\ndefault_iface=eth0\npkg_mgr=apt-get\ninit=systemd\nenv:HOME=/root\n";
+        let text = "os:ID=debian\nos:VERSION_CODENAME=bookworm\nos:VERSION_ID=\"12\"\ndebian_version:12.7\nhostname:web1.example.com\ninit:systemd\ncpu_online:0-1\nmem:MemTotal:2048000\ndefault_iface:eth0\npkg_mgr:apt-get\nuname:Linux 6.1.0 x86_64\nfqdn:web1.example.com\nipv4:10.0.0.5 fe80::1\nid:uid=1000(kiln) gid=1001(kiln) groups=1001(kiln)\nuser_dir:/home/kiln\nuser_shell:/bin/sh\ndate:1700000000 2023-11-14T22:13:20Z\n--env--\nHOME=/root\nA=b=c\n";
         let facts = parse_facts(text);
         assert_eq!(facts["os_family"].as_str(), Some("Debian"));
         assert_eq!(facts["distribution"].as_str(), Some("Debian"));
