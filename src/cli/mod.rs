@@ -7,6 +7,23 @@ pub mod playbook;
 
 use std::process::ExitCode;
 
+/// Raises the open-file limit to its hard maximum: each host holds a connection open for the
+/// whole run, and a thousand hosts exceed the usual soft limit of 1024.
+pub fn raise_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 /// Prints an error the way ansible-playbook does and picks its exit code.
 pub fn fail(err: &anyhow::Error) -> ExitCode {
     eprintln!("ERROR! {err:#}");

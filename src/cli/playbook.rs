@@ -152,6 +152,7 @@ fn load_playbooks(
 }
 
 pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
+    super::raise_file_limit();
     let config = AnsibleConfig::discover();
     if args.ask_pass || args.ask_become_pass {
         return Err(Error::Usage(
