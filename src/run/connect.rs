@@ -46,11 +46,26 @@ pub struct SshParamsKey {
 /// A host's connection, opened at most once (a failure is kept as its message).
 type ConnectionCell = Arc<OnceCell<Result<SharedConnection, String>>>;
 
-#[derive(Default)]
 pub struct ConnectionPool {
+    /// Handshakes in flight at once: with hundreds of hosts, starting every handshake at once
+    /// makes each slow enough to hit the connect timeout; in waves each one is quick.
+    handshakes: tokio::sync::Semaphore,
     cells: Mutex<HashMap<String, ConnectionCell>>,
     /// Persistent shells, by host and the user they run as.
     sessions: Mutex<HashMap<(String, String), ConnectionCell>>,
+}
+
+/// Concurrent SSH handshakes (and shell starts).
+const HANDSHAKES_IN_FLIGHT: usize = 64;
+
+impl Default for ConnectionPool {
+    fn default() -> Self {
+        Self {
+            handshakes: tokio::sync::Semaphore::new(HANDSHAKES_IN_FLIGHT),
+            cells: Mutex::default(),
+            sessions: Mutex::default(),
+        }
+    }
 }
 
 impl ConnectionPool {
@@ -73,22 +88,25 @@ impl ConnectionPool {
             .get_or_init(|| async {
                 match target {
                     Target::Local => Ok(Arc::new(LocalConnection::default()) as SharedConnection),
-                    Target::Ssh(p) => SshConnection::connect(SshParams {
-                        host: p.host.clone(),
-                        port: p.port,
-                        user: p.user.clone(),
-                        identity_files: p.identity_files.clone(),
-                        host_key_policy: match p.policy.as_str() {
-                            "no" => HostKeyPolicy::Off,
-                            "accept-new" => HostKeyPolicy::AcceptNew,
-                            _ => HostKeyPolicy::Strict,
-                        },
-                        known_hosts: p.known_hosts.clone(),
-                        timeout,
-                    })
-                    .await
-                    .map(|c| Arc::new(c) as SharedConnection)
-                    .map_err(|e| e.to_string()),
+                    Target::Ssh(p) => {
+                        let _permit = self.handshakes.acquire().await.map_err(|e| e.to_string())?;
+                        SshConnection::connect(SshParams {
+                            host: p.host.clone(),
+                            port: p.port,
+                            user: p.user.clone(),
+                            identity_files: p.identity_files.clone(),
+                            host_key_policy: match p.policy.as_str() {
+                                "no" => HostKeyPolicy::Off,
+                                "accept-new" => HostKeyPolicy::AcceptNew,
+                                _ => HostKeyPolicy::Strict,
+                            },
+                            known_hosts: p.known_hosts.clone(),
+                            timeout,
+                        })
+                        .await
+                        .map(|c| Arc::new(c) as SharedConnection)
+                        .map_err(|e| e.to_string())
+                    }
                 }
             })
             .await;
@@ -132,6 +150,7 @@ impl ConnectionPool {
                     Some((method, user)) => format!("{name} ({method} to {user})"),
                     None => name.to_string(),
                 };
+                let _permit = self.handshakes.acquire().await.map_err(|e| e.to_string())?;
                 let stream = base
                     .open_stream(&command)
                     .await
