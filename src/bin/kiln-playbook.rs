@@ -18,19 +18,5 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ERROR! could not start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    match runtime.block_on(cli::playbook::run(cli.args)) {
-        Ok(code) => ExitCode::from(code as u8),
-        Err(e) => cli::fail(&e),
-    }
+    cli::block_on(cli::playbook::run(Cli::parse().args))
 }

@@ -25,23 +25,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("ERROR! could not start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = match cli.command {
-        Command::Playbook(args) => runtime.block_on(cli::playbook::run(*args)),
-        Command::Inventory(args) => cli::inventory::run(args),
-    };
-    match result {
-        Ok(code) => ExitCode::from(code as u8),
-        Err(e) => cli::fail(&e),
+    match Cli::parse().command {
+        Command::Playbook(args) => cli::block_on(cli::playbook::run(*args)),
+        Command::Inventory(args) => cli::exit(cli::inventory::run(args)),
     }
 }

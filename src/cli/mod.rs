@@ -5,6 +5,7 @@ pub mod extra_vars;
 pub mod inventory;
 pub mod playbook;
 
+use std::future::Future;
 use std::process::ExitCode;
 
 /// Raises the open-file limit to its hard maximum: each host holds a connection open for the
@@ -33,4 +34,26 @@ pub fn fail(err: &anyhow::Error) -> ExitCode {
         _ => 1,
     };
     ExitCode::from(code)
+}
+
+/// Runs a command on a multi-threaded runtime and turns its result into the exit code.
+pub fn block_on(command: impl Future<Output = anyhow::Result<i32>>) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => exit(runtime.block_on(command)),
+        Err(e) => {
+            eprintln!("ERROR! could not start the async runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The exit code for a command's result (errors printed as ansible-playbook prints them).
+pub fn exit(result: anyhow::Result<i32>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => fail(&e),
+    }
 }

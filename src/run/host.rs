@@ -244,7 +244,7 @@ impl TaskRun<'_> {
                 ("changed".to_string(), Value::from(any(Status::Changed))),
                 ("msg".to_string(), Value::from("One or more items failed")),
             ]);
-            self.emit(Status::Failed, &summary, None, &[], false);
+            self.emit_with(Status::Failed, &summary, None, &[], false, false, false);
         }
         out
     }
@@ -267,17 +267,6 @@ impl TaskRun<'_> {
             is_debug,
             no_log,
         );
-    }
-
-    fn emit(
-        &self,
-        status: Status,
-        result: &IndexMap<String, Value>,
-        label: Option<String>,
-        diffs: &[crate::modules::Diff],
-        ignored: bool,
-    ) {
-        self.emit_with(status, result, label, diffs, ignored, false, false);
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -122,17 +122,6 @@ impl TaskRun<'_> {
         Ok(out.into_iter().collect())
     }
 
-    fn var(&self, scope: &Scope, name: &str) -> Option<String> {
-        scope
-            .get(name)
-            .filter(|v| !v.is_none() && !v.is_undefined())
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            })
-    }
-
     fn escalation(&self, scope: &Scope) -> Option<(String, String)> {
         let opts = &self.shared.opts;
         let enabled = self
@@ -150,7 +139,7 @@ impl TaskRun<'_> {
             .become_user
             .as_deref()
             .map(|u| self.render_text(scope, u))
-            .or_else(|| self.var(scope, "ansible_become_user"))
+            .or_else(|| scope.text("ansible_become_user"))
             .or_else(|| opts.become_user.clone())
             .unwrap_or_else(|| "root".into());
         let method = self
@@ -159,7 +148,7 @@ impl TaskRun<'_> {
             .become_method
             .as_deref()
             .map(|m| self.render_text(scope, m))
-            .or_else(|| self.var(scope, "ansible_become_method"))
+            .or_else(|| scope.text("ansible_become_method"))
             .or_else(|| opts.become_method.clone())
             .unwrap_or_else(|| "sudo".into());
         let login = self.login_user(scope);
@@ -185,8 +174,8 @@ impl TaskRun<'_> {
             .remote_user
             .as_deref()
             .map(|u| self.render_text(scope, u))
-            .or_else(|| self.var(scope, "ansible_user"))
-            .or_else(|| self.var(scope, "ansible_ssh_user"))
+            .or_else(|| scope.text("ansible_user"))
+            .or_else(|| scope.text("ansible_ssh_user"))
             .or_else(|| self.shared.opts.connection.remote_user.clone())
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "root".into())

@@ -6,17 +6,6 @@ use std::path::PathBuf;
 use super::connect::{parse_ssh_options, ConnectionDefaults, SshParamsKey, Target};
 use crate::template::Scope;
 
-fn text(scope: &Scope, name: &str) -> Option<String> {
-    scope
-        .get(name)
-        .filter(|v| !v.is_none() && !v.is_undefined())
-        .map(|v| {
-            v.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string())
-        })
-}
-
 fn expand_home(path: &str) -> PathBuf {
     match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
@@ -30,7 +19,8 @@ pub fn resolve(
     scope: &Scope,
     user: &str,
 ) -> Result<Target, String> {
-    let connection = text(scope, "ansible_connection")
+    let connection = scope
+        .text("ansible_connection")
         .or_else(|| defaults.connection.clone())
         .unwrap_or_else(|| {
             if host == "localhost" && scope.get_raw("ansible_host").is_none() {
@@ -48,20 +38,24 @@ pub fn resolve(
             ))
         }
     }
-    let mut address = text(scope, "ansible_host")
-        .or_else(|| text(scope, "ansible_ssh_host"))
+    let mut address = scope
+        .text("ansible_host")
+        .or_else(|| scope.text("ansible_ssh_host"))
         .unwrap_or_else(|| host.to_string());
-    let mut port: u16 =
-        match text(scope, "ansible_port").or_else(|| text(scope, "ansible_ssh_port")) {
-            Some(p) => p
-                .parse()
-                .map_err(|_| format!("ansible_port '{p}' is not a port number"))?,
-            None => 22,
-        };
+    let mut port: u16 = match scope
+        .text("ansible_port")
+        .or_else(|| scope.text("ansible_ssh_port"))
+    {
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("ansible_port '{p}' is not a port number"))?,
+        None => 22,
+    };
     let mut user = user.to_string();
     let mut identities: Vec<PathBuf> = Vec::new();
-    if let Some(key) = text(scope, "ansible_ssh_private_key_file")
-        .or_else(|| text(scope, "ansible_private_key_file"))
+    if let Some(key) = scope
+        .text("ansible_ssh_private_key_file")
+        .or_else(|| scope.text("ansible_private_key_file"))
     {
         identities.push(expand_home(&key));
     } else if let Some(key) = &defaults.private_key {
@@ -87,8 +81,8 @@ pub fn resolve(
         .unwrap_or_default()];
     let args = [
         defaults.ssh_args.clone(),
-        text(scope, "ansible_ssh_common_args").unwrap_or_default(),
-        text(scope, "ansible_ssh_extra_args").unwrap_or_default(),
+        scope.text("ansible_ssh_common_args").unwrap_or_default(),
+        scope.text("ansible_ssh_extra_args").unwrap_or_default(),
     ]
     .join(" ");
     for (key, value) in parse_ssh_options(&args) {

@@ -67,6 +67,17 @@ impl Scope {
         self.inner.lookup(name)
     }
 
+    /// A variable's value as text (templated), unless undefined or null.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.get(name)
+            .filter(|v| !v.is_none() && !v.is_undefined())
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            })
+    }
+
     /// A variable's raw value, not templated.
     pub fn get_raw(&self, name: &str) -> Option<Value> {
         self.inner
