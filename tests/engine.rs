@@ -121,6 +121,14 @@ fn facts_in_one_round_trip_and_magic_variables() {
 }
 
 #[test]
+fn facts_are_gathered_with_the_plays_become() {
+    let t = Target::start("web1");
+    let site = "- hosts: web\n  become: yes\n  tasks:\n    - assert:\n        that: ansible_user_id == 'root' and ansible_env.HOME == '/root'\n";
+    let (_dir, run) = run_on(&[&t], &[("site.yml", site)], &[]);
+    run.assert_ok();
+}
+
+#[test]
 fn handlers_listen_flush_and_run_once_each() {
     let t = Target::start("web1");
     let site = r#"- hosts: web

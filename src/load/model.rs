@@ -38,6 +38,8 @@ pub struct Play {
     /// Every role the play applies: their defaults and vars are visible play-wide
     /// (Ansible's default, `private_role_vars = false`).
     pub roles: Vec<Arc<RoleScope>>,
+    /// The play's own keywords (become, environment, …), as its tasks inherit them.
+    pub inherited: Inherited,
     pub location: Location,
 }
 

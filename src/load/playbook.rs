@@ -224,6 +224,7 @@ impl Loader {
             gather_facts,
             serial,
             any_errors_fatal: inherited.any_errors_fatal.unwrap_or(false),
+            inherited: inherited.clone(),
             max_fail_percentage,
             sections: vec![pre_tasks, main, post_tasks],
             handlers,

@@ -379,9 +379,11 @@ impl Runner {
             name: Some("Gathering Facts".into()),
             action: "setup".into(),
             args: map_value(IndexMap::new()),
+            // Facts are gathered with the play's become and environment, as in Ansible.
             inherited: crate::load::model::Inherited {
                 tags: vec!["always".into()],
-                ..Default::default()
+                when: vec![],
+                ..ctx.play.inherited.clone()
             },
             loop_spec: None,
             register: None,
