@@ -67,32 +67,21 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "apply",
 ];
 
+/// The options `command` and `shell` take out of their free-form command line.
+const COMMAND_OPTIONS: &[&str] = &[
+    "creates",
+    "removes",
+    "chdir",
+    "executable",
+    "warn",
+    "stdin",
+    "strip_empty_ends",
+];
+
 /// Modules whose free-form string is a command line, with the options Ansible takes out of it.
 const RAW_PARAM_OPTIONS: &[(&str, &[&str])] = &[
-    (
-        "command",
-        &[
-            "creates",
-            "removes",
-            "chdir",
-            "executable",
-            "warn",
-            "stdin",
-            "strip_empty_ends",
-        ],
-    ),
-    (
-        "shell",
-        &[
-            "creates",
-            "removes",
-            "chdir",
-            "executable",
-            "warn",
-            "stdin",
-            "strip_empty_ends",
-        ],
-    ),
+    ("command", COMMAND_OPTIONS),
+    ("shell", COMMAND_OPTIONS),
     ("raw", &["executable"]),
     ("script", &["creates", "removes", "chdir", "executable"]),
     ("include_tasks", &["apply"]),

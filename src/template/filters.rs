@@ -277,13 +277,20 @@ fn dirname(path: String) -> String {
     }
 }
 
+/// `key_name=` and `value_name=` of dict2items/items2dict (default `key` and `value`).
+fn key_value_names(kwargs: &Kwargs) -> Result<(String, String), Error> {
+    Ok((
+        kwargs
+            .get::<Option<String>>("key_name")?
+            .unwrap_or_else(|| "key".into()),
+        kwargs
+            .get::<Option<String>>("value_name")?
+            .unwrap_or_else(|| "value".into()),
+    ))
+}
+
 fn dict2items(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
-    let key_name: String = kwargs
-        .get::<Option<String>>("key_name")?
-        .unwrap_or_else(|| "key".into());
-    let value_name: String = kwargs
-        .get::<Option<String>>("value_name")?
-        .unwrap_or_else(|| "value".into());
+    let (key_name, value_name) = key_value_names(&kwargs)?;
     if value.kind() != ValueKind::Map {
         return Err(invalid(format!(
             "dict2items requires a dictionary, got {}",
@@ -304,12 +311,7 @@ fn dict2items(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
 }
 
 fn items2dict(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
-    let key_name: String = kwargs
-        .get::<Option<String>>("key_name")?
-        .unwrap_or_else(|| "key".into());
-    let value_name: String = kwargs
-        .get::<Option<String>>("value_name")?
-        .unwrap_or_else(|| "value".into());
+    let (key_name, value_name) = key_value_names(&kwargs)?;
     let mut out = indexmap::IndexMap::new();
     for item in value.try_iter()? {
         let k = item.get_attr(&key_name)?;
