@@ -85,6 +85,24 @@ fn missing_role_lists_the_paths_searched() {
 }
 
 #[test]
+fn role_and_import_cycles_are_errors_not_crashes() {
+    let (_dir, run) = local(&[
+        ("site.yml", "- hosts: all\n  roles: [a]\n"),
+        ("roles/a/meta/main.yml", "dependencies: [b]\n"),
+        ("roles/b/meta/main.yml", "dependencies: [a]\n"),
+    ]);
+    assert!(run.stderr.contains("nest too deeply"), "{}", run.stderr);
+    let (_dir, run) = local(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - import_tasks: loop.yml\n",
+        ),
+        ("loop.yml", "- import_tasks: loop.yml\n"),
+    ]);
+    assert!(run.stderr.contains("nest too deeply"), "{}", run.stderr);
+}
+
+#[test]
 fn wrong_keyword_type_is_rejected_at_load() {
     let (_dir, run) = local(&[(
         "site.yml",

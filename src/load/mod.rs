@@ -32,7 +32,13 @@ pub struct Loader {
     roles_applied: HashSet<String>,
     /// Scopes of the roles loaded for the current play.
     role_scopes: Vec<Arc<model::RoleScope>>,
+    /// How deep task files and roles are nested right now (a cycle would never end).
+    nesting: usize,
 }
+
+/// Deeper nesting than this is taken to be a cycle (a role depending on itself, a task file
+/// importing itself).
+const MAX_NESTING: usize = 64;
 
 impl Loader {
     pub fn new(playbook_dir: PathBuf, roles_path: Vec<PathBuf>) -> Self {

@@ -166,7 +166,9 @@ impl Loader {
                     let dep_request = RoleRequest::from_entry(&meta, dep)?;
                     let dep_inherited =
                         apply_common_keywords(&meta, dep, &without_role(inherited))?;
-                    items.extend(self.load_role(&dep_request, &dep_inherited, &meta, dep)?);
+                    items.extend(self.nested(&meta, dep, |loader| {
+                        loader.load_role(&dep_request, &dep_inherited, &meta, dep)
+                    })?);
                 }
             }
         }

@@ -48,7 +48,28 @@ impl Loader {
     pub fn load_task_file(&mut self, path: &Path, inherited: &Inherited) -> Result<Vec<TaskItem>> {
         let doc = load_file(path)?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        self.load_task_list(&doc, &doc.root.clone(), &dir, inherited)
+        self.nested(&doc, &doc.root, |loader| {
+            loader.load_task_list(&doc, &doc.root.clone(), &dir, inherited)
+        })
+    }
+
+    /// Runs a nested load, refusing to go on forever around a cycle.
+    pub(crate) fn nested<T>(
+        &mut self,
+        doc: &Document,
+        at: &Node,
+        load: impl FnOnce(&mut Self) -> Result<T>,
+    ) -> Result<T> {
+        if self.nesting >= super::MAX_NESTING {
+            return Err(Error::invalid(
+                doc.location(at),
+                "task files and roles nest too deeply: a role depends on itself, or a task file imports itself",
+            ));
+        }
+        self.nesting += 1;
+        let result = load(self);
+        self.nesting -= 1;
+        result
     }
 
     /// Loads a YAML list of tasks and blocks.
