@@ -18,6 +18,9 @@ use crate::modules::VarLevel;
 use crate::output::Status;
 use crate::template::Scope;
 
+/// Dynamic includes deeper than this are taken to be a runaway self-inclusion.
+const MAX_INCLUDE_DEPTH: usize = 100;
+
 /// What applying one host's outcome asks of the task loop.
 #[derive(Default)]
 struct Applied {
@@ -477,7 +480,16 @@ impl Runner {
                 loader.take_role_scopes();
                 items
             };
-            Box::pin(self.run_items(ctx, &loaded, &group_hosts)).await?;
+            if self.include_depth >= MAX_INCLUDE_DEPTH {
+                return Err(Error::invalid(
+                    task.location.clone(),
+                    format!("includes nest more than {MAX_INCLUDE_DEPTH} levels deep: does a file include itself without a condition that stops it?"),
+                ));
+            }
+            self.include_depth += 1;
+            let result = Box::pin(self.run_items(ctx, &loaded, &group_hosts)).await;
+            self.include_depth -= 1;
+            result?;
         }
         Ok(())
     }

@@ -76,6 +76,8 @@ pub struct Runner {
     pub shared: Shared,
     pub(crate) hosts: IndexMap<String, HostState>,
     pub(crate) start_at: Option<String>,
+    /// How many dynamic includes deep the run is (a file may include itself under a `when`).
+    pub(crate) include_depth: usize,
 }
 
 const ANSIBLE_COMPAT_VERSION: &str = "2.19.0";
@@ -95,6 +97,7 @@ impl Runner {
             shared,
             hosts,
             start_at,
+            include_depth: 0,
         })
     }
 
