@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use minijinja::Value;
 
-use crate::connection::{become_command, quote, Connection, ConnectionError, ExecOutput};
+use crate::connection::{quote, Connection, ConnectionError, ExecOutput};
 use crate::load::model::VarMap;
 use crate::template::Scope;
 pub use args::Args;
@@ -95,11 +95,10 @@ pub enum ModuleError {
 /// Everything a module may use while it runs for one host.
 pub struct ModuleCtx<'a> {
     pub host: &'a str,
+    /// Already running as the become user, if any (its shell was started under sudo).
     pub conn: &'a dyn Connection,
     pub check_mode: bool,
     pub diff: bool,
-    /// `(method, user)` when `become` is on.
-    pub escalation: Option<(String, String)>,
     pub environment: Vec<(String, String)>,
     pub scope: &'a Scope,
     /// Controller directories to find `src:` files in (role `files/`/`templates/`, playbook dir).
@@ -107,7 +106,7 @@ pub struct ModuleCtx<'a> {
 }
 
 impl ModuleCtx<'_> {
-    /// Runs one of kiln's own shell commands on the target, with `become` and `environment`.
+    /// Runs one of kiln's own shell commands on the target, with `environment` applied.
     pub async fn run(
         &self,
         command: &str,
@@ -125,7 +124,7 @@ impl ModuleCtx<'_> {
         Ok(self.conn.exec_user(&self.wrap(command), stdin).await?)
     }
 
-    /// Applies `environment` and `become` to a command line.
+    /// Applies `environment` to a command line.
     fn wrap(&self, command: &str) -> String {
         let mut full = String::new();
         for (k, v) in &self.environment {
@@ -135,10 +134,7 @@ impl ModuleCtx<'_> {
             full = format!("export {full}; ");
         }
         full.push_str(command);
-        match &self.escalation {
-            Some((method, user)) => become_command(&full, method, user),
-            None => full,
-        }
+        full
     }
 
     /// Runs a command that must succeed; its stderr becomes the failure message.

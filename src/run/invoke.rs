@@ -64,8 +64,6 @@ impl TaskRun<'_> {
             conn: conn.as_ref(),
             check_mode,
             diff: self.task.inherited.diff.unwrap_or(self.shared.opts.diff),
-            // The session already runs as the become user.
-            escalation: None,
             environment,
             scope,
             search_paths: &search,
