@@ -109,7 +109,7 @@ impl Reporter for Fanout {
 pub fn result_json(result: &IndexMap<String, Value>, pretty: bool) -> String {
     let value =
         crate::template::filters::to_json_value(&crate::template::map_value(result.clone()));
-    let sorted = sort(value);
+    let sorted = crate::template::filters::sort_keys(value);
     if pretty {
         let mut buf = Vec::new();
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
@@ -121,19 +121,5 @@ pub fn result_json(result: &IndexMap<String, Value>, pretty: bool) -> String {
             .unwrap_or_default()
             .replace("\":", "\": ")
             .replace(",\"", ", \"")
-    }
-}
-
-fn sort(value: serde_json::Value) -> serde_json::Value {
-    match value {
-        serde_json::Value::Object(map) => {
-            let mut entries: Vec<_> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sort(v))).collect())
-        }
-        serde_json::Value::Array(items) => {
-            serde_json::Value::Array(items.into_iter().map(sort).collect())
-        }
-        other => other,
     }
 }

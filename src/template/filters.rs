@@ -234,7 +234,8 @@ fn to_nice_json(value: Value, kwargs: Kwargs) -> Result<String, Error> {
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
-fn sort_keys(value: serde_json::Value) -> serde_json::Value {
+/// A JSON value with object keys sorted (as Python's `sort_keys=True`), recursively.
+pub fn sort_keys(value: serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(map) => {
             let mut entries: Vec<_> = map.into_iter().collect();
