@@ -80,19 +80,7 @@ pub fn loop_command(nonce: &str) -> String {
 }
 
 pub fn new_nonce() -> String {
-    let mut bytes = [0u8; 12];
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = (std::process::id() as u64)
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as u64)
-                    .unwrap_or(0),
-            )
-            .rotate_left(i as u32 * 5) as u8;
-    }
-    format!("kiln-{}", crate::modules::util::sha1_hex(&bytes))
+    format!("kiln-{}", crate::modules::util::random_id())
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

@@ -7,6 +7,22 @@ pub fn sha1_hex(data: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A unique, unpredictable-enough id (40 hex digits) for nonces and temporary names: a hash
+/// of the process id, a per-process counter and the time. Not for secrets.
+pub fn random_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    sha1_hex(
+        format!(
+            "{}-{n}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        )
+        .as_bytes(),
+    )
+}
+
 /// A `mode:` option: octal (`0644`, `"0644"`, `420` from YAML's 0644) or symbolic (`u=rw,g=r`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mode {

@@ -303,7 +303,7 @@ fn write_script(
     let temp = quote(&format!(
         "{}/.kiln-tmp.{}",
         parent_dir(&request.dest),
-        random_suffix()
+        crate::modules::util::random_id()[..12].to_string()
     ));
     let mode = request
         .attrs
@@ -359,17 +359,4 @@ fn write_script(
         ),
         stdin,
     )
-}
-
-/// A short random name part for temporary files (not security-relevant: collisions only).
-fn random_suffix() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let seed = format!(
-        "{}-{n}-{:?}",
-        std::process::id(),
-        std::time::SystemTime::now()
-    );
-    sha1_hex(seed.as_bytes())[..12].to_string()
 }
