@@ -303,7 +303,7 @@ fn write_script(
     let temp = quote(&format!(
         "{}/.kiln-tmp.{}",
         parent_dir(&request.dest),
-        crate::modules::util::random_id()[..12].to_string()
+        &crate::modules::util::random_id()[..12]
     ));
     let mode = request
         .attrs
