@@ -45,7 +45,8 @@ const ROLE_ENTRY_KEYWORDS: &[&str] = &[
 ];
 
 impl RoleRequest {
-    fn named(name: &str) -> Self {
+    /// A request for `name` with every `*_from` at `main`.
+    pub fn named(name: &str) -> Self {
         Self {
             name: name.to_string(),
             tasks_from: "main".into(),

@@ -443,14 +443,7 @@ impl Runner {
                     .included(&path.display().to_string(), &group_hosts);
                 loader.load_task_file(&path, &inherited)?
             } else {
-                let mut request = RoleRequest {
-                    name: target.clone(),
-                    tasks_from: "main".into(),
-                    handlers_from: "main".into(),
-                    vars_from: "main".into(),
-                    defaults_from: "main".into(),
-                    ..Default::default()
-                };
+                let mut request = RoleRequest::named(&target);
                 for (key, field) in [
                     ("tasks_from", &mut request.tasks_from),
                     ("handlers_from", &mut request.handlers_from),
