@@ -3,32 +3,10 @@
 
 use async_trait::async_trait;
 
-use super::command_result;
+use super::{command_result, guard, skipped};
 use crate::connection::quote;
 use crate::load::kv::{split_words, unquote};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
-
-const SKIP_CREATES: &str = "__kiln_skip_creates__";
-const SKIP_REMOVES: &str = "__kiln_skip_removes__";
-
-/// The result for a command its creates/removes guard skipped, if the output says so.
-fn skipped(
-    stdout: &str,
-    creates: &Option<String>,
-    removes: &Option<String>,
-) -> Option<ModuleResult> {
-    let why = match stdout.trim_end() {
-        SKIP_CREATES => format!("{} exists", creates.as_deref().unwrap_or_default()),
-        SKIP_REMOVES => format!("{} does not exist", removes.as_deref().unwrap_or_default()),
-        _ => return None,
-    };
-    Some(
-        ModuleResult::changed(false)
-            .with("rc", 0)
-            .with("stdout", format!("skipped, since {why}"))
-            .with_msg(format!("Did not run command since '{why}'")),
-    )
-}
 
 pub struct Command {
     pub shell: bool,
@@ -77,19 +55,7 @@ impl Module for Command {
         };
         // creates/removes are checked on the target in the same command that runs the
         // program (one round trip); a skip prints a marker instead of running it.
-        let mut guard = String::new();
-        if let Some(c) = &creates {
-            guard.push_str(&format!(
-                "if [ -e {} ]; then echo {SKIP_CREATES}; exit 0; fi; ",
-                quote(c)
-            ));
-        }
-        if let Some(r) = &removes {
-            guard.push_str(&format!(
-                "if [ ! -e {} ]; then echo {SKIP_REMOVES}; exit 0; fi; ",
-                quote(r)
-            ));
-        }
+        let guard = guard(&creates, &removes);
         let cd = chdir
             .as_ref()
             .map(|d| format!("cd {} && ", quote(d)))

@@ -4,7 +4,7 @@ pub mod command;
 pub mod raw;
 pub mod script;
 
-use crate::connection::ExecOutput;
+use crate::connection::{quote, ExecOutput};
 use crate::modules::ModuleResult;
 
 /// The return values every command-like module registers (`rc`, `stdout_lines`, …).
@@ -34,4 +34,45 @@ pub fn command_result(
         result.msg = Some("non-zero return code".into());
     }
     result
+}
+
+/// A shell prefix that exits early, printing a marker, when `creates` exists or `removes`
+/// does not (checked on the target in the same command that runs the program).
+pub fn guard(creates: &Option<String>, removes: &Option<String>) -> String {
+    let mut guard = String::new();
+    if let Some(c) = creates {
+        guard.push_str(&format!(
+            "if [ -e {} ]; then echo {SKIP_CREATES}; exit 0; fi; ",
+            quote(c)
+        ));
+    }
+    if let Some(r) = removes {
+        guard.push_str(&format!(
+            "if [ ! -e {} ]; then echo {SKIP_REMOVES}; exit 0; fi; ",
+            quote(r)
+        ));
+    }
+    guard
+}
+
+pub(crate) const SKIP_CREATES: &str = "__kiln_skip_creates__";
+pub(crate) const SKIP_REMOVES: &str = "__kiln_skip_removes__";
+
+/// The result for a command its creates/removes guard skipped, if the output says so.
+pub fn skipped(
+    stdout: &str,
+    creates: &Option<String>,
+    removes: &Option<String>,
+) -> Option<ModuleResult> {
+    let why = match stdout.trim_end() {
+        SKIP_CREATES => format!("{} exists", creates.as_deref().unwrap_or_default()),
+        SKIP_REMOVES => format!("{} does not exist", removes.as_deref().unwrap_or_default()),
+        _ => return None,
+    };
+    Some(
+        ModuleResult::changed(false)
+            .with("rc", 0)
+            .with("stdout", format!("skipped, since {why}"))
+            .with_msg(format!("Did not run command since '{why}'")),
+    )
 }

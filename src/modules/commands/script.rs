@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::command_result;
+use super::{command_result, guard, skipped};
 use crate::connection::quote;
 use crate::load::kv::split_words;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
@@ -29,19 +29,7 @@ impl Module for Script {
         })?;
         let body = std::fs::read(&path)
             .map_err(|e| ModuleError::Failed(format!("could not read {}: {e}", path.display())))?;
-        let mut guard = String::new();
-        if let Some(c) = &creates {
-            guard.push_str(&format!(
-                "if [ -e {} ]; then echo kiln-skip; exit 0; fi; ",
-                quote(c)
-            ));
-        }
-        if let Some(r) = &removes {
-            guard.push_str(&format!(
-                "if [ ! -e {} ]; then echo kiln-skip; exit 0; fi; ",
-                quote(r)
-            ));
-        }
+        let guard = guard(&creates, &removes);
         if ctx.check_mode {
             // With creates/removes, find out on the target whether it would run.
             if !guard.is_empty() {
@@ -68,7 +56,7 @@ impl Module for Script {
         );
         let started = std::time::Instant::now();
         let out = ctx.run_user(&command, Some(body)).await?;
-        if out.stdout_text().trim() == "kiln-skip" {
+        if skipped(&out.stdout_text(), &creates, &removes).is_some() {
             return Ok(ModuleResult::changed(false)
                 .with("rc", 0)
                 .with_msg("skipped: creates/removes condition met"));
