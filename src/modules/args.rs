@@ -143,6 +143,18 @@ impl Args {
         }
     }
 
+    /// These arguments, minus `drop`, for another module (`package` hands them to `apt`, …).
+    pub fn forward(mut self, module: &'static str, drop: &[&str]) -> Args {
+        for key in drop {
+            self.values.shift_remove(*key);
+        }
+        Args {
+            module,
+            values: self.values,
+            used: IndexSet::new(),
+        }
+    }
+
     /// Errors on options the module does not know (the keys never asked for).
     pub fn finish(self) -> Result<(), ModuleError> {
         if self.values.contains_key("_raw_params") && !self.used.contains("_raw_params") {

@@ -9,6 +9,7 @@ pub mod args;
 pub mod commands;
 pub mod control;
 pub mod files;
+pub mod packages;
 pub mod registry;
 pub mod system;
 pub mod util;
@@ -43,7 +44,8 @@ pub struct ModuleResult {
     pub diffs: Vec<Diff>,
     /// Return values (`rc`, `stdout`, `path`, `mode`, …) as registered variables see them.
     pub data: IndexMap<String, Value>,
-    /// Facts to store for the host (`setup`, `set_fact`, `include_vars`).
+    /// Facts to store for the host, named as Ansible modules return them: `ansible_hostname`
+    /// (seen as `ansible_facts.hostname`), or a plain `getent_passwd` / `services`.
     pub facts: Option<VarMap>,
     /// Variables `set_fact` and `include_vars` define.
     pub set_vars: Option<(VarMap, VarLevel)>,

@@ -2,7 +2,7 @@
 //! implementations. Actions the runner handles itself (includes, `meta`) are listed too, so
 //! the loader accepts them.
 
-use super::{commands, control, files, system, Module};
+use super::{commands, control, files, packages, system, Module};
 
 /// Actions the runner carries out itself.
 pub const RUNNER_ACTIONS: &[&str] = &[
@@ -32,6 +32,18 @@ static MODULES: &[(&str, &dyn Module)] = &[
     ("ping", &control::ping::Ping),
     ("wait_for", &control::wait_for::WaitFor),
     ("setup", &system::setup::Setup),
+    ("apt", &packages::apt::Apt),
+    ("package", &packages::package::Package),
+    ("dnf", &packages::dnf::Dnf {
+        backend: &packages::dnf::DNF,
+    }),
+    ("yum", &packages::dnf::Dnf {
+        backend: &packages::dnf::YUM,
+    }),
+    ("apk", &packages::apk::Apk),
+    ("package_facts", &packages::package_facts::PackageFacts),
+    ("apt_repository", &packages::apt_repository::AptRepository),
+    ("deb822_repository", &packages::deb822_repository::Deb822Repository),
 ];
 
 /// Collections whose modules kiln answers to by short name.
@@ -50,6 +62,7 @@ pub fn canonical_name(name: &str) -> Option<&'static str> {
         .unwrap_or(name);
     let short = match short {
         "gather_facts" => "setup",
+        "dnf5" => "dnf",
         "win_ping" => return None,
         other => other,
     };

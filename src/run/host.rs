@@ -48,6 +48,18 @@ fn result_map(r: &ModuleResult) -> IndexMap<String, Value> {
     if let Some(msg) = &r.msg {
         map.insert("msg".into(), Value::from(msg.as_str()));
     }
+    if let Some(facts) = &r.facts {
+        let short = facts.iter().map(|(k, v)| {
+            (
+                k.strip_prefix("ansible_").unwrap_or(k).to_string(),
+                v.clone(),
+            )
+        });
+        map.insert(
+            "ansible_facts".into(),
+            crate::template::map_value(short.collect()),
+        );
+    }
     if let Some((vars, VarLevel::SetFact)) = &r.set_vars {
         map.insert(
             "ansible_facts".into(),

@@ -287,6 +287,7 @@ impl Runner {
                 "clear_facts" => {
                     state.facts = Default::default();
                     state.fact_layer = Default::default();
+                    state.plain_fact_names.clear();
                 }
                 "clear_host_errors" => state.failed = false,
                 "reset_connection" => self.shared.pool.reset(host),

@@ -15,6 +15,9 @@ pub struct HostState {
     pub facts: Arc<VarMap>,
     /// `ansible_facts` plus the `ansible_*` names, built once per fact change.
     pub fact_layer: Arc<VarMap>,
+    /// Facts a module returned without the prefix (`getent_passwd`, `services`): Ansible
+    /// also defines them as variables under that plain name.
+    pub plain_fact_names: IndexSet<String>,
     pub include_vars: Arc<VarMap>,
     /// `set_fact` and `register` results: they persist across plays.
     pub host_vars: Arc<VarMap>,
@@ -29,9 +32,19 @@ pub struct HostState {
 }
 
 impl HostState {
+    /// Stores facts as a module returned them: `ansible_hostname` becomes
+    /// `ansible_facts.hostname`; a plain `getent_passwd` is also a variable of that name.
     pub fn set_facts(&mut self, facts: VarMap) {
         let mut merged = (*self.facts).clone();
-        merged.extend(facts);
+        for (name, value) in facts {
+            match name.strip_prefix("ansible_") {
+                Some(short) => merged.insert(short.to_string(), value),
+                None => {
+                    self.plain_fact_names.insert(name.clone());
+                    merged.insert(name, value)
+                }
+            };
+        }
         self.facts = Arc::new(merged);
         let mut layer = VarMap::new();
         layer.insert(
@@ -40,6 +53,9 @@ impl HostState {
         );
         for (k, v) in self.facts.iter() {
             layer.insert(format!("ansible_{k}"), v.clone());
+            if self.plain_fact_names.contains(k) {
+                layer.insert(k.clone(), v.clone());
+            }
         }
         self.fact_layer = Arc::new(layer);
     }

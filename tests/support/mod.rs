@@ -6,6 +6,9 @@
 //! with the OpenSSH client, never through kiln. Dropping a Target kills it.
 #![allow(dead_code)]
 
+pub mod http;
+pub mod systemd;
+
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -88,6 +91,10 @@ pub struct Target {
     pub address: Ipv4Addr,
     pub dir: tempfile::TempDir,
     child: Child,
+    /// Set for systemd targets: their network namespace, torn down on drop.
+    netns: Option<String>,
+    /// Keeps the target's apt repository (and test files) served while it lives.
+    _server: Option<http::FileServer>,
 }
 
 impl Target {
@@ -123,6 +130,8 @@ impl Target {
             address,
             dir,
             child,
+            netns: None,
+            _server: None,
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect((address, 22)).is_err() {
@@ -198,6 +207,9 @@ impl Target {
 
 impl Drop for Target {
     fn drop(&mut self) {
+        if let Some(netns) = &self.netns {
+            systemd::stop(netns);
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

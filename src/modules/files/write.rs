@@ -360,3 +360,15 @@ fn write_script(
         stdin,
     )
 }
+
+/// Removes a file when it exists (in check mode only reports whether it would).
+pub async fn remove_file(ctx: &ModuleCtx<'_>, path: &str) -> Result<ModuleResult, ModuleError> {
+    let q = quote(path);
+    let command = if ctx.check_mode {
+        format!("if [ -e {q} ] || [ -L {q} ]; then echo removed; fi")
+    } else {
+        format!("if [ -e {q} ] || [ -L {q} ]; then rm -f -- {q} && echo removed; fi")
+    };
+    let out = ctx.run_ok(&command, None, &format!("removing {path}")).await?;
+    Ok(ModuleResult::changed(out.stdout_text().contains("removed")))
+}

@@ -1,0 +1,96 @@
+//! A static file server for tests: serves a directory over HTTP/1.1 on one address (the
+//! local apt repository for systemd targets, files for `get_url`). GET and HEAD only; every
+//! response closes its connection. Stops accepting when dropped.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Component, Path};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub struct FileServer {
+    pub address: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl FileServer {
+    pub fn start(address: SocketAddr, root: &Path) -> FileServer {
+        Self::try_start(address, root)
+            .unwrap_or_else(|| panic!("bind the test file server on {address}"))
+    }
+
+    /// None when `address` cannot be bound (yet).
+    pub fn try_start(address: SocketAddr, root: &Path) -> Option<FileServer> {
+        let listener = TcpListener::bind(address).ok()?;
+        let root = root.to_path_buf();
+        let address = listener.local_addr().expect("local address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    let root = root.clone();
+                    std::thread::spawn(move || {
+                        let _ = serve(stream, &root);
+                    });
+                }
+            }
+        });
+        Some(FileServer { address, stop })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(self.address);
+    }
+}
+
+fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
+            break;
+        }
+    }
+    let mut parts = request.split_whitespace();
+    let method = parts.next().unwrap_or_default();
+    let target = parts.next().unwrap_or("/");
+    let path = target.split('?').next().unwrap_or("/");
+    let relative = Path::new(path.trim_start_matches('/'));
+    let safe = relative
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)));
+    let file = root.join(relative);
+    let mut out = stream;
+    match std::fs::read(&file) {
+        Ok(body) if safe && file.is_file() => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            if method != "HEAD" {
+                out.write_all(&body)?;
+            }
+        }
+        _ => {
+            out.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )?;
+        }
+    }
+    out.flush()
+}
