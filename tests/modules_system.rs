@@ -68,10 +68,7 @@ fn apt_removes_purges_and_upgrades_to_latest() {
 #[test]
 fn apt_bad_arguments_name_the_option() {
     let t = Target::start_systemd("t");
-    let dir = support::project(&[(
-        "site.yml",
-        &play("    - apt: name=hello state=sideways\n"),
-    )]);
+    let dir = support::project(&[("site.yml", &play("    - apt: name=hello state=sideways\n"))]);
     let inv = support::inventory(dir.path(), "all", &[&t]);
     let run = support::playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
     assert_eq!(run.code, 2, "{}", run.stdout);
@@ -89,8 +86,236 @@ fn apt_bad_arguments_name_the_option() {
     let run = support::playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert!(
-        run.stdout.contains("Unable to locate package nonexistent-package-xyz"),
+        run.stdout
+            .contains("Unable to locate package nonexistent-package-xyz"),
         "{}",
         run.stdout
+    );
+}
+
+#[test]
+fn services_start_stop_enable_and_mask_under_systemd() {
+    let t = Target::start_systemd("t");
+    t.root("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null");
+    assert_eq!(t.root("systemctl is-active nginx").trim(), "active");
+    let tasks = r#"
+    - systemd: name=nginx state=stopped enabled=no
+    - service: name=cron state=started enabled=yes
+    - copy:
+        dest: /etc/systemd/system/kiln-sleep.service
+        content: |
+          [Unit]
+          Description=kiln test service
+          [Service]
+          ExecStart=/bin/sleep infinity
+          [Install]
+          WantedBy=multi-user.target
+    - file: path=/usr/local/lib/systemd/system state=directory
+    - copy:
+        dest: /usr/local/lib/systemd/system/kiln-idle.service
+        content: "[Service]\nExecStart=/bin/true\n"
+    - systemd:
+        name: kiln-sleep
+        state: started
+        enabled: yes
+        daemon_reload: yes
+      register: sleep
+    - assert:
+        that: sleep.status.ActiveState is defined
+      when: not ansible_check_mode
+    - systemd_service: name=kiln-idle masked=yes daemon_reload=yes
+"#;
+    converge(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/etc/systemd/system /usr/local/lib/systemd /run/nginx.pid",
+        true,
+    );
+    assert_eq!(t.root("systemctl is-active nginx; true").trim(), "inactive");
+    assert_eq!(
+        t.root("systemctl is-enabled nginx; true").trim(),
+        "disabled"
+    );
+    assert_eq!(
+        t.root("systemctl is-active kiln-sleep; systemctl is-enabled kiln-sleep"),
+        "active\nenabled\n"
+    );
+    assert_eq!(
+        t.root("systemctl is-enabled kiln-idle; true").trim(),
+        "masked"
+    );
+
+    // restarted always restarts (a new main PID); an unknown unit is a clear failure.
+    let pid = t.root("systemctl show -p MainPID --value kiln-sleep");
+    let dir = support::project(&[(
+        "site.yml",
+        &play("    - service: name=kiln-sleep state=restarted\n    - service: name=no-such-unit state=started\n"),
+    )]);
+    let inv = support::inventory(dir.path(), "all", &[&t]);
+    let run = support::playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    assert_ne!(t.root("systemctl show -p MainPID --value kiln-sleep"), pid);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Could not find the requested service no-such-unit"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn cron_entries_in_user_crontabs_and_cron_d() {
+    let t = Target::start_systemd("t");
+    t.root("printf '#Ansible: old\\n* * * * * /bin/old\\n' | crontab -u kiln -");
+    let tasks = r#"
+    - cron: name=PATH env=yes job=/usr/local/bin:/usr/bin:/bin user=kiln
+    - cron: name=backup minute=0 hour=2 job=/usr/local/bin/backup user=kiln
+    - cron: name=old state=absent user=kiln
+    - cron: name=at-boot special_time=reboot job=/bin/true
+    - cron:
+        name: cleanup
+        cron_file: kiln-cleanup
+        user: root
+        minute: "*/10"
+        job: find /tmp -mtime +1 -delete
+    - cron: name=paused job=/bin/paused disabled=yes user=kiln
+"#;
+    converge(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/var/spool/cron /etc/cron.d",
+        true,
+    );
+    assert_eq!(
+        t.root("crontab -l -u kiln"),
+        "PATH=/usr/local/bin:/usr/bin:/bin\n#Ansible: backup\n0 2 * * * /usr/local/bin/backup\n#Ansible: paused\n#* * * * * /bin/paused\n"
+    );
+    assert_eq!(
+        t.root("crontab -l"),
+        "#Ansible: at-boot\n@reboot /bin/true\n"
+    );
+    assert_eq!(
+        t.root("cat /etc/cron.d/kiln-cleanup; stat -c %a /etc/cron.d/kiln-cleanup"),
+        "#Ansible: cleanup\n*/10 * * * * root find /tmp -mtime +1 -delete\n644\n"
+    );
+    let bad = support::project(&[(
+        "site.yml",
+        &play("    - cron: name=x job=/bin/x special_time=sometimes\n"),
+    )]);
+    let inv = support::inventory(bad.path(), "all", &[&t]);
+    let run = support::playbook(bad.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stdout
+            .contains("cron: value of special_time must be one of: reboot"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn users_groups_keys_and_getent() {
+    let t = Target::start_systemd("t");
+    t.root("useradd -m olduser && groupadd oldgroup");
+    let key = std::fs::read_to_string(support::client_key().with_extension("pub")).unwrap();
+    let tasks = format!(
+        r#"
+    - group: name=deployers gid=2001
+    - user:
+        name: deploy
+        uid: 2001
+        group: deployers
+        groups: [adm, sudo]
+        shell: /bin/bash
+        comment: Deploy user
+        generate_ssh_key: yes
+        ssh_key_type: ed25519
+      register: deploy
+    - assert:
+        that:
+          - deploy.uid == 2001
+          - deploy.home == '/home/deploy'
+          - deploy.ssh_public_key is match('ssh-ed25519 ')
+      when: not ansible_check_mode
+    - authorized_key:
+        user: deploy
+        key: "{key}"
+        key_options: no-port-forwarding
+    - user: name=svc system=yes create_home=no shell=/usr/sbin/nologin
+    - user: name=olduser state=absent remove=yes
+    - group: name=oldgroup state=absent
+    - getent: database=passwd key=deploy
+      when: not ansible_check_mode
+    - assert:
+        that: getent_passwd.deploy[4] == '/home/deploy'
+      when: not ansible_check_mode
+"#,
+        key = key.trim()
+    );
+    converge(
+        &t,
+        &[("site.yml", &play(&tasks))],
+        "/etc/passwd /etc/group /etc/shadow /home",
+        true,
+    );
+    assert_eq!(
+        t.root("getent passwd deploy"),
+        "deploy:x:2001:2001:Deploy user:/home/deploy:/bin/bash\n"
+    );
+    assert_eq!(t.root("id -Gn deploy").trim(), "deployers adm sudo");
+    assert_eq!(
+        t.root("stat -c '%U %a' /home/deploy/.ssh /home/deploy/.ssh/authorized_keys /home/deploy/.ssh/id_ed25519"),
+        "deploy 700\ndeploy 600\ndeploy 600\n"
+    );
+    assert_eq!(
+        t.root("cat /home/deploy/.ssh/authorized_keys"),
+        format!("no-port-forwarding {}\n", key.trim())
+    );
+    let svc = t.root("getent passwd svc");
+    assert!(svc.ends_with(":/usr/sbin/nologin\n"), "{svc}");
+    let uid: u32 = svc.split(':').nth(2).unwrap().parse().unwrap();
+    assert!(uid < 1000, "system user got uid {uid}");
+    assert!(!t.check("test -d /home/svc"));
+    assert!(!t.check("getent passwd olduser") && !t.check("test -d /home/olduser"));
+    assert!(!t.check("getent group oldgroup"));
+}
+
+#[test]
+fn hostname_sysctl_and_fact_modules() {
+    let t = Target::start_systemd("t");
+    // As on any host, the new name must resolve or sudo stalls on a DNS lookup.
+    let tasks = r#"
+    - lineinfile: path=/etc/hosts line="127.0.1.1 web-01"
+    - hostname: name=web-01
+    - sysctl: name=net.ipv4.ip_forward value=1 sysctl_set=yes
+    - sysctl:
+        name: vm.swappiness
+        value: "10"
+        sysctl_file: /etc/sysctl.d/60-kiln.conf
+        reload: no
+    - service_facts:
+    - package_facts:
+    - assert:
+        that:
+          - ansible_facts.services['cron.service'].state == 'running'
+          - services['ssh.service'].status == 'enabled'
+          - "'systemd' in ansible_facts.packages"
+          - packages['openssh-server'][0].version is string
+"#;
+    converge(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/etc/hostname /etc/hosts /etc/sysctl.conf /etc/sysctl.d",
+        true,
+    );
+    assert_eq!(t.root("hostname; cat /etc/hostname"), "web-01\nweb-01\n");
+    assert_eq!(t.root("sysctl -n net.ipv4.ip_forward").trim(), "1");
+    assert_eq!(
+        t.root("grep ^net.ipv4.ip_forward /etc/sysctl.conf"),
+        "net.ipv4.ip_forward=1\n"
+    );
+    assert_eq!(
+        t.root("cat /etc/sysctl.d/60-kiln.conf"),
+        "vm.swappiness=10\n"
     );
 }

@@ -34,16 +34,44 @@ static MODULES: &[(&str, &dyn Module)] = &[
     ("setup", &system::setup::Setup),
     ("apt", &packages::apt::Apt),
     ("package", &packages::package::Package),
-    ("dnf", &packages::dnf::Dnf {
-        backend: &packages::dnf::DNF,
-    }),
-    ("yum", &packages::dnf::Dnf {
-        backend: &packages::dnf::YUM,
-    }),
+    (
+        "dnf",
+        &packages::dnf::Dnf {
+            backend: &packages::dnf::DNF,
+        },
+    ),
+    (
+        "yum",
+        &packages::dnf::Dnf {
+            backend: &packages::dnf::YUM,
+        },
+    ),
     ("apk", &packages::apk::Apk),
     ("package_facts", &packages::package_facts::PackageFacts),
     ("apt_repository", &packages::apt_repository::AptRepository),
-    ("deb822_repository", &packages::deb822_repository::Deb822Repository),
+    (
+        "deb822_repository",
+        &packages::deb822_repository::Deb822Repository,
+    ),
+    (
+        "service",
+        &system::service::Service {
+            systemd_only: false,
+        },
+    ),
+    ("systemd", &system::service::Service { systemd_only: true }),
+    (
+        "systemd_service",
+        &system::service::Service { systemd_only: true },
+    ),
+    ("service_facts", &system::service_facts::ServiceFacts),
+    ("cron", &system::cron::Cron),
+    ("user", &system::user::User),
+    ("group", &system::group::Group),
+    ("authorized_key", &system::authorized_key::AuthorizedKey),
+    ("getent", &system::getent::Getent),
+    ("hostname", &system::hostname::Hostname),
+    ("sysctl", &system::sysctl::Sysctl),
 ];
 
 /// Collections whose modules kiln answers to by short name.

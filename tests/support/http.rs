@@ -68,7 +68,7 @@ fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut parts = request.split_whitespace();
     let method = parts.next().unwrap_or_default();
     let target = parts.next().unwrap_or("/");
-    let path = target.split('?').next().unwrap_or("/");
+    let path = percent_decode(target.split('?').next().unwrap_or("/"));
     let relative = Path::new(path.trim_start_matches('/'));
     let safe = relative
         .components()
@@ -93,4 +93,28 @@ fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
         }
     }
     out.flush()
+}
+
+/// `%2b` → `+` (apt escapes the `+` in Debian versions).
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

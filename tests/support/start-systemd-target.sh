@@ -31,6 +31,9 @@ done
 exec unshare --mount --propagation private /bin/sh -c '
     set -e
     mount -t overlay overlay -o "lowerdir=$2,upperdir=$1/upper,workdir=$1/work" "$1/merged"
-    exec systemd-nspawn --quiet --boot --directory="$1/merged" --register=no --keep-unit \
+    # The network namespace belongs to the container alone: /proc/sys/net writable and
+    # CAP_NET_ADMIN kept, so sysctl tests can set network keys as on a real host.
+    SYSTEMD_NSPAWN_API_VFS_WRITABLE=network exec systemd-nspawn --quiet --boot --directory="$1/merged" --register=no --keep-unit \
+        --capability=CAP_NET_ADMIN \
         --network-namespace-path="/run/netns/$3" --console=passive
 ' start-systemd-target "$dir" "$rootfs" "$name"

@@ -141,7 +141,8 @@ impl Target {
 
 /// Whether an SSH server answers with its banner on `address`:22.
 fn ssh_banner(address: Ipv4Addr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&(address, 22).into(), Duration::from_millis(500))
+    let Ok(mut stream) =
+        TcpStream::connect_timeout(&(address, 22).into(), Duration::from_millis(500))
     else {
         return false;
     };

@@ -369,6 +369,8 @@ pub async fn remove_file(ctx: &ModuleCtx<'_>, path: &str) -> Result<ModuleResult
     } else {
         format!("if [ -e {q} ] || [ -L {q} ]; then rm -f -- {q} && echo removed; fi")
     };
-    let out = ctx.run_ok(&command, None, &format!("removing {path}")).await?;
+    let out = ctx
+        .run_ok(&command, None, &format!("removing {path}"))
+        .await?;
     Ok(ModuleResult::changed(out.stdout_text().contains("removed")))
 }

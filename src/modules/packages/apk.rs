@@ -10,7 +10,8 @@ pub struct Apk;
 static APK: Backend = Backend {
     name: "apk",
     installed: "apk info -e {} 2>/dev/null",
-    upgradable: "apk version -l '<' {} 2>/dev/null | awk 'NR>1 {sub(/-[0-9].*$/, \"\", $1); print $1}'",
+    upgradable:
+        "apk version -l '<' {} 2>/dev/null | awk 'NR>1 {sub(/-[0-9].*$/, \"\", $1); print $1}'",
     install: "apk add {}",
     upgrade: "apk add --upgrade {}",
     remove: "apk del {}",

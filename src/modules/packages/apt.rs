@@ -83,7 +83,15 @@ impl Module for Apt {
         let names = args.list(&["name", "pkg", "package"])?;
         let state = args.choice(
             "state",
-            &["present", "installed", "absent", "removed", "latest", "fixed", "build-dep"],
+            &[
+                "present",
+                "installed",
+                "absent",
+                "removed",
+                "latest",
+                "fixed",
+                "build-dep",
+            ],
             "present",
         )?;
         let update_cache = args.bool("update_cache", false)? || args.bool("update-cache", false)?;
@@ -155,7 +163,8 @@ impl Module for Apt {
                 quoted.join(" ")
             ));
         }
-        let need_update = |age: i64| update_cache && (cache_valid_time == 0 || age > cache_valid_time);
+        let need_update =
+            |age: i64| update_cache && (cache_valid_time == 0 || age > cache_valid_time);
         let first = ctx.run(&probe, None).await?;
         if first.rc == 3 {
             return Err(ModuleError::Failed(format!(
@@ -182,12 +191,15 @@ impl Module for Apt {
                     .map_err(|e| ModuleError::Failed(format!("Failed to update apt cache: {e}")))?;
             }
         }
-        result = result
-            .with("cache_updated", cache_updated)
-            .with("cache_update_time", if cache_updated { now_secs() } else { 0 });
+        result = result.with("cache_updated", cache_updated).with(
+            "cache_update_time",
+            if cache_updated { now_secs() } else { 0 },
+        );
 
         // Candidates are read after any cache update so `latest` sees new versions.
-        let statuses = if state == "latest" && !wanted.is_empty() && !(cache_updated && ctx.check_mode)
+        let statuses = if state == "latest"
+            && !wanted.is_empty()
+            && !(cache_updated && ctx.check_mode)
         {
             let cmd = format!(
                 "dpkg-query -W -f='pkg:${{Package}}\\t${{db:Status-Abbrev}}\\t${{Version}}\\n' {q} 2>/dev/null; for p in {q}; do printf 'cand:%s\\t%s\\n' \"$p\" \"$(apt-cache policy -- \"$p\" 2>/dev/null | sed -n 's/^ *Candidate: //p')\"; done",
@@ -209,7 +221,8 @@ impl Module for Apt {
                         (Some(_), None) => true,
                         (None, _) => false,
                     };
-                    if !ok && !(only_upgrade && status.installed.is_none()) {
+                    let skip = only_upgrade && status.installed.is_none();
+                    if !(ok || skip) {
                         install.push(spec(w));
                     }
                 }
@@ -305,14 +318,18 @@ impl Module for Apt {
                 .run_ok(&format!("{apt} -s {action}"), None, "apt-get")
                 .await?
                 .stdout_text();
-            let pending = simulated
-                .lines()
-                .any(|l| l.starts_with("Inst ") || l.starts_with("Remv ") || l.starts_with("Purg "));
+            let pending = simulated.lines().any(|l| {
+                l.starts_with("Inst ") || l.starts_with("Remv ") || l.starts_with("Purg ")
+            });
             if pending {
                 changed = true;
                 if !ctx.check_mode {
                     let out = ctx
-                        .run_ok(&format!("{apt} {action}"), None, &format!("apt-get {action}"))
+                        .run_ok(
+                            &format!("{apt} {action}"),
+                            None,
+                            &format!("apt-get {action}"),
+                        )
                         .await?;
                     stdout.push_str(&out.stdout_text());
                 }
@@ -325,7 +342,10 @@ impl Module for Apt {
                 after_header: "packages".into(),
                 before: String::new(),
                 after: [
-                    install.iter().map(|p| format!("install {p}\n")).collect::<String>(),
+                    install
+                        .iter()
+                        .map(|p| format!("install {p}\n"))
+                        .collect::<String>(),
                     remove.iter().map(|p| format!("remove {p}\n")).collect(),
                 ]
                 .concat(),
@@ -366,7 +386,9 @@ fn failure(action: &str, packages: &[String], out: &crate::connection::ExecOutpu
             .trim()
     ));
     result.data.insert("rc".into(), out.rc.into());
-    result.data.insert("stdout".into(), out.stdout_text().into());
+    result
+        .data
+        .insert("stdout".into(), out.stdout_text().into());
     result.data.insert("stderr".into(), stderr.into());
     result
 }

@@ -56,8 +56,7 @@ impl Module for AptRepository {
         let repo = args.required_str(&["repo"])?;
         let state = args.choice("state", &["present", "absent"], "present")?;
         let filename = args.str(&["filename"])?;
-        let update_cache =
-            args.bool("update_cache", true)? && args.bool("update-cache", true)?;
+        let update_cache = args.bool("update_cache", true)? && args.bool("update-cache", true)?;
         let mode = match args.raw("mode") {
             Some(v) => crate::modules::util::parse_mode(&v)
                 .map_err(|e| ModuleError::Args(format!("apt_repository: {e}")))?,
@@ -175,7 +174,8 @@ mod tests {
 
     #[test]
     fn finds_lines_whatever_the_spacing() {
-        let listing = "==> /etc/apt/sources.list\ndeb  http://a/ x main\n# deb http://b/ y main\n\n";
+        let listing =
+            "==> /etc/apt/sources.list\ndeb  http://a/ x main\n# deb http://b/ y main\n\n";
         assert_eq!(files_holding(listing, "deb http://a/ x main").len(), 1);
         assert!(files_holding(listing, "deb http://b/ y main").is_empty());
     }

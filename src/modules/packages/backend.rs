@@ -18,7 +18,11 @@ pub struct Backend {
 }
 
 impl Backend {
-    pub async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
+    pub async fn run(
+        &self,
+        ctx: &ModuleCtx<'_>,
+        mut args: Args,
+    ) -> Result<ModuleResult, ModuleError> {
         let names = args.list(&["name", "pkg", "package"])?;
         let state = args.choice(
             "state",
@@ -47,8 +51,12 @@ impl Backend {
         let list = names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(" ");
         let fill = |template: &str| template.replace("{}", &list);
         if update_cache && !ctx.check_mode {
-            ctx.run_ok(self.update_cache, None, &format!("{} cache update", self.name))
-                .await?;
+            ctx.run_ok(
+                self.update_cache,
+                None,
+                &format!("{} cache update", self.name),
+            )
+            .await?;
         }
         let mut result = ModuleResult::changed(false);
         if names.is_empty() {
@@ -67,7 +75,11 @@ impl Backend {
         let (action, targets): (&str, Vec<String>) = match state.as_str() {
             "absent" | "removed" => (
                 self.remove,
-                names.iter().filter(|n| is_listed(installed, n)).cloned().collect(),
+                names
+                    .iter()
+                    .filter(|n| is_listed(installed, n))
+                    .cloned()
+                    .collect(),
             ),
             "latest" => (
                 self.upgrade,
@@ -79,14 +91,22 @@ impl Backend {
             ),
             _ => (
                 self.install,
-                names.iter().filter(|n| !is_listed(installed, n)).cloned().collect(),
+                names
+                    .iter()
+                    .filter(|n| !is_listed(installed, n))
+                    .cloned()
+                    .collect(),
             ),
         };
         if targets.is_empty() {
             return Ok(result);
         }
         result.changed = true;
-        let quoted = targets.iter().map(|n| quote(n)).collect::<Vec<_>>().join(" ");
+        let quoted = targets
+            .iter()
+            .map(|n| quote(n))
+            .collect::<Vec<_>>()
+            .join(" ");
         if ctx.diff {
             result.diffs.push(Diff {
                 before_header: "packages".into(),

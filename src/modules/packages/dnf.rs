@@ -12,7 +12,8 @@ pub struct Dnf {
 pub static DNF: Backend = Backend {
     name: "dnf",
     installed: "rpm -q --qf '%{NAME}\\n' {} 2>/dev/null | grep -v ' '",
-    upgradable: "dnf -q check-update {} 2>/dev/null | awk 'NF==3 {sub(/\\.[^.]*$/, \"\", $1); print $1}'",
+    upgradable:
+        "dnf -q check-update {} 2>/dev/null | awk 'NF==3 {sub(/\\.[^.]*$/, \"\", $1); print $1}'",
     install: "dnf -y install {}",
     upgrade: "dnf -y install {} && dnf -y upgrade {}",
     remove: "dnf -y remove {}",
@@ -22,7 +23,8 @@ pub static DNF: Backend = Backend {
 pub static YUM: Backend = Backend {
     name: "yum",
     installed: "rpm -q --qf '%{NAME}\\n' {} 2>/dev/null | grep -v ' '",
-    upgradable: "yum -q check-update {} 2>/dev/null | awk 'NF==3 {sub(/\\.[^.]*$/, \"\", $1); print $1}'",
+    upgradable:
+        "yum -q check-update {} 2>/dev/null | awk 'NF==3 {sub(/\\.[^.]*$/, \"\", $1); print $1}'",
     install: "yum -y install {}",
     upgrade: "yum -y install {} && yum -y update {}",
     remove: "yum -y remove {}",

@@ -1,3 +1,12 @@
-//! System modules: setup (facts).
+//! System modules: facts, services, cron, accounts, host settings.
 
+pub mod authorized_key;
+pub mod cron;
+pub mod getent;
+pub mod group;
+pub mod hostname;
+pub mod service;
+pub mod service_facts;
 pub mod setup;
+pub mod sysctl;
+pub mod user;

@@ -1,0 +1,78 @@
+//! `group`: local groups through groupadd/groupmod/groupdel.
+
+use async_trait::async_trait;
+
+use crate::connection::quote;
+use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+
+pub struct Group;
+
+#[async_trait]
+impl Module for Group {
+    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
+        let name = args.required_str(&["name"])?;
+        let state = args.choice("state", &["present", "absent"], "present")?;
+        let gid = args.int("gid")?;
+        let system = args.bool("system", false)?;
+        let non_unique = args.bool("non_unique", false)?;
+        let _ = args.raw_any(&["local", "force", "gid_min", "gid_max"]);
+        args.finish()?;
+        let q = quote(&name);
+        let line = ctx
+            .run(&format!("getent group {q}; true"), None)
+            .await?
+            .stdout_text();
+        let current_gid: Option<i64> = line
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() >= 3 && f[0] == name)
+            .and_then(|f| f[2].parse().ok());
+        let command = match (state.as_str(), current_gid) {
+            ("absent", Some(_)) => Some(format!("groupdel {q}")),
+            ("absent", None) => None,
+            (_, None) => {
+                let mut cmd = String::from("groupadd");
+                if let Some(g) = gid {
+                    cmd.push_str(&format!(" -g {g}"));
+                    if non_unique {
+                        cmd.push_str(" -o");
+                    }
+                }
+                if system {
+                    cmd.push_str(" -r");
+                }
+                Some(format!("{cmd} {q}"))
+            }
+            (_, Some(current)) => match gid {
+                Some(g) if g != current => Some(format!(
+                    "groupmod -g {g}{} {q}",
+                    if non_unique { " -o" } else { "" }
+                )),
+                _ => None,
+            },
+        };
+        if let (Some(cmd), false) = (&command, ctx.check_mode) {
+            ctx.run_ok(cmd, None, &format!("group {name}")).await?;
+        }
+        let mut result = ModuleResult::changed(command.is_some())
+            .with("name", name.as_str())
+            .with("state", state.as_str());
+        if state == "present" {
+            let now = if command.is_some() && !ctx.check_mode {
+                ctx.run(&format!("getent group {q} | cut -d: -f3"), None)
+                    .await?
+                    .stdout_text()
+                    .trim()
+                    .parse::<i64>()
+                    .ok()
+            } else {
+                current_gid.or(gid)
+            };
+            if let Some(g) = now {
+                result = result.with("gid", g);
+            }
+            result = result.with("system", system);
+        }
+        Ok(result)
+    }
+}

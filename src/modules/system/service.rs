@@ -1,0 +1,373 @@
+//! `service`, `systemd` and `systemd_service`: a unit's run state, enablement and mask under
+//! systemd, in Ansible's order (daemon-reload, mask, enable, state). Without systemd,
+//! `service` falls back to the `service` command and update-rc.d / chkconfig / rc-update.
+//!
+//! Plan: one `systemctl show` (plus `is-enabled`) reads everything; apply runs only the
+//! `systemctl` verbs that change something (`restarted`/`reloaded` always do).
+
+use async_trait::async_trait;
+use indexmap::IndexMap;
+use minijinja::Value;
+
+use crate::connection::quote;
+use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::template::map_value;
+
+pub struct Service {
+    /// `systemd`/`systemd_service`: daemon_reload, masked and scope are accepted.
+    pub systemd_only: bool,
+}
+
+/// What the target's systemd says about a unit.
+#[derive(Debug, Default, Clone)]
+pub struct UnitState {
+    pub properties: IndexMap<String, String>,
+    /// `systemctl is-enabled` output: enabled, disabled, static, masked, …
+    pub enablement: String,
+}
+
+impl UnitState {
+    pub fn found(&self) -> bool {
+        let load = self.prop("LoadState");
+        load != "not-found" && !(load == "masked" && self.prop("ActiveState").is_empty())
+            || self.enablement == "masked"
+    }
+    pub fn prop(&self, key: &str) -> &str {
+        self.properties.get(key).map(String::as_str).unwrap_or("")
+    }
+    pub fn running(&self) -> bool {
+        matches!(
+            self.prop("ActiveState"),
+            "active" | "activating" | "reloading"
+        )
+    }
+    pub fn enabled(&self) -> bool {
+        matches!(
+            self.enablement.as_str(),
+            "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated"
+        )
+    }
+    pub fn masked(&self) -> bool {
+        self.enablement == "masked" || self.prop("LoadState") == "masked"
+    }
+}
+
+/// Parses `systemctl show` output followed by `enablement:` from `is-enabled`.
+pub fn parse_unit(text: &str) -> UnitState {
+    let mut state = UnitState::default();
+    for line in text.lines() {
+        if let Some(e) = line.strip_prefix("enablement:") {
+            state.enablement = e.trim().to_string();
+        } else if let Some((k, v)) = line.split_once('=') {
+            state.properties.insert(k.to_string(), v.to_string());
+        }
+    }
+    state
+}
+
+struct Wanted {
+    name: String,
+    state: Option<String>,
+    enabled: Option<bool>,
+    masked: Option<bool>,
+    daemon_reload: bool,
+    daemon_reexec: bool,
+    no_block: bool,
+    user_scope: bool,
+}
+
+#[async_trait]
+impl Module for Service {
+    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
+        let module = args.module();
+        let name = args.str(&["name", "service", "unit"])?;
+        let state = match args.str(&["state"])? {
+            None => None,
+            Some(s) => {
+                let allowed = ["started", "stopped", "restarted", "reloaded"];
+                if !allowed.contains(&s.as_str()) {
+                    return Err(ModuleError::Args(format!(
+                        "{module}: value of state must be one of: {}, got: {s}",
+                        allowed.join(", ")
+                    )));
+                }
+                Some(s)
+            }
+        };
+        let optional_bool = |args: &mut Args, key: &str| -> Result<Option<bool>, ModuleError> {
+            match args.raw(key) {
+                None => Ok(None),
+                Some(v) => crate::modules::args::parse_bool(&v)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        ModuleError::Args(format!(
+                            "{module}: option '{key}' must be a boolean (yes/no), got '{v}'"
+                        ))
+                    }),
+            }
+        };
+        let enabled = optional_bool(&mut args, "enabled")?;
+        let (masked, daemon_reload, daemon_reexec, scope) = if self.systemd_only {
+            (
+                optional_bool(&mut args, "masked")?,
+                args.bool("daemon_reload", false)? || args.bool("daemon-reload", false)?,
+                args.bool("daemon_reexec", false)? || args.bool("daemon-reexec", false)?,
+                args.choice("scope", &["system", "user", "global"], "system")?,
+            )
+        } else {
+            (None, false, false, "system".to_string())
+        };
+        let no_block = args.bool("no_block", false)?;
+        let _ = args.raw_any(&[
+            "pattern",
+            "sleep",
+            "arguments",
+            "args",
+            "runlevel",
+            "use",
+            "force",
+        ]);
+        args.finish()?;
+        let wanted = Wanted {
+            name: name.clone().unwrap_or_default(),
+            state,
+            enabled,
+            masked,
+            daemon_reload,
+            daemon_reexec,
+            no_block,
+            user_scope: scope == "user",
+        };
+        if name.is_none() && !(daemon_reload || daemon_reexec) {
+            return Err(ModuleError::Args(format!(
+                "{module}: missing required argument: name"
+            )));
+        }
+        if name.is_some()
+            && wanted.state.is_none()
+            && wanted.enabled.is_none()
+            && wanted.masked.is_none()
+            && !daemon_reload
+        {
+            return Err(ModuleError::Args(format!(
+                "{module}: one of the following is required: state, enabled{}",
+                if self.systemd_only {
+                    ", masked, daemon_reload"
+                } else {
+                    ""
+                }
+            )));
+        }
+        let has_systemd = ctx
+            .run("[ -d /run/systemd/system ] && echo yes", None)
+            .await?
+            .stdout_text()
+            .contains("yes");
+        if !has_systemd {
+            if self.systemd_only {
+                return Err(ModuleError::Failed(format!(
+                    "{module}: systemd is not running on this host (no /run/systemd/system)"
+                )));
+            }
+            return sysv(ctx, &wanted).await;
+        }
+        systemd(ctx, &wanted).await
+    }
+}
+
+async fn systemd(ctx: &ModuleCtx<'_>, wanted: &Wanted) -> Result<ModuleResult, ModuleError> {
+    let systemctl = if wanted.user_scope {
+        "systemctl --user"
+    } else {
+        "systemctl"
+    };
+    let mut result = ModuleResult::changed(false);
+    // Reloading units is not a change Ansible reports, and it must precede the plan.
+    if (wanted.daemon_reload || wanted.daemon_reexec) && !ctx.check_mode {
+        let verb = if wanted.daemon_reexec {
+            "daemon-reexec"
+        } else {
+            "daemon-reload"
+        };
+        ctx.run_ok(
+            &format!("{systemctl} {verb}"),
+            None,
+            &format!("systemctl {verb}"),
+        )
+        .await?;
+    }
+    if wanted.name.is_empty() {
+        return Ok(result);
+    }
+    let q = quote(&wanted.name);
+    let unit = parse_unit(
+        &ctx.run(
+            &format!("{systemctl} show --no-pager -- {q} 2>/dev/null; echo \"enablement:$({systemctl} is-enabled -- {q} 2>/dev/null)\""),
+            None,
+        )
+        .await?
+        .stdout_text(),
+    );
+    if !unit.found() && ctx.check_mode {
+        // An earlier task (a package, a unit file) would have installed it.
+        return Ok(ModuleResult::changed(true).with_msg(format!(
+            "unit {} not found; assuming an earlier task would install it",
+            wanted.name
+        )));
+    }
+    if !unit.found() {
+        return Err(ModuleError::Failed(format!(
+            "Could not find the requested service {}: host",
+            wanted.name
+        )));
+    }
+    let mut verbs: Vec<&str> = Vec::new();
+    match wanted.masked {
+        Some(true) if !unit.masked() => verbs.push("mask"),
+        Some(false) if unit.masked() => verbs.push("unmask"),
+        _ => {}
+    }
+    match wanted.enabled {
+        Some(true) if !unit.enabled() || verbs.contains(&"unmask") => verbs.push("enable"),
+        Some(false) if unit.enabled() && unit.enablement != "static" => verbs.push("disable"),
+        _ => {}
+    }
+    if wanted.enabled == Some(true) && unit.enablement == "static" {
+        // A static unit has no [Install] section; there is nothing to enable.
+        verbs.retain(|v| *v != "enable");
+    }
+    let running = unit.running();
+    match wanted.state.as_deref() {
+        Some("started") if !running => verbs.push("start"),
+        Some("stopped") if running => verbs.push("stop"),
+        Some("restarted") => verbs.push("restart"),
+        Some("reloaded") if running => verbs.push("reload"),
+        Some("reloaded") => verbs.push("start"),
+        _ => {}
+    }
+    let no_block = if wanted.no_block { " --no-block" } else { "" };
+    if !ctx.check_mode {
+        for verb in &verbs {
+            let out = ctx
+                .run(&format!("{systemctl}{no_block} {verb} -- {q}"), None)
+                .await?;
+            if out.rc != 0 {
+                let journal = ctx
+                    .run(
+                        &format!("{systemctl} status --no-pager --lines=10 -- {q} 2>&1"),
+                        None,
+                    )
+                    .await
+                    .map(|o| o.stdout_text())
+                    .unwrap_or_default();
+                return Ok(ModuleResult::failed(format!(
+                    "Unable to {verb} service {}: {}\n{}",
+                    wanted.name,
+                    out.stderr_text().trim(),
+                    journal.trim_end()
+                )));
+            }
+        }
+    }
+    result.changed = !verbs.is_empty();
+    let final_state = match wanted.state.as_deref() {
+        Some("stopped") => "stopped",
+        Some(_) => "started",
+        None if running => "started",
+        None => "stopped",
+    };
+    let status: IndexMap<String, Value> = unit
+        .properties
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
+    result = result
+        .with("name", wanted.name.as_str())
+        .with("state", final_state)
+        .with("status", map_value(status));
+    if let Some(enabled) = wanted.enabled {
+        result = result.with("enabled", enabled);
+    }
+    Ok(result)
+}
+
+/// Services without systemd: `service NAME status|start|stop|…` and the distribution's
+/// boot-link tool.
+async fn sysv(ctx: &ModuleCtx<'_>, wanted: &Wanted) -> Result<ModuleResult, ModuleError> {
+    let q = quote(&wanted.name);
+    let probe = format!(
+        "if command -v rc-service >/dev/null 2>&1; then rc-service {q} status >/dev/null 2>&1; echo \"running:$?\"; rc-update show default 2>/dev/null | grep -qw {q} && echo enabled:yes; echo tool:openrc; \
+         else service {q} status >/dev/null 2>&1; echo \"running:$?\"; ls /etc/rc[2345].d/S??{q} >/dev/null 2>&1 && echo enabled:yes; \
+         if command -v update-rc.d >/dev/null 2>&1; then echo tool:update-rc.d; elif command -v chkconfig >/dev/null 2>&1; then echo tool:chkconfig; fi; fi"
+    );
+    let text = ctx.run(&probe, None).await?.stdout_text();
+    let running = text.contains("running:0");
+    let enabled = text.contains("enabled:yes");
+    let tool = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tool:"))
+        .unwrap_or("")
+        .to_string();
+    let (ctl, start) = if tool == "openrc" {
+        ("rc-service", format!("rc-service {q}"))
+    } else {
+        ("service", format!("service {q}"))
+    };
+    let mut commands: Vec<String> = Vec::new();
+    match wanted.enabled {
+        Some(want) if want != enabled => commands.push(match (tool.as_str(), want) {
+            ("openrc", true) => format!("rc-update add {q} default"),
+            ("openrc", false) => format!("rc-update del {q} default"),
+            ("update-rc.d", true) => format!("update-rc.d {q} defaults && update-rc.d {q} enable"),
+            ("update-rc.d", false) => format!("update-rc.d {q} disable"),
+            ("chkconfig", true) => format!("chkconfig {q} on"),
+            ("chkconfig", false) => format!("chkconfig {q} off"),
+            _ => {
+                return Err(ModuleError::Failed(format!(
+                    "service: no tool found to enable or disable {} at boot",
+                    wanted.name
+                )))
+            }
+        }),
+        _ => {}
+    }
+    match wanted.state.as_deref() {
+        Some("started") if !running => commands.push(format!("{start} start")),
+        Some("stopped") if running => commands.push(format!("{start} stop")),
+        Some("restarted") => commands.push(format!("{start} restart")),
+        Some("reloaded") => commands.push(format!("{start} reload")),
+        _ => {}
+    }
+    if !ctx.check_mode {
+        for command in &commands {
+            ctx.run_ok(command, None, ctl).await?;
+        }
+    }
+    Ok(ModuleResult::changed(!commands.is_empty())
+        .with("name", wanted.name.as_str())
+        .with(
+            "state",
+            match wanted.state.as_deref() {
+                Some("stopped") => "stopped",
+                _ => "started",
+            },
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_states() {
+        let nginx = parse_unit(
+            "Id=nginx.service\nLoadState=loaded\nActiveState=active\nenablement:enabled\n",
+        );
+        assert!(nginx.found() && nginx.running() && nginx.enabled() && !nginx.masked());
+        let missing =
+            parse_unit("Id=nope.service\nLoadState=not-found\nActiveState=inactive\nenablement:\n");
+        assert!(!missing.found());
+        let masked = parse_unit("LoadState=masked\nActiveState=inactive\nenablement:masked\n");
+        assert!(masked.found() && masked.masked());
+    }
+}
