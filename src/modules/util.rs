@@ -7,6 +7,22 @@ pub fn sha1_hex(data: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The hex digest of `data` with an Ansible checksum algorithm name (`sha256`, `md5`, …);
+/// None for an algorithm kiln does not know.
+pub fn digest_hex(algorithm: &str, data: &[u8]) -> Option<String> {
+    use sha2::Digest as _;
+    let bytes: Vec<u8> = match algorithm {
+        "sha1" => Sha1::digest(data).to_vec(),
+        "sha224" => sha2::Sha224::digest(data).to_vec(),
+        "sha256" => sha2::Sha256::digest(data).to_vec(),
+        "sha384" => sha2::Sha384::digest(data).to_vec(),
+        "sha512" => sha2::Sha512::digest(data).to_vec(),
+        "md5" => md5::Md5::digest(data).to_vec(),
+        _ => return None,
+    };
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// A unique, unpredictable-enough id (40 hex digits) for nonces and temporary names: a hash
 /// of the process id, a per-process counter and the time. Not for secrets.
 pub fn random_id() -> String {

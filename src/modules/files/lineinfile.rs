@@ -4,13 +4,11 @@
 use async_trait::async_trait;
 use regex::Regex;
 
-use super::write::{converge_from, probe, Attributes, WriteRequest};
+use super::edit::{edit_text, TextEdit, WhenAbsent};
+use super::write::Attributes;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct LineInFile;
-
-/// Files larger than this are not edited line by line (their content is not read).
-const LINEINFILE_LIMIT: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, Default)]
 pub struct Edit {
@@ -163,47 +161,27 @@ impl Module for LineInFile {
                 "lineinfile: regexp is required with backrefs=true".into(),
             ));
         }
-        // The file's state and content in one command; the write then reuses that state.
-        let (state, content) = probe(ctx, &path, Some(LINEINFILE_LIMIT)).await?;
-        if state.exists && state.kind != "file" && state.kind != "link" {
-            return Err(ModuleError::Failed(format!(
-                "{path} is a {}, not a file",
-                state.kind
-            )));
-        }
-        let current = match (state.exists, content) {
-            (true, Some(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
-            (true, None) if state.size > 0 => {
-                return Err(ModuleError::Failed(format!(
-                    "{path} is larger than {} MiB; lineinfile does not edit files that large",
-                    LINEINFILE_LIMIT >> 20
-                )))
-            }
-            (true, None) => String::new(),
-            (false, _) if !edit.present => {
-                return Ok(ModuleResult::changed(false).with_msg("file not present"))
-            }
-            (false, _) if !create => {
-                return Err(ModuleError::Failed(format!(
-                    "Destination {path} does not exist! (use create: yes to create it)"
-                )))
-            }
-            (false, _) => String::new(),
+        let absent = match (edit.present, create) {
+            (false, _) => WhenAbsent::Skip("file not present"),
+            (true, true) => WhenAbsent::Create,
+            (true, false) => WhenAbsent::Fail,
         };
-        let (new_text, msg) = apply(&edit, &current);
-        let before = ctx.diff.then(|| current.clone().into_bytes());
-        let mut result = converge_from(
+        let mut msg = "";
+        let mut result = edit_text(
             ctx,
-            WriteRequest {
-                dest: path,
-                content: new_text.into_bytes(),
+            TextEdit {
+                module: "lineinfile",
+                path,
+                absent,
                 attrs,
                 backup,
                 validate,
-                force: create,
             },
-            state,
-            before,
+            |current| {
+                let (text, what) = apply(&edit, current);
+                msg = what;
+                text
+            },
         )
         .await?;
         if result.changed {

@@ -1,9 +1,15 @@
 //! File modules: file, copy, template, stat, lineinfile, tempfile.
 
+pub mod blockinfile;
 pub mod copy;
+pub mod edit;
 pub mod file;
+pub mod find;
+pub mod get_url;
 pub mod lineinfile;
+pub mod replace;
 pub mod stat;
 pub mod tempfile;
 pub mod template;
+pub mod unarchive;
 pub mod write;

@@ -1,0 +1,204 @@
+//! `blockinfile`: a block of lines between marker lines (`# BEGIN ANSIBLE MANAGED BLOCK`),
+//! inserted, replaced or removed. The edit is a pure function, unit-tested below.
+
+use async_trait::async_trait;
+use regex::Regex;
+
+use super::edit::{edit_text, join_lines, TextEdit, WhenAbsent};
+use super::write::Attributes;
+use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+
+pub struct BlockInFile;
+
+#[derive(Debug, Clone, Default)]
+pub struct Block {
+    pub begin: String,
+    pub end: String,
+    /// The block's lines; empty (or absent state) removes the block.
+    pub lines: Vec<String>,
+    pub insertafter: Option<Regex>,
+    pub insertbefore: Option<Regex>,
+    /// `insertbefore: BOF`.
+    pub at_start: bool,
+    pub firstmatch: bool,
+    pub append_newline: bool,
+    pub prepend_newline: bool,
+}
+
+/// The file's lines with the block applied.
+pub fn apply(block: &Block, text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let begin = lines.iter().rposition(|l| *l == block.begin);
+    let end = lines.iter().rposition(|l| *l == block.end);
+    let mut wanted = Vec::new();
+    if !block.lines.is_empty() {
+        wanted.push(block.begin.clone());
+        wanted.extend(block.lines.iter().cloned());
+        wanted.push(block.end.clone());
+    }
+    let at = match (begin, end) {
+        (Some(b), Some(e)) => {
+            let (b, e) = (b.min(e), b.max(e));
+            lines.drain(b..=e);
+            b
+        }
+        _ => {
+            if wanted.is_empty() {
+                return lines;
+            }
+            let find = |re: &Regex| {
+                let mut hits = lines.iter().enumerate().filter(|(_, l)| re.is_match(l));
+                if block.firstmatch {
+                    hits.next().map(|(i, _)| i)
+                } else {
+                    hits.next_back().map(|(i, _)| i)
+                }
+            };
+            let position = if block.at_start {
+                Some(0)
+            } else if let Some(re) = &block.insertbefore {
+                find(re)
+            } else if let Some(re) = &block.insertafter {
+                find(re).map(|i| i + 1)
+            } else {
+                None
+            };
+            let position = position.unwrap_or(lines.len());
+            if block.prepend_newline && position > 0 && !lines[position - 1].is_empty() {
+                wanted.insert(0, String::new());
+            }
+            if block.append_newline && position < lines.len() && !lines[position].is_empty() {
+                wanted.push(String::new());
+            }
+            position
+        }
+    };
+    lines.splice(at..at, wanted);
+    lines
+}
+
+#[async_trait]
+impl Module for BlockInFile {
+    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
+        let path = args.required_str(&["path", "dest", "destfile", "name"])?;
+        let state = args.choice("state", &["present", "absent"], "present")?;
+        let text = args.str(&["block", "content"])?.unwrap_or_default();
+        let marker = args
+            .str(&["marker"])?
+            .unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".into());
+        let marker_begin = args
+            .str(&["marker_begin"])?
+            .unwrap_or_else(|| "BEGIN".into());
+        let marker_end = args.str(&["marker_end"])?.unwrap_or_else(|| "END".into());
+        let regex = |args: &mut Args, key: &str| -> Result<Option<Regex>, ModuleError> {
+            match args.str(&[key])? {
+                None => Ok(None),
+                Some(p) if p == "EOF" || p == "BOF" => Ok(None),
+                Some(p) => Regex::new(&p).map(Some).map_err(|e| {
+                    ModuleError::Args(format!("blockinfile: invalid {key} '{p}': {e}"))
+                }),
+            }
+        };
+        let at_start = args
+            .raw("insertbefore")
+            .is_some_and(|v| v.as_str() == Some("BOF"));
+        let insertbefore = regex(&mut args, "insertbefore")?;
+        let insertafter = regex(&mut args, "insertafter")?;
+        let block = Block {
+            begin: marker.replace("{mark}", &marker_begin),
+            end: marker.replace("{mark}", &marker_end),
+            lines: if state == "present" {
+                text.lines().map(str::to_string).collect()
+            } else {
+                vec![]
+            },
+            insertafter,
+            insertbefore,
+            at_start,
+            firstmatch: args.bool("firstmatch", false)?,
+            append_newline: args.bool("append_newline", false)?,
+            prepend_newline: args.bool("prepend_newline", false)?,
+        };
+        let create = args.bool("create", false)?;
+        let backup = args.bool("backup", false)?;
+        let validate = args.str(&["validate"])?;
+        let attrs = Attributes::from_args(&mut args)?;
+        let _ = args.raw_any(&[
+            "unsafe_writes",
+            "seuser",
+            "serole",
+            "setype",
+            "selevel",
+            "attributes",
+            "encoding",
+        ]);
+        args.finish()?;
+        let absent = match (state.as_str(), create) {
+            ("absent", _) => WhenAbsent::Skip("file not present"),
+            (_, true) => WhenAbsent::Create,
+            _ => WhenAbsent::Fail,
+        };
+        let mut result = edit_text(
+            ctx,
+            TextEdit {
+                module: "blockinfile",
+                path,
+                absent,
+                attrs,
+                backup,
+                validate,
+            },
+            |current| join_lines(&apply(&block, current)),
+        )
+        .await?;
+        if result.changed && result.msg.is_none() {
+            result.msg = Some(if block.lines.is_empty() {
+                "Block removed".into()
+            } else {
+                "Block inserted".into()
+            });
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(lines: &[&str]) -> Block {
+        Block {
+            begin: "# BEGIN X".into(),
+            end: "# END X".into(),
+            lines: lines.iter().map(|l| l.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn inserts_replaces_and_removes() {
+        let b = block(&["a", "b"]);
+        let once = join_lines(&apply(&b, "top\n"));
+        assert_eq!(once, "top\n# BEGIN X\na\nb\n# END X\n");
+        assert_eq!(join_lines(&apply(&b, &once)), once);
+        let changed = join_lines(&apply(&block(&["c"]), &once));
+        assert_eq!(changed, "top\n# BEGIN X\nc\n# END X\n");
+        assert_eq!(join_lines(&apply(&block(&[]), &changed)), "top\n");
+    }
+
+    #[test]
+    fn anchors() {
+        let mut b = block(&["x"]);
+        b.insertafter = Some(Regex::new("^one").unwrap());
+        assert_eq!(
+            join_lines(&apply(&b, "one\ntwo\n")),
+            "one\n# BEGIN X\nx\n# END X\ntwo\n"
+        );
+        b.insertafter = None;
+        b.at_start = true;
+        assert_eq!(
+            join_lines(&apply(&b, "one\n")),
+            "# BEGIN X\nx\n# END X\none\n"
+        );
+    }
+}

@@ -1,0 +1,386 @@
+//! `find`: files matching names, types, ages, sizes and contents under some paths, returned
+//! as `files` (each with stat-like fields) plus `matched` and `examined`. One `find` command
+//! lists candidates; the filters run on the controller (pure, unit-tested below).
+
+use async_trait::async_trait;
+use indexmap::IndexMap;
+use minijinja::Value;
+use regex::Regex;
+
+use crate::connection::quote;
+use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::template::map_value;
+
+pub struct Find;
+
+/// One path `find -printf` described.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Found {
+    pub kind: char,
+    pub size: u64,
+    pub mtime: f64,
+    pub atime: f64,
+    pub ctime: f64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub owner: String,
+    pub group: String,
+    pub nlink: u64,
+    pub inode: u64,
+    pub path: String,
+}
+
+const FORMAT: &str = "%y\\t%s\\t%T@\\t%A@\\t%C@\\t%m\\t%U\\t%G\\t%u\\t%g\\t%n\\t%i\\t%p\\0";
+
+pub fn parse(output: &str) -> Vec<Found> {
+    output
+        .split('\0')
+        .filter_map(|record| {
+            let f: Vec<&str> = record.trim_start_matches('\n').splitn(13, '\t').collect();
+            if f.len() < 13 {
+                return None;
+            }
+            Some(Found {
+                kind: f[0].chars().next().unwrap_or('f'),
+                size: f[1].parse().unwrap_or(0),
+                mtime: f[2].parse().unwrap_or(0.0),
+                atime: f[3].parse().unwrap_or(0.0),
+                ctime: f[4].parse().unwrap_or(0.0),
+                mode: u32::from_str_radix(f[5], 8).unwrap_or(0),
+                uid: f[6].parse().unwrap_or(0),
+                gid: f[7].parse().unwrap_or(0),
+                owner: f[8].to_string(),
+                group: f[9].to_string(),
+                nlink: f[10].parse().unwrap_or(0),
+                inode: f[11].parse().unwrap_or(0),
+                path: f[12].to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `3d`, `-1w`, `90` (seconds) → signed seconds.
+pub fn parse_age(age: &str) -> Option<i64> {
+    let (number, unit) = split_unit(age);
+    let scale = match unit.to_ascii_lowercase().as_str() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 604800,
+        _ => return None,
+    };
+    number.parse::<i64>().ok().map(|n| n * scale)
+}
+
+/// `10k`, `-1m`, `2g`, `512` (bytes) → signed bytes.
+pub fn parse_size(size: &str) -> Option<i64> {
+    let (number, unit) = split_unit(size);
+    let scale: i64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => return None,
+    };
+    number.parse::<i64>().ok().map(|n| n * scale)
+}
+
+fn split_unit(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    let at = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    (&text[..at], &text[at..])
+}
+
+/// Filters Ansible's `find` applies to each candidate.
+pub struct Filters {
+    pub patterns: Vec<String>,
+    pub excludes: Vec<String>,
+    pub use_regex: bool,
+    pub file_type: String,
+    pub hidden: bool,
+    /// Positive: at least this old; negative: at most.
+    pub age: Option<i64>,
+    pub age_stamp: String,
+    pub size: Option<i64>,
+    pub now: f64,
+}
+
+impl Filters {
+    fn name_matches(&self, patterns: &[String], name: &str) -> bool {
+        patterns.iter().any(|p| {
+            if self.use_regex {
+                Regex::new(&format!("^(?:{p})"))
+                    .map(|re| re.is_match(name))
+                    .unwrap_or(false)
+            } else {
+                glob::Pattern::new(p)
+                    .map(|g| g.matches(name))
+                    .unwrap_or(false)
+            }
+        })
+    }
+
+    pub fn keep(&self, f: &Found) -> bool {
+        let name = f.path.rsplit('/').next().unwrap_or(&f.path);
+        let type_ok = match self.file_type.as_str() {
+            "file" => f.kind == 'f',
+            "directory" => f.kind == 'd',
+            "link" => f.kind == 'l',
+            _ => true,
+        };
+        if !type_ok || (!self.hidden && name.starts_with('.')) {
+            return false;
+        }
+        let patterns_ok = self.patterns.is_empty() || self.name_matches(&self.patterns, name);
+        if !patterns_ok || self.name_matches(&self.excludes, name) {
+            return false;
+        }
+        if let Some(age) = self.age {
+            let stamp = match self.age_stamp.as_str() {
+                "atime" => f.atime,
+                "ctime" => f.ctime,
+                _ => f.mtime,
+            };
+            let elapsed = self.now - stamp;
+            let ok = if age >= 0 {
+                elapsed >= age as f64
+            } else {
+                elapsed <= (-age) as f64
+            };
+            if !ok {
+                return false;
+            }
+        }
+        if let Some(size) = self.size {
+            let ok = if size >= 0 {
+                f.size as i64 >= size
+            } else {
+                f.size as i64 <= -size
+            };
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn describe(f: &Found, checksum: Option<&String>) -> Value {
+    let mut m: IndexMap<String, Value> = IndexMap::new();
+    m.insert("path".into(), f.path.as_str().into());
+    m.insert("mode".into(), format!("{:04o}", f.mode).into());
+    m.insert("isdir".into(), (f.kind == 'd').into());
+    m.insert("isreg".into(), (f.kind == 'f').into());
+    m.insert("islnk".into(), (f.kind == 'l').into());
+    m.insert("size".into(), f.size.into());
+    m.insert("uid".into(), f.uid.into());
+    m.insert("gid".into(), f.gid.into());
+    m.insert("pw_name".into(), f.owner.as_str().into());
+    m.insert("gr_name".into(), f.group.as_str().into());
+    m.insert("mtime".into(), f.mtime.into());
+    m.insert("atime".into(), f.atime.into());
+    m.insert("ctime".into(), f.ctime.into());
+    m.insert("nlink".into(), f.nlink.into());
+    m.insert("inode".into(), f.inode.into());
+    if let Some(sum) = checksum {
+        m.insert("checksum".into(), sum.as_str().into());
+    }
+    map_value(m)
+}
+
+#[async_trait]
+impl Module for Find {
+    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
+        let paths = args.list(&["paths", "name", "path"])?;
+        let patterns = args.list(&["patterns", "pattern"])?;
+        let excludes = args.list(&["excludes", "exclude"])?;
+        let use_regex = args.bool("use_regex", false)?;
+        let contains = args.str(&["contains"])?;
+        let file_type = args.choice("file_type", &["file", "directory", "link", "any"], "file")?;
+        let recurse = args.bool("recurse", false)?;
+        let depth = args.int("depth")?;
+        let hidden = args.bool("hidden", false)?;
+        let follow = args.bool("follow", false)?;
+        let get_checksum = args.bool("get_checksum", false)?;
+        let age = match args.str(&["age"])? {
+            None => None,
+            Some(a) => Some(parse_age(&a).ok_or_else(|| {
+                ModuleError::Args(format!(
+                    "find: failed to process age '{a}' (use e.g. 3d, -1w, 90)"
+                ))
+            })?),
+        };
+        let size = match args.str(&["size"])? {
+            None => None,
+            Some(s) => Some(parse_size(&s).ok_or_else(|| {
+                ModuleError::Args(format!(
+                    "find: failed to process size '{s}' (use e.g. 10k, -1m)"
+                ))
+            })?),
+        };
+        let age_stamp = args.choice("age_stamp", &["mtime", "atime", "ctime"], "mtime")?;
+        let _ = args.raw_any(&[
+            "read_whole_file",
+            "encoding",
+            "mode",
+            "exact_mode",
+            "checksum_algorithm",
+        ]);
+        args.finish()?;
+        if paths.is_empty() {
+            return Err(ModuleError::Args(
+                "find: missing required argument: paths".into(),
+            ));
+        }
+        let max_depth = match (recurse, depth) {
+            (false, _) => " -maxdepth 1".to_string(),
+            (true, Some(d)) => format!(" -maxdepth {d}"),
+            (true, None) => String::new(),
+        };
+        let follow_flag = if follow { "-L" } else { "-P" };
+        let mut command = String::from("date +%s.%N; ");
+        for p in &paths {
+            command.push_str(&format!(
+                "[ -d {q} ] && find {follow_flag} {q} -mindepth 1{max_depth} -printf '{FORMAT}' 2>/dev/null || echo \"skipped:\"{q} >&2; ",
+                q = quote(p)
+            ));
+        }
+        let out = ctx.run(&command, None).await?;
+        let text = out.stdout_text();
+        let (now, listing) = text.split_once('\n').unwrap_or(("0", ""));
+        let filters = Filters {
+            patterns,
+            excludes,
+            use_regex,
+            file_type,
+            hidden,
+            age,
+            age_stamp,
+            size,
+            now: now.trim().parse().unwrap_or(0.0),
+        };
+        let candidates = parse(listing);
+        let examined = candidates.len();
+        let mut matched: Vec<Found> = candidates.into_iter().filter(|f| filters.keep(f)).collect();
+        if let Some(pattern) = &contains {
+            let files: Vec<String> = matched
+                .iter()
+                .filter(|f| f.kind == 'f')
+                .map(|f| quote(&f.path))
+                .collect();
+            let hits = if files.is_empty() {
+                String::new()
+            } else {
+                ctx.run(
+                    &format!(
+                        "grep -lP -- {} {} 2>/dev/null; true",
+                        quote(pattern),
+                        files.join(" ")
+                    ),
+                    None,
+                )
+                .await?
+                .stdout_text()
+            };
+            matched.retain(|f| f.kind == 'f' && hits.lines().any(|l| l == f.path));
+        }
+        let mut checksums: IndexMap<String, String> = IndexMap::new();
+        if get_checksum {
+            let files: Vec<String> = matched
+                .iter()
+                .filter(|f| f.kind == 'f')
+                .map(|f| quote(&f.path))
+                .collect();
+            if !files.is_empty() {
+                let sums = ctx
+                    .run(&format!("sha1sum -- {}", files.join(" ")), None)
+                    .await?
+                    .stdout_text();
+                for line in sums.lines() {
+                    if let Some((sum, path)) = line.split_once("  ") {
+                        checksums.insert(path.to_string(), sum.to_string());
+                    }
+                }
+            }
+        }
+        let skipped: IndexMap<String, Value> = out
+            .stderr_text()
+            .lines()
+            .filter_map(|l| l.strip_prefix("skipped:"))
+            .map(|p| (p.to_string(), Value::from(format!("{p} was skipped as it does not seem to be a valid directory or it cannot be accessed"))))
+            .collect();
+        let files: Vec<Value> = matched
+            .iter()
+            .map(|f| describe(f, checksums.get(&f.path)))
+            .collect();
+        Ok(ModuleResult::changed(false)
+            .with("matched", files.len())
+            .with("files", files)
+            .with("examined", examined)
+            .with("skipped_paths", map_value(skipped)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(kind: char, path: &str, size: u64, mtime: f64) -> Found {
+        Found {
+            kind,
+            path: path.into(),
+            size,
+            mtime,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn parses_find_output() {
+        let out = "f\t12\t1700000000.5\t1.0\t2.0\t644\t0\t0\troot\troot\t1\t99\t/etc/a b.conf\0d\t4096\t1\t1\t1\t755\t0\t0\troot\troot\t2\t5\t/etc/d\0";
+        let f = parse(out);
+        assert_eq!(f.len(), 2);
+        assert_eq!(
+            (f[0].path.as_str(), f[0].mode, f[0].size),
+            ("/etc/a b.conf", 0o644, 12)
+        );
+        assert_eq!(f[1].kind, 'd');
+    }
+
+    #[test]
+    fn filters_like_ansible() {
+        let mut filters = Filters {
+            patterns: vec!["*.log".into()],
+            excludes: vec!["keep*".into()],
+            use_regex: false,
+            file_type: "file".into(),
+            hidden: false,
+            age: Some(parse_age("1d").unwrap()),
+            age_stamp: "mtime".into(),
+            size: parse_size("1k"),
+            now: 200_000.0,
+        };
+        assert!(filters.keep(&found('f', "/l/app.log", 2048, 0.0)));
+        assert!(
+            !filters.keep(&found('f', "/l/app.log", 2048, 199_000.0)),
+            "too young"
+        );
+        assert!(
+            !filters.keep(&found('f', "/l/app.log", 10, 0.0)),
+            "too small"
+        );
+        assert!(!filters.keep(&found('f', "/l/keep.log", 2048, 0.0)));
+        assert!(!filters.keep(&found('f', "/l/.x.log", 2048, 0.0)));
+        assert!(!filters.keep(&found('d', "/l/d.log", 2048, 0.0)));
+        filters.use_regex = true;
+        filters.patterns = vec![r"app\.\w+".into()];
+        assert!(filters.keep(&found('f', "/l/app.log", 2048, 0.0)));
+        assert_eq!(parse_age("-2w"), Some(-1_209_600));
+        assert_eq!(parse_size("2m"), Some(2 << 20));
+    }
+}

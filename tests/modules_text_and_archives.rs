@@ -1,0 +1,188 @@
+//! Text-editing, search, download and archive modules on a real target: blockinfile,
+//! replace, find, get_url (from a local HTTP server) and unarchive. Each converges, converges
+//! again with `changed=0`, and in check mode on a fresh target touches nothing.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use support::http::FileServer;
+use support::{converge, play, project, Target};
+
+#[test]
+fn blockinfile_and_replace_edit_in_place() {
+    let t = Target::start("t");
+    t.root("mkdir -p /etc/app && printf 'listen=80\\n[server]\\nport=1\\n[client]\\nport=1\\n' > /etc/app/app.conf && printf 'keep\\n# BEGIN OLD\\nx\\n# END OLD\\n' > /etc/app/old.conf");
+    let tasks = r##"
+    - blockinfile:
+        path: /etc/app/app.conf
+        insertafter: "^listen"
+        block: |
+          # managed
+          workers=4
+    - blockinfile:
+        path: /etc/app/new.conf
+        create: yes
+        mode: "0640"
+        marker: "; {mark} kiln"
+        block: "a=1"
+    - blockinfile: path=/etc/app/old.conf marker="# {mark} OLD" state=absent
+    - replace:
+        path: /etc/app/app.conf
+        regexp: '^(port)=1$'
+        replace: '\g<1>=10'
+        after: '\[server\]'
+        before: '\[client\]'
+      register: replaced
+    - assert:
+        that: replaced.msg == '1 replacements made'
+      when: replaced.changed and not ansible_check_mode
+"##;
+    converge(&t, &[("site.yml", &play(tasks))], "/etc/app", true);
+    assert_eq!(
+        t.root("cat /etc/app/app.conf"),
+        "listen=80\n# BEGIN ANSIBLE MANAGED BLOCK\n# managed\nworkers=4\n# END ANSIBLE MANAGED BLOCK\n[server]\nport=10\n[client]\nport=1\n"
+    );
+    assert_eq!(
+        t.root("cat /etc/app/new.conf; stat -c %a /etc/app/new.conf"),
+        "; BEGIN kiln\na=1\n; END kiln\n640\n"
+    );
+    assert_eq!(t.root("cat /etc/app/old.conf"), "keep\n");
+}
+
+#[test]
+fn find_reports_matching_files() {
+    let t = Target::start("t");
+    t.root("mkdir -p /srv/logs/sub && cd /srv/logs && printf 1234567890 > big.log && echo x > small.log && echo x > keep.txt && echo ERROR > sub/deep.log && touch -d '3 days ago' big.log sub/deep.log");
+    let tasks = r#"
+    - find: paths=/srv/logs patterns=*.log
+      register: flat
+    - find:
+        paths: [/srv/logs]
+        patterns: ["*.log"]
+        recurse: yes
+        age: 2d
+      register: old
+    - find: paths=/srv/logs recurse=yes contains=ERROR
+      register: errors
+    - find: paths=/srv/logs file_type=directory
+      register: dirs
+    - assert:
+        that:
+          - flat.matched == 2
+          - old.files | map(attribute='path') | sort == ['/srv/logs/big.log', '/srv/logs/sub/deep.log']
+          - errors.files[0].path == '/srv/logs/sub/deep.log'
+          - dirs.files[0].isdir
+          - flat.examined == 4
+"#;
+    // The play's own asserts check the results; converge fails the test if one fails.
+    converge(&t, &[("site.yml", &play(tasks))], "/srv", false);
+}
+
+#[test]
+fn get_url_downloads_once_and_checks_checksums() {
+    let t = Target::start("t");
+    let served = tempfile::tempdir().unwrap();
+    std::fs::write(served.path().join("tool.sh"), "#!/bin/sh\necho tool 1.0\n").unwrap();
+    let server = FileServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), served.path());
+    let sha256 = "0fe3c3a3e42d1ac0d8ff7a74fdc2a28c95b7f9ae5b0e1ea4b1c16a9f43bab02d";
+    let actual = String::from_utf8(
+        std::process::Command::new("sha256sum")
+            .arg(served.path().join("tool.sh"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let actual = actual.split_whitespace().next().unwrap();
+    let tasks = format!(
+        r#"
+    - get_url:
+        url: {url}/tool.sh
+        dest: /usr/local/bin/tool
+        mode: "0755"
+        checksum: "sha256:{actual}"
+    - file: path=/opt/dl state=directory
+    - get_url: url={url}/tool.sh dest=/opt/dl/
+"#,
+        url = server.url()
+    );
+    converge(
+        &t,
+        &[("site.yml", &play(&tasks))],
+        "/usr/local/bin /opt",
+        true,
+    );
+    assert_eq!(t.root("/usr/local/bin/tool").trim(), "tool 1.0");
+    assert_eq!(t.root("stat -c %a /usr/local/bin/tool").trim(), "755");
+    assert!(t.check("test -f /opt/dl/tool.sh"));
+
+    // A wrong checksum fails and leaves nothing; a missing file is an HTTP error.
+    let bad = project(&[(
+        "site.yml",
+        &play(&format!(
+            "    - get_url: url={u}/tool.sh dest=/tmp/t checksum=sha256:{sha256}\n    - get_url: url={u}/missing dest=/tmp/m\n      ignore_errors: yes\n      register: missing\n    - assert:\n        that: missing.status_code == 404\n",
+            u = server.url()
+        )),
+    )]);
+    let inv = support::inventory(bad.path(), "all", &[&t]);
+    let run = support::playbook(bad.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stdout.contains("did not match"), "{}", run.stdout);
+    assert!(!t.check("test -e /tmp/t"));
+}
+
+#[test]
+fn unarchive_tarballs_from_controller_and_target() {
+    let t = Target::start("t");
+    let dir = project(&[
+        ("files/app/bin/run", "#!/bin/sh\necho run\n"),
+        ("files/app/conf/app.ini", "a=1\n"),
+        ("site.yml", ""),
+    ]);
+    let status = std::process::Command::new("tar")
+        .args(["-czf", "files/app.tar.gz", "-C", "files", "app"])
+        .current_dir(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let archive = std::fs::read(dir.path().join("files/app.tar.gz")).unwrap();
+    let tasks = r#"
+    - file: path=/opt/app state=directory
+    - unarchive: src=app.tar.gz dest=/opt/app owner=kiln
+    - file: path=/opt/remote state=directory
+    - copy: src=app.tar.gz dest=/tmp/app.tar.gz
+    - unarchive:
+        src: /tmp/app.tar.gz
+        dest: /opt/remote
+        remote_src: yes
+        list_files: yes
+      register: unpacked
+    - assert:
+        that: "'app/conf/app.ini' in unpacked.files"
+      when: not ansible_check_mode
+"#;
+    let playbook = play(tasks);
+    let project_dir = project(&[("site.yml", &playbook)]);
+    std::fs::create_dir_all(project_dir.path().join("files")).unwrap();
+    std::fs::write(project_dir.path().join("files/app.tar.gz"), &archive).unwrap();
+    // converge() writes its own project; run the protocol by hand on this one.
+    let inv = support::inventory(project_dir.path(), "all", &[&t]);
+    let inv = inv.to_str().unwrap();
+    let before = t.fingerprint("/opt");
+    let check = support::playbook(project_dir.path(), &["-i", inv, "--check", "site.yml"]);
+    check.assert_ok();
+    assert_eq!(t.fingerprint("/opt"), before, "check mode changed /opt");
+    let first = support::playbook(project_dir.path(), &["-i", inv, "site.yml"]);
+    first.assert_ok();
+    assert!(first.recap("t", "changed") >= 4, "{}", first.stdout);
+    let second = support::playbook(project_dir.path(), &["-i", inv, "site.yml"]);
+    second.assert_ok();
+    assert_eq!(second.recap("t", "changed"), 0, "{}", second.stdout);
+    assert_eq!(t.root("sh /opt/app/app/bin/run").trim(), "run");
+    assert_eq!(
+        t.root("stat -c %U /opt/app/app/conf/app.ini").trim(),
+        "kiln"
+    );
+    assert_eq!(t.root("cat /opt/remote/app/conf/app.ini"), "a=1\n");
+}
