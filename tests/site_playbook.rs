@@ -1,5 +1,7 @@
-//! The example web golden-image playbook against real targets: converge, converge again with
-//! nothing to change, `--check` on a fresh target, and the Vagrant-style invocation.
+//! The example web golden-image playbook against real systemd targets: it installs nginx
+//! from a real apt repository, serves a templated site (fetched from the host with curl),
+//! adds a service user and a cron job; converges again with nothing to change; `--check` on a
+//! fresh target touches nothing; and the Vagrant- and Packer-style invocations.
 
 mod support;
 
@@ -19,8 +21,8 @@ fn roles_env() -> String {
 
 #[test]
 fn site_converges_then_reports_no_changes() {
-    let web1 = Target::start("web1");
-    let web2 = Target::start("web2");
+    let web1 = Target::start_systemd("web1");
+    let web2 = Target::start_systemd("web2");
     let dir = tempfile::tempdir().unwrap();
     let inv = inventory(dir.path(), "web", &[&web1, &web2]);
     let args = site_args(inv.to_str().unwrap());
@@ -66,10 +68,27 @@ fn site_converges_then_reports_no_changes() {
             .root("cat /srv/www/site/index.html")
             .contains(&format!("Served by {}, app hello version 1.0", t.name)));
         assert_eq!(t.root("stat -c %a /opt/hello/app.conf").trim(), "640");
+        assert_eq!(
+            t.root("cat /etc/cron.d/hello-health"),
+            "#Ansible: hello health check\n*/5 * * * * hello /opt/hello/healthcheck.sh >/dev/null 2>&1\n"
+        );
         assert!(t
-            .root("cat /etc/cron.d/hello-health")
-            .contains("*/5 * * * * root /opt/hello/healthcheck.sh"));
-        assert!(t.check("test -f /etc/nginx/.reloaded"));
+            .root("getent passwd hello")
+            .ends_with(":/opt/hello:/usr/sbin/nologin\n"));
+        assert_eq!(
+            t.root("systemctl is-active nginx; systemctl is-enabled nginx"),
+            "active\nenabled\n"
+        );
+        // The templated page, served by the real nginx, fetched from the host.
+        let page = std::process::Command::new("curl")
+            .args(["-sf", "--max-time", "5", &format!("http://{}/", t.address)])
+            .output()
+            .expect("curl");
+        let page = String::from_utf8_lossy(&page.stdout);
+        assert!(
+            page.contains(&format!("Served by {}, app hello version 1.0", t.name)),
+            "{page}"
+        );
         assert!(t.root("cat /etc/image-build").contains("version: 1.0"));
     }
 
@@ -98,7 +117,7 @@ fn site_converges_then_reports_no_changes() {
 
 #[test]
 fn check_mode_reports_changes_and_touches_nothing() {
-    let web1 = Target::start("web1");
+    let web1 = Target::start_systemd("web1");
     let dir = tempfile::tempdir().unwrap();
     let inv = inventory(dir.path(), "web", &[&web1]);
     let watched = "/etc /srv /opt";
@@ -140,7 +159,7 @@ fn check_mode_reports_changes_and_touches_nothing() {
 
 #[test]
 fn vagrant_style_invocation() {
-    let default = Target::start("default");
+    let default = Target::start_systemd("default");
     let dir = tempfile::tempdir().unwrap();
     // Vagrant writes a directory holding one generated inventory file.
     let inv_dir = dir.path().join(".vagrant/provisioners/ansible/inventory");
@@ -188,7 +207,7 @@ fn vagrant_style_invocation() {
 
 #[test]
 fn packer_style_invocation() {
-    let default = Target::start("default");
+    let default = Target::start_systemd("default");
     let dir = tempfile::tempdir().unwrap();
     // Packer's ansible provisioner writes an inventory file like this one and passes the key
     // with -e, its build variables with -e, and SSH options with --ssh-extra-args.
