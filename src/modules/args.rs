@@ -8,6 +8,17 @@ use minijinja::Value;
 use super::ModuleError;
 use crate::error::did_you_mean;
 
+/// Ansible's shared file options kiln accepts and ignores: SELinux contexts, chattr
+/// attributes, and `unsafe_writes` (kiln's writes are always atomic).
+pub const IGNORED_FILE_OPTIONS: &[&str] = &[
+    "unsafe_writes",
+    "seuser",
+    "serole",
+    "setype",
+    "selevel",
+    "attributes",
+];
+
 pub struct Args {
     module: &'static str,
     values: IndexMap<String, Value>,
@@ -140,6 +151,13 @@ impl Args {
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty())
                 .collect()),
+        }
+    }
+
+    /// Marks options as accepted without effect (kiln has nothing to do for them).
+    pub fn ignore(&mut self, keys: &[&str]) {
+        for key in keys {
+            self.used.insert(key.to_string());
         }
     }
 

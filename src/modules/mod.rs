@@ -69,6 +69,13 @@ impl ModuleResult {
         self.data.insert(key.to_string(), value.into());
         self
     }
+    /// Adds a fact (named as Ansible modules name them; see `facts`).
+    pub fn with_fact(mut self, name: &str, value: Value) -> Self {
+        self.facts
+            .get_or_insert_with(VarMap::new)
+            .insert(name.to_string(), value);
+        self
+    }
     pub fn with_msg(mut self, msg: impl Into<String>) -> Self {
         self.msg = Some(msg.into());
         self

@@ -123,15 +123,8 @@ impl Module for BlockInFile {
         let backup = args.bool("backup", false)?;
         let validate = args.str(&["validate"])?;
         let attrs = Attributes::from_args(&mut args)?;
-        let _ = args.raw_any(&[
-            "unsafe_writes",
-            "seuser",
-            "serole",
-            "setype",
-            "selevel",
-            "attributes",
-            "encoding",
-        ]);
+        let _ = args.raw_any(&["encoding"]);
+        args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
         let absent = match (state.as_str(), create) {
             ("absent", _) => WhenAbsent::Skip("file not present"),

@@ -24,15 +24,10 @@ impl Module for Copy {
             "directory_mode",
             "follow",
             "local_follow",
-            "unsafe_writes",
             "decrypt",
             "checksum",
-            "seuser",
-            "serole",
-            "setype",
-            "selevel",
-            "attributes",
         ]);
+        args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
 
         let bytes = match (&src, &content) {

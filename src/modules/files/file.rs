@@ -22,17 +22,8 @@ impl Module for File {
         // `preserve`, as in Ansible.
         let preserve_times = args.str(&["modification_time"])?.as_deref() == Some("preserve")
             && args.str(&["access_time"])?.as_deref() == Some("preserve");
-        let _ = args.raw_any(&[
-            "follow",
-            "modification_time_format",
-            "access_time_format",
-            "unsafe_writes",
-            "seuser",
-            "serole",
-            "setype",
-            "selevel",
-            "attributes",
-        ]);
+        let _ = args.raw_any(&["follow", "modification_time_format", "access_time_format"]);
+        args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
 
         // With an explicit state that creates something, one command creates the path when it

@@ -147,13 +147,8 @@ impl Module for GetUrl {
             "unredirected_headers",
             "decompress",
             "ciphers",
-            "unsafe_writes",
-            "seuser",
-            "serole",
-            "setype",
-            "selevel",
-            "attributes",
         ]);
+        args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
         if !url.starts_with("http://") && !url.starts_with("https://") {
             return Err(ModuleError::Args(format!(

@@ -141,15 +141,8 @@ impl Module for LineInFile {
         let backup = args.bool("backup", false)?;
         let validate = args.str(&["validate"])?;
         let attrs = Attributes::from_args(&mut args)?;
-        let _ = args.raw_any(&[
-            "unsafe_writes",
-            "others",
-            "seuser",
-            "serole",
-            "setype",
-            "selevel",
-            "attributes",
-        ]);
+        let _ = args.raw_any(&["others"]);
+        args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
         if edit.present && edit.line.is_none() {
             return Err(ModuleError::Args(

@@ -62,16 +62,8 @@ impl Module for Replace {
         let backup = args.bool("backup", false)?;
         let validate = args.str(&["validate"])?;
         let attrs = Attributes::from_args(&mut args)?;
-        let _ = args.raw_any(&[
-            "encoding",
-            "unsafe_writes",
-            "others",
-            "seuser",
-            "serole",
-            "setype",
-            "selevel",
-            "attributes",
-        ]);
+        let _ = args.raw_any(&["encoding", "others"]);
+        args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
         let mut count = 0;
         let mut result = edit_text(

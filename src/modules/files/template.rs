@@ -17,18 +17,8 @@ impl Module for Template {
         let validate = args.str(&["validate"])?;
         let attrs = Attributes::from_args(&mut args)?;
         let newline = args.str(&["newline_sequence"])?;
-        let _ = args.raw_any(&[
-            "trim_blocks",
-            "lstrip_blocks",
-            "follow",
-            "unsafe_writes",
-            "output_encoding",
-            "seuser",
-            "serole",
-            "setype",
-            "selevel",
-            "attributes",
-        ]);
+        let _ = args.raw_any(&["trim_blocks", "lstrip_blocks", "follow", "output_encoding"]);
+        args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
 
         let path = ctx.find_source(&src, "templates").ok_or_else(|| {

@@ -41,17 +41,8 @@ impl Module for Unarchive {
         let owner = args.str(&["owner"])?;
         let group = args.str(&["group"])?;
         let mode = args.str(&["mode"])?;
-        let _ = args.raw_any(&[
-            "validate_certs",
-            "decrypt",
-            "io_buffer_size",
-            "unsafe_writes",
-            "seuser",
-            "serole",
-            "setype",
-            "selevel",
-            "attributes",
-        ]);
+        let _ = args.raw_any(&["validate_certs", "decrypt", "io_buffer_size"]);
+        args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
         if src.starts_with("http://") || src.starts_with("https://") {
             return Err(ModuleError::Args(

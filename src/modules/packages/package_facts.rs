@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use minijinja::Value;
 
-use crate::load::model::VarMap;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::template::map_value;
 
@@ -47,11 +46,7 @@ impl Module for PackageFacts {
             .into_iter()
             .map(|(k, v)| (k, Value::from(v)))
             .collect();
-        let mut facts = VarMap::new();
-        facts.insert("packages".into(), map_value(packages));
-        let mut result = ModuleResult::changed(false);
-        result.facts = Some(facts);
-        Ok(result)
+        Ok(ModuleResult::changed(false).with_fact("packages", map_value(packages)))
     }
 }
 

@@ -6,7 +6,6 @@ use indexmap::IndexMap;
 use minijinja::Value;
 
 use crate::connection::quote;
-use crate::load::model::VarMap;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::template::map_value;
 
@@ -76,11 +75,8 @@ impl Module for Getent {
                 entries.insert(k, Value::from(()));
             }
         }
-        let mut facts = VarMap::new();
-        facts.insert(format!("getent_{database}"), map_value(entries));
-        let mut result = ModuleResult::changed(false);
-        result.facts = Some(facts);
-        Ok(result)
+        Ok(ModuleResult::changed(false)
+            .with_fact(&format!("getent_{database}"), map_value(entries)))
     }
 }
 

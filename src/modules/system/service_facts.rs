@@ -5,7 +5,6 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use minijinja::Value;
 
-use crate::load::model::VarMap;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::template::map_value;
 
@@ -77,11 +76,7 @@ impl Module for ServiceFacts {
                 (name, map_value(fields))
             })
             .collect();
-        let mut facts = VarMap::new();
-        facts.insert("services".into(), map_value(services));
-        let mut result = ModuleResult::changed(false);
-        result.facts = Some(facts);
-        Ok(result)
+        Ok(ModuleResult::changed(false).with_fact("services", map_value(services)))
     }
 }
 
