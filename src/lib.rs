@@ -3,6 +3,7 @@
 //! Data flows one way: `cli` → `load` (YAML → typed model) → `run` (plays, hosts, tasks) →
 //! `modules` (plan, then apply) → `connection`. `template` and `output` serve the layers.
 
+pub mod bake;
 pub mod cli;
 pub mod connection;
 pub mod error;

@@ -22,11 +22,17 @@ enum Command {
     Playbook(Box<cli::playbook::PlaybookArgs>),
     /// Show the inventory (ansible-inventory's --list / --graph).
     Inventory(cli::inventory::InventoryArgs),
+    /// Bake an image: launch a build instance, provision it with playbooks, store the image.
+    Bake(cli::bake::BakeArgs),
+    /// List local images, or remove one (`kiln images rm REF`).
+    Images(cli::images::ImagesArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Playbook(args) => cli::block_on(cli::playbook::run(*args)),
         Command::Inventory(args) => cli::exit(cli::inventory::run(args)),
+        Command::Bake(args) => cli::block_on(cli::bake::run(args)),
+        Command::Images(args) => cli::exit(cli::images::run(args)),
     }
 }

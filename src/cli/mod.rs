@@ -1,7 +1,9 @@
 //! Command-line front ends: `kiln` (subcommands) and `kiln-playbook` (ansible-playbook's
 //! flags, for Vagrant's `playbook_command` and Packer's `command`).
 
+pub mod bake;
 pub mod extra_vars;
+pub mod images;
 pub mod inventory;
 pub mod playbook;
 

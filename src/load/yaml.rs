@@ -176,7 +176,7 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Document, Error> {
     Ok(Document { file, root })
 }
 
-fn yaml_error(file: &Arc<PathBuf>, err: &serde_saphyr::Error) -> Error {
+pub(crate) fn yaml_error(file: &Arc<PathBuf>, err: &serde_saphyr::Error) -> Error {
     let (line, column) = err
         .location()
         .map(|l| (l.line() as u32, l.column() as u32))

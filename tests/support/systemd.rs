@@ -68,7 +68,15 @@ pub fn stop(netns: &str) {
 impl Target {
     /// Boots a systemd target; returns once its boot has finished and sshd answers.
     pub fn start_systemd(name: &str) -> Target {
-        let (rootfs, apt_repo) = systemd_rootfs();
+        let rootfs = systemd_rootfs().0.display().to_string();
+        Self::start_systemd_on(name, &rootfs)
+    }
+
+    /// Boots a systemd target over `lower` (overlay lower directories, colon-separated, the
+    /// topmost first: a baked image's layers over the systemd rootfs).
+    pub fn start_systemd_on(name: &str, lower: &str) -> Target {
+        let rootfs = lower;
+        let apt_repo = &systemd_rootfs().1;
         let dir = tempfile::Builder::new()
             .prefix("kiln-systemd-")
             .tempdir()

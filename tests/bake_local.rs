@@ -1,0 +1,276 @@
+//! `kiln bake` with the local builder: the example web image baked from the example playbook
+//! on a real systemd-nspawn instance, then booted and serving its page; failures and signals
+//! leave nothing behind (no instance, network namespace, cgroup or build directory).
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::http::FileServer;
+use support::{repo, Target};
+
+/// A kiln home of its own, building on the systemd test rootfs (debootstrap once per machine).
+struct Bake {
+    dir: tempfile::TempDir,
+    repo_server: FileServer,
+}
+
+impl Bake {
+    fn new() -> Bake {
+        // The systemd rootfs and the local apt repository are built on first use.
+        drop(Target::start_systemd("warmup"));
+        let dir = tempfile::Builder::new()
+            .prefix("kiln-bake-")
+            .tempdir()
+            .unwrap();
+        let repo_server = FileServer::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            support::systemd::apt_repo(),
+        );
+        Bake { dir, repo_server }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    fn spec(&self, playbook: &str, extra: &str) -> PathBuf {
+        let path = self.dir.path().join("web.yml");
+        std::fs::write(
+            &path,
+            format!(
+                "name: web\nsource:\n  type: local\n  image_name: \"web-{{{{ timestamp }}}}\"\n  tags: {{Role: web}}\n  apt_sources: [\"deb [trusted=yes] {}/main ./\"]\n{extra}provision:\n  - playbook: {playbook}\n    groups: [web]\npost:\n  manifest: {{output: manifest.json}}\n",
+                self.repo_server.url()
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    fn command(&self, spec: &Path) -> Command {
+        let mut command = Command::new(support::kiln());
+        command
+            .arg("bake")
+            .arg(spec)
+            .current_dir(repo())
+            .env("KILN_HOME", self.home())
+            .env("KILN_BASE_ROOTFS", "/var/cache/kiln-test/bookworm-systemd");
+        command
+    }
+
+    /// Asserts the build left no build directory, and that the instance named in kiln's
+    /// output left no network namespace or cgroup.
+    fn assert_nothing_left(&self, output: &str) {
+        let builds: Vec<_> = std::fs::read_dir(self.home().join("builds"))
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(builds.is_empty(), "build directories left: {builds:?}");
+        let netns = instance_name(output);
+        assert!(
+            !Path::new("/run/netns").join(&netns).exists(),
+            "network namespace {netns} left"
+        );
+        for hierarchy in ["unified", "systemd"] {
+            let cg = Path::new("/sys/fs/cgroup")
+                .join(hierarchy)
+                .join("kiln")
+                .join(&netns);
+            assert!(!cg.exists(), "cgroup {} left", cg.display());
+        }
+    }
+}
+
+/// The build instance's name, from `==> web: launching build instance NAME at ADDR`.
+fn instance_name(output: &str) -> String {
+    output
+        .lines()
+        .find_map(|l| l.split("launching build instance ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no instance launched:\n{output}"))
+        .to_string()
+}
+
+fn images(home: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_dir(home.join("images"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path().join("image.json")).ok())
+                .map(|t| serde_json::from_str(&t).unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn bakes_the_example_web_image_that_boots_and_serves_its_page() {
+    let bake = Bake::new();
+    let spec = bake.spec(&repo().join("playbooks/site.yml").display().to_string(), "");
+    let out = bake.command(&spec).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bake.assert_nothing_left(&stdout);
+
+    let images = images(&bake.home());
+    assert_eq!(images.len(), 1, "{images:?}");
+    let image = &images[0];
+    let id = image["id"].as_str().unwrap();
+    assert!(stdout.contains(&format!("--> web: local:{id}")), "{stdout}");
+    assert_eq!(image["tags"]["Role"], "web");
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(bake.dir.path().join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["builds"][0]["artifact_id"], format!("local:{id}"));
+    assert_eq!(manifest["builds"][0]["builder_type"], "local");
+    assert_eq!(
+        manifest["last_run_uuid"],
+        manifest["builds"][0]["packer_run_uuid"]
+    );
+    let layer = bake.home().join("images").join(id).join("layer");
+    assert!(
+        !layer.join("etc/kiln-build").exists(),
+        "build key baked into the image"
+    );
+    assert!(!layer.join("etc/apt/apt.conf.d/00kiln-build").exists());
+
+    // The image boots (its layer over the base) and nginx serves the templated page.
+    let lower = format!("{}:/var/cache/kiln-test/bookworm-systemd", layer.display());
+    let instance = Target::start_systemd_on("web", &lower);
+    let page = Command::new("curl")
+        .args([
+            "-sf",
+            "--max-time",
+            "5",
+            &format!("http://{}/", instance.address),
+        ])
+        .output()
+        .unwrap();
+    let page = String::from_utf8_lossy(&page.stdout);
+    assert!(page.contains("app hello version 1.0"), "{page}");
+    assert_eq!(instance.root("systemctl is-active nginx").trim(), "active");
+    assert!(instance
+        .root("cat /etc/image-build")
+        .contains("built_by: kiln"));
+
+    // `kiln images` lists it.
+    let listed = Command::new(support::kiln())
+        .arg("images")
+        .env("KILN_HOME", bake.home())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(id));
+}
+
+#[test]
+fn a_failed_provisioning_leaves_nothing_and_stores_no_image() {
+    let bake = Bake::new();
+    let playbook = bake.dir.path().join("broken.yml");
+    std::fs::write(
+        &playbook,
+        "- hosts: web\n  gather_facts: no\n  tasks:\n    - copy: {content: x, dest: /etc/x}\n    - fail: msg=broken on purpose\n",
+    )
+    .unwrap();
+    let spec = bake.spec(&playbook.display().to_string(), "");
+    let out = bake.command(&spec).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("build failed: provisioning with"),
+        "{stderr}"
+    );
+    assert!(images(&bake.home()).is_empty());
+    bake.assert_nothing_left(&String::from_utf8_lossy(&out.stdout));
+}
+
+#[test]
+fn sigterm_and_sigint_while_provisioning_unwind_everything() {
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let bake = Bake::new();
+        let playbook = bake.dir.path().join("slow.yml");
+        std::fs::write(
+            &playbook,
+            "- hosts: web\n  gather_facts: no\n  tasks:\n    - command: sleep 60\n",
+        )
+        .unwrap();
+        let spec = bake.spec(&playbook.display().to_string(), "");
+        let mut child = bake
+            .command(&spec)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut seen = String::new();
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.starts_with("TASK [command]") {
+                    tx.send(seen.clone()).unwrap();
+                }
+            }
+            seen
+        });
+        let seen = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the build never reached the playbook");
+        std::thread::sleep(Duration::from_millis(500));
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kiln did not stop after SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let output = reader.join().unwrap();
+        assert_eq!(status.code(), Some(code), "{output}");
+        assert!(output.contains("cleanup: tear down instance"), "{output}");
+        assert!(images(&bake.home()).is_empty());
+        bake.assert_nothing_left(&seen);
+    }
+}
+
+#[test]
+fn spec_errors_name_the_field_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("bad.yml");
+    std::fs::write(
+        &spec,
+        "name: web\nsource:\n  type: local\n  image_nam: x\nprovision:\n  - playbook: site.yml\n",
+    )
+    .unwrap();
+    let out = Command::new(support::kiln())
+        .args(["bake"])
+        .arg(&spec)
+        .env("KILN_HOME", dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("bad.yml:4") && stderr.contains("image_nam"),
+        "{stderr}"
+    );
+}
