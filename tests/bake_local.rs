@@ -274,3 +274,114 @@ fn spec_errors_name_the_field_and_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_sigkilled_build_leaves_orphans_that_sweep_removes() {
+    let bake = Bake::new();
+    let playbook = bake.dir.path().join("slow.yml");
+    std::fs::write(
+        &playbook,
+        "- hosts: web\n  gather_facts: no\n  tasks:\n    - command: sleep 60\n",
+    )
+    .unwrap();
+    let spec = bake.spec(&playbook.display().to_string(), "");
+    let mut child = bake
+        .command(&spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.starts_with("TASK [command]") {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let netns = instance_name(&seen);
+    assert!(
+        Path::new("/run/netns").join(&netns).exists(),
+        "the orphan should exist"
+    );
+
+    let sweep = |args: &[&str]| {
+        let out = Command::new(support::kiln())
+            .arg("sweep")
+            .args(args)
+            .env("KILN_HOME", bake.home())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let listed = sweep(&[]);
+    assert!(
+        listed.contains(&netns) && listed.contains("--yes"),
+        "{listed}"
+    );
+    assert!(sweep(&["--older-than", "1h"]).contains("nothing to sweep"));
+    let removed = sweep(&["--yes"]);
+    assert!(removed.contains("removed"), "{removed}");
+    bake.assert_nothing_left(&seen);
+}
+
+/// The real default: the Debian 12 base kiln builds itself with debootstrap (cached per
+/// machine), and packages from the Debian mirror through the build's apt proxy.
+#[test]
+fn bakes_on_the_debian_base_kiln_builds() {
+    let dir = tempfile::Builder::new()
+        .prefix("kiln-bake-")
+        .tempdir()
+        .unwrap();
+    let spec = dir.path().join("web.yml");
+    std::fs::write(
+        &spec,
+        format!(
+            "name: web\nsource:\n  type: local\n  image_name: web-debian\nprovision:\n  - playbook: {}\n    groups: [web]\n",
+            repo().join("playbooks/site.yml").display()
+        ),
+    )
+    .unwrap();
+    let home = dir.path().join("home");
+    let out = Command::new(support::kiln())
+        .arg("bake")
+        .arg(&spec)
+        .current_dir(repo())
+        .env("KILN_HOME", &home)
+        .env("KILN_BASE_ROOTFS", "/var/cache/kiln-test/kiln-base")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let image = &images(&home)[0];
+    let layer = home
+        .join("images")
+        .join(image["id"].as_str().unwrap())
+        .join("layer");
+    assert!(
+        layer.join("usr/sbin/nginx").exists(),
+        "nginx is in the image's layer"
+    );
+    let base = Path::new("/var/cache/kiln-test/kiln-base");
+    for root in [layer.as_path(), base] {
+        let keys: Vec<_> = std::fs::read_dir(root.join("etc/ssh"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("ssh_host_"))
+            .collect();
+        assert!(keys.is_empty(), "host keys baked into {}", root.display());
+    }
+}

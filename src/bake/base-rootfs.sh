@@ -10,6 +10,10 @@ if [ -z "$mirror" ]; then
     [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $3 ~ /bookworm$/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
     [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
 fi
+mkdir -p "$(dirname "$dest")"
+exec 9>"$dest.lock"
+flock 9
+[ -f "$dest/.kiln-base-ready" ] && exit 0
 command -v debootstrap >/dev/null || { echo "debootstrap is needed to build the base image (apt-get install debootstrap)" >&2; exit 2; }
 tmp="$dest.tmp"
 rm -rf "$tmp"

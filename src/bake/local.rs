@@ -22,23 +22,26 @@ pub fn home() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/lib/kiln"))
 }
 
-/// The base rootfs: `KILN_BASE_ROOTFS`, or built once under `home/base/bookworm`.
+/// The base rootfs: `KILN_BASE_ROOTFS` (used as it is when it holds a root filesystem, else
+/// built there), or `home/base/bookworm`; built once with debootstrap.
 pub async fn ensure_base(home: &Path, report: impl Fn(&str)) -> anyhow::Result<PathBuf> {
-    if let Some(base) = std::env::var_os("KILN_BASE_ROOTFS") {
-        let base = PathBuf::from(base);
-        if !base.join("etc/os-release").exists() {
-            bail!(
-                "KILN_BASE_ROOTFS={} is not a root filesystem (no etc/os-release)",
-                base.display()
-            );
+    let base = match std::env::var_os("KILN_BASE_ROOTFS") {
+        Some(given) => {
+            let given = PathBuf::from(given);
+            if given.join("etc/os-release").exists() {
+                return Ok(given);
+            }
+            given
         }
-        return Ok(base);
-    }
-    let base = home.join("base/bookworm");
+        None => home.join("base/bookworm"),
+    };
     if base.join(".kiln-base-ready").exists() {
         return Ok(base);
     }
-    report("building the Debian 12 base image with debootstrap (once, about a minute)");
+    report(&format!(
+        "building the Debian 12 base image in {} with debootstrap (once, about a minute)",
+        base.display()
+    ));
     let script = write_script(home, "base-rootfs.sh", BASE_SCRIPT)?;
     let status = Command::new("sh")
         .arg(&script)

@@ -26,6 +26,8 @@ enum Command {
     Bake(cli::bake::BakeArgs),
     /// List local images, or remove one (`kiln images rm REF`).
     Images(cli::images::ImagesArgs),
+    /// List (and with --yes remove) what interrupted builds left behind.
+    Sweep(cli::sweep::SweepArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,5 +36,6 @@ fn main() -> ExitCode {
         Command::Inventory(args) => cli::exit(cli::inventory::run(args)),
         Command::Bake(args) => cli::block_on(cli::bake::run(args)),
         Command::Images(args) => cli::exit(cli::images::run(args)),
+        Command::Sweep(args) => cli::block_on(cli::sweep::run(args)),
     }
 }

@@ -6,6 +6,7 @@ pub mod extra_vars;
 pub mod images;
 pub mod inventory;
 pub mod playbook;
+pub mod sweep;
 
 use std::future::Future;
 use std::process::ExitCode;

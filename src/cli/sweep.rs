@@ -1,0 +1,89 @@
+//! `kiln sweep [--older-than 2h] [--yes]`: lists (and with `--yes` removes) what builds left
+//! behind when they could not clean up after themselves (SIGKILL, power loss, or
+//! `--on-error=abort`): local build instances, their network namespaces and directories.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::bail;
+use clap::Args;
+
+use crate::bake::local;
+
+#[derive(Debug, Args, Clone)]
+pub struct SweepArgs {
+    /// Only what is older than this (`90s`, `30m`, `2h`, `1d`).
+    #[arg(long, default_value = "0s")]
+    pub older_than: String,
+    /// Remove what is listed (without it, only list).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// `90s`, `30m`, `2h`, `1d` → a duration.
+pub fn parse_age(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let Ok(n) = number.parse::<u64>() else {
+        bail!("--older-than: '{text}' is not a duration (use e.g. 90s, 30m, 2h, 1d)");
+    };
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => bail!("--older-than: unknown unit '{unit}' (use s, m, h or d)"),
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+pub async fn run(args: SweepArgs) -> anyhow::Result<i32> {
+    let older_than = parse_age(&args.older_than)?;
+    let builds = local::home().join("builds");
+    let mut found = 0;
+    for entry in std::fs::read_dir(&builds).into_iter().flatten().flatten() {
+        let age = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .unwrap_or_default();
+        if age < older_than {
+            continue;
+        }
+        found += 1;
+        let netns = std::fs::read_to_string(entry.path().join("netns")).unwrap_or_default();
+        let netns = netns.trim().to_string();
+        println!(
+            "local build {} (instance {}, {}s old)",
+            entry.file_name().to_string_lossy(),
+            if netns.is_empty() { "-" } else { &netns },
+            age.as_secs()
+        );
+        if args.yes {
+            if !netns.is_empty() {
+                local::teardown(netns).await?;
+            }
+            std::fs::remove_dir_all(entry.path())?;
+            println!("  removed");
+        }
+    }
+    if found == 0 {
+        println!("nothing to sweep");
+    } else if !args.yes {
+        println!("run again with --yes to remove these");
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ages() {
+        assert_eq!(super::parse_age("2h").unwrap().as_secs(), 7200);
+        assert_eq!(super::parse_age("90").unwrap().as_secs(), 90);
+        assert!(super::parse_age("2 weeks").is_err());
+    }
+}
