@@ -214,7 +214,12 @@ fn tail(path: &Path) -> String {
 /// Whether an SSH server answers on `address`:22 with its banner (a bare TCP connect is not
 /// proof: some networks accept connections for any address).
 pub async fn ssh_banner(address: Ipv4Addr) -> bool {
-    let connect = tokio::net::TcpStream::connect((address, 22));
+    ssh_banner_at(&address.to_string(), 22).await
+}
+
+/// `ssh_banner` for a host name or address and port.
+pub async fn ssh_banner_at(host: &str, port: u16) -> bool {
+    let connect = tokio::net::TcpStream::connect((host, port));
     let Ok(Ok(mut stream)) = tokio::time::timeout(Duration::from_millis(500), connect).await else {
         return false;
     };

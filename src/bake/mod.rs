@@ -2,6 +2,7 @@
 //! builder (systemd-nspawn instances, a local image store) and the build manifest. The CLI
 //! (`cli/bake.rs`) drives a build and provisions the instance with the playbook engine.
 
+pub mod aws;
 pub mod cleanup;
 pub mod images;
 pub mod local;

@@ -12,12 +12,11 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, ValueEnum};
 
 use crate::bake::cleanup::CleanupStack;
-use crate::bake::images::{now, Image, ImageStore};
+use crate::bake::images::{now, ImageStore};
 use crate::bake::local::{self, Instance};
 use crate::bake::manifest::{self, Build};
 use crate::bake::proxy::Proxy;
 use crate::bake::spec::{BakeSpec, LocalSource, Provision, Source};
-use crate::error::Error;
 
 /// The port of the apt proxy on the host's end of a build instance's veth.
 const PROXY_PORT: u16 = 3142;
@@ -54,7 +53,7 @@ pub struct BakeArgs {
 }
 
 /// A progress line. Write errors are ignored: a closed stdout must not stop a cleanup.
-fn say(name: &str, message: &str) {
+pub(super) fn say(name: &str, message: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "==> {name}: {message}");
 }
@@ -69,16 +68,12 @@ pub async fn run(args: BakeArgs) -> anyhow::Result<i32> {
         .unwrap_or_else(|| PathBuf::from("."));
     match &spec.source {
         Source::Local(source) => bake_local(&args, &spec, source, &spec_dir).await,
-        Source::AmazonEbs(_) => Err(Error::Usage(format!(
-            "{}: the amazon-ebs builder is not available in this version of kiln; use `type: local`",
-            args.spec.display()
-        ))
-        .into()),
+        Source::AmazonEbs(source) => super::bake_ebs::bake(&args, &spec, source, &spec_dir).await,
     }
 }
 
 /// A run id in Packer's uuid shape.
-fn run_uuid() -> String {
+pub(super) fn run_uuid() -> String {
     let id = crate::modules::util::random_id();
     format!(
         "{}-{}-{}-{}-{}",
@@ -91,7 +86,7 @@ fn run_uuid() -> String {
 }
 
 /// Renders `{{ timestamp }}`, `{{ git_sha }}` and `{{ name }}` in spec strings.
-fn render(text: &str, name: &str) -> anyhow::Result<String> {
+pub(super) fn render(text: &str, name: &str) -> anyhow::Result<String> {
     let git_sha = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .output()
@@ -187,7 +182,14 @@ async fn bake_local(
             for f in &failures {
                 eprintln!("WARNING: cleanup failed: {f}");
             }
-            finish(spec, &image, &run_id, spec_dir)?;
+            record(
+                spec,
+                "local",
+                &image.artifact_id(),
+                image.tags.clone(),
+                &run_id,
+                spec_dir,
+            )?;
             say(
                 &name,
                 &format!("image {} stored as {}", image.name, image.artifact_id()),
@@ -221,7 +223,7 @@ async fn bake_local(
 }
 
 /// Resolves on Ctrl-C or SIGTERM with the shell's exit code for it (130, 143).
-async fn interrupted() -> i32 {
+pub(super) async fn interrupted() -> i32 {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,
@@ -307,7 +309,8 @@ async fn build(
                 spec.provision.len()
             ),
         );
-        provision(args, step, spec_dir, &dir, &key, &net.instance.to_string()).await?;
+        let host = host_line(&net.instance.to_string(), 22, "root", &key);
+        provision(args, step, spec_dir, &dir, &host).await?;
     }
     drop(proxy);
     say(name, "shutting the instance down");
@@ -374,19 +377,23 @@ fn remove_build_files(upper: &Path) {
     let _ = std::fs::remove_file(upper.join("etc/machine-id"));
 }
 
-/// Runs one provisioning playbook against the instance, in-process.
-async fn provision(
+/// The build host's inventory line: `default` at `address`, logging in with `key`.
+pub(super) fn host_line(address: &str, port: u16, user: &str, key: &Path) -> String {
+    format!(
+        "default ansible_host={address} ansible_port={port} ansible_user={user} ansible_ssh_private_key_file={}\n",
+        key.display()
+    )
+}
+
+/// Runs one provisioning playbook against the build host, in-process.
+pub(super) async fn provision(
     args: &BakeArgs,
     step: &Provision,
     spec_dir: &Path,
     build_dir: &Path,
-    key: &Path,
-    address: &str,
+    host: &str,
 ) -> anyhow::Result<()> {
-    let mut inventory = format!(
-        "default ansible_host={address} ansible_user=root ansible_ssh_private_key_file={}\n",
-        key.display()
-    );
+    let mut inventory = host.to_string();
     for group in &step.groups {
         inventory.push_str(&format!("[{group}]\ndefault\n"));
     }
@@ -430,7 +437,14 @@ async fn provision(
     Ok(())
 }
 
-fn finish(spec: &BakeSpec, image: &Image, run_id: &str, spec_dir: &Path) -> anyhow::Result<()> {
+pub(super) fn record(
+    spec: &BakeSpec,
+    builder_type: &str,
+    artifact_id: &str,
+    custom_data: BTreeMap<String, String>,
+    run_id: &str,
+    spec_dir: &Path,
+) -> anyhow::Result<()> {
     if let Some(post) = &spec.post.manifest {
         let path = if post.output.is_absolute() {
             post.output.clone()
@@ -441,12 +455,12 @@ fn finish(spec: &BakeSpec, image: &Image, run_id: &str, spec_dir: &Path) -> anyh
             &path,
             Build {
                 name: spec.name.clone(),
-                builder_type: "local".into(),
-                build_time: image.created,
+                builder_type: builder_type.into(),
+                build_time: now(),
                 files: None,
-                artifact_id: image.artifact_id(),
+                artifact_id: artifact_id.into(),
                 packer_run_uuid: run_id.to_string(),
-                custom_data: image.tags.clone(),
+                custom_data,
             },
         )?;
     }

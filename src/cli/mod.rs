@@ -2,6 +2,7 @@
 //! flags, for Vagrant's `playbook_command` and Packer's `command`).
 
 pub mod bake;
+pub mod bake_ebs;
 pub mod extra_vars;
 pub mod images;
 pub mod inventory;

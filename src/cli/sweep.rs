@@ -17,6 +17,16 @@ pub struct SweepArgs {
     /// Remove what is listed (without it, only list).
     #[arg(long)]
     pub yes: bool,
+    /// Also sweep AWS: instances, key pairs and security groups tagged `kiln:run-id`, and
+    /// images of builds that did not finish.
+    #[arg(long)]
+    pub aws: bool,
+    /// The AWS region (else AWS_REGION or the profile's).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// The EC2 endpoint (else AWS_ENDPOINT_URL).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
 }
 
 /// `90s`, `30m`, `2h`, `1d` → a duration.
@@ -70,12 +80,46 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<i32> {
             println!("  removed");
         }
     }
+    if args.aws {
+        found += sweep_aws(&args, older_than).await?;
+    }
     if found == 0 {
         println!("nothing to sweep");
     } else if !args.yes {
         println!("run again with --yes to remove these");
     }
     Ok(0)
+}
+
+async fn sweep_aws(args: &SweepArgs, older_than: Duration) -> anyhow::Result<usize> {
+    use crate::bake::aws;
+    let ec2 = aws::client(args.region.as_deref(), args.endpoint_url.as_deref()).await?;
+    let now = crate::bake::images::now();
+    let mut orphans: Vec<aws::Orphan> = aws::orphans(&ec2)
+        .await?
+        .into_iter()
+        .filter(|o| now - o.created >= older_than.as_secs() as i64)
+        .collect();
+    // Instances first: a security group cannot go while an instance uses it.
+    orphans.sort_by_key(|o| match o.kind {
+        "instance" => 0,
+        "image" => 1,
+        "key pair" => 2,
+        _ => 3,
+    });
+    for orphan in &orphans {
+        println!(
+            "aws {} {} ({}s old)",
+            orphan.kind,
+            orphan.id,
+            now - orphan.created
+        );
+        if args.yes {
+            aws::remove_orphan(&ec2, orphan).await?;
+            println!("  removed");
+        }
+    }
+    Ok(orphans.len())
 }
 
 #[cfg(test)]

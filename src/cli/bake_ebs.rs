@@ -1,0 +1,319 @@
+//! `kiln bake` with `type: amazon-ebs`: Packer's amazon-ebs builder, done in-process. Resolve
+//! the source AMI → temporary key pair and security group → instance with run tags → wait
+//! for SSH → provision → stop → image (tagged, snapshots too) → wait available; each
+//! resource's undo goes on the cleanup stack as soon as it exists.
+//!
+//! `KILN_FAIL_AT=<step>` makes the build fail at that step (`key_pair`, `security_group`,
+//! `instance`, `ssh`, `provision`, `stop`, `image`, `image_available`): a fault-injection
+//! point for testing that every failure leaves nothing behind.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use super::bake::{
+    host_line, interrupted, provision, record, render, run_uuid, say, BakeArgs, OnError,
+};
+use crate::bake::aws;
+use crate::bake::cleanup::CleanupStack;
+use crate::bake::local;
+use crate::bake::spec::{AmazonEbsSource, BakeSpec};
+use crate::error::Error;
+
+fn checkpoint(step: &str) -> anyhow::Result<()> {
+    if std::env::var("KILN_FAIL_AT").is_ok_and(|s| s == step) {
+        bail!("failure injected at step '{step}' (KILN_FAIL_AT)");
+    }
+    Ok(())
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str, spec: &Path) -> Result<&'a str, Error> {
+    value.as_deref().ok_or_else(|| {
+        Error::Usage(format!(
+            "{}: source.{field} is required for type amazon-ebs",
+            spec.display()
+        ))
+    })
+}
+
+/// `source_ami_filter: {filters: {name: …}, owners: […], most_recent: true}`.
+fn parse_filter(
+    value: &serde_json::Value,
+) -> anyhow::Result<(Vec<(String, Vec<String>)>, Vec<String>)> {
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        match v {
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|i| {
+                    i.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| i.to_string())
+                })
+                .collect(),
+            serde_json::Value::String(s) => vec![s.clone()],
+            other => vec![other.to_string()],
+        }
+    };
+    let filters = value
+        .get("filters")
+        .and_then(|f| f.as_object())
+        .context("source_ami_filter.filters must be a mapping of filter names to values")?
+        .iter()
+        .map(|(k, v)| (k.clone(), strings(v)))
+        .collect();
+    let owners = value.get("owners").map(strings).unwrap_or_default();
+    Ok((filters, owners))
+}
+
+pub async fn bake(
+    args: &BakeArgs,
+    spec: &BakeSpec,
+    source: &AmazonEbsSource,
+    spec_dir: &Path,
+) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let run_id = run_uuid();
+    let name = spec.name.clone();
+    required(&source.instance_type, "instance_type", &args.spec)?;
+    required(&source.ssh_username, "ssh_username", &args.spec)?;
+    let ami_name = render(required(&source.ami_name, "ami_name", &args.spec)?, &name)?;
+    if source.source_ami.is_none() && source.source_ami_filter.is_none() {
+        return Err(Error::Usage(format!(
+            "{}: source.source_ami or source.source_ami_filter is required for type amazon-ebs",
+            args.spec.display()
+        ))
+        .into());
+    }
+    let ec2 = aws::client(source.region.as_deref(), source.endpoint_url.as_deref()).await?;
+    let region = ec2
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    let dir = local::home().join("builds").join(&run_id);
+    let mut cleanup = CleanupStack::default();
+    let mut signal_code = None;
+    let outcome = tokio::select! {
+        result = build(args, spec, source, spec_dir, &ec2, &run_id, &ami_name, &dir, &mut cleanup) => result,
+        code = interrupted() => {
+            signal_code = Some(code);
+            Err(anyhow::anyhow!("interrupted by a signal"))
+        }
+    };
+    match outcome {
+        Ok(image_id) => {
+            for f in cleanup
+                .unwind(|what| say(&name, &format!("cleanup: {what}")))
+                .await
+            {
+                eprintln!("WARNING: cleanup failed: {f}");
+            }
+            let artifact = format!("{region}:{image_id}");
+            let mut custom = BTreeMap::new();
+            for (k, v) in &source.tags {
+                custom.insert(k.clone(), render(v, &name)?);
+            }
+            custom.insert(aws::RUN_ID_TAG.into(), run_id.clone());
+            record(spec, "amazon-ebs", &artifact, custom, &run_id, spec_dir)?;
+            say(
+                &name,
+                &format!(
+                    "AMI {ami_name} ({image_id}) ready after {:.1}s\n==> Builds finished. The artifacts of successful builds are:\n--> {name}: AMIs were created:\n{region}: {image_id}",
+                    started.elapsed().as_secs_f64()
+                ),
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("==> {name}: build failed: {e:#}");
+            if args.on_error == OnError::Abort && signal_code.is_none() && !cleanup.is_empty() {
+                eprintln!(
+                    "==> {name}: --on-error=abort: the build instance and its key pair and security group are kept (tag kiln:run-id={run_id}); log in with the key in {}, and run `kiln sweep --aws --yes` when done",
+                    dir.display()
+                );
+                return Ok(1);
+            }
+            for f in cleanup
+                .unwind(|what| say(&name, &format!("cleanup: {what}")))
+                .await
+            {
+                eprintln!("ERROR: cleanup failed: {f}");
+            }
+            Ok(signal_code.unwrap_or(1))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn build(
+    args: &BakeArgs,
+    spec: &BakeSpec,
+    source: &AmazonEbsSource,
+    spec_dir: &Path,
+    ec2: &aws_sdk_ec2::Client,
+    run_id: &str,
+    ami_name: &str,
+    dir: &Path,
+    cleanup: &mut CleanupStack,
+) -> anyhow::Result<String> {
+    let name = &spec.name;
+    let short = &run_id[..8];
+    let render_all = |tags: &BTreeMap<String, String>| -> anyhow::Result<Vec<(String, String)>> {
+        tags.iter()
+            .map(|(k, v)| Ok((k.clone(), render(v, name)?)))
+            .collect()
+    };
+    let run_tags = aws::tags(run_id, &render_all(&source.run_tags)?);
+    let image_tags = aws::tags(run_id, &render_all(&source.tags)?);
+    let port = source.ssh_port.unwrap_or(22);
+
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let removed = dir.to_path_buf();
+    cleanup.push(format!("remove {}", dir.display()), async move {
+        match tokio::fs::remove_dir_all(&removed).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    });
+
+    say(name, "resolving the source AMI");
+    let image = match (&source.source_ami, &source.source_ami_filter) {
+        (Some(ami), _) => ami.clone(),
+        (None, Some(filter)) => {
+            let (filters, owners) = parse_filter(filter)?;
+            aws::find_image(ec2, &filters, &owners).await?
+        }
+        (None, None) => unreachable!("checked before the build"),
+    };
+    say(name, &format!("source AMI: {image}"));
+
+    checkpoint("key_pair")?;
+    let (key_file, key_name): (PathBuf, Option<String>) = match &source.ssh_private_key_file {
+        Some(file) => (spec_dir.join(file), source.ssh_keypair_name.clone()),
+        None => {
+            let key_name = format!("kiln_{short}");
+            say(name, &format!("creating temporary key pair {key_name}"));
+            let material = aws::create_key_pair(ec2, &key_name, &run_tags).await?;
+            cleanup.push(
+                format!("delete key pair {key_name}"),
+                aws::delete_key_pair(ec2.clone(), key_name.clone()),
+            );
+            let file = dir.join("key.pem");
+            std::fs::write(&file, material)?;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            (file, Some(key_name))
+        }
+    };
+
+    checkpoint("security_group")?;
+    let group_name = format!("kiln_{short}");
+    say(
+        name,
+        &format!("creating temporary security group {group_name}"),
+    );
+    let group = aws::create_security_group(
+        ec2,
+        &group_name,
+        source.subnet_id.as_deref(),
+        port,
+        "0.0.0.0/0",
+        &run_tags,
+    )
+    .await?;
+    cleanup.push(
+        format!("delete security group {group}"),
+        aws::delete_security_group(ec2.clone(), group.clone()),
+    );
+
+    checkpoint("instance")?;
+    say(
+        name,
+        &format!(
+            "launching a {} instance",
+            source.instance_type.as_deref().unwrap_or_default()
+        ),
+    );
+    let instance = aws::run_instance(
+        ec2,
+        aws::Launch {
+            image_id: &image,
+            instance_type: source.instance_type.as_deref().unwrap_or_default(),
+            key_name: key_name.as_deref(),
+            security_group_id: &group,
+            subnet_id: source.subnet_id.as_deref(),
+            tags: &run_tags,
+        },
+    )
+    .await?;
+    cleanup.push(
+        format!("terminate instance {instance}"),
+        aws::terminate_instance(ec2.clone(), instance.clone()),
+    );
+    say(name, &format!("waiting for instance {instance} to run"));
+    let address = aws::wait_running(
+        ec2,
+        &instance,
+        source.ssh_interface.as_deref().unwrap_or("public_ip"),
+    )
+    .await?;
+    let host = source.ssh_host.clone().unwrap_or(address);
+
+    checkpoint("ssh")?;
+    say(name, &format!("waiting for SSH on {host}:{port}"));
+    wait_for_ssh(&host, port, Duration::from_secs(300)).await?;
+
+    checkpoint("provision")?;
+    let user = source.ssh_username.as_deref().unwrap_or("root");
+    for (n, step) in spec.provision.iter().enumerate() {
+        say(
+            name,
+            &format!(
+                "provisioning with {} (step {} of {})",
+                step.playbook.display(),
+                n + 1,
+                spec.provision.len()
+            ),
+        );
+        let host = host_line(&host, port, user, &key_file);
+        provision(args, step, spec_dir, dir, &host).await?;
+    }
+
+    checkpoint("stop")?;
+    say(name, &format!("stopping instance {instance}"));
+    aws::stop_instance(ec2, &instance).await?;
+
+    checkpoint("image")?;
+    say(name, &format!("creating AMI {ami_name}"));
+    let image_id = aws::create_image(ec2, &instance, ami_name, &image_tags).await?;
+    let keep = cleanup.push(
+        format!("deregister AMI {image_id} and delete its snapshots"),
+        aws::delete_image(ec2.clone(), image_id.clone()),
+    );
+    checkpoint("image_available")?;
+    say(
+        name,
+        &format!("waiting for AMI {image_id} to become available"),
+    );
+    aws::wait_image(ec2, &image_id).await?;
+    aws::finish_image(ec2, &image_id, &image_tags).await?;
+    cleanup.disarm(keep);
+    Ok(image_id)
+}
+
+/// Waits until an SSH server answers on `host`:`port` with its banner.
+async fn wait_for_ssh(host: &str, port: u16, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !local::ssh_banner_at(host, port).await {
+        if Instant::now() > deadline {
+            bail!(
+                "no SSH server answered on {host}:{port} within {}s",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(())
+}
