@@ -39,10 +39,11 @@ fn required<'a>(value: &'a Option<String>, field: &str, spec: &Path) -> Result<&
     })
 }
 
+/// EC2 filters: a name and the values it accepts.
+type Filters = Vec<(String, Vec<String>)>;
+
 /// `source_ami_filter: {filters: {name: …}, owners: […], most_recent: true}`.
-fn parse_filter(
-    value: &serde_json::Value,
-) -> anyhow::Result<(Vec<(String, Vec<String>)>, Vec<String>)> {
+fn parse_filter(value: &serde_json::Value) -> anyhow::Result<(Filters, Vec<String>)> {
     let strings = |v: &serde_json::Value| -> Vec<String> {
         match v {
             serde_json::Value::Array(items) => items
