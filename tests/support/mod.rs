@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod moto;
 pub mod systemd;
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};

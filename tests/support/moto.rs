@@ -1,0 +1,148 @@
+//! moto's EC2 server (the AWS API emulator; `scripts/setup` installs it into a venv), one
+//! per test on a free loopback port, and an EC2 client pointed at it for reading its state.
+//! moto stands in for AWS because no real AWS account can be reached here.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const MOTO: &str = "/var/cache/kiln-test/moto-venv/bin/moto_server";
+
+pub struct Moto {
+    pub url: String,
+    child: Child,
+}
+
+impl Moto {
+    pub fn start() -> Moto {
+        assert!(
+            std::path::Path::new(MOTO).exists(),
+            "{MOTO} is missing: run scripts/setup"
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(MOTO)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start moto_server");
+        let moto = Moto {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    /// The environment a kiln run against this server needs (dummy credentials).
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+            ("AWS_ENDPOINT_URL", self.url.clone()),
+        ]
+    }
+
+    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn client(&self) -> aws_sdk_ec2::Client {
+        let config = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                "test", "test", None, None, "tests",
+            ))
+            .build();
+        aws_sdk_ec2::Client::from_conf(config)
+    }
+
+    /// Instances not terminated, key pairs, non-default security groups, and images owned
+    /// here: what a build might leak. Each as `kind id`.
+    pub fn resources(&self) -> Vec<String> {
+        let ec2 = self.client();
+        self.block_on(async move {
+            let mut out = Vec::new();
+            let instances = ec2.describe_instances().send().await.unwrap();
+            for i in instances.reservations().iter().flat_map(|r| r.instances()) {
+                let state = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string());
+                if state.as_deref() != Some("terminated") {
+                    out.push(format!(
+                        "instance {} {state:?}",
+                        i.instance_id().unwrap_or("")
+                    ));
+                }
+            }
+            for k in ec2.describe_key_pairs().send().await.unwrap().key_pairs() {
+                out.push(format!("key-pair {}", k.key_name().unwrap_or("")));
+            }
+            for g in ec2
+                .describe_security_groups()
+                .send()
+                .await
+                .unwrap()
+                .security_groups()
+            {
+                if g.group_name() != Some("default") {
+                    out.push(format!("security-group {}", g.group_id().unwrap_or("")));
+                }
+            }
+            out
+        })
+    }
+
+    /// Images owned by this account, with their tags.
+    pub fn own_images(&self) -> Vec<(String, Vec<(String, String)>)> {
+        let ec2 = self.client();
+        self.block_on(async move {
+            ec2.describe_images()
+                .owners("self")
+                .send()
+                .await
+                .unwrap()
+                .images()
+                .iter()
+                .map(|i| {
+                    (
+                        i.image_id().unwrap_or("").to_string(),
+                        i.tags()
+                            .iter()
+                            .map(|t| {
+                                (
+                                    t.key().unwrap_or("").to_string(),
+                                    t.value().unwrap_or("").to_string(),
+                                )
+                            })
+                            .collect(),
+                    )
+                })
+                .collect()
+        })
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
