@@ -52,11 +52,7 @@ pub struct BakeArgs {
     pub force: bool,
 }
 
-/// A progress line. Write errors are ignored: a closed stdout must not stop a cleanup.
-pub(super) fn say(name: &str, message: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout(), "==> {name}: {message}");
-}
+pub(super) use super::progress::{line, step as say};
 
 pub async fn run(args: BakeArgs) -> anyhow::Result<i32> {
     let spec = BakeSpec::load(&args.spec)?;
@@ -190,11 +186,11 @@ async fn bake_local(
                 &run_id,
                 spec_dir,
             )?;
-            say(
+            line(
                 &name,
                 &format!("image {} stored as {}", image.name, image.artifact_id()),
             );
-            say(
+            line(
                 &name,
                 &format!(
                     "build finished after {:.1}s\n==> Builds finished. The artifacts of successful builds are:\n--> {}: {}",
@@ -206,6 +202,7 @@ async fn bake_local(
             Ok(0)
         }
         Err(e) => {
+            super::progress::finish_current();
             eprintln!("==> {name}: build failed: {e:#}");
             if args.on_error == OnError::Abort && !cleanup.is_empty() {
                 eprintln!("==> {name}: --on-error=abort: the build instance is left running (its files: {}); run `kiln sweep --yes` to remove it", home.join("builds").join(&run_id).display());
@@ -300,7 +297,7 @@ async fn build(
         .wait_for_ssh(Duration::from_secs(source.ssh_timeout.unwrap_or(120)))
         .await?;
     for (n, step) in spec.provision.iter().enumerate() {
-        say(
+        line(
             name,
             &format!(
                 "provisioning with {} (step {} of {})",

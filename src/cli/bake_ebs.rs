@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use super::bake::{
-    host_line, interrupted, provision, record, render, run_uuid, say, BakeArgs, OnError,
+    host_line, interrupted, line, provision, record, render, run_uuid, say, BakeArgs, OnError,
 };
 use crate::bake::aws;
 use crate::bake::cleanup::CleanupStack;
@@ -119,7 +119,7 @@ pub async fn bake(
             }
             custom.insert(aws::RUN_ID_TAG.into(), run_id.clone());
             record(spec, "amazon-ebs", &artifact, custom, &run_id, spec_dir)?;
-            say(
+            line(
                 &name,
                 &format!(
                     "AMI {ami_name} ({image_id}) ready after {:.1}s\n==> Builds finished. The artifacts of successful builds are:\n--> {name}: AMIs were created:\n{region}: {image_id}",
@@ -129,6 +129,7 @@ pub async fn bake(
             Ok(0)
         }
         Err(e) => {
+            super::progress::finish_current();
             eprintln!("==> {name}: build failed: {e:#}");
             if args.on_error == OnError::Abort && signal_code.is_none() && !cleanup.is_empty() {
                 eprintln!(
@@ -269,7 +270,7 @@ async fn build(
     checkpoint("provision")?;
     let user = source.ssh_username.as_deref().unwrap_or("root");
     for (n, step) in spec.provision.iter().enumerate() {
-        say(
+        line(
             name,
             &format!(
                 "provisioning with {} (step {} of {})",

@@ -7,6 +7,7 @@ pub mod extra_vars;
 pub mod images;
 pub mod inventory;
 pub mod playbook;
+pub mod progress;
 pub mod sweep;
 
 use std::future::Future;
