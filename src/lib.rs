@@ -6,6 +6,7 @@
 pub mod bake;
 pub mod cli;
 pub mod connection;
+pub mod cycle;
 pub mod error;
 pub mod load;
 pub mod modules;

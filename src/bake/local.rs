@@ -146,6 +146,9 @@ impl Instance {
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(false)
+            // Its own process group: a Ctrl-C meant for kiln must not reach the instance
+            // (kiln's cleanup, or a fleet that outlives kiln, decides its fate).
+            .process_group(0)
             .spawn()
             .context("starting systemd-nspawn (package systemd-container)")?;
         Ok(Instance {

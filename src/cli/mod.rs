@@ -3,6 +3,7 @@
 
 pub mod bake;
 pub mod bake_ebs;
+pub mod cycle;
 pub mod extra_vars;
 pub mod images;
 pub mod inventory;
