@@ -4,105 +4,12 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::http::FileServer;
+use support::bake::{images, instance_name, Bake};
 use support::{repo, Target};
-
-/// A kiln home of its own, building on the systemd test rootfs (debootstrap once per machine).
-struct Bake {
-    dir: tempfile::TempDir,
-    repo_server: FileServer,
-}
-
-impl Bake {
-    fn new() -> Bake {
-        // The systemd rootfs and the local apt repository are built on first use.
-        drop(Target::start_systemd("warmup"));
-        let dir = tempfile::Builder::new()
-            .prefix("kiln-bake-")
-            .tempdir()
-            .unwrap();
-        let repo_server = FileServer::start(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            support::systemd::apt_repo(),
-        );
-        Bake { dir, repo_server }
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    fn spec(&self, playbook: &str, extra: &str) -> PathBuf {
-        let path = self.dir.path().join("web.yml");
-        std::fs::write(
-            &path,
-            format!(
-                "name: web\nsource:\n  type: local\n  image_name: \"web-{{{{ timestamp }}}}\"\n  tags: {{Role: web}}\n  apt_sources: [\"deb [trusted=yes] {}/main ./\"]\n{extra}provision:\n  - playbook: {playbook}\n    groups: [web]\npost:\n  manifest: {{output: manifest.json}}\n",
-                self.repo_server.url()
-            ),
-        )
-        .unwrap();
-        path
-    }
-
-    fn command(&self, spec: &Path) -> Command {
-        let mut command = Command::new(support::kiln());
-        command
-            .arg("bake")
-            .arg(spec)
-            .current_dir(repo())
-            .env("KILN_HOME", self.home())
-            .env("KILN_BASE_ROOTFS", "/var/cache/kiln-test/bookworm-systemd");
-        command
-    }
-
-    /// Asserts the build left no build directory, and that the instance named in kiln's
-    /// output left no network namespace or cgroup.
-    fn assert_nothing_left(&self, output: &str) {
-        let builds: Vec<_> = std::fs::read_dir(self.home().join("builds"))
-            .map(|d| d.flatten().map(|e| e.path()).collect())
-            .unwrap_or_default();
-        assert!(builds.is_empty(), "build directories left: {builds:?}");
-        let netns = instance_name(output);
-        assert!(
-            !Path::new("/run/netns").join(&netns).exists(),
-            "network namespace {netns} left"
-        );
-        for hierarchy in ["unified", "systemd"] {
-            let cg = Path::new("/sys/fs/cgroup")
-                .join(hierarchy)
-                .join("kiln")
-                .join(&netns);
-            assert!(!cg.exists(), "cgroup {} left", cg.display());
-        }
-    }
-}
-
-/// The build instance's name, from `==> web: launching build instance NAME at ADDR`.
-fn instance_name(output: &str) -> String {
-    output
-        .lines()
-        .find_map(|l| l.split("launching build instance ").nth(1))
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no instance launched:\n{output}"))
-        .to_string()
-}
-
-fn images(home: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_dir(home.join("images"))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path().join("image.json")).ok())
-                .map(|t| serde_json::from_str(&t).unwrap())
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[test]
 fn bakes_the_example_web_image_that_boots_and_serves_its_page() {

@@ -6,6 +6,7 @@
 //! with the OpenSSH client, never through kiln. Dropping a Target kills it.
 #![allow(dead_code)]
 
+pub mod bake;
 pub mod http;
 pub mod moto;
 pub mod systemd;
