@@ -101,10 +101,13 @@ fn version_of(response: &str) -> Option<String> {
     })
 }
 
-/// Requests through the balancer from four threads until stopped: (ok, failed, versions).
+/// Requests answered, the failures (status line or error), the versions seen.
+type Tally = (u64, Vec<String>, Vec<String>);
+
+/// Requests through the balancer from four threads until stopped.
 struct Load {
     stop: Arc<AtomicBool>,
-    tally: Arc<Mutex<(u64, Vec<String>, Vec<String>)>>,
+    tally: Arc<Mutex<Tally>>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -146,7 +149,7 @@ impl Load {
         }
     }
 
-    fn finish(self) -> (u64, Vec<String>, Vec<String>) {
+    fn finish(self) -> Tally {
         self.stop.store(true, Ordering::SeqCst);
         for t in self.threads {
             t.join().unwrap();
