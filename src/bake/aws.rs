@@ -22,9 +22,8 @@ pub const STATE_TAG: &str = "kiln:state";
 /// How long waiters wait for EC2 (instances, images).
 const WAIT: Duration = Duration::from_secs(30 * 60);
 
-/// An EC2 client for `region` (else AWS_REGION/AWS_DEFAULT_REGION/profile) and `endpoint`
-/// (else AWS_ENDPOINT_URL), after checking credentials can be found.
-pub async fn client(region: Option<&str>, endpoint: Option<&str>) -> anyhow::Result<Client> {
+/// The AWS configuration for `region` and `endpoint` (else the environment's).
+pub async fn sdk_config(region: Option<&str>, endpoint: Option<&str>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(r) = region {
         loader = loader.region(aws_config::Region::new(r.to_string()));
@@ -32,7 +31,13 @@ pub async fn client(region: Option<&str>, endpoint: Option<&str>) -> anyhow::Res
     if let Some(e) = endpoint {
         loader = loader.endpoint_url(e);
     }
-    let config = loader.load().await;
+    loader.load().await
+}
+
+/// An EC2 client for `region` (else AWS_REGION/AWS_DEFAULT_REGION/profile) and `endpoint`
+/// (else AWS_ENDPOINT_URL), after checking credentials can be found.
+pub async fn client(region: Option<&str>, endpoint: Option<&str>) -> anyhow::Result<Client> {
+    let config = sdk_config(region, endpoint).await;
     if config.region().is_none() {
         bail!("no AWS region: set source.region in the spec, or AWS_REGION (or a profile's region in ~/.aws/config)");
     }

@@ -7,13 +7,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 
-use crate::bake::images::{Image, ImageStore};
+use crate::bake::images::ImageStore;
 use crate::bake::local;
 use crate::bake::manifest;
-use crate::cycle::fleet::{http_status, FleetStore};
+use crate::cycle::ec2::Ec2Fleet;
+use crate::cycle::elbv2::TargetGroup;
+use crate::cycle::fleet::{http_status, FleetStore, LocalFleet};
 use crate::cycle::haproxy::{self, HaProxy};
 use crate::cycle::rollout::{Rollout, Summary};
 use crate::cycle::spec::{duration, CycleSpec, ImageRef};
+use crate::cycle::{Balancer, Fleet};
 
 #[derive(Debug, Args, Clone)]
 pub struct CycleArgs {
@@ -51,7 +54,8 @@ fn spec_dir(spec: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn resolve_image(spec: &CycleSpec, dir: &Path, store: &ImageStore) -> anyhow::Result<Image> {
+/// The artifact to roll to: `local:<id>` (checked against the image store) or an AMI.
+fn resolve_image(spec: &CycleSpec, dir: &Path, store: &ImageStore) -> anyhow::Result<String> {
     let reference = match &spec.image {
         Some(ImageRef::Id(id)) => id.clone(),
         Some(ImageRef::Manifest { manifest: path }) => {
@@ -66,12 +70,68 @@ fn resolve_image(spec: &CycleSpec, dir: &Path, store: &ImageStore) -> anyhow::Re
                 .with_context(|| format!("{} lists no build", path.display()))?
         }
     };
-    if !reference.starts_with("local:") && reference.contains(':') {
-        bail!(
-            "image {reference} is not a local image; this version of kiln cycles local fleets only"
-        );
+    if spec.fleet.kind == "ec2" {
+        if !crate::cycle::ec2::ami_id(&reference).starts_with("ami-") {
+            bail!("image {reference} is not an AMI (an ec2 fleet needs ami-… or region:ami-…)");
+        }
+        return Ok(crate::cycle::ec2::ami_id(&reference).to_string());
     }
-    store.find(&reference)
+    if !reference.starts_with("local:") && reference.contains(':') {
+        bail!("image {reference} is not a local image (a local fleet needs local:<id>)");
+    }
+    Ok(store.find(&reference)?.artifact_id())
+}
+
+/// The fleet and balancer the spec names.
+async fn backends(
+    spec: &CycleSpec,
+    home: &Path,
+    fleet_store: &FleetStore,
+) -> anyhow::Result<(Box<dyn Fleet>, Box<dyn Balancer>, Option<HaProxy>)> {
+    if spec.fleet.kind == "ec2" {
+        let ec2 = crate::bake::aws::client(
+            spec.fleet.region.as_deref(),
+            spec.fleet.endpoint_url.as_deref(),
+        )
+        .await?;
+        let elb_config = crate::bake::aws::sdk_config(
+            spec.balancer
+                .region
+                .as_deref()
+                .or(spec.fleet.region.as_deref()),
+            spec.balancer
+                .endpoint_url
+                .as_deref()
+                .or(spec.fleet.endpoint_url.as_deref()),
+        )
+        .await;
+        let fleet = Ec2Fleet {
+            ec2,
+            name: spec.name.clone(),
+            instance_type: spec.fleet.instance_type.clone().unwrap_or_default(),
+            subnet_ids: spec.fleet.subnet_ids.clone(),
+            security_group_ids: spec.fleet.security_group_ids.clone(),
+            key_name: spec.fleet.key_name.clone(),
+            tags: spec.fleet.tags.clone(),
+        };
+        let balancer = TargetGroup {
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(&elb_config),
+            arn: spec.balancer.target_group_arn.clone().unwrap_or_default(),
+            port: spec.balancer.port,
+        };
+        return Ok((Box::new(fleet), Box::new(balancer), None));
+    }
+    let lb = balancer(spec, fleet_store);
+    let fleet = LocalFleet {
+        store: FleetStore::open(home, &spec.name)?,
+        images: ImageStore::open(home),
+        home: home.to_path_buf(),
+    };
+    Ok((
+        Box::new(fleet),
+        Box::new(balancer(spec, fleet_store)),
+        Some(lb),
+    ))
 }
 
 fn balancer(spec: &CycleSpec, fleet: &FleetStore) -> HaProxy {
@@ -90,29 +150,24 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
     let dir = spec_dir(&args.spec);
     let home = local::home();
     let store = ImageStore::open(&home);
-    let fleet = FleetStore::open(&home, &spec.name)?;
+    let history = FleetStore::open(&home, &spec.name)?;
     let target = if args.rollback {
-        let previous = fleet
+        history
             .history()
             .previous
-            .context("the fleet has no earlier image to roll back to")?;
-        store.find(&previous)?
+            .context("the fleet has no earlier image to roll back to")?
     } else {
         resolve_image(&spec, &dir, &store)?
     };
     let name = spec.name.clone();
     let say = move |m: &str| super::progress::line(&name, m);
-    let lb = balancer(&spec, &fleet);
+    let (fleet, balancer_backend, haproxy) = backends(&spec, &home, &history).await?;
     if args.dry_run {
-        let members = fleet.members()?;
-        let (new, old): (Vec<_>, Vec<_>) = members
-            .iter()
-            .partition(|m| m.image == target.artifact_id());
+        let members = fleet.members().await?;
+        let (new, old): (Vec<_>, Vec<_>) = members.iter().partition(|m| m.image == target);
         say(&format!(
-            "dry run: would roll fleet {} to {} ({}): launch {}, retire {} ({} strategy, batch {})",
+            "dry run: would roll fleet {} to {target}: launch {}, retire {} ({} strategy, batch {})",
             spec.name,
-            target.artifact_id(),
-            target.name,
             spec.fleet.count.saturating_sub(new.len()),
             old.len() + new.len().saturating_sub(spec.fleet.count),
             spec.strategy.kind,
@@ -120,30 +175,31 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
         ));
         return Ok(0);
     }
-    lb.ensure_running(
-        &fleet.dir,
-        &haproxy::config(
-            &lb.socket,
-            &spec.balancer.listen,
-            &spec.balancer.backend,
-            &spec.health.http.path,
-            spec.health.http.expect,
-        ),
-    )
-    .await?;
+    if let Some(lb) = &haproxy {
+        lb.ensure_running(
+            &history.dir,
+            &haproxy::config(
+                &lb.socket,
+                &spec.balancer.listen,
+                &spec.balancer.backend,
+                &spec.health.http.path,
+                spec.health.http.expect,
+            ),
+        )
+        .await?;
+    }
     let rollout = Rollout {
         spec: &spec,
-        home: home.clone(),
-        store,
-        fleet,
-        balancer: lb,
+        fleet: fleet.as_ref(),
+        balancer: balancer_backend.as_ref(),
+        history: &history,
         health_timeout: duration(&spec.health.timeout, "health.timeout")?,
         drain_timeout: duration(&spec.drain_timeout, "drain_timeout")?,
         say: &say,
     };
     let mut summary = Summary {
         fleet: spec.name.clone(),
-        image: target.artifact_id(),
+        image: target.clone(),
         ..Default::default()
     };
     let result = rollout.run(&target, &mut summary).await;
@@ -158,20 +214,15 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
     match result {
         Ok(()) => {
             say(&format!(
-                "fleet {} runs {} ({}) on {} instances behind {}",
-                spec.name,
-                target.artifact_id(),
-                target.name,
-                spec.fleet.count,
-                spec.balancer.listen
+                "fleet {} runs {target} on {} instances",
+                spec.name, spec.fleet.count
             ));
             Ok(0)
         }
         Err(e) => {
             eprintln!(
-                "ERROR! cycle of fleet {} to {} failed{}: {e:#}",
+                "ERROR! cycle of fleet {} to {target} failed{}: {e:#}",
                 spec.name,
-                target.artifact_id(),
                 if summary.rolled_back {
                     " and was rolled back"
                 } else {
@@ -189,42 +240,52 @@ pub async fn fleet(args: FleetArgs) -> anyhow::Result<i32> {
         FleetCommand::Down { spec } => (spec, true),
     };
     let spec = CycleSpec::load(&path)?;
-    let fleet = FleetStore::open(&local::home(), &spec.name)?;
-    let lb = balancer(&spec, &fleet);
+    let home = local::home();
+    let history = FleetStore::open(&home, &spec.name)?;
+    let (fleet, balancer_backend, haproxy) = backends(&spec, &home, &history).await?;
+    let reachable = match &haproxy {
+        Some(lb) => lb.answers().await,
+        None => true,
+    };
+    let servers = if reachable {
+        balancer_backend.servers().await?
+    } else {
+        vec![]
+    };
     if down {
         let drain = duration(&spec.drain_timeout, "drain_timeout")?;
-        let running = lb.answers().await;
-        for member in fleet.members()? {
-            if running {
-                lb.remove(&member.id, drain).await?;
+        for member in fleet.members().await? {
+            if reachable {
+                balancer_backend.remove(&member.id, drain).await?;
             }
             fleet.destroy(&member).await?;
             println!("destroyed {} ({})", member.id, member.image);
         }
-        lb.stop(&fleet.dir).await?;
+        if let Some(lb) = &haproxy {
+            lb.stop(&history.dir).await?;
+        }
         return Ok(0);
     }
-    let servers = if lb.answers().await {
-        lb.servers().await?
-    } else {
-        vec![]
-    };
     println!(
-        "{:<12} {:<16} {:<20} {:<8} {:<10} SESSIONS",
+        "{:<20} {:<16} {:<22} {:<8} {:<10} SESSIONS",
         "INSTANCE", "ADDRESS", "IMAGE", "HTTP", "BALANCER"
     );
-    for member in fleet.members()? {
-        let http = http_status(
-            &member.address,
-            spec.health.http.port,
-            &spec.health.http.path,
-        )
-        .await
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "-".into());
+    for member in fleet.members().await? {
+        let http = if fleet.checks_directly() {
+            http_status(
+                &member.address,
+                spec.health.http.port,
+                &spec.health.http.path,
+            )
+            .await
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into())
+        } else {
+            "n/a".into()
+        };
         let server = servers.iter().find(|s| s.name == member.id);
         println!(
-            "{:<12} {:<16} {:<20} {:<8} {:<10} {}",
+            "{:<20} {:<16} {:<22} {:<8} {:<10} {}",
             member.id,
             member.address,
             member.image,

@@ -114,6 +114,30 @@ impl FleetStore {
     }
 }
 
+/// A local fleet: `FleetStore`'s instances, booted from the local image store.
+pub struct LocalFleet {
+    pub store: FleetStore,
+    pub images: ImageStore,
+    pub home: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl super::Fleet for LocalFleet {
+    async fn members(&self) -> anyhow::Result<Vec<Member>> {
+        self.store.members()
+    }
+    async fn launch(&self, image: &str) -> anyhow::Result<Member> {
+        let image = self.images.find(image)?;
+        self.store.launch(&self.home, &self.images, &image).await
+    }
+    async fn destroy(&self, member: &Member) -> anyhow::Result<()> {
+        self.store.destroy(member).await
+    }
+    fn checks_directly(&self) -> bool {
+        true
+    }
+}
+
 /// The HTTP status `GET path` gets from `address:port`, if any answer comes within 2 s.
 pub async fn http_status(address: &str, port: u16, path: &str) -> Option<u16> {
     let attempt = async {

@@ -134,7 +134,7 @@ impl HaProxy {
         Ok(())
     }
 
-    pub async fn servers(&self) -> anyhow::Result<Vec<ServerStat>> {
+    pub async fn server_stats(&self) -> anyhow::Result<Vec<ServerStat>> {
         Ok(parse_stat(&self.command("show stat").await?, &self.backend))
     }
 
@@ -151,7 +151,7 @@ impl HaProxy {
     }
 
     /// Adds a server with health checks and makes it ready for traffic.
-    pub async fn add(&self, name: &str, address: &str, port: u16) -> anyhow::Result<()> {
+    pub async fn add_server(&self, name: &str, address: &str, port: u16) -> anyhow::Result<()> {
         let be = &self.backend;
         self.checked(&format!(
             "add server {be}/{name} {address}:{port} check inter 500ms rise 2 fall 2 pool-max-conn -1 pool-purge-delay 5s"
@@ -163,11 +163,11 @@ impl HaProxy {
     }
 
     /// Waits until HAProxy's own checks call the server UP.
-    pub async fn wait_up(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
+    pub async fn wait_server_up(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             let up = self
-                .servers()
+                .server_stats()
                 .await?
                 .iter()
                 .any(|s| s.name == name && s.status == "UP");
@@ -186,9 +186,9 @@ impl HaProxy {
 
     /// Drains a server (no new sessions), waits for its sessions to end (or `timeout`),
     /// puts it in maintenance and deletes it.
-    pub async fn remove(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
+    pub async fn remove_server(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
         let be = &self.backend;
-        if !self.servers().await?.iter().any(|s| s.name == name) {
+        if !self.server_stats().await?.iter().any(|s| s.name == name) {
             return Ok(());
         }
         self.checked(&format!("set server {be}/{name} state drain"))
@@ -196,7 +196,7 @@ impl HaProxy {
         let deadline = Instant::now() + timeout;
         loop {
             let busy = self
-                .servers()
+                .server_stats()
                 .await?
                 .iter()
                 .any(|s| s.name == name && s.sessions > 0);
@@ -219,6 +219,22 @@ impl HaProxy {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl super::Balancer for HaProxy {
+    async fn servers(&self) -> anyhow::Result<Vec<ServerStat>> {
+        self.server_stats().await
+    }
+    async fn add(&self, member: &super::Member, port: u16) -> anyhow::Result<()> {
+        self.add_server(&member.id, &member.address, port).await
+    }
+    async fn wait_up(&self, id: &str, timeout: Duration) -> anyhow::Result<()> {
+        self.wait_server_up(id, timeout).await
+    }
+    async fn remove(&self, id: &str, drain: Duration) -> anyhow::Result<()> {
+        self.remove_server(id, drain).await
     }
 }
 

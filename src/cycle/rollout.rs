@@ -2,28 +2,27 @@
 //! drain old ones before destroying them, never drop below `min_healthy_percent` of the
 //! desired count in service, and roll back when new instances do not become healthy.
 //!
-//! It starts by reconciling the fleet's records with the balancer, so a run interrupted at
-//! any point converges when run again: a recorded instance the balancer does not know is
-//! registered (if it runs the target image and is healthy) or destroyed; a balancer server
-//! with no record is drained and removed.
+//! It starts by reconciling the fleet's instances with the balancer, so a run interrupted at
+//! any point converges when run again: an instance the balancer does not know is registered
+//! (if it runs the target image and is healthy) or destroyed; a balancer server that is no
+//! instance of the fleet is drained and removed. Every action is logged in order in the
+//! summary's `events`.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use serde::Serialize;
 
 use super::fleet::{http_status, FleetStore, Member};
-use super::haproxy::HaProxy;
 use super::spec::CycleSpec;
-use crate::bake::images::{Image, ImageStore};
+use super::{Balancer, Fleet};
 
 pub struct Rollout<'a> {
     pub spec: &'a CycleSpec,
-    pub home: PathBuf,
-    pub store: ImageStore,
-    pub fleet: FleetStore,
-    pub balancer: HaProxy,
+    pub fleet: &'a dyn Fleet,
+    pub balancer: &'a dyn Balancer,
+    /// Where the fleet's image history is kept (for `--rollback`).
+    pub history: &'a FleetStore,
     pub health_timeout: Duration,
     pub drain_timeout: Duration,
     pub say: &'a (dyn Fn(&str) + Sync),
@@ -39,11 +38,22 @@ pub struct Summary {
     pub rolled_back: bool,
     pub ok: bool,
     pub error: Option<String>,
+    /// Every action in order: `launch i-1`, `in-service i-1`, `drain i-0`, `destroy i-0`, …
+    pub events: Vec<String>,
+}
+
+impl Summary {
+    fn event(&mut self, what: &str, id: &str) {
+        self.events.push(format!("{what} {id}"));
+    }
 }
 
 impl Rollout<'_> {
-    /// Consecutive good answers to the health check, within the timeout.
+    /// Consecutive good answers to kiln's own health check, within the timeout.
     async fn wait_healthy(&self, member: &Member) -> anyhow::Result<()> {
+        if !self.fleet.checks_directly() {
+            return Ok(());
+        }
         let check = &self.spec.health.http;
         let deadline = Instant::now() + self.health_timeout;
         let mut streak = 0;
@@ -69,24 +79,30 @@ impl Rollout<'_> {
         }
     }
 
-    async fn register(&self, member: &Member) -> anyhow::Result<()> {
+    async fn register(&self, member: &Member, summary: &mut Summary) -> anyhow::Result<()> {
+        summary.event("register", &member.id);
         self.balancer
-            .add(&member.id, &member.address, self.spec.health.http.port)
+            .add(member, self.spec.health.http.port)
             .await?;
-        self.balancer.wait_up(&member.id, self.health_timeout).await
+        self.balancer
+            .wait_up(&member.id, self.health_timeout)
+            .await?;
+        summary.event("in-service", &member.id);
+        Ok(())
     }
 
     /// Launches `count` instances of `image`, each healthy and in service; on failure the
     /// ones it launched are removed again.
     async fn bring_up(
         &self,
-        image: &Image,
+        image: &str,
         count: usize,
         summary: &mut Summary,
     ) -> anyhow::Result<Vec<Member>> {
         let mut launched = Vec::new();
         for _ in 0..count {
-            let member = self.fleet.launch(&self.home, &self.store, image).await?;
+            let member = self.fleet.launch(image).await?;
+            summary.event("launch", &member.id);
             (self.say)(&format!(
                 "launched {} at {} from {}",
                 member.id, member.address, member.image
@@ -95,11 +111,11 @@ impl Rollout<'_> {
         }
         let mut failure = None;
         for member in &launched {
-            let ready = async {
-                self.wait_healthy(member).await?;
-                self.register(member).await
-            };
-            if let Err(e) = ready.await {
+            if let Err(e) = self.wait_healthy(member).await {
+                failure = Some(e);
+                break;
+            }
+            if let Err(e) = self.register(member, summary).await {
                 failure = Some(e);
                 break;
             }
@@ -112,6 +128,7 @@ impl Rollout<'_> {
             for member in &launched {
                 self.balancer.remove(&member.id, Duration::ZERO).await?;
                 self.fleet.destroy(member).await?;
+                summary.event("destroy", &member.id);
             }
             return Err(e);
         }
@@ -123,15 +140,18 @@ impl Rollout<'_> {
 
     async fn retire(&self, member: &Member, summary: &mut Summary) -> anyhow::Result<()> {
         (self.say)(&format!("draining {} ({})", member.id, member.image));
+        summary.event("drain", &member.id);
         self.balancer.remove(&member.id, self.drain_timeout).await?;
+        summary.event("removed", &member.id);
         self.fleet.destroy(member).await?;
+        summary.event("destroy", &member.id);
         summary.retired.push(member.id.clone());
         Ok(())
     }
 
-    /// Makes the fleet's records and the balancer agree; returns the members in service.
-    async fn reconcile(&self, target: &Image) -> anyhow::Result<Vec<Member>> {
-        let members = self.fleet.members()?;
+    /// Makes the fleet and the balancer agree; returns the members in service.
+    async fn reconcile(&self, target: &str, summary: &mut Summary) -> anyhow::Result<Vec<Member>> {
+        let members = self.fleet.members().await?;
         let servers = self.balancer.servers().await?;
         for server in &servers {
             if !members.iter().any(|m| m.id == server.name) {
@@ -153,15 +173,16 @@ impl Rollout<'_> {
                 in_service.push(member);
                 continue;
             }
-            let healthy = member.image == target.artifact_id()
-                && http_status(
-                    &member.address,
-                    self.spec.health.http.port,
-                    &self.spec.health.http.path,
-                )
-                .await
-                    == Some(self.spec.health.http.expect);
-            if healthy && self.register(&member).await.is_ok() {
+            let healthy = member.image == target
+                && (!self.fleet.checks_directly()
+                    || http_status(
+                        &member.address,
+                        self.spec.health.http.port,
+                        &self.spec.health.http.path,
+                    )
+                    .await
+                        == Some(self.spec.health.http.expect));
+            if healthy && self.register(&member, summary).await.is_ok() {
                 (self.say)(&format!(
                     "{} (left by an earlier run) is healthy: in service",
                     member.id
@@ -174,26 +195,25 @@ impl Rollout<'_> {
                 ));
                 self.balancer.remove(&member.id, Duration::ZERO).await?;
                 self.fleet.destroy(&member).await?;
+                summary.event("destroy", &member.id);
             }
         }
         Ok(in_service)
     }
 
-    /// Rolls the fleet to `target`.
-    pub async fn run(&self, target: &Image, summary: &mut Summary) -> anyhow::Result<()> {
+    /// Rolls the fleet to `target` (an artifact id).
+    pub async fn run(&self, target: &str, summary: &mut Summary) -> anyhow::Result<()> {
         let desired = self.spec.fleet.count;
         let batch = self.spec.strategy.batch;
         let min_in_service = (desired * self.spec.strategy.min_healthy_percent).div_ceil(100);
-        let members = self.reconcile(target).await?;
-        let (mut new, mut old): (Vec<Member>, Vec<Member>) = members
-            .into_iter()
-            .partition(|m| m.image == target.artifact_id());
+        let members = self.reconcile(target, summary).await?;
+        let (mut new, mut old): (Vec<Member>, Vec<Member>) =
+            members.into_iter().partition(|m| m.image == target);
         let previous = old.first().map(|m| m.image.clone());
         (self.say)(&format!(
-            "fleet {}: {} on {}, {} on older images; want {desired}",
+            "fleet {}: {} on {target}, {} on older images; want {desired}",
             self.spec.name,
             new.len(),
-            target.artifact_id(),
             old.len()
         ));
         let blue_green = self.spec.strategy.kind == "blue-green";
@@ -204,16 +224,16 @@ impl Rollout<'_> {
                 } else {
                     batch.min(desired - new.len())
                 };
+                let launched_before = summary.launched.len();
                 match self.bring_up(target, count, summary).await {
                     Ok(up) => new.extend(up),
                     Err(e) => {
                         summary.rolled_back = true;
-                        // New instances from earlier batches are rolled back to the old image.
-                        if !summary.launched.is_empty() {
+                        // New instances from earlier batches go back to the old image.
+                        if launched_before > 0 {
                             if let Some(previous) = &previous {
                                 (self.say)(&format!("rolling back to {previous}"));
-                                let image = self.store.find(previous)?;
-                                Box::pin(self.run(&image, &mut Summary::default())).await?;
+                                Box::pin(self.run(previous, summary)).await?;
                             }
                         }
                         return Err(e);
@@ -230,16 +250,13 @@ impl Rollout<'_> {
                 self.retire(&member, summary).await?;
                 retired_now += 1;
             }
-            if new.len() >= desired && !old.is_empty() && new.len() + old.len() <= min_in_service {
-                bail!("cannot retire old instances without going below min_healthy_percent");
-            }
         }
         // Scale down when there are more than wanted.
         while new.len() > desired {
             let member = new.remove(0);
             self.retire(&member, summary).await?;
         }
-        self.fleet.record_converged(&target.artifact_id())?;
+        self.history.record_converged(target)?;
         Ok(())
     }
 }

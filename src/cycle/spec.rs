@@ -48,6 +48,17 @@ pub struct Fleet {
     #[serde(rename = "type")]
     pub kind: String,
     pub count: usize,
+    // ec2 only:
+    pub instance_type: Option<String>,
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    pub key_name: Option<String>,
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +73,11 @@ pub struct Balancer {
     /// Where the HAProxy kiln starts listens.
     #[serde(default = "default_listen")]
     pub listen: String,
+    // elbv2 only:
+    pub target_group_arn: Option<String>,
+    pub port: Option<u16>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
 }
 
 fn default_backend() -> String {
@@ -181,17 +197,21 @@ impl CycleSpec {
         let spec: CycleSpec =
             serde_saphyr::from_str(&text).map_err(|e| crate::load::yaml::yaml_error(&file, &e))?;
         let at = |m: String| Error::Usage(format!("{}: {m}", path.display()));
-        if spec.fleet.kind != "local" {
-            return Err(at(format!(
-                "fleet.type '{}' is not available in this version of kiln (use local)",
-                spec.fleet.kind
-            )));
-        }
-        if spec.balancer.kind != "haproxy" {
-            return Err(at(format!(
-                "balancer.type '{}' is not available in this version of kiln (use haproxy)",
-                spec.balancer.kind
-            )));
+        match (spec.fleet.kind.as_str(), spec.balancer.kind.as_str()) {
+            ("local", "haproxy") => {}
+            ("ec2", "elbv2") => {
+                if spec.fleet.instance_type.is_none() {
+                    return Err(at("fleet.instance_type is required for fleet.type ec2".into()));
+                }
+                if spec.balancer.target_group_arn.is_none() {
+                    return Err(at("balancer.target_group_arn is required for balancer.type elbv2".into()));
+                }
+            }
+            (fleet, balancer) => {
+                return Err(at(format!(
+                    "fleet.type {fleet} with balancer.type {balancer} is not supported (use local with haproxy, or ec2 with elbv2)"
+                )))
+            }
         }
         if !matches!(spec.strategy.kind.as_str(), "rolling" | "blue-green") {
             return Err(at(format!(
