@@ -160,12 +160,12 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
         resolve_image(&spec, &dir, &store)?
     };
     let name = spec.name.clone();
-    let say = move |m: &str| super::progress::line(&name, m);
+    let say = move |m: &str| super::progress::step(&name, m);
     let (fleet, balancer_backend, haproxy) = backends(&spec, &home, &history).await?;
     if args.dry_run {
         let members = fleet.members().await?;
         let (new, old): (Vec<_>, Vec<_>) = members.iter().partition(|m| m.image == target);
-        say(&format!(
+        super::progress::line(&spec.name, &format!(
             "dry run: would roll fleet {} to {target}: launch {}, retire {} ({} strategy, batch {})",
             spec.name,
             spec.fleet.count.saturating_sub(new.len()),
@@ -213,13 +213,17 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
     }
     match result {
         Ok(()) => {
-            say(&format!(
-                "fleet {} runs {target} on {} instances",
-                spec.name, spec.fleet.count
-            ));
+            super::progress::line(
+                &spec.name,
+                &format!(
+                    "fleet {} runs {target} on {} instances",
+                    spec.name, spec.fleet.count
+                ),
+            );
             Ok(0)
         }
         Err(e) => {
+            super::progress::finish_current();
             eprintln!(
                 "ERROR! cycle of fleet {} to {target} failed{}: {e:#}",
                 spec.name,
