@@ -296,19 +296,8 @@ async fn build(
     instance
         .wait_for_ssh(Duration::from_secs(source.ssh_timeout.unwrap_or(120)))
         .await?;
-    for (n, step) in spec.provision.iter().enumerate() {
-        line(
-            name,
-            &format!(
-                "provisioning with {} (step {} of {})",
-                step.playbook.display(),
-                n + 1,
-                spec.provision.len()
-            ),
-        );
-        let host = host_line(&net.instance.to_string(), 22, "root", &key);
-        provision(args, step, spec_dir, &dir, &host).await?;
-    }
+    let host = host_line(&net.instance.to_string(), 22, "root", &key);
+    provision_all(args, spec, spec_dir, &dir, &host).await?;
     drop(proxy);
     say(name, "shutting the instance down");
     instance.shutdown(Duration::from_secs(60)).await?;
@@ -382,8 +371,31 @@ pub(super) fn host_line(address: &str, port: u16, user: &str, key: &Path) -> Str
     )
 }
 
+/// Runs every provisioning step against the build host (`host`: its inventory line).
+pub(super) async fn provision_all(
+    args: &BakeArgs,
+    spec: &BakeSpec,
+    spec_dir: &Path,
+    build_dir: &Path,
+    host: &str,
+) -> anyhow::Result<()> {
+    for (n, step) in spec.provision.iter().enumerate() {
+        line(
+            &spec.name,
+            &format!(
+                "provisioning with {} (step {} of {})",
+                step.playbook.display(),
+                n + 1,
+                spec.provision.len()
+            ),
+        );
+        provision(args, step, spec_dir, build_dir, host).await?;
+    }
+    Ok(())
+}
+
 /// Runs one provisioning playbook against the build host, in-process.
-pub(super) async fn provision(
+async fn provision(
     args: &BakeArgs,
     step: &Provision,
     spec_dir: &Path,

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use super::bake::{
-    host_line, interrupted, line, provision, record, render, run_uuid, say, BakeArgs, OnError,
+    host_line, interrupted, line, provision_all, record, render, run_uuid, say, BakeArgs, OnError,
 };
 use crate::bake::aws;
 use crate::bake::cleanup::CleanupStack;
@@ -269,19 +269,8 @@ async fn build(
 
     checkpoint("provision")?;
     let user = source.ssh_username.as_deref().unwrap_or("root");
-    for (n, step) in spec.provision.iter().enumerate() {
-        line(
-            name,
-            &format!(
-                "provisioning with {} (step {} of {})",
-                step.playbook.display(),
-                n + 1,
-                spec.provision.len()
-            ),
-        );
-        let host = host_line(&host, port, user, &key_file);
-        provision(args, step, spec_dir, dir, &host).await?;
-    }
+    let host = host_line(&host, port, user, &key_file);
+    provision_all(args, spec, spec_dir, dir, &host).await?;
 
     checkpoint("stop")?;
     say(name, &format!("stopping instance {instance}"));
