@@ -13,6 +13,8 @@ use sha2::Digest;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use crate::modules::util::unix_now;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Image {
     pub id: String,
@@ -119,7 +121,7 @@ impl ImageStore {
             tags,
             parent: parent.map(|p| p.id.clone()),
             base: base.to_path_buf(),
-            created: now(),
+            created: unix_now(),
             layers,
         };
         let meta = serde_json::to_string_pretty(&image)?;
@@ -149,13 +151,6 @@ impl ImageStore {
             .with_context(|| format!("removing image {}", image.id))?;
         Ok(image)
     }
-}
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// sha256 of the layer as a normalised tar stream (sorted names, numeric owners, xattrs for

@@ -12,11 +12,12 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, ValueEnum};
 
 use crate::bake::cleanup::CleanupStack;
-use crate::bake::images::{now, ImageStore};
+use crate::bake::images::ImageStore;
 use crate::bake::local::{self, Instance};
 use crate::bake::manifest::{self, Build};
 use crate::bake::proxy::Proxy;
 use crate::bake::spec::{BakeSpec, LocalSource, Provision, Source};
+use crate::modules::util::unix_now as now;
 
 /// The port of the apt proxy on the host's end of a build instance's veth.
 const PROXY_PORT: u16 = 3142;

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use anyhow::bail;
 use clap::Args;
 
 use crate::bake::local;
@@ -29,24 +28,11 @@ pub struct SweepArgs {
     pub endpoint_url: Option<String>,
 }
 
-/// `90s`, `30m`, `2h`, `1d` → a duration.
+/// `--older-than`'s value as a duration.
 pub fn parse_age(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let Ok(n) = number.parse::<u64>() else {
-        bail!("--older-than: '{text}' is not a duration (use e.g. 90s, 30m, 2h, 1d)");
-    };
-    let seconds = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => bail!("--older-than: unknown unit '{unit}' (use s, m, h or d)"),
-    };
-    Ok(Duration::from_secs(seconds))
+    crate::modules::util::parse_duration(text).ok_or_else(|| {
+        anyhow::anyhow!("--older-than: '{text}' is not a duration (use e.g. 90s, 30m, 2h, 1d)")
+    })
 }
 
 pub async fn run(args: SweepArgs) -> anyhow::Result<i32> {
@@ -94,7 +80,7 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<i32> {
 async fn sweep_aws(args: &SweepArgs, older_than: Duration) -> anyhow::Result<usize> {
     use crate::bake::aws;
     let ec2 = aws::client(args.region.as_deref(), args.endpoint_url.as_deref()).await?;
-    let now = crate::bake::images::now();
+    let now = crate::modules::util::unix_now();
     let mut orphans: Vec<aws::Orphan> = aws::orphans(&ec2)
         .await?
         .into_iter()

@@ -119,7 +119,7 @@ impl super::Fleet for Ec2Fleet {
                 .unwrap_or_default()
                 .to_string(),
             image: ami.to_string(),
-            created: crate::bake::images::now(),
+            created: crate::modules::util::unix_now(),
         })
     }
 

@@ -11,8 +11,9 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::bake::images::{now, Image, ImageStore};
+use crate::bake::images::{Image, ImageStore};
 use crate::bake::local;
+use crate::modules::util::unix_now as now;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Member {

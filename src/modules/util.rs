@@ -23,6 +23,44 @@ pub fn digest_hex(algorithm: &str, data: &[u8]) -> Option<String> {
     Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// `3d`, `-1w`, `90` (seconds) → signed seconds (Ansible's `find` ages).
+pub fn parse_age(age: &str) -> Option<i64> {
+    let (number, unit) = split_unit(age);
+    let scale = match unit.to_ascii_lowercase().as_str() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 604800,
+        _ => return None,
+    };
+    number.parse::<i64>().ok().map(|n| n * scale)
+}
+
+/// `90s`, `30m`, `2h`, `1d` → a duration (a non-negative `parse_age`).
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    parse_age(text)
+        .filter(|s| *s >= 0)
+        .map(|s| std::time::Duration::from_secs(s as u64))
+}
+
+/// Splits `10k` into (`10`, `k`).
+pub fn split_unit(text: &str) -> (&str, &str) {
+    let text = text.trim();
+    let at = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    (&text[..at], &text[at..])
+}
+
 /// A unique, unpredictable-enough id (40 hex digits) for nonces and temporary names: a hash
 /// of the process id, a per-process counter and the time. Not for secrets.
 pub fn random_id() -> String {

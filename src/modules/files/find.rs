@@ -8,6 +8,7 @@ use minijinja::Value;
 use regex::Regex;
 
 use crate::connection::quote;
+use crate::modules::util::{parse_age, split_unit};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::template::map_value;
 
@@ -60,20 +61,6 @@ pub fn parse(output: &str) -> Vec<Found> {
         .collect()
 }
 
-/// `3d`, `-1w`, `90` (seconds) → signed seconds.
-pub fn parse_age(age: &str) -> Option<i64> {
-    let (number, unit) = split_unit(age);
-    let scale = match unit.to_ascii_lowercase().as_str() {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        "w" => 604800,
-        _ => return None,
-    };
-    number.parse::<i64>().ok().map(|n| n * scale)
-}
-
 /// `10k`, `-1m`, `2g`, `512` (bytes) → signed bytes.
 pub fn parse_size(size: &str) -> Option<i64> {
     let (number, unit) = split_unit(size);
@@ -86,14 +73,6 @@ pub fn parse_size(size: &str) -> Option<i64> {
         _ => return None,
     };
     number.parse::<i64>().ok().map(|n| n * scale)
-}
-
-fn split_unit(text: &str) -> (&str, &str) {
-    let text = text.trim();
-    let at = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(text.len());
-    (&text[..at], &text[at..])
 }
 
 /// Filters Ansible's `find` applies to each candidate.

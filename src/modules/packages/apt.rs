@@ -193,7 +193,11 @@ impl Module for Apt {
         }
         result = result.with("cache_updated", cache_updated).with(
             "cache_update_time",
-            if cache_updated { now_secs() } else { 0 },
+            if cache_updated {
+                crate::modules::util::unix_now()
+            } else {
+                0
+            },
         );
 
         // Candidates are read after any cache update so `latest` sees new versions.
@@ -364,13 +368,6 @@ fn spec(w: &Wanted) -> String {
 
 fn quote_all(items: &[String]) -> String {
     items.iter().map(|i| quote(i)).collect::<Vec<_>>().join(" ")
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn failure(action: &str, packages: &[String], out: &crate::connection::ExecOutput) -> ModuleResult {
