@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::write::{converge, probe, Attributes, WriteRequest};
+use super::write::{converge, converge_attributes, probe, Attributes, WriteRequest};
 use crate::connection::quote;
 use crate::modules::util::digest_hex;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
@@ -193,33 +193,26 @@ impl Module for GetUrl {
                 Some((algorithm, digest.to_ascii_lowercase()))
             }
         };
-        // An existing file is kept unless forced, or unless its checksum is wrong.
-        let (state, content) = probe(ctx, &dest, Some(DOWNLOAD_LIMIT)).await?;
+        // An existing file is kept unless forced, or unless its checksum is wrong; the
+        // checksum is taken on the target (the file never travels to the controller).
+        let (state, _) = probe(ctx, &dest, None).await?;
         if state.exists && !force {
-            let current_ok = match (&expected, &content) {
-                (None, _) => true,
-                (Some((algorithm, digest)), Some(bytes)) => {
-                    digest_hex(algorithm, bytes).as_deref() == Some(digest.as_str())
+            let current_ok = match &expected {
+                None => true,
+                Some((algorithm, digest)) if algorithm == "sha1" => {
+                    state.checksum.as_deref() == Some(digest.as_str())
                 }
-                (Some(_), None) => false,
+                Some((algorithm, digest)) => {
+                    let out = ctx
+                        .run(&format!("{algorithm}sum -- {}", quote(&dest)), None)
+                        .await?;
+                    out.stdout_text().split_whitespace().next() == Some(digest.as_str())
+                }
             };
             if current_ok {
-                let mut result = converge(
-                    ctx,
-                    WriteRequest {
-                        dest: dest.clone(),
-                        content: content.unwrap_or_default(),
-                        attrs,
-                        backup: false,
-                        validate: None,
-                        force: true,
-                    },
-                )
-                .await?;
-                result
-                    .msg
-                    .get_or_insert_with(|| "file already exists".into());
-                return Ok(result.with("dest", dest).with("url", url));
+                let mut result = converge_attributes(ctx, &dest, &state, &attrs).await?;
+                result.msg = Some("file already exists".into());
+                return Ok(result.with("url", url));
             }
         }
         if ctx.check_mode {

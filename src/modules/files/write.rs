@@ -250,6 +250,22 @@ async fn create_if_absent(
 
 /// The file's mode/owner/group after the write, as far as they are known without asking
 /// again (a new file's defaults come from the target's umask and user: left out).
+/// Converges only the attributes of an existing file whose content is right.
+pub async fn converge_attributes(
+    ctx: &ModuleCtx<'_>,
+    dest: &str,
+    state: &PathState,
+    attrs: &Attributes,
+) -> Result<ModuleResult, ModuleError> {
+    let changes = attrs.changes(dest, state);
+    if !changes.is_empty() && !ctx.check_mode {
+        ctx.run_ok(&changes.join(" && "), None, "changing attributes")
+            .await?;
+    }
+    let result = ModuleResult::changed(!changes.is_empty()).with("dest", dest);
+    Ok(with_final_attrs(result, state, attrs))
+}
+
 fn with_final_attrs(
     mut result: ModuleResult,
     state: &PathState,
