@@ -158,12 +158,12 @@ impl Module for Service {
                 }
             )));
         }
-        let has_systemd = ctx
-            .run("[ -d /run/systemd/system ] && echo yes", None)
-            .await?
-            .stdout_text()
-            .contains("yes");
-        if !has_systemd {
+        // One command: is systemd running, reload units if asked, read the unit's state.
+        let plan = ctx
+            .run(&systemd_probe(&wanted, ctx.check_mode), None)
+            .await?;
+        let text = plan.stdout_text();
+        if text.starts_with(NO_SYSTEMD) {
             if self.systemd_only {
                 return Err(ModuleError::Failed(format!(
                     "{module}: systemd is not running on this host (no /run/systemd/system)"
@@ -171,43 +171,60 @@ impl Module for Service {
             }
             return sysv(ctx, &wanted).await;
         }
-        systemd(ctx, &wanted).await
+        if plan.rc == 3 {
+            return Err(ModuleError::Failed(format!(
+                "systemctl daemon-reload failed: {}",
+                plan.stderr_text().trim()
+            )));
+        }
+        systemd(ctx, &wanted, &text).await
     }
 }
 
-async fn systemd(ctx: &ModuleCtx<'_>, wanted: &Wanted) -> Result<ModuleResult, ModuleError> {
-    let systemctl = if wanted.user_scope {
+const NO_SYSTEMD: &str = "kiln:no-systemd";
+
+fn systemctl(wanted: &Wanted) -> &'static str {
+    if wanted.user_scope {
         "systemctl --user"
     } else {
         "systemctl"
-    };
-    let mut result = ModuleResult::changed(false);
-    // Reloading units is not a change Ansible reports, and it must precede the plan.
-    if (wanted.daemon_reload || wanted.daemon_reexec) && !ctx.check_mode {
+    }
+}
+
+/// The plan's command: systemd's presence, the daemon reload (not a change Ansible reports,
+/// and it must precede reading the unit), then `systemctl show` and `is-enabled`.
+fn systemd_probe(wanted: &Wanted, check_mode: bool) -> String {
+    let systemctl = systemctl(wanted);
+    let mut command = format!("[ -d /run/systemd/system ] || {{ echo {NO_SYSTEMD}; exit 0; }}; ");
+    if (wanted.daemon_reload || wanted.daemon_reexec) && !check_mode {
         let verb = if wanted.daemon_reexec {
             "daemon-reexec"
         } else {
             "daemon-reload"
         };
-        ctx.run_ok(
-            &format!("{systemctl} {verb}"),
-            None,
-            &format!("systemctl {verb}"),
-        )
-        .await?;
+        command.push_str(&format!("{systemctl} {verb} || exit 3; "));
     }
+    if !wanted.name.is_empty() {
+        let q = quote(&wanted.name);
+        command.push_str(&format!(
+            "{systemctl} show --no-pager -- {q} 2>/dev/null; echo \"enablement:$({systemctl} is-enabled -- {q} 2>/dev/null)\""
+        ));
+    }
+    command
+}
+
+async fn systemd(
+    ctx: &ModuleCtx<'_>,
+    wanted: &Wanted,
+    probed: &str,
+) -> Result<ModuleResult, ModuleError> {
+    let systemctl = systemctl(wanted);
+    let mut result = ModuleResult::changed(false);
     if wanted.name.is_empty() {
         return Ok(result);
     }
     let q = quote(&wanted.name);
-    let unit = parse_unit(
-        &ctx.run(
-            &format!("{systemctl} show --no-pager -- {q} 2>/dev/null; echo \"enablement:$({systemctl} is-enabled -- {q} 2>/dev/null)\""),
-            None,
-        )
-        .await?
-        .stdout_text(),
-    );
+    let unit = parse_unit(probed);
     if !unit.found() && ctx.check_mode {
         // An earlier task (a package, a unit file) would have installed it.
         return Ok(ModuleResult::changed(true).with_msg(format!(
