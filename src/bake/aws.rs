@@ -53,7 +53,7 @@ pub async fn client(region: Option<&str>, endpoint: Option<&str>) -> anyhow::Res
     Ok(Client::new(&config))
 }
 
-pub fn tags(run_id: &str, extra: &[(String, String)]) -> Vec<Tag> {
+pub fn tags(run_id: &str, extra: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
     let created = crate::modules::util::unix_now().to_string();
     let mut tags: Vec<Tag> = extra
         .iter()

@@ -82,21 +82,41 @@ pub(super) fn run_uuid() -> String {
     )
 }
 
+/// What spec strings may use: one `timestamp` and one `git_sha` for the whole build, so an
+/// image's name and its tags agree.
+fn template_context() -> &'static (i64, String) {
+    static CONTEXT: std::sync::OnceLock<(i64, String)> = std::sync::OnceLock::new();
+    CONTEXT.get_or_init(|| {
+        let git_sha = std::process::Command::new("git")
+            .args(["rev-parse", "--short", "HEAD"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_else(|| "unknown".into());
+        (now(), git_sha)
+    })
+}
+
 /// Renders `{{ timestamp }}`, `{{ git_sha }}` and `{{ name }}` in spec strings.
 pub(super) fn render(text: &str, name: &str) -> anyhow::Result<String> {
-    let git_sha = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let (timestamp, git_sha) = template_context();
     let env = minijinja::Environment::new();
     env.render_str(
         text,
-        minijinja::context! { timestamp => now(), git_sha => git_sha, name => name },
+        minijinja::context! { timestamp => timestamp, git_sha => git_sha, name => name },
     )
     .with_context(|| format!("rendering '{text}'"))
+}
+
+/// `render` over every value of a tag map.
+pub(super) fn render_tags(
+    tags: &BTreeMap<String, String>,
+    name: &str,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    tags.iter()
+        .map(|(k, v)| Ok((k.clone(), render(v, name)?)))
+        .collect()
 }
 
 async fn bake_local(
@@ -116,10 +136,7 @@ async fn bake_local(
             .unwrap_or("{{ name }}-{{ timestamp }}"),
         &spec.name,
     )?;
-    let mut tags = BTreeMap::new();
-    for (k, v) in &source.tags {
-        tags.insert(k.clone(), render(v, &spec.name)?);
-    }
+    let mut tags = render_tags(&source.tags, &spec.name)?;
     tags.insert("kiln:run-id".into(), run_id.clone());
     if let Ok(existing) = store.find(&image_name) {
         if existing.name == image_name && !args.force {

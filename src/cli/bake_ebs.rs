@@ -15,13 +15,21 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use super::bake::{
-    host_line, interrupted, line, provision_all, record, render, run_uuid, say, BakeArgs, OnError,
+    host_line, interrupted, line, provision_all, record, render, render_tags, run_uuid, say,
+    BakeArgs, OnError,
 };
 use crate::bake::aws;
 use crate::bake::cleanup::CleanupStack;
 use crate::bake::local;
 use crate::bake::spec::{AmazonEbsSource, BakeSpec};
 use crate::error::Error;
+
+/// The spec's templated names and tags, rendered once for the whole build.
+struct Names {
+    ami_name: String,
+    tags: BTreeMap<String, String>,
+    run_tags: BTreeMap<String, String>,
+}
 
 fn checkpoint(step: &str) -> anyhow::Result<()> {
     if std::env::var("KILN_FAIL_AT").is_ok_and(|s| s == step) {
@@ -80,7 +88,12 @@ pub async fn bake(
     let name = spec.name.clone();
     required(&source.instance_type, "instance_type", &args.spec)?;
     required(&source.ssh_username, "ssh_username", &args.spec)?;
-    let ami_name = render(required(&source.ami_name, "ami_name", &args.spec)?, &name)?;
+    let names = Names {
+        ami_name: render(required(&source.ami_name, "ami_name", &args.spec)?, &name)?,
+        tags: render_tags(&source.tags, &name)?,
+        run_tags: render_tags(&source.run_tags, &name)?,
+    };
+    let ami_name = &names.ami_name;
     if source.source_ami.is_none() && source.source_ami_filter.is_none() {
         return Err(Error::Usage(format!(
             "{}: source.source_ami or source.source_ami_filter is required for type amazon-ebs",
@@ -98,7 +111,7 @@ pub async fn bake(
     let mut cleanup = CleanupStack::default();
     let mut signal_code = None;
     let outcome = tokio::select! {
-        result = build(args, spec, source, spec_dir, &ec2, &run_id, &ami_name, &dir, &mut cleanup) => result,
+        result = build(args, spec, source, spec_dir, &ec2, &run_id, &names, &dir, &mut cleanup) => result,
         code = interrupted() => {
             signal_code = Some(code);
             Err(anyhow::anyhow!("interrupted by a signal"))
@@ -113,10 +126,7 @@ pub async fn bake(
                 eprintln!("WARNING: cleanup failed: {f}");
             }
             let artifact = format!("{region}:{image_id}");
-            let mut custom = BTreeMap::new();
-            for (k, v) in &source.tags {
-                custom.insert(k.clone(), render(v, &name)?);
-            }
+            let mut custom = names.tags.clone();
             custom.insert(aws::RUN_ID_TAG.into(), run_id.clone());
             record(spec, "amazon-ebs", &artifact, custom, &run_id, spec_dir)?;
             line(
@@ -157,19 +167,15 @@ async fn build(
     spec_dir: &Path,
     ec2: &aws_sdk_ec2::Client,
     run_id: &str,
-    ami_name: &str,
+    names: &Names,
     dir: &Path,
     cleanup: &mut CleanupStack,
 ) -> anyhow::Result<String> {
     let name = &spec.name;
     let short = &run_id[..8];
-    let render_all = |tags: &BTreeMap<String, String>| -> anyhow::Result<Vec<(String, String)>> {
-        tags.iter()
-            .map(|(k, v)| Ok((k.clone(), render(v, name)?)))
-            .collect()
-    };
-    let run_tags = aws::tags(run_id, &render_all(&source.run_tags)?);
-    let image_tags = aws::tags(run_id, &render_all(&source.tags)?);
+    let run_tags = aws::tags(run_id, &names.run_tags);
+    let image_tags = aws::tags(run_id, &names.tags);
+    let ami_name = names.ami_name.as_str();
     let port = source.ssh_port.unwrap_or(22);
 
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
