@@ -13,7 +13,7 @@ use crate::modules::{Args, Diff, Module, ModuleCtx, ModuleError, ModuleResult};
 pub struct Apt;
 
 /// apt-get's options for unattended runs: keep changed config files, wait for the lock.
-fn apt_get(lock_timeout: i64, extra: &str) -> String {
+pub fn apt_get(lock_timeout: i64, extra: &str) -> String {
     format!(
         "DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a apt-get -y -q -o DPkg::Lock::Timeout={lock_timeout} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold{extra}"
     )

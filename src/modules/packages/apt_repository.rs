@@ -4,7 +4,6 @@
 use async_trait::async_trait;
 use regex::Regex;
 
-use crate::connection::quote;
 use crate::modules::files::write::{converge, Attributes, WriteRequest};
 use crate::modules::util::Mode;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
@@ -142,10 +141,7 @@ impl Module for AptRepository {
         }
         if changed && update_cache && !ctx.check_mode {
             ctx.run_ok(
-                &format!(
-                    "DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=60 update {}",
-                    quote("-qq")
-                ),
+                &format!("{} update", super::apt::apt_get(60, "")),
                 None,
                 "apt-get update",
             )
