@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::http::FileServer;
-use super::{repo, Target};
+use super::repo;
 
 /// A kiln home of its own, building on the systemd test rootfs (debootstrap once per machine).
 pub struct Bake {
@@ -16,16 +16,13 @@ pub struct Bake {
 
 impl Bake {
     pub fn new() -> Bake {
-        // The systemd rootfs and the local apt repository are built on first use.
-        drop(Target::start_systemd("warmup"));
+        // Builds the systemd rootfs and the local apt repository on first use.
+        let apt_repo = super::systemd::apt_repo();
         let dir = tempfile::Builder::new()
             .prefix("kiln-bake-")
             .tempdir()
             .unwrap();
-        let repo_server = FileServer::start(
-            SocketAddr::from(([127, 0, 0, 1], 0)),
-            super::systemd::apt_repo(),
-        );
+        let repo_server = FileServer::start(SocketAddr::from(([127, 0, 0, 1], 0)), apt_repo);
         Bake { dir, repo_server }
     }
 
