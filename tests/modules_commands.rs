@@ -49,9 +49,7 @@ fn command_and_shell_with_creates_removes_chdir_and_results() {
 fn failing_command_reports_rc_and_stderr() {
     let t = Target::start("t");
     let tasks = "    - command: ls /nonexistent\n      register: r\n      ignore_errors: yes\n    - assert:\n        that:\n          - r is failed\n          - r.rc == 2\n          - \"'No such file' in r.stderr\"\n";
-    let dir = support::project(&[("site.yml", &play(tasks))]);
-    let inv = support::inventory(dir.path(), "all", &[&t]);
-    let run = support::playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    let run = support::run_play(&t, &play(tasks));
     run.assert_ok();
     assert_eq!(run.recap("t", "ignored"), 1);
     assert!(run.stdout.contains("...ignoring"), "{}", run.stdout);

@@ -40,9 +40,7 @@ fn debug_assert_ping_setup_change_nothing() {
 fn fail_and_failed_assert_stop_the_host() {
     let t = Target::start("t");
     let tasks = "    - assert:\n        that: 1 == 2\n        fail_msg: numbers broke\n    - copy: content=x dest=/tmp/after\n";
-    let dir = project(&[("site.yml", &play(tasks))]);
-    let inv = inventory(dir.path(), "all", &[&t]);
-    let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    let run = support::run_play(&t, &play(tasks));
     assert_eq!(run.code, 2);
     assert!(
         run.stdout.contains("\"msg\": \"numbers broke\""),
@@ -50,12 +48,10 @@ fn fail_and_failed_assert_stop_the_host() {
         run.stdout
     );
     assert!(!t.check("test -e /tmp/after"));
-    let dir = project(&[(
-        "site.yml",
+    let run = support::run_play(
+        &t,
         &play("    - fail: msg=\"stop here\"\n      when: true\n"),
-    )]);
-    let inv = inventory(dir.path(), "all", &[&t]);
-    let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    );
     assert_eq!(run.code, 2);
     assert!(
         run.stdout
@@ -94,9 +90,7 @@ fn meta_end_host_and_end_play() {
 fn tempfile_and_wait_for_timeout() {
     let t = Target::start("t");
     let tasks = "    - tempfile: state=directory suffix=.work\n      register: tmp\n    - copy: content=x dest={{ tmp.path }}/f\n    - wait_for: path=/nonexistent timeout=1\n      register: waited\n      ignore_errors: yes\n    - assert:\n        that: waited is failed and 'Timeout' in waited.msg\n";
-    let dir = project(&[("site.yml", &play(tasks))]);
-    let inv = inventory(dir.path(), "all", &[&t]);
-    let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    let run = support::run_play(&t, &play(tasks));
     run.assert_ok();
     // tempfile creates a new path on every run, as in Ansible: it is not idempotent by design.
     assert_eq!(t.root("ls -d /tmp/ansible.*.work | wc -l").trim(), "1");

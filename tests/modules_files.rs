@@ -89,12 +89,10 @@ fn copy_content_src_remote_src_backup_validate() {
 fn copy_validate_failure_leaves_the_destination_alone() {
     let t = Target::start("t");
     t.root("printf 'keep\\n' > /etc/keep.conf");
-    let dir = support::project(&[(
-        "site.yml",
+    let run = support::run_play(
+        &t,
         &play("    - copy: content=bad dest=/etc/keep.conf validate='grep -q good %s'\n"),
-    )]);
-    let inv = support::inventory(dir.path(), "all", &[&t]);
-    let run = support::playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    );
     assert_eq!(run.code, 2);
     assert!(run.stdout.contains("failed to validate"), "{}", run.stdout);
     assert_eq!(t.root("cat /etc/keep.conf"), "keep\n");

@@ -68,9 +68,7 @@ fn apt_removes_purges_and_upgrades_to_latest() {
 #[test]
 fn apt_bad_arguments_name_the_option() {
     let t = Target::start_systemd("t");
-    let dir = support::project(&[("site.yml", &play("    - apt: name=hello state=sideways\n"))]);
-    let inv = support::inventory(dir.path(), "all", &[&t]);
-    let run = support::playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    let run = support::run_play(&t, &play("    - apt: name=hello state=sideways\n"));
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert!(
         run.stdout
@@ -78,12 +76,10 @@ fn apt_bad_arguments_name_the_option() {
         "{}",
         run.stdout
     );
-    let dir = support::project(&[(
-        "site.yml",
+    let run = support::run_play(
+        &t,
         &play("    - apt: name=nonexistent-package-xyz update_cache=yes\n"),
-    )]);
-    let inv = support::inventory(dir.path(), "all", &[&t]);
-    let run = support::playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    );
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert!(
         run.stdout
@@ -147,12 +143,7 @@ fn services_start_stop_enable_and_mask_under_systemd() {
 
     // restarted always restarts (a new main PID); an unknown unit is a clear failure.
     let pid = t.root("systemctl show -p MainPID --value kiln-sleep");
-    let dir = support::project(&[(
-        "site.yml",
-        &play("    - service: name=kiln-sleep state=restarted\n    - service: name=no-such-unit state=started\n"),
-    )]);
-    let inv = support::inventory(dir.path(), "all", &[&t]);
-    let run = support::playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    let run = support::run_play(&t, &play("    - service: name=kiln-sleep state=restarted\n    - service: name=no-such-unit state=started\n"));
     assert_ne!(t.root("systemctl show -p MainPID --value kiln-sleep"), pid);
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert!(
@@ -198,12 +189,10 @@ fn cron_entries_in_user_crontabs_and_cron_d() {
         t.root("cat /etc/cron.d/kiln-cleanup; stat -c %a /etc/cron.d/kiln-cleanup"),
         "#Ansible: cleanup\n*/10 * * * * root find /tmp -mtime +1 -delete\n644\n"
     );
-    let bad = support::project(&[(
-        "site.yml",
+    let run = support::run_play(
+        &t,
         &play("    - cron: name=x job=/bin/x special_time=sometimes\n"),
-    )]);
-    let inv = support::inventory(bad.path(), "all", &[&t]);
-    let run = support::playbook(bad.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    );
     assert_eq!(run.code, 2);
     assert!(
         run.stdout

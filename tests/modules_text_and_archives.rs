@@ -118,15 +118,10 @@ fn get_url_downloads_once_and_checks_checksums() {
     assert!(t.check("test -f /opt/dl/tool.sh"));
 
     // A wrong checksum fails and leaves nothing; a missing file is an HTTP error.
-    let bad = project(&[(
-        "site.yml",
-        &play(&format!(
+    let run = support::run_play(&t, &play(&format!(
             "    - get_url: url={u}/tool.sh dest=/tmp/t checksum=sha256:{sha256}\n    - get_url: url={u}/missing dest=/tmp/m\n      ignore_errors: yes\n      register: missing\n    - assert:\n        that: missing.status_code == 404\n",
             u = server.url()
-        )),
-    )]);
-    let inv = support::inventory(bad.path(), "all", &[&t]);
-    let run = support::playbook(bad.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+        )));
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert!(run.stdout.contains("did not match"), "{}", run.stdout);
     assert!(!t.check("test -e /tmp/t"));

@@ -312,6 +312,16 @@ pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// Runs one playbook (`site.yml` with this text) against `target` once.
+pub fn run_play(target: &Target, site: &str) -> Run {
+    let dir = project(&[("site.yml", site)]);
+    let inv = inventory(dir.path(), "all", &[target]);
+    playbook(
+        dir.path(),
+        &["-i", inv.to_str().expect("utf-8 path"), "site.yml"],
+    )
+}
+
 /// The module test protocol on one fresh target: `--check` first (must report changes when
 /// `changes` is true and leave `watched` paths untouched), then a real run (must report
 /// changes), then a second run (must report `changed=0`). Returns the real run for
