@@ -7,11 +7,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use support::moto::Moto;
-use support::{client_key, Target};
+use support::{client_key, Running, Target};
 
 const PLAYBOOK: &str =
     "- hosts: web\n  become: yes\n  gather_facts: no\n  tasks:\n    - copy: {content: \"baked\\n\", dest: /etc/baked}\n";
@@ -176,70 +175,29 @@ fn a_failure_at_any_step_leaves_nothing() {
     assert!(build.moto.own_images().is_empty());
 }
 
-/// Starts a build that waits for an SSH server that never answers, and returns the child
-/// once kiln says it is waiting.
-fn waiting_build(build: &Build) -> (std::process::Child, std::thread::JoinHandle<String>) {
+/// Starts a build that waits for an SSH server that never answers, caught once kiln says
+/// it is waiting.
+fn waiting_build(build: &Build) -> Running {
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let spec = build.spec("127.0.0.1", closed_port, false);
-    let mut child = build
-        .command(&spec, &[])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut seen = String::new();
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            seen.push_str(&line);
-            seen.push('\n');
-            if line.contains("waiting for SSH") {
-                let _ = tx.send(());
-            }
-        }
-        seen
-    });
-    rx.recv_timeout(Duration::from_secs(30))
-        .expect("the build never started waiting for SSH");
-    (child, reader)
-}
-
-fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "kiln did not stop");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    Running::until(build.command(&spec, &[]), "waiting for SSH")
 }
 
 #[test]
 fn sigterm_and_sigint_while_waiting_unwind_everything() {
     for (signal, code) in [("TERM", 143), ("INT", 130)] {
         let build = Build::new();
-        let (mut child, reader) = waiting_build(&build);
+        let running = waiting_build(&build);
         assert!(
             !build.moto.resources().is_empty(),
             "the build should hold resources now"
         );
-        Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        let status = wait_exit(&mut child);
-        let output = reader.join().unwrap();
+        running.signal(signal);
+        let (status, output) = running.finish();
         assert_eq!(status.code(), Some(code), "{output}");
         assert!(output.contains("cleanup: terminate instance"), "{output}");
         build.assert_no_leaks(&format!("SIG{signal}"));
@@ -249,9 +207,9 @@ fn sigterm_and_sigint_while_waiting_unwind_everything() {
 #[test]
 fn a_sigkilled_build_leaves_tagged_orphans_that_sweep_removes() {
     let build = Build::new();
-    let (mut child, _reader) = waiting_build(&build);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let running = waiting_build(&build);
+    running.signal("KILL");
+    running.finish();
     let left = build.moto.resources();
     assert!(left.iter().any(|r| r.starts_with("instance")), "{left:?}");
     assert!(left.iter().any(|r| r.starts_with("key-pair")), "{left:?}");

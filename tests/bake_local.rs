@@ -5,11 +5,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use support::bake::{images, instance_name, Bake};
-use support::{repo, Target};
+use support::{repo, Running, Target};
 
 #[test]
 fn bakes_the_example_web_image_that_boots_and_serves_its_page() {
@@ -96,62 +96,27 @@ fn a_failed_provisioning_leaves_nothing_and_stores_no_image() {
     bake.assert_nothing_left(&String::from_utf8_lossy(&out.stdout));
 }
 
+/// A playbook that keeps the build busy for a minute.
+fn slow_playbook(bake: &Bake) -> String {
+    let path = bake.dir.path().join("slow.yml");
+    std::fs::write(
+        &path,
+        "- hosts: web\n  gather_facts: no\n  tasks:\n    - command: sleep 60\n",
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
 #[test]
 fn sigterm_and_sigint_while_provisioning_unwind_everything() {
     for (signal, code) in [("TERM", 143), ("INT", 130)] {
         let bake = Bake::new();
-        let playbook = bake.dir.path().join("slow.yml");
-        std::fs::write(
-            &playbook,
-            "- hosts: web\n  gather_facts: no\n  tasks:\n    - command: sleep 60\n",
-        )
-        .unwrap();
-        let spec = bake.spec(&playbook.display().to_string(), "");
-        let mut child = bake
-            .command(&spec)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let reader = std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut seen = String::new();
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                seen.push_str(&line);
-                seen.push('\n');
-                if line.starts_with("TASK [command]") {
-                    tx.send(seen.clone()).unwrap();
-                }
-            }
-            seen
-        });
-        let seen = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the build never reached the playbook");
+        let spec = bake.spec(&slow_playbook(&bake), "");
+        let running = Running::until(bake.command(&spec), "TASK [command]");
         std::thread::sleep(Duration::from_millis(500));
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kiln did not stop after SIG{signal}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        };
-        let output = reader.join().unwrap();
+        running.signal(signal);
+        let seen = running.seen.clone();
+        let (status, output) = running.finish();
         assert_eq!(status.code(), Some(code), "{output}");
         assert!(output.contains("cleanup: tear down instance"), "{output}");
         assert!(images(&bake.home()).is_empty());
@@ -185,34 +150,11 @@ fn spec_errors_name_the_field_and_line() {
 #[test]
 fn a_sigkilled_build_leaves_orphans_that_sweep_removes() {
     let bake = Bake::new();
-    let playbook = bake.dir.path().join("slow.yml");
-    std::fs::write(
-        &playbook,
-        "- hosts: web\n  gather_facts: no\n  tasks:\n    - command: sleep 60\n",
-    )
-    .unwrap();
-    let spec = bake.spec(&playbook.display().to_string(), "");
-    let mut child = bake
-        .command(&spec)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut seen = String::new();
-    {
-        use std::io::BufRead;
-        let mut lines = std::io::BufReader::new(stdout).lines();
-        for line in lines.by_ref().map_while(Result::ok) {
-            seen.push_str(&line);
-            seen.push('\n');
-            if line.starts_with("TASK [command]") {
-                break;
-            }
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let spec = bake.spec(&slow_playbook(&bake), "");
+    let running = Running::until(bake.command(&spec), "TASK [command]");
+    running.signal("KILL");
+    let seen = running.seen.clone();
+    running.finish();
     let netns = instance_name(&seen);
     assert!(
         Path::new("/run/netns").join(&netns).exists(),

@@ -370,3 +370,73 @@ pub fn converge(target: &Target, files: &[(&str, &str)], watched: &str, changes:
 pub fn play(tasks: &str) -> String {
     format!("- hosts: all\n  become: yes\n  gather_facts: no\n  tasks:\n{tasks}")
 }
+
+/// A kiln run in the background, caught at a line of its output.
+pub struct Running {
+    pub child: Child,
+    /// Its output up to and including the line it was caught at.
+    pub seen: String,
+    reader: std::thread::JoinHandle<String>,
+}
+
+impl Running {
+    /// Spawns `command` (stdout piped, stderr discarded) and returns once a line of its
+    /// output contains `marker`; the rest keeps being read (a closed pipe must not be what
+    /// stops kiln).
+    pub fn until(mut command: Command, marker: &str) -> Running {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kiln");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let marker_owned = marker.to_string();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                all.push_str(&line);
+                all.push('\n');
+                if line.contains(&marker_owned) {
+                    let _ = tx.send(all.clone());
+                }
+            }
+            all
+        });
+        let seen = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("kiln never printed '{marker}'"));
+        Running {
+            child,
+            seen,
+            reader,
+        }
+    }
+
+    /// Sends a signal (`TERM`, `INT`, `KILL`) to kiln.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits (at most a minute) for kiln to exit; returns its status and whole output.
+    pub fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "kiln did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        (status, self.reader.join().expect("output reader"))
+    }
+}
