@@ -220,6 +220,20 @@ fn rolls_v1_to_v2_to_v1_under_load_then_rolls_back_a_broken_image() {
             );
         }
     }
+    // Cycling to the image the fleet already runs changes nothing.
+    let spec = fleet.spec(&v1, "60s");
+    let summary = fleet.bake.dir.path().join("summary.json");
+    let again = fleet.kiln(&[
+        "cycle",
+        spec.to_str().unwrap(),
+        "--summary",
+        summary.to_str().unwrap(),
+    ]);
+    assert!(again.status.success(), "{}", text(&again));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(summary["launched"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["retired"], serde_json::json!([]), "{summary}");
     let status = fleet.kiln(&[
         "fleet",
         "status",
@@ -267,26 +281,13 @@ fn a_cycle_killed_midway_converges_when_run_again() {
     let v2 = fleet.bake.bake(&site(), None, &["app_version=2.0"]);
     assert!(fleet.cycle(&v1, "60s").status.success());
     let spec = fleet.spec(&v2, "60s");
-    let mut child = Command::new(support::kiln())
+    let mut cycle = Command::new(support::kiln());
+    cycle
         .args(["cycle", spec.to_str().unwrap()])
-        .env("KILN_HOME", fleet.bake.home())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::BufRead;
-        let stdout = child.stdout.take().unwrap();
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("launched") {
-                break;
-            }
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+        .env("KILN_HOME", fleet.bake.home());
+    let running = support::Running::until(cycle, "launched");
+    running.signal("KILL");
+    running.finish();
     let load = Load::start(fleet.port);
     let out = fleet.cycle(&v2, "60s");
     let (_, failed, _) = load.finish();
