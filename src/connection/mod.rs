@@ -2,6 +2,7 @@
 //! Everything a module does on a target goes through [`Connection::exec`].
 
 pub mod local;
+mod quickack;
 pub mod session;
 pub mod ssh;
 

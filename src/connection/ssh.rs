@@ -154,6 +154,7 @@ impl SshConnection {
             params: params.clone(),
             refusal: refusal.clone(),
         };
+        let stream = super::quickack::QuickAckStream::new(stream);
         let connecting = client::connect_stream(config, stream, handler);
         let mut handle = match tokio::time::timeout(params.timeout, connecting).await {
             Err(_) => {
