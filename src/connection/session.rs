@@ -56,9 +56,11 @@ while :; do
     (eval "unset l i r n; set --; d=; s=; $s") <"$i" 2>"$d/e"
     r=$?
   fi
-  printf '\n%s 1\n' "$n"
-  [ -s "$d/e" ] && cat "$d/e"
-  printf '\n%s 2 %s\n' "$n" "$r"
+  if [ -s "$d/e" ]; then
+    printf '\n%s 1\n' "$n"; cat "$d/e"; printf '\n%s 2 %s\n' "$n" "$r"
+  else
+    printf '\n%s 1\n\n%s 2 %s\n' "$n" "$n" "$r"
+  fi
 done
 "#;
 
