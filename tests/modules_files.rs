@@ -49,6 +49,7 @@ fn copy_content_src_remote_src_backup_validate() {
         mode: "0640"
     - copy: src=banner.txt dest=/etc/app/
     - copy: src=/etc/app/seed dest=/etc/app/seed.copy remote_src=yes mode=0600
+    - copy: content="echo run\n" dest=/etc/app/run.sh mode=04755 group=kiln
     - copy:
         content: "new\n"
         dest: /etc/app/existing.conf
@@ -72,6 +73,11 @@ fn copy_content_src_remote_src_backup_validate() {
     assert_eq!(t.root("cat /etc/app/banner.txt"), "welcome\n");
     assert_eq!(t.root("cat /etc/app/seed.copy"), "seed\n");
     assert_eq!(t.root("stat -c %a /etc/app/seed.copy").trim(), "600");
+    assert_eq!(
+        t.root("stat -c '%a %U %G' /etc/app/run.sh").trim(),
+        "4755 root kiln",
+        "modes a shell redirection cannot create are set afterwards"
+    );
     assert_eq!(t.root("cat /etc/app/existing.conf"), "new\n");
     assert_eq!(
         t.root("cat /etc/app/existing.conf.*~"),

@@ -2,7 +2,9 @@
 //! its state in one command, edit its text with a pure function, write back through
 //! `write::converge_from` (atomic, with attributes, backup, validate and `--diff`).
 
-use super::write::{converge_from, probe, Attributes, WriteRequest};
+use super::write::{
+    converge_from, create_if_absent, probe, speculates, Attributes, Speculation, WriteRequest,
+};
 use crate::modules::{ModuleCtx, ModuleError, ModuleResult};
 
 /// Files larger than this are not edited (their content is not read).
@@ -28,14 +30,34 @@ pub struct TextEdit {
     pub validate: Option<String>,
 }
 
-/// Applies `edit` (current text → new text) to the file on the target.
+/// Applies `edit` (current text → new text) to the file on the target. A file that is to be
+/// created when absent is written in the same round trip that reads an existing one.
 pub async fn edit_text(
     ctx: &ModuleCtx<'_>,
     request: TextEdit,
-    edit: impl FnOnce(&str) -> String,
+    mut edit: impl FnMut(&str) -> String,
 ) -> Result<ModuleResult, ModuleError> {
     let path = request.path;
-    let (state, content) = probe(ctx, &path, Some(EDIT_LIMIT)).await?;
+    let fresh = WriteRequest {
+        dest: path.clone(),
+        content: Vec::new(),
+        attrs: request.attrs.clone(),
+        backup: request.backup,
+        validate: request.validate.clone(),
+        force: true,
+    };
+    let (state, content) = if request.absent == WhenAbsent::Create && speculates(ctx, &fresh) {
+        let fresh = WriteRequest {
+            content: edit("").into_bytes(),
+            ..fresh
+        };
+        match create_if_absent(ctx, &fresh, Some(EDIT_LIMIT)).await? {
+            Speculation::Created(result) => return Ok(result),
+            Speculation::Exists(state, content) => (state, content),
+        }
+    } else {
+        probe(ctx, &path, Some(EDIT_LIMIT)).await?
+    };
     if state.exists && state.kind != "file" && state.kind != "link" {
         return Err(ModuleError::Failed(format!(
             "{}: {path} is a {}, not a file",

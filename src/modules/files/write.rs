@@ -77,34 +77,48 @@ pub struct WriteRequest {
     pub force: bool,
 }
 
-/// Reads a path's state on the target (and its content, when `with_content`).
+/// The command that reports a path's state and, for files up to `content_limit` bytes, its
+/// content after a marker line.
+fn probe_script(path: &str, content_limit: Option<u64>) -> String {
+    let mut command = probe_command(path, true);
+    if let Some(limit) = content_limit {
+        let p = quote(path);
+        command.push_str(&format!(
+            "; if [ -f {p} ] && [ $(stat -c %s {p}) -le {limit} ]; then echo '{CONTENT_MARKER}'; cat {p}; fi"
+        ));
+    }
+    command
+}
+
+const CONTENT_MARKER: &str = "--kiln-content--";
+
+/// Splits `probe_script` output into the state and the content (when it was read).
+fn parse_probe_output(text: &[u8]) -> (PathState, Option<Vec<u8>>) {
+    let marker = format!("{CONTENT_MARKER}\n");
+    let split = text
+        .windows(marker.len())
+        .position(|w| w == marker.as_bytes());
+    let (head, content) = match split {
+        Some(at) => (&text[..at], Some(text[at + marker.len()..].to_vec())),
+        None => (text, None),
+    };
+    (parse_probe(&String::from_utf8_lossy(head)), content)
+}
+
+/// Reads a path's state on the target (and its content up to `content_limit` bytes).
 pub async fn probe(
     ctx: &ModuleCtx<'_>,
     path: &str,
     content_limit: Option<u64>,
 ) -> Result<(PathState, Option<Vec<u8>>), ModuleError> {
-    let mut command = probe_command(path, true);
-    if let Some(limit) = content_limit {
-        let p = quote(path);
-        command.push_str(&format!(
-            "; if [ -f {p} ] && [ $(stat -c %s {p}) -le {limit} ]; then echo '--kiln-content--'; cat {p}; fi"
-        ));
-    }
-    let out = ctx.run(&command, None).await?;
+    let out = ctx.run(&probe_script(path, content_limit), None).await?;
     if out.rc != 0 {
         return Err(ModuleError::Failed(format!(
             "could not read the state of {path}: {}",
             out.stderr_text().trim()
         )));
     }
-    let text = out.stdout;
-    let marker = b"--kiln-content--\n";
-    let split = text.windows(marker.len()).position(|w| w == marker);
-    let (head, content) = match split {
-        Some(at) => (&text[..at], Some(text[at + marker.len()..].to_vec())),
-        None => (&text[..], None),
-    };
-    Ok((parse_probe(&String::from_utf8_lossy(head)), content))
+    Ok(parse_probe_output(&out.stdout))
 }
 
 /// Plans and (outside check mode) applies a file write.
@@ -113,9 +127,9 @@ pub async fn converge(
     request: WriteRequest,
 ) -> Result<ModuleResult, ModuleError> {
     let (state, before) = if speculates(ctx, &request) {
-        match create_if_absent(ctx, &request).await? {
+        match create_if_absent(ctx, &request, None).await? {
             Speculation::Created(result) => return Ok(result),
-            Speculation::Exists(state) => (state, None),
+            Speculation::Exists(state, _) => (state, None),
         }
     } else {
         probe(ctx, &request.dest, ctx.diff.then_some(DIFF_LIMIT)).await?
@@ -207,27 +221,32 @@ fn write_failure(dest: &str, stderr: &str) -> ModuleError {
 const SPECULATE_LIMIT: usize = 256 * 1024;
 const CREATED: &str = "__kiln_created__";
 
-enum Speculation {
+pub enum Speculation {
+    /// The path was absent and is now written: the result to report.
     Created(ModuleResult),
-    Exists(PathState),
+    /// The path exists: its state, and its content when a limit was given.
+    Exists(PathState, Option<Vec<u8>>),
 }
 
-fn speculates(ctx: &ModuleCtx<'_>, request: &WriteRequest) -> bool {
+/// Whether a write may be tried speculatively (`create_if_absent`).
+pub fn speculates(ctx: &ModuleCtx<'_>, request: &WriteRequest) -> bool {
     !ctx.check_mode && !ctx.diff && !request.backup && request.content.len() <= SPECULATE_LIMIT
 }
 
 /// One round trip for the common cases: if the destination is absent, write it (the plan for
-/// an absent path); otherwise report its state for the normal plan.
-async fn create_if_absent(
+/// an absent path); otherwise report its state (and content up to `content_limit` bytes) for
+/// the normal plan.
+pub async fn create_if_absent(
     ctx: &ModuleCtx<'_>,
     request: &WriteRequest,
+    content_limit: Option<u64>,
 ) -> Result<Speculation, ModuleError> {
     let absent = PathState::default();
     let p = quote(&request.dest);
     let (write, stdin) = write_script(request, &absent, false);
     let script = format!(
         "if [ -e {p} ] || [ -L {p} ]; then {}; else {{ {write}; }} && echo {CREATED}; fi",
-        probe_command(&request.dest, true),
+        probe_script(&request.dest, content_limit),
     );
     let out = ctx.run(&script, stdin).await?;
     if out.rc != 0 {
@@ -245,7 +264,8 @@ async fn create_if_absent(
             &request.attrs,
         )));
     }
-    Ok(Speculation::Exists(parse_probe(&stdout)))
+    let (state, content) = parse_probe_output(&out.stdout);
+    Ok(Speculation::Exists(state, content))
 }
 
 /// The file's mode/owner/group after the write, as far as they are known without asking
@@ -302,20 +322,22 @@ pub fn parent_dir(path: &str) -> String {
     }
 }
 
-/// The apply command: content arrives on stdin.
-/// Content up to this size, if it is text, travels inside the script (piped from `printf`, a
+/// Content up to this size, if it is text, travels inside the script (written by `printf`, a
 /// shell builtin) rather than as the command's stdin (which costs the target a `dd`).
 const INLINE_LIMIT: usize = 16 * 1024;
 
 /// The apply command, and the stdin it needs (None when the content is inlined).
+///
+/// The temporary file is written by a shell redirection under a umask that yields the wanted
+/// mode, so a plain write costs the target one process (`mv`); `chmod`/`chown` run only for
+/// modes a redirection cannot create (execute and special bits) and for explicit owners.
 fn write_script(
     request: &WriteRequest,
     state: &PathState,
     backup: bool,
 ) -> (String, Option<Vec<u8>>) {
     let dest = quote(&request.dest);
-    // A fresh name beside the destination (same filesystem, so `mv` is atomic); `install`
-    // writes it from stdin with its mode and owner in one process.
+    // A fresh name beside the destination (same filesystem, so `mv` is atomic).
     let temp = quote(&format!(
         "{}/.kiln-tmp.{}",
         parent_dir(&request.dest),
@@ -325,37 +347,49 @@ fn write_script(
         .attrs
         .mode
         .as_ref()
-        .and_then(|m| wanted_mode(m, state.exists.then_some(state.mode), false));
-    let mode = match (mode, state.exists) {
-        (Some(m), _) => octal(m),
-        (None, true) => octal(state.mode),
-        // A new file gets the target's umask default, as with a shell redirection.
-        (None, false) => "\"$(printf '%o' $(( 0666 & ~0$(umask) )))\"".to_string(),
-    };
-    let mut install = format!("install -m {mode}");
-    if let Some(owner) = &request.attrs.owner {
-        install.push_str(&format!(" -o {}", quote(owner)));
-    }
-    if let Some(group) = &request.attrs.group {
-        install.push_str(&format!(" -g {}", quote(group)));
-    }
+        .and_then(|m| wanted_mode(m, state.exists.then_some(state.mode), false))
+        .or(state.exists.then_some(state.mode));
     let inline = match std::str::from_utf8(&request.content) {
         Ok(text) if request.content.len() <= INLINE_LIMIT && !text.contains('\0') => Some(text),
         _ => None,
     };
-    let write = match inline {
-        Some(text) => format!("printf '%s' {} | {install} /dev/stdin \"$t\"", quote(text)),
-        None => format!("{install} /dev/stdin \"$t\""),
+    let source = match inline {
+        Some(text) => format!("printf '%s' {}", quote(text)),
+        None => "cat".to_string(),
     };
-    let stdin = inline.is_none().then(|| request.content.clone());
-    let mut steps = vec![format!("t={temp}"), write];
+    let mut steps = vec![format!("t={temp}")];
+    // Without a wanted mode, a new file gets the target's umask default, as with any
+    // redirection; `set -C` refuses to follow anything already at the temporary name.
+    let (umask, chmod) = match mode {
+        Some(m) if m & !0o666 == 0 => (Some(0o777 & !m), None),
+        Some(m) => (Some(0o077), Some(m)),
+        None => (None, None),
+    };
+    let umask = umask
+        .map(|u| format!("umask {u:03o} && "))
+        .unwrap_or_default();
+    steps.push(format!("{umask}set -C && {source} >\"$t\" && set +C"));
+    // Ownership before the mode: `chown` clears the setuid and setgid bits.
+    match (&request.attrs.owner, &request.attrs.group) {
+        (Some(owner), Some(group)) => {
+            steps.push(format!("chown {}:{} \"$t\"", quote(owner), quote(group)))
+        }
+        (Some(owner), None) => steps.push(format!("chown {} \"$t\"", quote(owner))),
+        (None, Some(group)) => steps.push(format!("chgrp {} \"$t\"", quote(group))),
+        (None, None) => {}
+    }
     if state.exists && request.attrs.owner.is_none() && request.attrs.group.is_none() {
-        // Keep the current owner when we may (as root); otherwise the file is ours.
+        // Keep the current owner when we may (as root); otherwise the file is ours. The
+        // builtin tests skip the `chown` when the owner is already us.
         steps.push(format!(
-            "{{ chown {}:{} \"$t\" 2>/dev/null || true; }}",
+            "{{ [ -O {dest} ] && [ -G {dest} ] || chown {}:{} \"$t\" 2>/dev/null || true; }}",
             state.uid, state.gid
         ));
     }
+    if let Some(m) = chmod {
+        steps.push(format!("chmod {} \"$t\"", octal(m)));
+    }
+    let stdin = inline.is_none().then(|| request.content.clone());
     if let Some(validate) = &request.validate {
         let command = validate.replace("%s", "\"$t\"");
         steps.push(format!(
