@@ -47,7 +47,7 @@ fn copy_content_src_remote_src_backup_validate() {
         owner: kiln
         group: root
         mode: "0640"
-    - copy: src=banner.txt dest=/etc/app/
+    - copy: src=banner.txt dest=/etc/app
     - copy: src=/etc/app/seed dest=/etc/app/seed.copy remote_src=yes mode=0600
     - copy: content="echo run\n" dest=/etc/app/run.sh mode=04755 group=kiln
     - copy:
@@ -115,15 +115,21 @@ fn template_renders_with_facts_loops_and_filters() {
     settings: {workers: 4, log: /var/log/app.log}
   tasks:
     - template: src=app.conf.j2 dest=/etc/app.conf mode=0644
+    - template: src=app.conf.j2 dest=/opt
 "#;
     let tmpl = "# {{ ansible_managed }}\nhost={{ ansible_hostname }} os={{ ansible_os_family }}\n{% for u in upstreams %}\nupstream {{ u | upper }}\n{% endfor %}\n{{ settings | to_nice_json }}\n";
     converge(
         &t,
         &[("site.yml", site), ("templates/app.conf.j2", tmpl)],
-        "/etc/app.conf /etc",
+        "/etc/app.conf /etc /opt",
         true,
     );
     let text = t.root("cat /etc/app.conf");
+    assert_eq!(
+        t.root("cat /opt/app.conf.j2"),
+        text,
+        "a directory destination receives the file under the template's name"
+    );
     assert!(text.contains("host=target os=Debian"), "{text}");
     assert!(text.contains("upstream A\nupstream B\n"), "{text}");
     assert!(text.contains("\"workers\": 4"), "{text}");

@@ -208,7 +208,18 @@ pub fn probe_command(path: &str, with_checksum: bool) -> String {
     } else {
         String::new()
     };
-    format!("if [ -e {p} ] || [ -L {p} ]; then stat -c '%F|%a|%U|%G|%u|%g|%s|%Y|%N' -- {p}{checksum}; else echo absent; fi")
+    format!(
+        "if [ -e {p} ] || [ -L {p} ]; then {}{checksum}; else echo absent; fi",
+        stat_command(path)
+    )
+}
+
+/// The `stat` call whose output line `parse_probe` reads.
+pub fn stat_command(path: &str) -> String {
+    format!(
+        "stat -c '%F|%a|%U|%G|%u|%g|%s|%Y|%N' -- {}",
+        crate::connection::quote(path)
+    )
 }
 
 /// Parses `probe_command` output (pure: unit-tested on recorded output).

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::write::{converge, probe, Attributes, WriteRequest};
+use super::write::{converge_into, probe, Attributes, WriteRequest};
 use crate::connection::quote;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
@@ -77,21 +77,27 @@ impl Module for Copy {
                 })?
             }
         };
+        let name = src
+            .as_deref()
+            .and_then(|s| s.trim_end_matches('/').rsplit('/').next())
+            .unwrap_or("content")
+            .to_string();
         let mut dest = dest;
-        if dest.ends_with('/') || is_directory(ctx, &dest).await? {
-            let name = src
-                .as_deref()
-                .and_then(|s| s.trim_end_matches('/').rsplit('/').next())
-                .unwrap_or("content");
+        if dest.ends_with('/') {
             dest = format!("{}/{name}", dest.trim_end_matches('/'));
         }
         if !force {
-            let (state, _) = probe(ctx, &dest, None).await?;
+            let (mut state, _) = probe(ctx, &dest, None).await?;
+            if state.kind == "directory" {
+                dest = format!("{dest}/{name}");
+                state = probe(ctx, &dest, None).await?.0;
+            }
             if state.exists {
                 return Ok(ModuleResult::changed(false).with("dest", dest.as_str()));
             }
         }
-        let mut result = converge(
+        // An existing directory at `dest` receives the file under its own name.
+        let mut result = converge_into(
             ctx,
             WriteRequest {
                 dest,
@@ -101,6 +107,7 @@ impl Module for Copy {
                 validate,
                 force,
             },
+            Some(&name),
         )
         .await?;
         if let Some(src) = src {
@@ -108,8 +115,4 @@ impl Module for Copy {
         }
         Ok(result)
     }
-}
-
-async fn is_directory(ctx: &ModuleCtx<'_>, path: &str) -> Result<bool, ModuleError> {
-    Ok(ctx.run(&format!("test -d {}", quote(path)), None).await?.rc == 0)
 }

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::write::{converge, Attributes, WriteRequest};
+use super::write::{converge_into, Attributes, WriteRequest};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct Template;
@@ -65,7 +65,10 @@ impl Module for Template {
             let nl = nl.replace("\\r", "\r").replace("\\n", "\n");
             rendered = rendered.replace('\n', &nl);
         }
-        let mut result = converge(
+        // An existing directory at `dest` receives the file under the template's own name
+        // (`.j2` included, as Ansible does).
+        let name = src.rsplit('/').next().unwrap_or_default();
+        let mut result = converge_into(
             ctx,
             WriteRequest {
                 dest,
@@ -75,6 +78,7 @@ impl Module for Template {
                 validate,
                 force,
             },
+            Some(name),
         )
         .await?;
         result.data.insert("src".into(), src.into());

@@ -9,7 +9,7 @@ use minijinja::Value;
 
 use crate::connection::quote;
 use crate::modules::util::{
-    octal, parse_probe, probe_command, sha1_hex, wanted_mode, Mode, PathState,
+    octal, parse_probe, probe_command, sha1_hex, stat_command, wanted_mode, Mode, PathState,
 };
 use crate::modules::{Diff, ModuleCtx, ModuleError, ModuleResult};
 
@@ -77,23 +77,28 @@ pub struct WriteRequest {
     pub force: bool,
 }
 
-/// The command that reports a path's state and, for files up to `content_limit` bytes, its
-/// content after a marker line.
+/// The command that reports a path's state and either a regular file's checksum or, with a
+/// `content_limit`, its content (the controller computes the checksum; one process less).
 fn probe_script(path: &str, content_limit: Option<u64>) -> String {
-    let mut command = probe_command(path, true);
-    if let Some(limit) = content_limit {
-        let p = quote(path);
-        command.push_str(&format!(
-            "; if [ -f {p} ] && [ $(stat -c %s {p}) -le {limit} ]; then echo '{CONTENT_MARKER}'; cat {p}; fi"
-        ));
+    match content_limit {
+        None => probe_command(path, true),
+        Some(limit) => {
+            let p = quote(path);
+            // One byte past the limit tells a file that is too large from one that fits.
+            format!(
+                "if [ -e {p} ] || [ -L {p} ]; then {stat} && if [ -f {p} ] && [ ! -L {p} ]; then echo '{CONTENT_MARKER}'; head -c {} -- {p}; fi; else echo absent; fi",
+                limit + 1,
+                stat = stat_command(path),
+            )
+        }
     }
-    command
 }
 
 const CONTENT_MARKER: &str = "--kiln-content--";
 
-/// Splits `probe_script` output into the state and the content (when it was read).
-fn parse_probe_output(text: &[u8]) -> (PathState, Option<Vec<u8>>) {
+/// Splits `probe_script` output into the state and the content (None when it was not read
+/// or is larger than `content_limit`).
+fn parse_probe_output(text: &[u8], content_limit: Option<u64>) -> (PathState, Option<Vec<u8>>) {
     let marker = format!("{CONTENT_MARKER}\n");
     let split = text
         .windows(marker.len())
@@ -102,7 +107,12 @@ fn parse_probe_output(text: &[u8]) -> (PathState, Option<Vec<u8>>) {
         Some(at) => (&text[..at], Some(text[at + marker.len()..].to_vec())),
         None => (text, None),
     };
-    (parse_probe(&String::from_utf8_lossy(head)), content)
+    let mut state = parse_probe(&String::from_utf8_lossy(head));
+    let content = content.filter(|c| c.len() as u64 <= content_limit.unwrap_or(u64::MAX));
+    if let Some(bytes) = &content {
+        state.checksum = Some(sha1_hex(bytes));
+    }
+    (state, content)
 }
 
 /// Reads a path's state on the target (and its content up to `content_limit` bytes).
@@ -111,20 +121,42 @@ pub async fn probe(
     path: &str,
     content_limit: Option<u64>,
 ) -> Result<(PathState, Option<Vec<u8>>), ModuleError> {
-    let out = ctx.run(&probe_script(path, content_limit), None).await?;
-    if out.rc != 0 {
-        return Err(ModuleError::Failed(format!(
-            "could not read the state of {path}: {}",
-            out.stderr_text().trim()
-        )));
+    let run = |script: String| async move {
+        let out = ctx.run(&script, None).await?;
+        if out.rc != 0 {
+            return Err(ModuleError::Failed(format!(
+                "could not read the state of {path}: {}",
+                out.stderr_text().trim()
+            )));
+        }
+        Ok(out.stdout)
+    };
+    let (state, content) = parse_probe_output(
+        &run(probe_script(path, content_limit)).await?,
+        content_limit,
+    );
+    if state.kind == "file" && state.checksum.is_none() {
+        // Too large to read back: ask for its checksum alone.
+        let (state, _) = parse_probe_output(&run(probe_script(path, None)).await?, None);
+        return Ok((state, None));
     }
-    Ok(parse_probe_output(&out.stdout))
+    Ok((state, content))
 }
 
 /// Plans and (outside check mode) applies a file write.
 pub async fn converge(
     ctx: &ModuleCtx<'_>,
     request: WriteRequest,
+) -> Result<ModuleResult, ModuleError> {
+    converge_into(ctx, request, None).await
+}
+
+/// `converge`, writing `dest/<file_name>` instead when `dest` turns out to be a directory
+/// (copy's and template's rule); the first round trip tells.
+pub async fn converge_into(
+    ctx: &ModuleCtx<'_>,
+    mut request: WriteRequest,
+    file_name: Option<&str>,
 ) -> Result<ModuleResult, ModuleError> {
     let (state, before) = if speculates(ctx, &request) {
         match create_if_absent(ctx, &request, None).await? {
@@ -134,6 +166,10 @@ pub async fn converge(
     } else {
         probe(ctx, &request.dest, ctx.diff.then_some(DIFF_LIMIT)).await?
     };
+    if let (Some(name), "directory") = (file_name, state.kind.as_str()) {
+        request.dest = format!("{}/{name}", request.dest.trim_end_matches('/'));
+        return Box::pin(converge_into(ctx, request, None)).await;
+    }
     converge_from(ctx, request, state, before).await
 }
 
@@ -264,7 +300,7 @@ pub async fn create_if_absent(
             &request.attrs,
         )));
     }
-    let (state, content) = parse_probe_output(&out.stdout);
+    let (state, content) = parse_probe_output(&out.stdout, content_limit);
     Ok(Speculation::Exists(state, content))
 }
 

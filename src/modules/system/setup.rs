@@ -10,8 +10,9 @@ use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct Setup;
 
-/// One command, six processes (uname, hostname ×2, id, date, env); everything else is read
-/// with shell builtins, because on a busy host each process costs about a millisecond.
+/// One command, five processes (hostname ×2, id, date, env); everything else is read with
+/// shell builtins (`uname` from /proc where the kernel has /proc/sys/kernel/arch), because on
+/// a busy host each process costs about a millisecond.
 const GATHER: &str = r#"
 r() { [ -r "$2" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s:%s\n' "$1" "$l"; done < "$2"; }
 r os /etc/os-release
@@ -24,12 +25,15 @@ r cpu_online /sys/devices/system/cpu/online
 while read -r k v _; do case "$k" in MemTotal:|MemFree:|SwapTotal:) echo "mem:$k$v";; esac; done < /proc/meminfo
 while read -r iface dest _; do [ "$dest" = 00000000 ] && { echo "default_iface:$iface"; break; }; done < /proc/net/route
 for m in apt-get dnf yum apk zypper pacman; do command -v $m >/dev/null 2>&1 && { echo "pkg_mgr:$m"; break; }; done
-echo "uname:$(uname -s -r -m)"
+if [ -r /proc/sys/kernel/arch ]; then
+  read -r s < /proc/sys/kernel/ostype; read -r k < /proc/sys/kernel/osrelease; read -r a < /proc/sys/kernel/arch
+  echo "uname:$s $k $a"
+else echo "uname:$(uname -s -r -m)"; fi
 echo "fqdn:$(hostname -f 2>/dev/null)"
 echo "ipv4:$(hostname -I 2>/dev/null)"
-echo "id:$(id)"
+i=$(id); echo "id:$i"
 echo "user_dir:$HOME"
-u=$(id -un 2>/dev/null); while IFS=: read -r n _ _ _ _ _ sh; do [ "$n" = "$u" ] && echo "user_shell:$sh"; done < /etc/passwd
+u=${i#*\(}; u=${u%%\)*}; while IFS=: read -r n _ _ _ _ _ sh; do [ "$n" = "$u" ] && echo "user_shell:$sh"; done < /etc/passwd
 echo "date:$(date -u '+%s %Y-%m-%dT%H:%M:%SZ')"
 echo "--env--"
 env
