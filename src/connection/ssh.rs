@@ -144,6 +144,18 @@ impl SshConnection {
         })?;
         let _ = stream.set_nodelay(true);
         let config = Arc::new(client::Config {
+            preferred: russh::Preferred {
+                // AES-GCM first: both ends run it in hardware (OpenSSL on the server side),
+                // while chacha20-poly1305 costs sshd its own Poly1305 per packet.
+                cipher: std::borrow::Cow::Borrowed(&[
+                    russh::cipher::AES_128_GCM,
+                    russh::cipher::AES_256_GCM,
+                    russh::cipher::CHACHA20_POLY1305,
+                    russh::cipher::AES_256_CTR,
+                    russh::cipher::AES_128_CTR,
+                ]),
+                ..Default::default()
+            },
             nodelay: true,
             inactivity_timeout: None,
             keepalive_interval: Some(Duration::from_secs(30)),
