@@ -145,6 +145,20 @@ impl SshConnection {
         let _ = stream.set_nodelay(true);
         let config = Arc::new(client::Config {
             preferred: russh::Preferred {
+                // ECDH on P-256 first: OpenSSH computes it with OpenSSL's optimised curve
+                // code, while its curve25519 is the slow reference implementation; that is
+                // a large share of the server's CPU per connection.
+                kex: std::borrow::Cow::Borrowed(&[
+                    russh::kex::ECDH_SHA2_NISTP256,
+                    russh::kex::CURVE25519,
+                    russh::kex::CURVE25519_PRE_RFC_8731,
+                    russh::kex::MLKEM768X25519_SHA256,
+                    russh::kex::DH_GEX_SHA256,
+                    russh::kex::DH_G16_SHA512,
+                    russh::kex::DH_G14_SHA256,
+                    russh::kex::EXTENSION_SUPPORT_AS_CLIENT,
+                    russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
+                ]),
                 // AES-GCM first: both ends run it in hardware (OpenSSL on the server side),
                 // while chacha20-poly1305 costs sshd its own Poly1305 per packet.
                 cipher: std::borrow::Cow::Borrowed(&[
