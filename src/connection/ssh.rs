@@ -103,6 +103,46 @@ impl HostKeyCheck {
     }
 }
 
+/// The host key algorithms to ask for. ECDSA P-256 first: OpenSSH signs with it in OpenSSL's
+/// optimised code, while its Ed25519 is the slow reference implementation. But a host whose
+/// key is already in known_hosts is asked for that key's type first, so it can be checked.
+fn host_key_order(params: &SshParams) -> Vec<russh::keys::Algorithm> {
+    use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
+    let p256 = Algorithm::Ecdsa {
+        curve: EcdsaCurve::NistP256,
+    };
+    let order: Vec<Algorithm> = std::iter::once(p256.clone())
+        .chain(
+            russh::Preferred::DEFAULT
+                .key
+                .iter()
+                .filter(|a| **a != p256)
+                .cloned(),
+        )
+        .collect();
+    if params.host_key_policy == HostKeyPolicy::Off {
+        return order;
+    }
+    let known: Vec<Algorithm> = params
+        .known_hosts
+        .iter()
+        .filter(|f| f.exists())
+        .filter_map(|f| {
+            russh::keys::known_hosts::known_host_keys_path(&params.host, params.port, f).ok()
+        })
+        .flatten()
+        .map(|(_, key)| match key.algorithm() {
+            // A known RSA key is used with SHA-2 signatures.
+            Algorithm::Rsa { .. } => Algorithm::Rsa {
+                hash: Some(HashAlg::Sha512),
+            },
+            other => other,
+        })
+        .collect();
+    let (first, rest): (Vec<_>, Vec<_>) = order.into_iter().partition(|a| known.contains(a));
+    first.into_iter().chain(rest).collect()
+}
+
 fn known_hosts_name(host: &str, port: u16) -> String {
     if port == 22 {
         host.to_string()
@@ -168,6 +208,7 @@ impl SshConnection {
                     russh::cipher::AES_256_CTR,
                     russh::cipher::AES_128_CTR,
                 ]),
+                key: std::borrow::Cow::Owned(host_key_order(&params)),
                 ..Default::default()
             },
             nodelay: true,
@@ -343,5 +384,48 @@ impl Connection for SshConnection {
             .handle
             .disconnect(Disconnect::ByApplication, "", "en")
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use russh::keys::{Algorithm, EcdsaCurve};
+
+    fn params(policy: HostKeyPolicy, known_hosts: Vec<PathBuf>) -> SshParams {
+        SshParams {
+            host: "web1".into(),
+            port: 22,
+            user: "kiln".into(),
+            identity_files: vec![],
+            host_key_policy: policy,
+            known_hosts,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn host_keys_prefer_p256_unless_known_hosts_holds_another_type() {
+        let p256 = Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP256,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        std::fs::write(&file, "web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIf2AzFyf4NFVwsuW/khpVqvcXtGEXVoccqVQd3jv2Vy\n").unwrap();
+        let unknown = host_key_order(&params(
+            HostKeyPolicy::Strict,
+            vec![dir.path().join("none")],
+        ));
+        assert_eq!(unknown[0], p256);
+        let known = host_key_order(&params(HostKeyPolicy::Strict, vec![file.clone()]));
+        assert_eq!(
+            known[0],
+            Algorithm::Ed25519,
+            "the recorded key's type comes first"
+        );
+        assert_eq!(known[1], p256);
+        let unchecked = host_key_order(&params(HostKeyPolicy::Off, vec![file]));
+        assert_eq!(unchecked[0], p256);
+        assert_eq!(unchecked.len(), russh::Preferred::DEFAULT.key.len());
     }
 }
