@@ -181,3 +181,30 @@ fn stat_reports_what_roles_read() {
     let run = converge(&t, &[("site.yml", &play(tasks))], "/etc", false);
     assert_eq!(run.recap("t", "failed"), 0);
 }
+
+#[test]
+fn a_failed_write_reports_why_and_the_host_goes_on() {
+    let t = Target::start("t");
+    let run = support::run_play(
+        &t,
+        &play(
+            r#"
+    - copy: content=x dest=/missing/dir/file mode=0600
+      ignore_errors: yes
+    - copy: content="after\n" dest=/etc/after.txt
+"#,
+        ),
+    );
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("could not write /missing/dir/file"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(t.root("cat /etc/after.txt"), "after\n");
+    assert_eq!(
+        t.root("stat -c %a /etc/after.txt").trim(),
+        "644",
+        "the failed write's umask (for 0600) does not outlive it"
+    );
+}

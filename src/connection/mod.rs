@@ -51,6 +51,15 @@ pub trait Connection: Send + Sync {
     ) -> Result<ExecOutput, ConnectionError> {
         self.exec(command, stdin).await
     }
+    /// Runs one of kiln's own scripts that is safe to run without a subshell (see
+    /// [`session`]); other connections run it like any command.
+    async fn exec_inline(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ConnectionError> {
+        self.exec(command, stdin).await
+    }
     fn round_trips(&self) -> u64;
     /// Starts `command` and returns its stdin/stdout as one stream (for [`session::Session`]).
     async fn open_stream(&self, command: &str) -> Result<session::BoxStream, ConnectionError>;

@@ -14,6 +14,9 @@
 //! variables cleared first) with stdin from a file (or /dev/null). A user's command (`c`) has
 //! its output captured in a file first, so a daemon it leaves behind cannot corrupt the
 //! framing; kiln's own scripts (`d`) stream their output directly, saving a `cat` each.
+//! kiln's hottest scripts (`f`, [`Connection::exec_inline`]) skip the subshell's fork: they
+//! run in the loop's shell, so they must not `exit` and may only set the variables `k_t`,
+//! `k_rc` and `k_b`, `umask` and `set -C`, which the loop resets after each.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +35,7 @@ pub type BoxStream = Pin<Box<dyn DuplexStream>>;
 /// The loop the target runs; `@N@` is replaced by the nonce.
 const LOOP: &str = r#"n=@N@
 d=$(mktemp -d /tmp/.kiln-session.XXXXXX) || exit 1
+m=$(umask)
 trap 'rm -rf "$d"' EXIT HUP TERM
 printf '%s ready\n' "$n"
 while :; do
@@ -49,11 +53,15 @@ while :; do
     i="$d/i"
   fi
   if [ "$3" = c ]; then
-    (eval "unset l i r n; set --; d=; s=; $s") <"$i" >"$d/o" 2>"$d/e"
+    (eval "unset l i r n m; set --; d=; s=; $s") <"$i" >"$d/o" 2>"$d/e"
     r=$?
     [ -s "$d/o" ] && cat "$d/o"
+  elif [ "$3" = f ]; then
+    { eval "$s"; } <"$i" 2>"$d/e"
+    r=$?
+    umask "$m"; set +C; unset k_t k_rc k_b
   else
-    (eval "unset l i r n; set --; d=; s=; $s") <"$i" 2>"$d/e"
+    (eval "unset l i r n m; set --; d=; s=; $s") <"$i" 2>"$d/e"
     r=$?
   fi
   if [ -s "$d/e" ]; then
@@ -200,6 +208,14 @@ impl Connection for Session {
         self.run(command, stdin, 'c').await
     }
 
+    async fn exec_inline(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ConnectionError> {
+        self.run(command, stdin, 'f').await
+    }
+
     fn round_trips(&self) -> u64 {
         self.commands.load(Ordering::Relaxed)
     }
@@ -277,9 +293,21 @@ mod tests {
             "[][]\n",
             "the loop's variables do not leak into commands"
         );
+        let shell_state = "umask; echo \"[$k_t]\"; case $- in *C*) echo noclobber;; esac";
+        let before = s.exec(shell_state, None).await.unwrap().stdout_text();
+        let out = s
+            .exec_inline("umask 077; set -C; k_t=1; echo inline >&2; false", None)
+            .await
+            .unwrap();
+        assert_eq!((out.stderr_text().as_str(), out.rc), ("inline\n", 1));
+        assert_eq!(
+            s.exec(shell_state, None).await.unwrap().stdout_text(),
+            before,
+            "an inline script's umask, noclobber and variables do not outlive it"
+        );
         let big = vec![b'x'; 300_000];
         let out = s.exec("wc -c", Some(big)).await.unwrap();
         assert_eq!(out.stdout_text().trim(), "300000");
-        assert_eq!(s.round_trips(), 7);
+        assert_eq!(s.round_trips(), 10);
     }
 }

@@ -124,6 +124,20 @@ impl ModuleCtx<'_> {
         Ok(self.conn.exec(&self.wrap(command), stdin).await?)
     }
 
+    /// Runs one of kiln's own scripts without a subshell on the target (a fork less). The
+    /// script must not `exit`, and may only set `k_t`, `k_rc`, `k_b`, `umask` and `set -C`.
+    pub async fn run_inline(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<ExecOutput, ModuleError> {
+        if !self.environment.is_empty() {
+            // `environment` exports variables, which must not outlive the command.
+            return self.run(command, stdin).await;
+        }
+        Ok(self.conn.exec_inline(command, stdin).await?)
+    }
+
     /// Runs a user's command line (`command`, `shell`, `raw`, `script`).
     pub async fn run_user(
         &self,
@@ -153,21 +167,17 @@ impl ModuleCtx<'_> {
         stdin: Option<Vec<u8>>,
         what: &str,
     ) -> Result<ExecOutput, ModuleError> {
-        let out = self.run(command, stdin).await?;
-        if out.rc != 0 {
-            let stderr = out.stderr_text();
-            let detail = if stderr.trim().is_empty() {
-                out.stdout_text()
-            } else {
-                stderr
-            };
-            return Err(ModuleError::Failed(format!(
-                "{what} failed (rc={}): {}",
-                out.rc,
-                detail.trim()
-            )));
-        }
-        Ok(out)
+        succeeded(self.run(command, stdin).await?, what)
+    }
+
+    /// `run_ok` for a script that may run inline (see `run_inline`).
+    pub async fn run_ok_inline(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+        what: &str,
+    ) -> Result<ExecOutput, ModuleError> {
+        succeeded(self.run_inline(command, stdin).await?, what)
     }
 
     /// Finds a controller-side file for `src:` in the search paths (`subdir` first).
@@ -186,4 +196,23 @@ impl ModuleCtx<'_> {
 #[async_trait]
 pub trait Module: Send + Sync {
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Args) -> Result<ModuleResult, ModuleError>;
+}
+
+/// The output of a command that must have succeeded; its stderr (or stdout) becomes the
+/// failure message otherwise.
+fn succeeded(out: ExecOutput, what: &str) -> Result<ExecOutput, ModuleError> {
+    if out.rc != 0 {
+        let stderr = out.stderr_text();
+        let detail = if stderr.trim().is_empty() {
+            out.stdout_text()
+        } else {
+            stderr
+        };
+        return Err(ModuleError::Failed(format!(
+            "{what} failed (rc={}): {}",
+            out.rc,
+            detail.trim()
+        )));
+    }
+    Ok(out)
 }

@@ -41,7 +41,9 @@ impl Module for File {
                 "if [ -e {q} ] || [ -L {q} ]; then {}; else {create} && echo {CREATED}; fi",
                 probe_command(&path, false)
             );
-            let out = ctx.run_ok(&script, None, &format!("file {path}")).await?;
+            let out = ctx
+                .run_ok_inline(&script, None, &format!("file {path}"))
+                .await?;
             if out.stdout_text().trim_end() == CREATED {
                 let mut result = ModuleResult::changed(true)
                     .with("path", path.as_str())
@@ -149,7 +151,7 @@ impl Module for File {
             });
         }
         if changed && !ctx.check_mode {
-            ctx.run_ok(&commands.join(" && "), None, &format!("file {path}"))
+            ctx.run_ok_inline(&commands.join(" && "), None, &format!("file {path}"))
                 .await?;
         }
         if let Some(m) = attrs.mode.as_ref().and_then(|m| {

@@ -122,7 +122,7 @@ pub async fn probe(
     content_limit: Option<u64>,
 ) -> Result<(PathState, Option<Vec<u8>>), ModuleError> {
     let run = |script: String| async move {
-        let out = ctx.run(&script, None).await?;
+        let out = ctx.run_inline(&script, None).await?;
         if out.rc != 0 {
             return Err(ModuleError::Failed(format!(
                 "could not read the state of {path}: {}",
@@ -226,13 +226,18 @@ pub async fn converge_from(
         return Ok(with_final_attrs(result, &state, &request.attrs));
     }
     if !content_changes {
-        ctx.run_ok(&attr_changes.join(" && "), None, "changing attributes")
+        ctx.run_ok_inline(&attr_changes.join(" && "), None, "changing attributes")
             .await?;
         return Ok(with_final_attrs(result, &state, &request.attrs));
     }
     let backup_file = request.backup && state.exists;
     let (script, stdin) = write_script(&request, &state, backup_file);
-    let out = ctx.run(&script, stdin).await?;
+    // A user's validate command runs in a subshell like any user command.
+    let out = if request.validate.is_none() {
+        ctx.run_inline(&script, stdin).await?
+    } else {
+        ctx.run(&script, stdin).await?
+    };
     if out.rc != 0 {
         return Err(write_failure(&request.dest, &out.stderr_text()));
     }
@@ -284,7 +289,12 @@ pub async fn create_if_absent(
         "if [ -e {p} ] || [ -L {p} ]; then {}; else {{ {write}; }} && echo {CREATED}; fi",
         probe_script(&request.dest, content_limit),
     );
-    let out = ctx.run(&script, stdin).await?;
+    // A user's validate command runs in a subshell like any user command.
+    let out = if request.validate.is_none() {
+        ctx.run_inline(&script, stdin).await?
+    } else {
+        ctx.run(&script, stdin).await?
+    };
     if out.rc != 0 {
         return Err(write_failure(&request.dest, &out.stderr_text()));
     }
@@ -315,7 +325,7 @@ pub async fn converge_attributes(
 ) -> Result<ModuleResult, ModuleError> {
     let changes = attrs.changes(dest, state);
     if !changes.is_empty() && !ctx.check_mode {
-        ctx.run_ok(&changes.join(" && "), None, "changing attributes")
+        ctx.run_ok_inline(&changes.join(" && "), None, "changing attributes")
             .await?;
     }
     let result = ModuleResult::changed(!changes.is_empty()).with("dest", dest);
@@ -393,7 +403,7 @@ fn write_script(
         Some(text) => format!("printf '%s' {}", quote(text)),
         None => "cat".to_string(),
     };
-    let mut steps = vec![format!("t={temp}")];
+    let mut steps = vec![format!("k_t={temp}")];
     // Without a wanted mode, a new file gets the target's umask default, as with any
     // redirection; `set -C` refuses to follow anything already at the temporary name.
     let (umask, chmod) = match mode {
@@ -404,43 +414,43 @@ fn write_script(
     let umask = umask
         .map(|u| format!("umask {u:03o} && "))
         .unwrap_or_default();
-    steps.push(format!("{umask}set -C && {source} >\"$t\" && set +C"));
+    steps.push(format!("{umask}set -C && {source} >\"$k_t\" && set +C"));
     // Ownership before the mode: `chown` clears the setuid and setgid bits.
     match (&request.attrs.owner, &request.attrs.group) {
         (Some(owner), Some(group)) => {
-            steps.push(format!("chown {}:{} \"$t\"", quote(owner), quote(group)))
+            steps.push(format!("chown {}:{} \"$k_t\"", quote(owner), quote(group)))
         }
-        (Some(owner), None) => steps.push(format!("chown {} \"$t\"", quote(owner))),
-        (None, Some(group)) => steps.push(format!("chgrp {} \"$t\"", quote(group))),
+        (Some(owner), None) => steps.push(format!("chown {} \"$k_t\"", quote(owner))),
+        (None, Some(group)) => steps.push(format!("chgrp {} \"$k_t\"", quote(group))),
         (None, None) => {}
     }
     if state.exists && request.attrs.owner.is_none() && request.attrs.group.is_none() {
         // Keep the current owner when we may (as root); otherwise the file is ours. The
         // builtin tests skip the `chown` when the owner is already us.
         steps.push(format!(
-            "{{ [ -O {dest} ] && [ -G {dest} ] || chown {}:{} \"$t\" 2>/dev/null || true; }}",
+            "{{ [ -O {dest} ] && [ -G {dest} ] || chown {}:{} \"$k_t\" 2>/dev/null || true; }}",
             state.uid, state.gid
         ));
     }
     if let Some(m) = chmod {
-        steps.push(format!("chmod {} \"$t\"", octal(m)));
+        steps.push(format!("chmod {} \"$k_t\"", octal(m)));
     }
     let stdin = inline.is_none().then(|| request.content.clone());
     if let Some(validate) = &request.validate {
-        let command = validate.replace("%s", "\"$t\"");
+        let command = validate.replace("%s", "\"$k_t\"");
         steps.push(format!(
             "{{ {command} >&2 || {{ echo kiln-validate-failed >&2; false; }}; }}"
         ));
     }
     if backup {
         steps.push(format!(
-            "b={dest}.$(date +%Y-%m-%d@%H:%M:%S)~ && cp -p {dest} \"$b\" && echo \"$b\""
+            "k_b={dest}.$(date +%Y-%m-%d@%H:%M:%S)~ && cp -p {dest} \"$k_b\" && echo \"$k_b\""
         ));
     }
-    steps.push(format!("mv -f \"$t\" {dest}"));
+    steps.push(format!("mv -f \"$k_t\" {dest}"));
     (
         format!(
-            "{} || {{ rc=$?; rm -f \"$t\"; exit $rc; }}",
+            "{} || {{ k_rc=$?; rm -f \"$k_t\"; (exit $k_rc); }}",
             steps.join(" && ")
         ),
         stdin,
