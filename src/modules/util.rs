@@ -182,7 +182,7 @@ pub fn wanted_mode(mode: &Mode, current: Option<u32>, is_dir: bool) -> Option<u3
     }
 }
 
-/// What a path on the target is, as `probe_command` reports it.
+/// What a path on the target is, as `present_state_command` reports it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PathState {
     pub exists: bool,
@@ -199,19 +199,23 @@ pub struct PathState {
     pub checksum: Option<String>,
 }
 
-/// One shell command that reports a path's state (and its sha1 when it is a regular file).
-/// Output: `absent`, or `kind|mode|owner|group|uid|gid|size|mtime|link` then the checksum line.
-pub fn probe_command(path: &str, with_checksum: bool) -> String {
+/// The state of a path that exists (and its sha1 when it is a regular file): the line
+/// `kind|mode|owner|group|uid|gid|size|mtime|link`, then the checksum line. Wrapped in
+/// `if_exists(…, "echo absent")` it reports any path.
+pub fn present_state_command(path: &str, with_checksum: bool) -> String {
     let p = crate::connection::quote(path);
     let checksum = if with_checksum {
         format!(" && if [ -f {p} ] && [ ! -L {p} ]; then sha1sum < {p}; fi")
     } else {
         String::new()
     };
-    format!(
-        "if [ -e {p} ] || [ -L {p} ]; then {}{checksum}; else echo absent; fi",
-        stat_command(path)
-    )
+    format!("{}{checksum}", stat_command(path))
+}
+
+/// `then` when `path` exists (a dangling link counts), `otherwise` when it does not.
+pub fn if_exists(path: &str, then: &str, otherwise: &str) -> String {
+    let p = crate::connection::quote(path);
+    format!("if [ -e {p} ] || [ -L {p} ]; then {then}; else {otherwise}; fi")
 }
 
 /// The `stat` call whose output line `parse_probe` reads.
@@ -222,7 +226,7 @@ pub fn stat_command(path: &str) -> String {
     )
 }
 
-/// Parses `probe_command` output (pure: unit-tested on recorded output).
+/// Parses `present_state_command` output, or `absent` (pure: unit-tested on recorded output).
 pub fn parse_probe(output: &str) -> PathState {
     let mut lines = output.lines();
     let Some(first) = lines.next() else {

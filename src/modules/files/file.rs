@@ -4,7 +4,9 @@ use async_trait::async_trait;
 
 use super::write::{probe, Attributes};
 use crate::connection::quote;
-use crate::modules::util::{octal, parse_probe, probe_command, wanted_mode, PathState};
+use crate::modules::util::{
+    if_exists, octal, parse_probe, present_state_command, wanted_mode, PathState,
+};
 use crate::modules::{Args, Diff, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct File;
@@ -37,9 +39,10 @@ impl Module for File {
             let wanted = state_arg.as_deref().unwrap_or_default();
             let q = quote(&path);
             let create = create_commands(wanted, &q, src.as_deref(), &attrs, recurse).join(" && ");
-            let script = format!(
-                "if [ -e {q} ] || [ -L {q} ]; then {}; else {create} && echo {CREATED}; fi",
-                probe_command(&path, false)
+            let script = if_exists(
+                &path,
+                &present_state_command(&path, false),
+                &format!("{create} && echo {CREATED}"),
             );
             let out = ctx
                 .run_ok_inline(&script, None, &format!("file {path}"))

@@ -9,7 +9,8 @@ use minijinja::Value;
 
 use crate::connection::quote;
 use crate::modules::util::{
-    octal, parse_probe, probe_command, sha1_hex, stat_command, wanted_mode, Mode, PathState,
+    if_exists, octal, parse_probe, present_state_command, sha1_hex, stat_command, wanted_mode,
+    Mode, PathState,
 };
 use crate::modules::{Diff, ModuleCtx, ModuleError, ModuleResult};
 
@@ -80,15 +81,24 @@ pub struct WriteRequest {
 /// The command that reports a path's state and either a regular file's checksum or, with a
 /// `content_limit`, its content (the controller computes the checksum; one process less).
 fn probe_script(path: &str, content_limit: Option<u64>) -> String {
+    if_exists(
+        path,
+        &present_state_script(path, content_limit),
+        "echo absent",
+    )
+}
+
+/// What `probe_script` prints for a path that exists.
+fn present_state_script(path: &str, content_limit: Option<u64>) -> String {
     match content_limit {
-        None => probe_command(path, true),
+        None => present_state_command(path, true),
         Some(limit) => {
             let p = quote(path);
             // One byte past the limit tells a file that is too large from one that fits.
             format!(
-                "if [ -e {p} ] || [ -L {p} ]; then {stat} && if [ -f {p} ] && [ ! -L {p} ]; then echo '{CONTENT_MARKER}'; head -c {} -- {p}; fi; else echo absent; fi",
+                "{} && if [ -f {p} ] && [ ! -L {p} ]; then echo '{CONTENT_MARKER}'; head -c {} -- {p}; fi",
+                stat_command(path),
                 limit + 1,
-                stat = stat_command(path),
             )
         }
     }
@@ -232,12 +242,7 @@ pub async fn converge_from(
     }
     let backup_file = request.backup && state.exists;
     let (script, stdin) = write_script(&request, &state, backup_file);
-    // A user's validate command runs in a subshell like any user command.
-    let out = if request.validate.is_none() {
-        ctx.run_inline(&script, stdin).await?
-    } else {
-        ctx.run(&script, stdin).await?
-    };
+    let out = run_write(ctx, &request, &script, stdin).await?;
     if out.rc != 0 {
         return Err(write_failure(&request.dest, &out.stderr_text()));
     }
@@ -245,6 +250,21 @@ pub async fn converge_from(
         result = result.with("backup_file", out.stdout_text().trim());
     }
     Ok(with_final_attrs(result, &state, &request.attrs))
+}
+
+/// Runs a write script inline, or in a subshell when it carries the user's `validate`
+/// command (which, like any user command, may `exit` or change the shell).
+async fn run_write(
+    ctx: &ModuleCtx<'_>,
+    request: &WriteRequest,
+    script: &str,
+    stdin: Option<Vec<u8>>,
+) -> Result<crate::connection::ExecOutput, ModuleError> {
+    if request.validate.is_none() {
+        ctx.run_inline(script, stdin).await
+    } else {
+        ctx.run(script, stdin).await
+    }
 }
 
 fn write_failure(dest: &str, stderr: &str) -> ModuleError {
@@ -283,18 +303,13 @@ pub async fn create_if_absent(
     content_limit: Option<u64>,
 ) -> Result<Speculation, ModuleError> {
     let absent = PathState::default();
-    let p = quote(&request.dest);
     let (write, stdin) = write_script(request, &absent, false);
-    let script = format!(
-        "if [ -e {p} ] || [ -L {p} ]; then {}; else {{ {write}; }} && echo {CREATED}; fi",
-        probe_script(&request.dest, content_limit),
+    let script = if_exists(
+        &request.dest,
+        &present_state_script(&request.dest, content_limit),
+        &format!("{{ {write}; }} && echo {CREATED}"),
     );
-    // A user's validate command runs in a subshell like any user command.
-    let out = if request.validate.is_none() {
-        ctx.run_inline(&script, stdin).await?
-    } else {
-        ctx.run(&script, stdin).await?
-    };
+    let out = run_write(ctx, request, &script, stdin).await?;
     if out.rc != 0 {
         return Err(write_failure(&request.dest, &out.stderr_text()));
     }
