@@ -103,23 +103,26 @@ impl HostKeyCheck {
     }
 }
 
+/// russh's default list of algorithms with `first` moved to the front.
+fn preferring<T: PartialEq + Clone>(first: &[T], defaults: &[T]) -> Vec<T> {
+    first
+        .iter()
+        .chain(defaults.iter().filter(|a| !first.contains(a)))
+        .cloned()
+        .collect()
+}
+
 /// The host key algorithms to ask for. ECDSA P-256 first: OpenSSH signs with it in OpenSSL's
 /// optimised code, while its Ed25519 is the slow reference implementation. But a host whose
 /// key is already in known_hosts is asked for that key's type first, so it can be checked.
 fn host_key_order(params: &SshParams) -> Vec<russh::keys::Algorithm> {
     use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
-    let p256 = Algorithm::Ecdsa {
-        curve: EcdsaCurve::NistP256,
-    };
-    let order: Vec<Algorithm> = std::iter::once(p256.clone())
-        .chain(
-            russh::Preferred::DEFAULT
-                .key
-                .iter()
-                .filter(|a| **a != p256)
-                .cloned(),
-        )
-        .collect();
+    let order = preferring(
+        &[Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP256,
+        }],
+        &russh::Preferred::DEFAULT.key,
+    );
     if params.host_key_policy == HostKeyPolicy::Off {
         return order;
     }
@@ -188,26 +191,16 @@ impl SshConnection {
                 // ECDH on P-256 first: OpenSSH computes it with OpenSSL's optimised curve
                 // code, while its curve25519 is the slow reference implementation; that is
                 // a large share of the server's CPU per connection.
-                kex: std::borrow::Cow::Borrowed(&[
-                    russh::kex::ECDH_SHA2_NISTP256,
-                    russh::kex::CURVE25519,
-                    russh::kex::CURVE25519_PRE_RFC_8731,
-                    russh::kex::MLKEM768X25519_SHA256,
-                    russh::kex::DH_GEX_SHA256,
-                    russh::kex::DH_G16_SHA512,
-                    russh::kex::DH_G14_SHA256,
-                    russh::kex::EXTENSION_SUPPORT_AS_CLIENT,
-                    russh::kex::EXTENSION_OPENSSH_STRICT_KEX_AS_CLIENT,
-                ]),
+                kex: std::borrow::Cow::Owned(preferring(
+                    &[russh::kex::ECDH_SHA2_NISTP256],
+                    &russh::Preferred::DEFAULT.kex,
+                )),
                 // AES-GCM first: both ends run it in hardware (OpenSSL on the server side),
                 // while chacha20-poly1305 costs sshd its own Poly1305 per packet.
-                cipher: std::borrow::Cow::Borrowed(&[
-                    russh::cipher::AES_128_GCM,
-                    russh::cipher::AES_256_GCM,
-                    russh::cipher::CHACHA20_POLY1305,
-                    russh::cipher::AES_256_CTR,
-                    russh::cipher::AES_128_CTR,
-                ]),
+                cipher: std::borrow::Cow::Owned(preferring(
+                    &[russh::cipher::AES_128_GCM, russh::cipher::AES_256_GCM],
+                    &russh::Preferred::DEFAULT.cipher,
+                )),
                 key: std::borrow::Cow::Owned(host_key_order(&params)),
                 ..Default::default()
             },
