@@ -191,6 +191,8 @@ fn a_failed_write_reports_why_and_the_host_goes_on() {
             r#"
     - copy: content=x dest=/missing/dir/file mode=0600
       ignore_errors: yes
+    - copy: content=x dest=/etc/unowned.conf owner=nosuchuser
+      ignore_errors: yes
     - copy: content="after\n" dest=/etc/after.txt
 "#,
         ),
@@ -200,6 +202,12 @@ fn a_failed_write_reports_why_and_the_host_goes_on() {
         run.stdout.contains("could not write /missing/dir/file"),
         "{}",
         run.stdout
+    );
+    assert_eq!(
+        t.root("test -e /etc/unowned.conf && echo left || echo gone")
+            .trim(),
+        "gone",
+        "a new file whose owner cannot be set is removed again"
     );
     assert_eq!(t.root("cat /etc/after.txt"), "after\n");
     assert_eq!(

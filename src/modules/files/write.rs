@@ -3,7 +3,8 @@
 //! Plan: one command reads the destination's state, checksum (and content for `--diff`).
 //! Apply: one command uploads the content on stdin to a temporary file beside the
 //! destination, sets mode and owner, validates it, keeps a backup, and `mv`s it into place,
-//! so the destination is never half-written.
+//! so an existing destination is never half-written (a new one is written in place, see
+//! `write_script`).
 
 use minijinja::Value;
 
@@ -392,6 +393,12 @@ const INLINE_LIMIT: usize = 16 * 1024;
 /// The temporary file is written by a shell redirection under a umask that yields the wanted
 /// mode, so a plain write costs the target one process (`mv`); `chmod`/`chown` run only for
 /// modes a redirection cannot create (execute and special bits) and for explicit owners.
+///
+/// A destination that does not exist yet, with inlined content and nothing to validate, is
+/// created in place instead (`set -C`: exclusive, never through a link) and written by one
+/// `printf`: no process at all. There is nothing to replace atomically; a reader racing with
+/// the creation may see the new file empty for the moment between the two. A failed write
+/// removes the file it created.
 fn write_script(
     request: &WriteRequest,
     state: &PathState,
@@ -418,9 +425,9 @@ fn write_script(
         Some(text) => format!("printf '%s' {}", quote(text)),
         None => "cat".to_string(),
     };
-    let mut steps = vec![format!("k_t={temp}")];
+    let in_place = !state.exists && inline.is_some() && request.validate.is_none();
     // Without a wanted mode, a new file gets the target's umask default, as with any
-    // redirection; `set -C` refuses to follow anything already at the temporary name.
+    // redirection; `set -C` refuses to follow anything already at the name.
     let (umask, chmod) = match mode {
         Some(m) if m & !0o666 == 0 => (Some(0o777 & !m), None),
         Some(m) => (Some(0o077), Some(m)),
@@ -429,7 +436,18 @@ fn write_script(
     let umask = umask
         .map(|u| format!("umask {u:03o} && "))
         .unwrap_or_default();
-    steps.push(format!("{umask}set -C && {source} >\"$k_t\" && set +C"));
+    let mut steps = Vec::new();
+    if in_place {
+        // `k_t` names the file only once this command created it: the cleanup on failure
+        // must not remove a file that appeared at the name meanwhile. (`true`, not `:`: a
+        // failed redirection of a special builtin would end the session's shell.)
+        steps.push(format!(
+            "{umask}set -C && true >{dest} && k_t={dest} && set +C && {source} >>\"$k_t\""
+        ));
+    } else {
+        steps.push(format!("k_t={temp}"));
+        steps.push(format!("{umask}set -C && {source} >\"$k_t\" && set +C"));
+    }
     // Ownership before the mode: `chown` clears the setuid and setgid bits.
     match (&request.attrs.owner, &request.attrs.group) {
         (Some(owner), Some(group)) => {
@@ -462,10 +480,12 @@ fn write_script(
             "k_b={dest}.$(date +%Y-%m-%d@%H:%M:%S)~ && cp -p {dest} \"$k_b\" && echo \"$k_b\""
         ));
     }
-    steps.push(format!("mv -f \"$k_t\" {dest}"));
+    if !in_place {
+        steps.push(format!("mv -f \"$k_t\" {dest}"));
+    }
     (
         format!(
-            "{} || {{ k_rc=$?; rm -f \"$k_t\"; (exit $k_rc); }}",
+            "{} || {{ k_rc=$?; [ -z \"$k_t\" ] || rm -f \"$k_t\"; (exit $k_rc); }}",
             steps.join(" && ")
         ),
         stdin,
