@@ -69,7 +69,7 @@ impl Connection for LocalConnection {
                 "could not open pipes to /bin/sh".into(),
             ));
         };
-        // The child exits when its stdin closes (the session loop reads EOF); reap it then.
+        // The child exits when its stdin closes (the session's shell reads EOF); reap it then.
         tokio::spawn(async move {
             let _ = child.wait().await;
         });

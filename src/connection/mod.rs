@@ -80,13 +80,14 @@ pub fn quote(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\"'\"'"))
 }
 
-/// Wraps a command for privilege escalation, as Ansible's `become` does.
-pub fn become_command(command: &str, method: &str, user: &str) -> String {
-    let inner = format!("/bin/sh -c {}", quote(command));
+/// The command that starts a session's shell as `user` through `method`, as Ansible's
+/// `become` does (`exec`: the login shell need not wait for it).
+pub fn become_shell(method: &str, user: &str) -> String {
+    let user = quote(user);
     match method {
-        "su" => format!("su {} -c {}", quote(user), quote(&inner)),
-        "doas" => format!("doas -n -u {} {inner}", quote(user)),
-        _ => format!("sudo -H -S -n -u {} {inner}", quote(user)),
+        "su" => format!("exec su {user} -c /bin/sh"),
+        "doas" => format!("exec doas -n -u {user} /bin/sh"),
+        _ => format!("exec sudo -H -S -n -u {user} /bin/sh"),
     }
 }
 

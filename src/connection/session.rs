@@ -2,21 +2,28 @@
 //!
 //! Opening an SSH session, starting the login shell and (with `become`) running `sudo` cost
 //! several milliseconds per command; `sudo` alone ~6 ms. A session pays that once per host
-//! (and per become user): one channel runs a small POSIX sh loop, and each command then costs
-//! one `sh -c` on the target. Commands and their output are framed with a random nonce:
+//! (and per become user): one channel runs `/bin/sh` reading commands from its stdin, and
+//! each command then costs the target a few shell builtins. kiln writes one line of shell per
+//! command (a "frame"); its output comes back framed by a random nonce:
 //!
 //! ```text
-//! → <script lines>  "<nonce> <stdin length> <c|d>\n"  <stdin bytes>
+//! → { eval '<script>'; } </dev/null 2>"$d.e"; k_r=$?; …; k_e $k_r
 //! ← <stdout> "\n<nonce> 1\n" <stderr> "\n<nonce> 2 <exit code>\n"
 //! ```
 //!
-//! Each command runs in a subshell (a fork, no exec: cheaper than `sh -c`, with the loop's own
-//! variables cleared first) with stdin from a file (or /dev/null). A user's command (`c`) has
-//! its output captured in a file first, so a daemon it leaves behind cannot corrupt the
-//! framing; kiln's own scripts (`d`) stream their output directly, saving a `cat` each.
-//! kiln's hottest scripts (`f`, [`Connection::exec_inline`]) skip the subshell's fork: they
-//! run in the loop's shell, so they must not `exit` and may only set the variables `k_t`,
-//! `k_rc` and `k_b`, `umask` and `set -C`, which the loop resets after each.
+//! Handing the shell its commands as its main input (rather than a loop that `read`s them)
+//! matters: dash reads its input in blocks, while `read` takes one byte per system call, which
+//! cost ~0.5 µs per byte of script. The script travels single-quoted and runs under `eval`,
+//! so the frame always parses. A command with stdin first asks the shell to copy that many
+//! bytes to a file (`dd`), and the bytes are sent once the shell says it is ready for them
+//! (so they never land in the shell's read-ahead buffer).
+//!
+//! Modes: a user's command (`c`) runs in a subshell with its output captured in a file first,
+//! so a daemon it leaves behind cannot corrupt the framing; kiln's own scripts (`d`) run in a
+//! subshell and stream their output directly; kiln's hottest scripts (`f`,
+//! [`Connection::exec_inline`]) skip the subshell's fork: they run in the session's shell, so
+//! they must not `exit` and may only set the variables `k_t`, `k_rc` and `k_b`, `umask` and
+//! `set -C`, which the frame resets after each.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,52 +32,58 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
 
-use super::{Connection, ConnectionError, ExecOutput};
+use super::{quote, Connection, ConnectionError, ExecOutput};
 
 /// A bidirectional byte stream to a remote command (an SSH channel, a local pipe pair).
 pub trait DuplexStream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> DuplexStream for T {}
 pub type BoxStream = Pin<Box<dyn DuplexStream>>;
 
-/// The loop the target runs; `@N@` is replaced by the nonce.
-const LOOP: &str = r#"n=@N@
-d=$(mktemp -d /tmp/.kiln-session.XXXXXX) || exit 1
-m=$(umask)
-trap 'rm -rf "$d"' EXIT HUP TERM
+/// The command a session's channel runs (`become_shell` gives the one for another user).
+pub const SHELL_COMMAND: &str = "exec /bin/sh";
+
+/// The session's setup, its first input; `@N@` is replaced by the nonce. The files for
+/// stderr, captured output and stdin are created private (umask 077) and exclusively (no
+/// `mktemp`: one process less per host); the umask to restore comes from /proc when it can
+/// (no `$(umask)` fork). `k_e` ends a frame.
+const SETUP: &str = r#"n=@N@ d=/tmp/.kiln-@N@ m= k_r=
+while read -r k_k k_v; do case "$k_k" in Umask:) m=$k_v; break ;; esac; done 2>/dev/null </proc/self/status
+[ -n "$m" ] || m=$(umask)
+unset k_k k_v
+umask 077
+set -C
+{ true >"$d.e" && true >"$d.o" && true >"$d.i"; } || exit 1
+set +C
+umask "$m"
+trap 'rm -f "$d.e" "$d.o" "$d.i"' EXIT
+trap 'exit 1' HUP TERM
+k_e() {
+  if [ -s "$d.e" ]; then
+    printf '\n%s 1\n' "$n"; cat "$d.e"; printf '\n%s 2 %s\n' "$n" "$1"
+  else
+    printf '\n%s 1\n\n%s 2 %s\n' "$n" "$n" "$1"
+  fi
+}
 printf '%s ready\n' "$n"
-while :; do
-  s= l=
-  while IFS= read -r l; do
-    case "$l" in "$n "*) break ;; esac
-    s="$s$l
-"
-  done
-  case "$l" in "$n "*) ;; *) exit 0 ;; esac
-  set -- $l
-  i=/dev/null
-  if [ "$2" -gt 0 ]; then
-    dd of="$d/i" bs="$2" count=1 iflag=fullblock 2>/dev/null
-    i="$d/i"
-  fi
-  if [ "$3" = c ]; then
-    (eval "unset l i r n m; set --; d=; s=; $s") <"$i" >"$d/o" 2>"$d/e"
-    r=$?
-    [ -s "$d/o" ] && cat "$d/o"
-  elif [ "$3" = f ]; then
-    { eval "$s"; } <"$i" 2>"$d/e"
-    r=$?
-    umask "$m"; set +C; unset k_t k_rc k_b
-  else
-    (eval "unset l i r n m; set --; d=; s=; $s") <"$i" 2>"$d/e"
-    r=$?
-  fi
-  if [ -s "$d/e" ]; then
-    printf '\n%s 1\n' "$n"; cat "$d/e"; printf '\n%s 2 %s\n' "$n" "$r"
-  else
-    printf '\n%s 1\n\n%s 2 %s\n' "$n" "$n" "$r"
-  fi
-done
 "#;
+
+/// The line that runs `script` in `mode`, its stdin from the session's stdin file or
+/// /dev/null.
+fn frame(script: &str, mode: char, has_stdin: bool) -> String {
+    let script = quote(script);
+    let input = if has_stdin { "\"$d.i\"" } else { "/dev/null" };
+    match mode {
+        'f' => format!(
+            "{{ eval {script}; }} <{input} 2>\"$d.e\"; k_r=$?; umask \"$m\"; set +C; \
+             unset k_t k_rc k_b; k_e $k_r\n"
+        ),
+        'c' => format!(
+            "(unset n d m k_r; eval {script}) <{input} >\"$d.o\" 2>\"$d.e\"; k_r=$?; \
+             [ ! -s \"$d.o\" ] || cat \"$d.o\"; k_e $k_r\n"
+        ),
+        _ => format!("(unset n d m k_r; eval {script}) <{input} 2>\"$d.e\"; k_e $?\n"),
+    }
+}
 
 struct Io {
     stream: BoxStream,
@@ -84,11 +97,6 @@ pub struct Session {
     what: String,
 }
 
-/// The command that starts the loop (wrap it with `become_command` to run as another user).
-pub fn loop_command(nonce: &str) -> String {
-    LOOP.replace("@N@", nonce)
-}
-
 pub fn new_nonce() -> String {
     format!("kiln-{}", crate::modules::util::random_id())
 }
@@ -98,6 +106,14 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 impl Io {
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.stream
+            .write_all(bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        self.stream.flush().await.map_err(|e| e.to_string())
+    }
+
     /// Reads until `marker` appears; returns the bytes before it and drops the marker.
     async fn read_until(&mut self, marker: &[u8]) -> Result<Vec<u8>, String> {
         let mut searched = 0;
@@ -123,7 +139,8 @@ impl Io {
 }
 
 impl Session {
-    /// Starts the loop on `stream` (already running `loop_command`) and waits until it is ready.
+    /// Sets up the session on `stream` (already running [`SHELL_COMMAND`]) and waits until it
+    /// is ready.
     pub async fn start(
         stream: BoxStream,
         nonce: String,
@@ -133,6 +150,11 @@ impl Session {
             stream,
             buffer: Vec::new(),
         };
+        if let Err(e) = io.write(SETUP.replace("@N@", &nonce).as_bytes()).await {
+            return Err(ConnectionError::Unreachable(format!(
+                "could not start a shell for {what}: {e}"
+            )));
+        }
         let ready = format!("{nonce} ready\n");
         if let Err(output) = io.read_until(ready.as_bytes()).await {
             let detail = if output.is_empty() {
@@ -154,7 +176,7 @@ impl Session {
 }
 
 impl Session {
-    /// Runs one framed command; `mode` is `c` (capture stdout first) or `d` (stream it).
+    /// Runs one framed command in `mode` (see the module's documentation).
     async fn run(
         &self,
         command: &str,
@@ -162,29 +184,36 @@ impl Session {
         mode: char,
     ) -> Result<ExecOutput, ConnectionError> {
         let mut io = self.io.lock().await;
-        self.commands.fetch_add(1, Ordering::Relaxed);
-        let input = stdin.unwrap_or_default();
-        let mut message = Vec::with_capacity(command.len() + input.len() + 64);
-        message.extend_from_slice(command.as_bytes());
-        message.extend_from_slice(format!("\n{} {} {mode}\n", self.nonce, input.len()).as_bytes());
-        message.extend_from_slice(&input);
         let broken = |e: String| {
             ConnectionError::Unreachable(format!("the shell session for {} ended: {e}", self.what))
         };
-        io.stream
-            .write_all(&message)
-            .await
-            .map_err(|e| broken(e.to_string()))?;
-        io.stream.flush().await.map_err(|e| broken(e.to_string()))?;
+        let input = stdin.unwrap_or_default();
+        let mut message = Vec::with_capacity(command.len() + input.len() + 256);
+        if !input.is_empty() {
+            // The shell copies the bytes to its stdin file; they go out only once it asks.
+            self.commands.fetch_add(1, Ordering::Relaxed);
+            let ask = format!(
+                "printf '%s data\\n' \"$n\"; dd of=\"$d.i\" bs={} count=1 iflag=fullblock 2>/dev/null\n",
+                input.len()
+            );
+            io.write(ask.as_bytes()).await.map_err(&broken)?;
+            io.read_until(format!("{} data\n", self.nonce).as_bytes())
+                .await
+                .map_err(&broken)?;
+            message.extend_from_slice(&input);
+        }
+        self.commands.fetch_add(1, Ordering::Relaxed);
+        message.extend_from_slice(frame(command, mode, !input.is_empty()).as_bytes());
+        io.write(&message).await.map_err(&broken)?;
         let stdout = io
             .read_until(format!("\n{} 1\n", self.nonce).as_bytes())
             .await
-            .map_err(broken)?;
+            .map_err(&broken)?;
         let stderr = io
             .read_until(format!("\n{} 2 ", self.nonce).as_bytes())
             .await
-            .map_err(broken)?;
-        let code = io.read_until(b"\n").await.map_err(broken)?;
+            .map_err(&broken)?;
+        let code = io.read_until(b"\n").await.map_err(&broken)?;
         let rc = String::from_utf8_lossy(&code).trim().parse().unwrap_or(-1);
         Ok(ExecOutput { rc, stdout, stderr })
     }
@@ -237,12 +266,12 @@ impl Connection for Session {
 mod tests {
     use super::*;
 
-    /// Runs the real loop under the local /bin/sh (no mock: the same script targets run).
+    /// Runs a real session under the local /bin/sh (no mock: the same scripts targets run).
     async fn local_session() -> Session {
         let nonce = new_nonce();
         let mut child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
-            .arg(loop_command(&nonce))
+            .arg(SHELL_COMMAND)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -287,11 +316,25 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out.stdout_text(), "multi\n");
-        let out = s.exec("echo \"[$s][$n]\"", None).await.unwrap();
+        let out = s
+            .exec_user("echo \"[$n][$d][$m][$k_r]\"", None)
+            .await
+            .unwrap();
         assert_eq!(
             out.stdout_text(),
-            "[][]\n",
-            "the loop's variables do not leak into commands"
+            "[][][][]\n",
+            "the session's variables do not leak into commands"
+        );
+        let out = s
+            .exec_inline("printf '%s\\n' \"it's\" 'a\\b'", None)
+            .await
+            .unwrap();
+        assert_eq!(out.stdout_text(), "it's\na\\b\n", "scripts travel quoted");
+        let out = s.exec_user("read -r x; echo \"[$x]\"", None).await.unwrap();
+        assert_eq!(
+            out.stdout_text(),
+            "[]\n",
+            "a command reading stdin cannot swallow the session's input"
         );
         let shell_state = "umask; echo \"[$k_t]\"; case $- in *C*) echo noclobber;; esac";
         let before = s.exec(shell_state, None).await.unwrap().stdout_text();
@@ -308,6 +351,35 @@ mod tests {
         let big = vec![b'x'; 300_000];
         let out = s.exec("wc -c", Some(big)).await.unwrap();
         assert_eq!(out.stdout_text().trim(), "300000");
-        assert_eq!(s.round_trips(), 10);
+        let out = s.exec("echo after", None).await.unwrap();
+        assert_eq!(
+            out.stdout_text(),
+            "after\n",
+            "stdin bytes are not run as script"
+        );
+        // 13 commands, and the two with stdin wait once more for the shell to take it.
+        assert_eq!(s.round_trips(), 15);
+    }
+
+    #[tokio::test]
+    async fn the_session_files_are_private_and_removed_at_the_end() {
+        let s = local_session().await;
+        let out = s
+            .exec_inline("stat -c %a \"$d.e\" \"$d.o\" \"$d.i\"; echo \"$d\"", None)
+            .await
+            .unwrap();
+        let text = out.stdout_text();
+        assert_eq!(text.lines().take(3).collect::<Vec<_>>(), ["600"; 3]);
+        let base = text.lines().nth(3).unwrap_or_default().to_string();
+        assert!(base.starts_with("/tmp/.kiln-kiln-"), "{text}");
+        drop(s);
+        let gone = |suffix: &str| !std::path::Path::new(&format!("{base}{suffix}")).exists();
+        for _ in 0..100 {
+            if gone(".e") && gone(".o") && gone(".i") {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("{base}.* left behind");
     }
 }

@@ -364,7 +364,7 @@ impl Connection for SshConnection {
             ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target))
         };
         let channel = self.open_channel().await.map_err(broken)?;
-        // The loop's own errors (sudo's, say) arrive on stdout so they reach the message.
+        // The session shell's own errors (sudo's, say) arrive on stdout so they reach the message.
         channel
             .exec(true, format!("exec 2>&1; {command}"))
             .await

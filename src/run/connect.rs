@@ -9,9 +9,9 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::connection::local::LocalConnection;
-use crate::connection::session::{loop_command, new_nonce, Session};
+use crate::connection::session::{new_nonce, Session, SHELL_COMMAND};
 use crate::connection::ssh::{HostKeyPolicy, SshConnection, SshParams};
-use crate::connection::{become_command, ConnectionError, SharedConnection};
+use crate::connection::{become_shell, ConnectionError, SharedConnection};
 
 /// Connection settings from the command line and ansible.cfg (host variables override).
 #[derive(Debug, Clone)]
@@ -143,8 +143,8 @@ impl ConnectionPool {
                     .map_err(|e| e.to_string())?;
                 let nonce = new_nonce();
                 let command = match escalation {
-                    Some((method, user)) => become_command(&loop_command(&nonce), method, user),
-                    None => loop_command(&nonce),
+                    Some((method, user)) => become_shell(method, user),
+                    None => SHELL_COMMAND.to_string(),
                 };
                 let what = match escalation {
                     Some((method, user)) => format!("{name} ({method} to {user})"),
@@ -184,7 +184,7 @@ impl ConnectionPool {
     }
 
     pub async fn close_all(&self) {
-        // Shells first: closing their stdin ends the loop, which removes its temporary files.
+        // Shells first: closing their stdin ends the shell, which removes its files.
         let mut cells: Vec<ConnectionCell> = self
             .sessions
             .lock()
