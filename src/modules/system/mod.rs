@@ -2,6 +2,7 @@
 
 pub mod authorized_key;
 pub mod cron;
+pub mod export_list;
 pub mod getent;
 pub mod group;
 pub mod hostname;

@@ -5,15 +5,17 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use minijinja::Value;
 
+use super::export_list::parse_export_list;
 use crate::load::model::VarMap;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct Setup;
 
-/// One command, four processes (hostname ×2, date, env); everything else is read with shell
+/// One command, three processes (hostname ×2, date); everything else is read with shell
 /// builtins (`uname` and the user's ids from /proc, the user from /etc/passwd, falling back to
-/// `uname` and `id`), because on a busy host each process costs about a millisecond. Reads
-/// stop at the last line they need: `read` takes a byte per system call.
+/// `uname` and `id`; the environment from `export -p`), because on a busy host each process
+/// costs about a millisecond. Reads stop at the last line they need: `read` takes a byte per
+/// system call, which is also why a host without /sys counts its CPUs with `grep`.
 const GATHER: &str = r#"
 r() { [ -r "$2" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s:%s\n' "$1" "$l"; done < "$2"; }
 r os /etc/os-release
@@ -22,7 +24,7 @@ r hostname /proc/sys/kernel/hostname
 r machine_id /etc/machine-id
 r init /proc/1/comm
 r cpu_online /sys/devices/system/cpu/online
-[ -r /sys/devices/system/cpu/online ] || { c=0; while read -r k _; do [ "$k" = processor ] && c=$((c+1)); done < /proc/cpuinfo; echo "cpu_count:$c"; }
+[ -r /sys/devices/system/cpu/online ] || echo "cpu_count:$(grep -c '^processor' /proc/cpuinfo)"
 while read -r k v _; do case "$k" in MemTotal:|MemFree:) echo "mem:$k$v";; SwapTotal:) echo "mem:$k$v"; break;; esac; done < /proc/meminfo
 while read -r iface dest _; do [ "$dest" = 00000000 ] && { echo "default_iface:$iface"; break; }; done < /proc/net/route
 for m in apt-get dnf yum apk zypper pacman; do command -v $m >/dev/null 2>&1 && { echo "pkg_mgr:$m"; break; }; done
@@ -39,7 +41,7 @@ if [ -n "$u" ]; then echo "id:uid=$uid($u) gid=$gid"; else i=$(id); echo "id:$i"
 echo "user_dir:$HOME"
 echo "date:$(date -u '+%s %Y-%m-%dT%H:%M:%SZ')"
 echo "--env--"
-env
+export -p
 "#;
 
 #[async_trait]
@@ -99,18 +101,18 @@ fn distribution_name(id: &str) -> String {
     }
 }
 
-/// Turns the gather script's output (`key:value` lines, then `--env--` and `env`'s output)
+/// Turns the gather script's output (`key:value` lines, then `--env--` and `export -p`)
 /// into facts, named without the `ansible_` prefix.
 pub fn parse_facts(text: &str) -> VarMap {
     let mut raw: IndexMap<String, String> = IndexMap::new();
     let mut os: IndexMap<String, String> = IndexMap::new();
     let mut mem: IndexMap<String, i64> = IndexMap::new();
-    let mut env: IndexMap<String, Value> = IndexMap::new();
-    let mut lines = text.lines();
-    for line in lines.by_ref() {
-        if line == "--env--" {
-            break;
-        }
+    let (text, exported) = text.split_once("--env--\n").unwrap_or((text, ""));
+    let env: IndexMap<String, Value> = parse_export_list(exported)
+        .into_iter()
+        .map(|(k, v)| (k, Value::from(v)))
+        .collect();
+    for line in text.lines() {
         let Some((key, value)) = line.split_once(':') else {
             continue;
         };
@@ -128,11 +130,6 @@ pub fn parse_facts(text: &str) -> VarMap {
             _ => {
                 raw.insert(key.to_string(), value.trim().to_string());
             }
-        }
-    }
-    for line in lines {
-        if let Some((k, v)) = line.split_once('=') {
-            env.insert(k.to_string(), Value::from(v));
         }
     }
     let get = |k: &str| raw.get(k).cloned().unwrap_or_default();
@@ -295,7 +292,7 @@ mod tests {
 
     #[test]
     fn debian_bookworm() {
-        let text = "os:ID=debian\nos:VERSION_CODENAME=bookworm\nos:VERSION_ID=\"12\"\ndebian_version:12.7\nhostname:web1.example.com\ninit:systemd\ncpu_online:0-1\nmem:MemTotal:2048000\ndefault_iface:eth0\npkg_mgr:apt-get\nuname:Linux 6.1.0 x86_64\nfqdn:web1.example.com\nipv4:10.0.0.5 fe80::1\nid:uid=1000(kiln) gid=1001(kiln) groups=1001(kiln)\nuser_dir:/home/kiln\nuser_shell:/bin/sh\ndate:1700000000 2023-11-14T22:13:20Z\n--env--\nHOME=/root\nA=b=c\n";
+        let text = "os:ID=debian\nos:VERSION_CODENAME=bookworm\nos:VERSION_ID=\"12\"\ndebian_version:12.7\nhostname:web1.example.com\ninit:systemd\ncpu_online:0-1\nmem:MemTotal:2048000\ndefault_iface:eth0\npkg_mgr:apt-get\nuname:Linux 6.1.0 x86_64\nfqdn:web1.example.com\nipv4:10.0.0.5 fe80::1\nid:uid=1000(kiln) gid=1001(kiln) groups=1001(kiln)\nuser_dir:/home/kiln\nuser_shell:/bin/sh\ndate:1700000000 2023-11-14T22:13:20Z\n--env--\nexport HOME='/root'\nexport A='b=c'\n";
         let facts = parse_facts(text);
         assert_eq!(facts["os_family"].as_str(), Some("Debian"));
         assert_eq!(facts["distribution"].as_str(), Some("Debian"));
