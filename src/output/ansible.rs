@@ -22,8 +22,9 @@ impl AnsibleText {
     }
 
     fn print(&self, text: &str) {
+        let line = format!("{text}\n");
         if let Ok(mut out) = self.out.lock() {
-            let _ = writeln!(out, "{text}");
+            let _ = out.write_all(line.as_bytes());
             let _ = out.flush();
         }
     }

@@ -30,8 +30,11 @@ impl JsonLines {
                 json!((self.started.elapsed().as_secs_f64() * 1000.0).round()),
             );
         }
+        // One write per event: `Display` would hand an unbuffered file many small pieces.
+        let mut line = value.to_string();
+        line.push('\n');
         if let Ok(mut out) = self.out.lock() {
-            let _ = writeln!(out, "{value}");
+            let _ = out.write_all(line.as_bytes());
             let _ = out.flush();
         }
     }
