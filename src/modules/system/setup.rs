@@ -15,7 +15,8 @@ pub struct Setup;
 /// builtins (`uname` and the user's ids from /proc, the user from /etc/passwd, falling back to
 /// `uname` and `id`; the environment from `export -p`), because on a busy host each process
 /// costs about a millisecond. Reads stop at the last line they need: `read` takes a byte per
-/// system call, which is also why a host without /sys counts its CPUs with `grep`.
+/// system call, which is also why a host without /sys counts its CPUs from /proc/stat's first
+/// lines rather than /proc/cpuinfo.
 const GATHER: &str = r#"
 r() { [ -r "$2" ] && while IFS= read -r l || [ -n "$l" ]; do printf '%s:%s\n' "$1" "$l"; done < "$2"; }
 r os /etc/os-release
@@ -24,7 +25,7 @@ r hostname /proc/sys/kernel/hostname
 r machine_id /etc/machine-id
 r init /proc/1/comm
 r cpu_online /sys/devices/system/cpu/online
-[ -r /sys/devices/system/cpu/online ] || echo "cpu_count:$(grep -c '^processor' /proc/cpuinfo)"
+[ -r /sys/devices/system/cpu/online ] || { c=0; while read -r k _; do case "$k" in cpu) ;; cpu*) c=$((c+1)) ;; *) break ;; esac; done < /proc/stat; echo "cpu_count:$c"; }
 while read -r k v _; do case "$k" in MemTotal:|MemFree:) echo "mem:$k$v";; SwapTotal:) echo "mem:$k$v"; break;; esac; done < /proc/meminfo
 while read -r iface dest _; do [ "$dest" = 00000000 ] && { echo "default_iface:$iface"; break; }; done < /proc/net/route
 for m in apt-get dnf yum apk zypper pacman; do command -v $m >/dev/null 2>&1 && { echo "pkg_mgr:$m"; break; }; done
