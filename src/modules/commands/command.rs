@@ -82,6 +82,10 @@ impl Module for Command {
         if let (true, Some(exe)) = (self.shell, &executable) {
             full = format!("{} -c {}", quote(exe), quote(&full));
         }
+        if !self.shell {
+            // One program with quoted words: the subshell it runs in becomes it (no fork).
+            full = format!("exec {full}");
+        }
         let full = format!("{cd}{guard}{full}");
         let input = stdin.map(|s| {
             let mut bytes = s.into_bytes();
