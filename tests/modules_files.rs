@@ -216,3 +216,32 @@ fn a_failed_write_reports_why_and_the_host_goes_on() {
         "the failed write's umask (for 0600) does not outlive it"
     );
 }
+
+#[test]
+fn large_files_travel_as_stdin_and_compare_by_checksum() {
+    let t = Target::start("t");
+    // Over --diff's 256 KiB read-back limit: the plan falls back to a checksum on the target.
+    let big = "x".repeat(300_000);
+    t.root("head -c 300000 /dev/zero | tr '\\0' x > /etc/big.txt");
+    // Over the 16 KiB that ride inside the script: sent as the command's stdin.
+    let upload: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    let tasks = r#"
+    - copy: src=big.txt dest=/etc/big.txt
+    - copy: src=upload.txt dest=/etc/upload.txt mode=0600
+"#;
+    let dir = support::project(&[
+        ("site.yml", &play(tasks)),
+        ("files/big.txt", &big),
+        ("files/upload.txt", &upload),
+    ]);
+    let inv = support::inventory(dir.path(), "all", &[&t]);
+    let inv = inv.to_str().unwrap();
+    let first = support::playbook(dir.path(), &["-i", inv, "--diff", "site.yml"]);
+    first.assert_ok();
+    assert_eq!(first.recap("t", "changed"), 1, "{}", first.stdout);
+    assert_eq!(t.root("cat /etc/upload.txt"), upload);
+    assert_eq!(t.root("stat -c %a /etc/upload.txt").trim(), "600");
+    let again = support::playbook(dir.path(), &["-i", inv, "--diff", "site.yml"]);
+    again.assert_ok();
+    assert_eq!(again.recap("t", "changed"), 0, "{}", again.stdout);
+}
