@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use russh::client;
-use russh::keys::{check_known_hosts_path, load_secret_key, PrivateKeyWithHashAlg};
+use russh::keys::{load_secret_key, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, Disconnect};
 use tokio::sync::Semaphore;
 
@@ -41,8 +41,52 @@ pub struct SshParams {
 
 struct HostKeyCheck {
     params: SshParams,
+    recorded: RecordedKeys,
     /// Why the key was refused, for the error message.
     refusal: Arc<Mutex<Option<String>>>,
+}
+
+/// The host keys the known_hosts files record for one host, file by file, with line numbers.
+/// Read once per connection: they decide both which key type to ask for and whether to
+/// trust the key the server shows.
+type RecordedKeys = Vec<(PathBuf, Vec<(usize, russh::keys::PublicKey)>)>;
+
+fn recorded_keys(params: &SshParams) -> RecordedKeys {
+    if params.host_key_policy == HostKeyPolicy::Off {
+        return Vec::new();
+    }
+    params
+        .known_hosts
+        .iter()
+        .filter(|f| f.exists())
+        .filter_map(|f| {
+            russh::keys::known_hosts::known_host_keys_path(&params.host, params.port, f)
+                .ok()
+                .map(|keys| (f.clone(), keys))
+        })
+        .collect()
+}
+
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Trusted,
+    /// Recorded with another key of the same type (file, line): refused, as OpenSSH does.
+    Changed(PathBuf, usize),
+    Unknown,
+}
+
+/// Judges a server's key by the recorded ones: any recorded match is trusted (a host may
+/// have several keys); otherwise a recorded key of the same type means it changed.
+fn judge(recorded: &RecordedKeys, key: &russh::keys::PublicKey) -> Verdict {
+    for (file, keys) in recorded {
+        if keys.iter().any(|(_, k)| k.key_data() == key.key_data()) {
+            return Verdict::Trusted;
+        }
+        if let Some((line, _)) = keys.iter().find(|(_, k)| k.algorithm() == key.algorithm()) {
+            return Verdict::Changed(file.clone(), *line);
+        }
+    }
+    Verdict::Unknown
 }
 
 impl client::Handler for HostKeyCheck {
@@ -62,19 +106,16 @@ impl client::Handler for HostKeyCheck {
             return Ok(true);
         }
         let p = &self.params;
-        for file in p.known_hosts.iter().filter(|f| f.exists()) {
-            match check_known_hosts_path(&p.host, p.port, key, file) {
-                Ok(true) => return Ok(true),
-                Ok(false) => {}
-                Err(russh::keys::Error::KeyChanged { line }) => {
-                    self.refuse(format!(
-                        "the host key of {}:{} has CHANGED (it differs from {} line {line}). This may be an attack, or the host was rebuilt. If you trust the new key, remove the old one with: ssh-keygen -f {} -R '{}'",
-                        p.host, p.port, file.display(), file.display(), known_hosts_name(&p.host, p.port)
-                    ));
-                    return Ok(false);
-                }
-                Err(_) => {}
+        match judge(&self.recorded, key) {
+            Verdict::Trusted => return Ok(true),
+            Verdict::Changed(file, line) => {
+                self.refuse(format!(
+                    "the host key of {}:{} has CHANGED (it differs from {} line {line}). This may be an attack, or the host was rebuilt. If you trust the new key, remove the old one with: ssh-keygen -f {} -R '{}'",
+                    p.host, p.port, file.display(), file.display(), known_hosts_name(&p.host, p.port)
+                ));
+                return Ok(false);
             }
+            Verdict::Unknown => {}
         }
         if p.host_key_policy == HostKeyPolicy::AcceptNew {
             if let Some(file) = p.known_hosts.first() {
@@ -115,7 +156,7 @@ fn preferring<T: PartialEq + Clone>(first: &[T], defaults: &[T]) -> Vec<T> {
 /// The host key algorithms to ask for. ECDSA P-256 first: OpenSSH signs with it in OpenSSL's
 /// optimised code, while its Ed25519 is the slow reference implementation. But a host whose
 /// key is already in known_hosts is asked for that key's type first, so it can be checked.
-fn host_key_order(params: &SshParams) -> Vec<russh::keys::Algorithm> {
+fn host_key_order(recorded: &RecordedKeys) -> Vec<russh::keys::Algorithm> {
     use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
     let order = preferring(
         &[Algorithm::Ecdsa {
@@ -123,17 +164,9 @@ fn host_key_order(params: &SshParams) -> Vec<russh::keys::Algorithm> {
         }],
         &russh::Preferred::DEFAULT.key,
     );
-    if params.host_key_policy == HostKeyPolicy::Off {
-        return order;
-    }
-    let known: Vec<Algorithm> = params
-        .known_hosts
+    let known: Vec<Algorithm> = recorded
         .iter()
-        .filter(|f| f.exists())
-        .filter_map(|f| {
-            russh::keys::known_hosts::known_host_keys_path(&params.host, params.port, f).ok()
-        })
-        .flatten()
+        .flat_map(|(_, keys)| keys)
         .map(|(_, key)| match key.algorithm() {
             // A known RSA key is used with SHA-2 signatures.
             Algorithm::Rsa { .. } => Algorithm::Rsa {
@@ -186,6 +219,7 @@ impl SshConnection {
             ))
         })?;
         let _ = stream.set_nodelay(true);
+        let recorded = recorded_keys(&params);
         let config = Arc::new(client::Config {
             preferred: russh::Preferred {
                 // ECDH on P-256 first: OpenSSH computes it with OpenSSL's optimised curve
@@ -201,7 +235,7 @@ impl SshConnection {
                     &[russh::cipher::AES_128_GCM, russh::cipher::AES_256_GCM],
                     &russh::Preferred::DEFAULT.cipher,
                 )),
-                key: std::borrow::Cow::Owned(host_key_order(&params)),
+                key: std::borrow::Cow::Owned(host_key_order(&recorded)),
                 ..Default::default()
             },
             nodelay: true,
@@ -212,6 +246,7 @@ impl SshConnection {
         let refusal = Arc::new(Mutex::new(None));
         let handler = HostKeyCheck {
             params: params.clone(),
+            recorded,
             refusal: refusal.clone(),
         };
         let stream = super::quickack::QuickAckStream::new(stream);
@@ -398,6 +433,34 @@ mod tests {
     }
 
     #[test]
+    fn a_recorded_key_is_trusted_a_replaced_one_refused() {
+        const OLD: &str =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMAWN1NWh8uZpJp2Y30QiLU27afJrwPu/4n8FlYoXceC";
+        const NEW: &str =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDHu+Rsml2AggMZqvcCjclx9lHISVRsQ2PxPFtBYn+LF";
+        const P256: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBG02H+DDL85NH9IyB6tJrYO9TS0tp9hTS2klIL7VcWEEDZrAVkKsjKYPQ7e+NBlP8F3ybnKc4y7rUzLzGyh5LPM=";
+        let key = |text: &str| russh::keys::PublicKey::from_openssh(text).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        std::fs::write(&file, format!("other {NEW}\nweb1 {OLD}\n")).unwrap();
+        let recorded = recorded_keys(&params(HostKeyPolicy::Strict, vec![file.clone()]));
+        assert_eq!(judge(&recorded, &key(OLD)), Verdict::Trusted);
+        assert_eq!(
+            judge(&recorded, &key(NEW)),
+            Verdict::Changed(file.clone(), 2),
+            "another Ed25519 key than the one on line 2"
+        );
+        assert_eq!(judge(&recorded, &key(P256)), Verdict::Unknown);
+        std::fs::write(&file, format!("web1 {OLD}\nweb1 {NEW}\n")).unwrap();
+        let recorded = recorded_keys(&params(HostKeyPolicy::Strict, vec![file]));
+        assert_eq!(
+            judge(&recorded, &key(NEW)),
+            Verdict::Trusted,
+            "any of a host's recorded keys (a key being rotated)"
+        );
+    }
+
+    #[test]
     fn host_keys_prefer_p256_unless_known_hosts_holds_another_type() {
         let p256 = Algorithm::Ecdsa {
             curve: EcdsaCurve::NistP256,
@@ -405,19 +468,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("known_hosts");
         std::fs::write(&file, "web1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIf2AzFyf4NFVwsuW/khpVqvcXtGEXVoccqVQd3jv2Vy\n").unwrap();
-        let unknown = host_key_order(&params(
-            HostKeyPolicy::Strict,
-            vec![dir.path().join("none")],
-        ));
+        let order = |policy, files| host_key_order(&recorded_keys(&params(policy, files)));
+        let unknown = order(HostKeyPolicy::Strict, vec![dir.path().join("none")]);
         assert_eq!(unknown[0], p256);
-        let known = host_key_order(&params(HostKeyPolicy::Strict, vec![file.clone()]));
+        let known = order(HostKeyPolicy::Strict, vec![file.clone()]);
         assert_eq!(
             known[0],
             Algorithm::Ed25519,
             "the recorded key's type comes first"
         );
         assert_eq!(known[1], p256);
-        let unchecked = host_key_order(&params(HostKeyPolicy::Off, vec![file]));
+        let unchecked = order(HostKeyPolicy::Off, vec![file]);
         assert_eq!(unchecked[0], p256);
         assert_eq!(unchecked.len(), russh::Preferred::DEFAULT.key.len());
     }
