@@ -48,10 +48,25 @@ fn command_and_shell_with_creates_removes_chdir_and_results() {
 #[test]
 fn failing_command_reports_rc_and_stderr() {
     let t = Target::start("t");
-    let tasks = "    - command: ls /nonexistent\n      register: r\n      ignore_errors: yes\n    - assert:\n        that:\n          - r is failed\n          - r.rc == 2\n          - \"'No such file' in r.stderr\"\n";
+    let tasks = r#"
+    - command: ls /nonexistent
+      register: r
+      ignore_errors: yes
+    - command: nosuchprogram --flag
+      register: missing
+      ignore_errors: yes
+    - assert:
+        that:
+          - r is failed
+          - r.rc == 2
+          - "'No such file' in r.stderr"
+          - missing is failed and missing is not changed
+          - missing.rc == 2
+          - 'missing.msg == "[Errno 2] No such file or directory: b''nosuchprogram''"'
+"#;
     let run = support::run_play(&t, &play(tasks));
     run.assert_ok();
-    assert_eq!(run.recap("t", "ignored"), 1);
+    assert_eq!(run.recap("t", "ignored"), 2);
     assert!(run.stdout.contains("...ignoring"), "{}", run.stdout);
 }
 

@@ -101,6 +101,37 @@ impl Module for Command {
                 return Ok(result);
             }
         }
+        if !self.shell {
+            if let Some(result) = program_not_started(&line, &out) {
+                return Ok(result);
+            }
+        }
         Ok(command_result(&line, &out, started, strip))
     }
+}
+
+/// `command` reports a program that could not be started as Ansible does (it runs no shell,
+/// so the error is the operating system's): `rc` is the errno and nothing changed.
+fn program_not_started(line: &str, out: &crate::connection::ExecOutput) -> Option<ModuleResult> {
+    let stderr = out.stderr_text();
+    let program = split_words(line).first().map(|w| unquote(w))?;
+    // The shell's own words for it (dash, bash and busybox differ around them).
+    let said =
+        |what: &str| stderr.contains("exec") && stderr.contains(&format!("{program}: {what}"));
+    let (errno, reason) = match out.rc {
+        127 if said("not found") => (2, "No such file or directory"),
+        126 if said("Permission denied") => (13, "Permission denied"),
+        _ => return None,
+    };
+    let none: Vec<minijinja::Value> = Vec::new();
+    let mut result = ModuleResult::changed(false)
+        .with("cmd", line)
+        .with("rc", errno)
+        .with("stdout", "")
+        .with("stderr", "")
+        .with("stdout_lines", none.clone())
+        .with("stderr_lines", none);
+    result.failed = true;
+    result.msg = Some(format!("[Errno {errno}] {reason}: b'{program}'"));
+    Some(result)
 }
