@@ -245,3 +245,34 @@ fn large_files_travel_as_stdin_and_compare_by_checksum() {
     again.assert_ok();
     assert_eq!(again.recap("t", "changed"), 0, "{}", again.stdout);
 }
+
+#[test]
+fn existing_files_are_compared_exactly() {
+    let t = Target::start("t");
+    t.root(
+        "printf 'two\\n  lines \\\\ \\n' > /etc/same.txt && printf 'no newline' > /etc/tail.txt \
+         && printf 'aaa\\n' > /etc/differs.txt",
+    );
+    let tasks = r#"
+    - copy:
+        content: "two\n  lines \\ \n"
+        dest: /etc/same.txt
+    - copy: content="no newline" dest=/etc/tail.txt
+    - copy: content="no newline\n" dest=/etc/tail.txt
+      check_mode: yes
+      register: with_newline
+    - copy: content="bbb\n" dest=/etc/differs.txt
+    - assert:
+        that: with_newline is changed
+"#;
+    let run = support::run_play(&t, &play(tasks));
+    run.assert_ok();
+    assert_eq!(
+        run.recap("t", "changed"),
+        2,
+        "only the file of the same size with other bytes (and the check-mode newline) differ:\n{}",
+        run.stdout
+    );
+    assert_eq!(t.root("cat /etc/differs.txt"), "bbb\n");
+    assert_eq!(t.root("cat /etc/tail.txt"), "no newline");
+}

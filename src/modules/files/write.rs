@@ -305,9 +305,16 @@ pub async fn create_if_absent(
 ) -> Result<Speculation, ModuleError> {
     let absent = PathState::default();
     let (write, stdin) = write_script(request, &absent, false);
+    let compare = content_limit
+        .is_none()
+        .then(|| compare_script(&request.dest, &request.content))
+        .flatten();
+    let present = compare
+        .clone()
+        .unwrap_or_else(|| present_state_script(&request.dest, content_limit));
     let script = if_exists(
         &request.dest,
-        &present_state_script(&request.dest, content_limit),
+        &present,
         &format!("{{ {write}; }} && echo {CREATED}"),
     );
     let out = run_write(ctx, request, &script, stdin).await?;
@@ -326,8 +333,40 @@ pub async fn create_if_absent(
             &request.attrs,
         )));
     }
+    if compare.is_some() {
+        let mut state = parse_probe(&stdout);
+        // Unknown (None) counts as different: the plan writes the file.
+        state.checksum = stdout.contains(SAME).then(|| sha1_hex(&request.content));
+        return Ok(Speculation::Exists(state, None));
+    }
     let (state, content) = parse_probe_output(&out.stdout, content_limit);
     Ok(Speculation::Exists(state, content))
+}
+
+/// Small text content is compared on the target by the shell itself (one `stat`, no
+/// checksum process): `read` takes a byte per system call, so only up to this size.
+const COMPARE_LIMIT: usize = 1024;
+const SAME: &str = "__kiln_same__";
+
+/// A script that prints a path's state and, when it is a regular file whose size and text
+/// equal `content`, a line saying so. A file holding NUL bytes (which `read` drops) cannot
+/// pass for `content`: its size would differ from what was read.
+fn compare_script(path: &str, content: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(content).ok()?;
+    if content.len() > COMPARE_LIMIT || text.contains('\0') {
+        return None;
+    }
+    let p = quote(path);
+    // stat's 7th field is the size (the fields before it hold no `|`).
+    Some(format!(
+        "k_t=$({stat}) && printf '%s\\n' \"$k_t\" && k_b=${{k_t#*|*|*|*|*|*|}} && \
+         if [ \"${{k_b%%|*}}\" = {len} ] && [ -f {p} ] && [ ! -L {p} ]; then \
+         k_t= k_b=; while IFS= read -r k_b; do k_t=\"$k_t$k_b\n\"; done <{p}; \
+         if [ \"$k_t$k_b\" = {expected} ]; then echo {SAME}; fi; fi",
+        stat = stat_command(path),
+        len = content.len(),
+        expected = quote(text),
+    ))
 }
 
 /// The file's mode/owner/group after the write, as far as they are known without asking
