@@ -276,3 +276,28 @@ fn existing_files_are_compared_exactly() {
     assert_eq!(t.root("cat /etc/differs.txt"), "bbb\n");
     assert_eq!(t.root("cat /etc/tail.txt"), "no newline");
 }
+
+#[test]
+fn text_edits_read_small_large_and_binary_files_exactly() {
+    let t = Target::start("t");
+    // Small files are read back by the shell; one with a NUL byte (which the shell's `read`
+    // drops) and one over its size limit are read with `head`.
+    t.root(
+        "printf 'héllo \\\\ world\\n  indented\\n' > /etc/small.conf \
+         && printf 'a\\000b\\nkeep\\n' > /etc/nul.conf \
+         && seq 1 1000 > /etc/large.conf",
+    );
+    let tasks = r#"
+    - lineinfile: path=/etc/small.conf line=added
+    - lineinfile: path=/etc/nul.conf line=added
+    - lineinfile: path=/etc/large.conf line=added
+"#;
+    converge(&t, &[("site.yml", &play(tasks))], "/etc", true);
+    assert_eq!(
+        t.root("cat /etc/small.conf"),
+        "héllo \\ world\n  indented\nadded\n"
+    );
+    assert_eq!(t.root("cat -v /etc/nul.conf"), "a^@b\nkeep\nadded\n");
+    assert_eq!(t.root("wc -l < /etc/large.conf").trim(), "1001");
+    assert_eq!(t.root("head -n 2 /etc/large.conf"), "1\n2\n");
+}

@@ -95,11 +95,18 @@ fn present_state_script(path: &str, content_limit: Option<u64>) -> String {
         None => present_state_command(path, true),
         Some(limit) => {
             let p = quote(path);
-            // One byte past the limit tells a file that is too large from one that fits.
+            // A small file is read by the shell (no `head` process) when that reads back all
+            // its bytes (`read` drops NULs); one byte past the limit tells a file that is too
+            // large from one that fits.
             format!(
-                "{} && if [ -f {p} ] && [ ! -L {p} ]; then echo '{CONTENT_MARKER}'; head -c {} -- {p}; fi",
-                stat_command(path),
-                limit + 1,
+                "k_t=$({stat}) && printf '%s\\n' \"$k_t\" && if [ -f {p} ] && [ ! -L {p} ]; then \
+                 echo '{CONTENT_MARKER}'; k_b=${{k_t#*|*|*|*|*|*|}}; k_b=${{k_b%%|*}}; k_t=; \
+                 if [ \"$k_b\" -le {COMPARE_LIMIT} ]; then \
+                 while IFS= read -r k_rc; do k_t=\"$k_t$k_rc\n\"; done <{p}; k_t=\"$k_t$k_rc\"; fi; \
+                 if [ \"${{#k_t}}\" = \"$k_b\" ]; then printf '%s' \"$k_t\"; \
+                 else head -c {limit} -- {p}; fi; fi",
+                stat = stat_command(path),
+                limit = limit + 1,
             )
         }
     }
@@ -343,8 +350,8 @@ pub async fn create_if_absent(
     Ok(Speculation::Exists(state, content))
 }
 
-/// Small text content is compared on the target by the shell itself (one `stat`, no
-/// checksum process): `read` takes a byte per system call, so only up to this size.
+/// Small files are read and compared by the target's shell itself (one `stat`, no `head`
+/// or checksum process): `read` takes a byte per system call, so only up to this size.
 const COMPARE_LIMIT: usize = 1024;
 const SAME: &str = "__kiln_same__";
 
