@@ -99,13 +99,12 @@ fn present_state_script(path: &str, content_limit: Option<u64>) -> String {
             // its bytes (`read` drops NULs); one byte past the limit tells a file that is too
             // large from one that fits.
             format!(
-                "k_t=$({stat}) && printf '%s\\n' \"$k_t\" && if [ -f {p} ] && [ ! -L {p} ]; then \
-                 echo '{CONTENT_MARKER}'; k_b=${{k_t#*|*|*|*|*|*|}}; k_b=${{k_b%%|*}}; k_t=; \
-                 if [ \"$k_b\" -le {COMPARE_LIMIT} ]; then \
-                 while IFS= read -r k_rc; do k_t=\"$k_t$k_rc\n\"; done <{p}; k_t=\"$k_t$k_rc\"; fi; \
+                "{stat_size} && if [ -f {p} ] && [ ! -L {p} ]; then echo '{CONTENT_MARKER}'; \
+                 k_t=; if [ \"$k_b\" -le {COMPARE_LIMIT} ]; then {read}; fi; \
                  if [ \"${{#k_t}}\" = \"$k_b\" ]; then printf '%s' \"$k_t\"; \
                  else head -c {limit} -- {p}; fi; fi",
-                stat = stat_command(path),
+                stat_size = stat_with_size(path),
+                read = read_into_k_t(path),
                 limit = limit + 1,
             )
         }
@@ -364,16 +363,31 @@ fn compare_script(path: &str, content: &[u8]) -> Option<String> {
         return None;
     }
     let p = quote(path);
-    // stat's 7th field is the size (the fields before it hold no `|`).
     Some(format!(
-        "k_t=$({stat}) && printf '%s\\n' \"$k_t\" && k_b=${{k_t#*|*|*|*|*|*|}} && \
-         if [ \"${{k_b%%|*}}\" = {len} ] && [ -f {p} ] && [ ! -L {p} ]; then \
-         k_t= k_b=; while IFS= read -r k_b; do k_t=\"$k_t$k_b\n\"; done <{p}; \
-         if [ \"$k_t$k_b\" = {expected} ]; then echo {SAME}; fi; fi",
-        stat = stat_command(path),
+        "{stat_size} && if [ \"$k_b\" = {len} ] && [ -f {p} ] && [ ! -L {p} ]; then \
+         {read}; if [ \"$k_t\" = {expected} ]; then echo {SAME}; fi; fi",
+        stat_size = stat_with_size(path),
+        read = read_into_k_t(path),
         len = content.len(),
         expected = quote(text),
     ))
+}
+
+/// Prints a path's `stat` line and leaves its size in `k_b` (the 7th field; the fields
+/// before it hold no `|`).
+fn stat_with_size(path: &str) -> String {
+    format!(
+        "k_t=$({}) && printf '%s\\n' \"$k_t\" && k_b=${{k_t#*|*|*|*|*|*|}} && k_b=${{k_b%%|*}}",
+        stat_command(path)
+    )
+}
+
+/// Reads a file into `k_t` with shell builtins, byte for byte except NULs.
+fn read_into_k_t(path: &str) -> String {
+    format!(
+        "k_t=; while IFS= read -r k_rc; do k_t=\"$k_t$k_rc\n\"; done <{}; k_t=\"$k_t$k_rc\"",
+        quote(path)
+    )
 }
 
 /// The file's mode/owner/group after the write, as far as they are known without asking
