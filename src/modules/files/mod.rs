@@ -13,3 +13,4 @@ pub mod tempfile;
 pub mod template;
 pub mod unarchive;
 pub mod write;
+pub mod write_script;
