@@ -55,6 +55,9 @@ fn failing_command_reports_rc_and_stderr() {
     - command: nosuchprogram --flag
       register: missing
       ignore_errors: yes
+    - command: FOO=bar env
+      register: assignment
+      ignore_errors: yes
     - assert:
         that:
           - r is failed
@@ -62,11 +65,12 @@ fn failing_command_reports_rc_and_stderr() {
           - "'No such file' in r.stderr"
           - missing is failed and missing is not changed
           - missing.rc == 2
+          - assignment is failed and assignment.rc == 2
           - 'missing.msg == "[Errno 2] No such file or directory: b''nosuchprogram''"'
 "#;
     let run = support::run_play(&t, &play(tasks));
     run.assert_ok();
-    assert_eq!(run.recap("t", "ignored"), 2);
+    assert_eq!(run.recap("t", "ignored"), 3);
     assert!(run.stdout.contains("...ignoring"), "{}", run.stdout);
 }
 

@@ -34,14 +34,10 @@ impl Module for Command {
                     raw
                 } else {
                     // No shell: every word reaches the program as-is.
-                    split_words(&raw)
-                        .iter()
-                        .map(|w| quote(&unquote(w)))
-                        .collect::<Vec<_>>()
-                        .join(" ")
+                    argv_line(split_words(&raw).iter().map(|w| unquote(w)))
                 }
             }
-            (None, false) => argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" "),
+            (None, false) => argv_line(argv.iter().cloned()),
             (Some(_), false) => {
                 return Err(ModuleError::Args(format!(
                     "{name}: parameters are mutually exclusive: argv|cmd"
@@ -110,6 +106,23 @@ impl Module for Command {
     }
 }
 
+/// The words of a program and its arguments, each quoted. The first is quoted even when it
+/// looks like `NAME=value`, which the shell would otherwise take for an assignment: without a
+/// shell (as in Ansible) it names the program.
+fn argv_line(words: impl Iterator<Item = String>) -> String {
+    words
+        .enumerate()
+        .map(|(i, w)| {
+            if i == 0 && w.contains('=') {
+                format!("'{}'", w.replace('\'', "'\"'\"'"))
+            } else {
+                quote(&w)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `command` reports a program that could not be started as Ansible does (it runs no shell,
 /// so the error is the operating system's): `rc` is the errno and nothing changed.
 fn program_not_started(line: &str, out: &crate::connection::ExecOutput) -> Option<ModuleResult> {
@@ -134,4 +147,17 @@ fn program_not_started(line: &str, out: &crate::connection::ExecOutput) -> Optio
     result.failed = true;
     result.msg = Some(format!("[Errno {errno}] {reason}: b'{program}'"));
     Some(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_words_are_quoted_and_never_an_assignment() {
+        let line = |words: &[&str]| argv_line(words.iter().map(|w| w.to_string()));
+        assert_eq!(line(&["FOO=bar", "env"]), "'FOO=bar' env");
+        assert_eq!(line(&["echo", "a=b", "two words"]), "echo a=b 'two words'");
+        assert_eq!(line(&["it's"]), "'it'\"'\"'s'");
+    }
 }
