@@ -400,3 +400,35 @@ fn inventory_list_and_graph() {
         graph.stdout
     );
 }
+
+/// kiln asks sshd for what it computes in OpenSSL's optimised code (ECDH P-256, an ECDSA host
+/// key, AES-GCM) rather than OpenSSH's reference curve25519 and Ed25519: the server's CPU per
+/// connection is most of a fleet run's time.
+#[test]
+fn ssh_negotiates_what_is_cheap_for_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("host_key");
+    assert!(std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ecdsa", "-b", "256", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let t = Target::start_with("t", Some(&key), "DEBUG1");
+    support::run_play(
+        &t,
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n",
+    )
+    .assert_ok();
+    let log = t.log();
+    for negotiated in [
+        "kex: algorithm: ecdh-sha2-nistp256",
+        "kex: host key algorithm: ecdsa-sha2-nistp256",
+        "cipher: aes128-gcm@openssh.com",
+    ] {
+        assert!(
+            log.contains(negotiated),
+            "no '{negotiated}' in sshd's log:\n{log}"
+        );
+    }
+}

@@ -106,6 +106,11 @@ impl Target {
 
     /// A target whose sshd presents `host_key` instead of the rootfs's key.
     pub fn start_with_host_key(name: &str, host_key: Option<&Path>) -> Target {
+        Self::start_with(name, host_key, "INFO")
+    }
+
+    /// A target with a given host key (or the rootfs's) and sshd `LogLevel`.
+    pub fn start_with(name: &str, host_key: Option<&Path>, log_level: &str) -> Target {
         let rootfs = rootfs();
         let dir = tempfile::Builder::new()
             .prefix("kiln-target-")
@@ -115,6 +120,7 @@ impl Target {
         let mut command = Command::new(repo().join("tests/support/start-target.sh"));
         command
             .env("KILN_TEST_ROOTFS", rootfs)
+            .env("KILN_TEST_SSHD_LOG_LEVEL", log_level)
             .arg(dir.path())
             .arg(address.to_string())
             .arg(client_key().with_extension("pub"));

@@ -2,6 +2,7 @@
 # Starts one throwaway target: an overlay over the cached rootfs, in private mount, PID and
 # UTS namespaces, with a real sshd chrooted as PID 1 listening on ADDR:22.
 # Usage: start-target.sh DIR ADDR AUTHORIZED_KEYS_FILE [HOST_KEY]
+# KILN_TEST_SSHD_LOG_LEVEL sets sshd's LogLevel (DEBUG1 logs the negotiated algorithms).
 # Runs in the foreground; SIGKILL it (or its process group) to tear everything down.
 set -eu
 dir=$1 addr=$2 keys=$3 hostkey=${4:-}
@@ -26,6 +27,7 @@ UsePAM no
 Subsystem sftp /usr/lib/openssh/sftp-server
 MaxSessions 64
 MaxStartups 100:30:200
+LogLevel ${KILN_TEST_SSHD_LOG_LEVEL:-INFO}
 CONF
 exec unshare --mount --pid --uts --fork --kill-child --propagation private /bin/sh -c '
     set -e
