@@ -268,10 +268,15 @@ mod tests {
 
     /// Runs a real session under the local /bin/sh (no mock: the same scripts targets run).
     async fn local_session() -> Session {
+        session_in(SHELL_COMMAND).await
+    }
+
+    /// A session in the shell `command` starts (bash stands in for RHEL's /bin/sh).
+    async fn session_in(command: &str) -> Session {
         let nonce = new_nonce();
         let mut child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
-            .arg(SHELL_COMMAND)
+            .arg(command)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
@@ -286,7 +291,19 @@ mod tests {
 
     #[tokio::test]
     async fn frames_output_errors_exit_codes_and_stdin() {
-        let s = local_session().await;
+        frames_in(local_session().await).await;
+    }
+
+    /// bash reads its input a byte at a time and prints `export -p` differently, but the
+    /// protocol must hold there too.
+    #[tokio::test]
+    async fn frames_the_same_under_bash() {
+        if std::path::Path::new("/bin/bash").exists() {
+            frames_in(session_in("exec /bin/bash --posix").await).await;
+        }
+    }
+
+    async fn frames_in(s: Session) {
         let out = s
             .exec_user("echo hello; echo oops >&2; exit 3", None)
             .await
