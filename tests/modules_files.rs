@@ -301,3 +301,38 @@ fn text_edits_read_small_large_and_binary_files_exactly() {
     assert_eq!(t.root("wc -l < /etc/large.conf").trim(), "1001");
     assert_eq!(t.root("head -n 2 /etc/large.conf"), "1\n2\n");
 }
+
+/// RHEL's /bin/sh is bash: the session protocol, the file scripts and fact gathering must
+/// hold there as under dash (bash reads input a byte at a time, counts `${#v}` in
+/// characters and lists `export -p` in its own quoting).
+#[test]
+fn file_modules_and_facts_under_bash_as_sh() {
+    let t = Target::start("t");
+    t.root("ln -sf bash /bin/sh && printf 'héllo\\n' > /etc/utf8.conf && printf 'same\\n' > /etc/same.conf");
+    let tasks = r#"
+    - file: path=/srv/app state=directory mode=0750
+    - copy: content="new\n" dest=/srv/app/new.conf mode=0640
+    - copy: content="same\n" dest=/etc/same.conf
+    - template: src=t.j2 dest=/srv/app/t.conf
+    - lineinfile: path=/etc/utf8.conf line=added
+    - command: touch /srv/app/stamp creates=/srv/app/stamp
+"#;
+    let site = format!(
+        "- hosts: all\n  become: yes\n  tasks:\n    - assert:\n        that: ansible_env.HOME == '/root' and ansible_distribution == 'Debian'\n{}",
+        play(tasks).split_once("  tasks:\n").map(|(_, t)| t).unwrap_or_default()
+    );
+    converge(
+        &t,
+        &[
+            ("site.yml", &site),
+            ("templates/t.j2", "host={{ inventory_hostname }}\n"),
+        ],
+        "/srv",
+        true,
+    );
+    assert_eq!(t.root("readlink /bin/sh").trim(), "bash");
+    assert_eq!(t.root("cat /srv/app/new.conf"), "new\n");
+    assert_eq!(t.root("stat -c %a /srv/app/new.conf").trim(), "640");
+    assert_eq!(t.root("cat /srv/app/t.conf"), "host=t\n");
+    assert_eq!(t.root("cat /etc/utf8.conf"), "héllo\nadded\n");
+}
