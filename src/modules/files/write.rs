@@ -281,9 +281,8 @@ pub async fn create_if_absent(
         .is_none()
         .then(|| compare_script(&request.dest, &request.content))
         .flatten();
-    let present = compare
-        .clone()
-        .unwrap_or_else(|| present_state_script(&request.dest, content_limit));
+    let compared = compare.is_some();
+    let present = compare.unwrap_or_else(|| present_state_script(&request.dest, content_limit));
     let script = if_exists(
         &request.dest,
         &present,
@@ -305,7 +304,7 @@ pub async fn create_if_absent(
             &request.attrs,
         )));
     }
-    if compare.is_some() {
+    if compared {
         let mut state = parse_probe(&stdout);
         // Unknown (None) counts as different: the plan writes the file.
         state.checksum = stdout.contains(SAME).then(|| sha1_hex(&request.content));

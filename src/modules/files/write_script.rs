@@ -45,7 +45,7 @@ pub(super) const CONTENT_MARKER: &str = "--kiln-content--";
 
 /// Small files are read and compared by the target's shell itself (one `stat`, no `head`
 /// or checksum process): `read` takes a byte per system call, so only up to this size.
-pub(super) const COMPARE_LIMIT: usize = 1024;
+const COMPARE_LIMIT: usize = 1024;
 pub(super) const SAME: &str = "__kiln_same__";
 
 /// A script that prints a path's state and, when it is a regular file whose size and text
