@@ -229,21 +229,20 @@ fn large_files_travel_as_stdin_and_compare_by_checksum() {
     - copy: src=big.txt dest=/etc/big.txt
     - copy: src=upload.txt dest=/etc/upload.txt mode=0600
 "#;
-    let dir = support::project(&[
-        ("site.yml", &play(tasks)),
-        ("files/big.txt", &big),
-        ("files/upload.txt", &upload),
-    ]);
-    let inv = support::inventory(dir.path(), "all", &[&t]);
-    let inv = inv.to_str().unwrap();
-    let first = support::playbook(dir.path(), &["-i", inv, "--diff", "site.yml"]);
-    first.assert_ok();
+    let first = support::converge_with(
+        &t,
+        &[
+            ("site.yml", &play(tasks)),
+            ("files/big.txt", &big),
+            ("files/upload.txt", &upload),
+        ],
+        "/etc",
+        true,
+        &["--diff"],
+    );
     assert_eq!(first.recap("t", "changed"), 1, "{}", first.stdout);
     assert_eq!(t.root("cat /etc/upload.txt"), upload);
     assert_eq!(t.root("stat -c %a /etc/upload.txt").trim(), "600");
-    let again = support::playbook(dir.path(), &["-i", inv, "--diff", "site.yml"]);
-    again.assert_ok();
-    assert_eq!(again.recap("t", "changed"), 0, "{}", again.stdout);
 }
 
 #[test]
@@ -251,30 +250,26 @@ fn existing_files_are_compared_exactly() {
     let t = Target::start("t");
     t.root(
         "printf 'two\\n  lines \\\\ \\n' > /etc/same.txt && printf 'no newline' > /etc/tail.txt \
-         && printf 'aaa\\n' > /etc/differs.txt",
+         && printf 'no newline' > /etc/newline.txt && printf 'aaa\\n' > /etc/differs.txt",
     );
     let tasks = r#"
     - copy:
         content: "two\n  lines \\ \n"
         dest: /etc/same.txt
     - copy: content="no newline" dest=/etc/tail.txt
-    - copy: content="no newline\n" dest=/etc/tail.txt
-      check_mode: yes
-      register: with_newline
+    - copy: content="no newline\n" dest=/etc/newline.txt
     - copy: content="bbb\n" dest=/etc/differs.txt
-    - assert:
-        that: with_newline is changed
 "#;
-    let run = support::run_play(&t, &play(tasks));
-    run.assert_ok();
+    let first = converge(&t, &[("site.yml", &play(tasks))], "/etc", true);
     assert_eq!(
-        run.recap("t", "changed"),
+        first.recap("t", "changed"),
         2,
-        "only the file of the same size with other bytes (and the check-mode newline) differ:\n{}",
-        run.stdout
+        "only the file of the same size with other bytes and the one without its newline differ:\n{}",
+        first.stdout
     );
     assert_eq!(t.root("cat /etc/differs.txt"), "bbb\n");
     assert_eq!(t.root("cat /etc/tail.txt"), "no newline");
+    assert_eq!(t.root("cat /etc/newline.txt"), "no newline\n");
 }
 
 #[test]

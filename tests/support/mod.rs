@@ -333,11 +333,28 @@ pub fn run_play(target: &Target, site: &str) -> Run {
 /// changes), then a second run (must report `changed=0`). Returns the real run for
 /// assertions on the target's state.
 pub fn converge(target: &Target, files: &[(&str, &str)], watched: &str, changes: bool) -> Run {
+    converge_with(target, files, watched, changes, &[])
+}
+
+/// `converge`, with `args` (say `--diff`) added to every run.
+pub fn converge_with(
+    target: &Target,
+    files: &[(&str, &str)],
+    watched: &str,
+    changes: bool,
+    args: &[&str],
+) -> Run {
     let dir = project(files);
     let inv = inventory(dir.path(), "all", &[target]);
     let inv = inv.to_str().expect("utf-8 path");
+    let run = |mode: &[&str]| {
+        playbook(
+            dir.path(),
+            &[&["-i", inv], mode, args, &["site.yml"]].concat(),
+        )
+    };
     let before = target.fingerprint(watched);
-    let check = playbook(dir.path(), &["-i", inv, "--check", "site.yml"]);
+    let check = run(&["--check"]);
     check.assert_ok();
     if changes {
         assert!(
@@ -352,7 +369,7 @@ pub fn converge(target: &Target, files: &[(&str, &str)], watched: &str, changes:
         "check mode changed the target:\n{}",
         check.stdout
     );
-    let first = playbook(dir.path(), &["-i", inv, "site.yml"]);
+    let first = run(&[]);
     first.assert_ok();
     if changes {
         assert!(
@@ -361,7 +378,7 @@ pub fn converge(target: &Target, files: &[(&str, &str)], watched: &str, changes:
             first.stdout
         );
     }
-    let second = playbook(dir.path(), &["-i", inv, "site.yml"]);
+    let second = run(&[]);
     second.assert_ok();
     assert_eq!(
         second.recap(&target.name, "changed"),
