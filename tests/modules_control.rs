@@ -96,3 +96,75 @@ fn tempfile_and_wait_for_timeout() {
     assert_eq!(t.root("ls -d /tmp/ansible.*.work | wc -l").trim(), "1");
     assert_eq!(t.root("cat /tmp/ansible.*.work/f"), "x");
 }
+
+/// `no_log` hides a result everywhere kiln writes one: its loop items (`item=None`), its
+/// diff, a failure's message, at every verbosity, and in the JSON event stream.
+#[test]
+fn no_log_hides_secrets_from_every_output() {
+    let t = Target::start("t");
+    let tasks = r#"
+    - copy:
+        content: "{{ item }}\n"
+        dest: "/tmp/secret-{{ index }}"
+      loop: [SECRET-ITEM-1]
+      loop_control: {index_var: index}
+      no_log: true
+    - command: "echo SECRET-OUTPUT"
+      no_log: true
+    - command: "sh -c 'echo SECRET-FAILURE >&2; exit 3'"
+      no_log: true
+      ignore_errors: true
+    - command: "false SECRET-IN-LOOP-{{ item }}"
+      loop: [a]
+      no_log: "{{ item == 'a' }}"
+      ignore_errors: true
+"#;
+    let dir = project(&[("site.yml", &play(tasks))]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let inv = inv.to_str().expect("utf-8 path");
+    for mode in [&["-v"][..], &["-vvvv"], &["--check", "-v"]] {
+        let events = dir.path().join("events.json");
+        let events_arg = events.to_str().expect("utf-8 path");
+        let args = [
+            &["-i", inv, "--diff", "--json-events", events_arg],
+            mode,
+            &["site.yml"],
+        ];
+        let run = playbook(dir.path(), &args.concat());
+        run.assert_ok();
+        let events = std::fs::read_to_string(&events).expect("events");
+        for text in [&run.stdout, &run.stderr, &events] {
+            assert!(!text.contains("SECRET"), "{mode:?} leaked:\n{text}");
+        }
+        assert!(run.stdout.contains("(item=None)"), "{}", run.stdout);
+        assert!(
+            run.stdout.contains("'no_log: true' was specified"),
+            "{}",
+            run.stdout
+        );
+    }
+}
+
+/// `debug` prints only when the run is at least as verbose as its `verbosity`; below that
+/// it is skipped, as in Ansible.
+#[test]
+fn debug_honours_its_verbosity_threshold() {
+    let t = Target::start("t");
+    let tasks = r#"
+    - debug: {msg: "LOUD-AT-0"}
+    - debug: {msg: "QUIET-UNTIL-3", verbosity: 3}
+"#;
+    let dir = project(&[("site.yml", &play(tasks))]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let inv = inv.to_str().expect("utf-8 path");
+    let quiet = playbook(dir.path(), &["-i", inv, "site.yml"]);
+    quiet.assert_ok();
+    assert!(quiet.stdout.contains("LOUD-AT-0"), "{}", quiet.stdout);
+    assert!(!quiet.stdout.contains("QUIET-UNTIL-3"), "{}", quiet.stdout);
+    assert!(quiet.stdout.contains("skipping: [t]"), "{}", quiet.stdout);
+    assert_eq!(quiet.recap("t", "skipped"), 1);
+    let loud = playbook(dir.path(), &["-i", inv, "-vvv", "site.yml"]);
+    loud.assert_ok();
+    assert!(loud.stdout.contains("QUIET-UNTIL-3"), "{}", loud.stdout);
+    assert_eq!(loud.recap("t", "skipped"), 0);
+}

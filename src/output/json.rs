@@ -61,7 +61,7 @@ impl Reporter for JsonLines {
             "host": e.host,
             "task": e.task,
             "status": e.status.word(),
-            "item": e.item_label,
+            "item": if e.no_log { None } else { e.item_label.as_deref() },
             "ignored": e.ignored,
             "round_trips": e.round_trips,
             "result": result,

@@ -66,8 +66,10 @@ pub trait Reporter: Send + Sync {
     fn playbook_start(&self, _path: &str) {}
     fn play_start(&self, name: &str);
     fn task_start(&self, name: &str, handler: bool);
+    /// One host's result for a task or a loop item; also a loop's summary line after its
+    /// items (Ansible prints one for failures only).
     fn host_result(&self, event: &HostEvent<'_>);
-    /// A loop's summary line after its items (Ansible prints one for failures only).
+    /// `[WARNING]: …` (retries, notified handlers that do not exist).
     fn warning(&self, message: &str);
     fn recap(&self, stats: &IndexMap<String, Stats>);
     fn no_hosts_matched(&self);
@@ -105,21 +107,157 @@ impl Reporter for Fanout {
     }
 }
 
-/// JSON of a result with sorted keys (ansible-playbook's callback sorts them).
+/// JSON of a result with sorted keys (ansible-playbook's callback sorts them), with Python's
+/// `json.dumps` separators: `, ` and `: ` when compact, four spaces of indent when pretty.
 pub fn result_json(result: &IndexMap<String, Value>, pretty: bool) -> String {
     let value =
         crate::template::filters::to_json_value(&crate::template::map_value(result.clone()));
     let sorted = crate::template::filters::sort_keys(value);
-    if pretty {
-        let mut buf = Vec::new();
+    let mut buf = Vec::new();
+    let written = if pretty {
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
         let mut ser = serde_json::Serializer::with_formatter(&mut buf, formatter);
-        let _ = serde::Serialize::serialize(&sorted, &mut ser);
-        String::from_utf8_lossy(&buf).into_owned()
+        serde::Serialize::serialize(&sorted, &mut ser)
     } else {
-        serde_json::to_string(&sorted)
-            .unwrap_or_default()
-            .replace("\":", "\": ")
-            .replace(",\"", ", \"")
+        let mut ser = serde_json::Serializer::with_formatter(&mut buf, PythonCompact);
+        serde::Serialize::serialize(&sorted, &mut ser)
+    };
+    match written {
+        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
+        Err(e) => format!("{{\"msg\": \"the result could not be shown: {e}\"}}"),
+    }
+}
+
+/// serde_json's compact layout with Python's default separators, as Ansible prints results.
+struct PythonCompact;
+
+impl serde_json::ser::Formatter for PythonCompact {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.begin_array_value(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+    ) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+}
+
+/// A loop item as Ansible's `(item=…)` shows it: a string as it is, anything else as Python's
+/// `repr` would print it (`{'name': 'x', 'uid': 1}`, `['a', 'b']`, `True`, `None`).
+pub fn item_label(item: &Value) -> String {
+    match item.as_str() {
+        Some(text) => text.to_string(),
+        None => python_repr(item),
+    }
+}
+
+fn python_repr(value: &Value) -> String {
+    use minijinja::value::ValueKind;
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => "None".into(),
+        ValueKind::Bool => if value.is_true() { "True" } else { "False" }.into(),
+        ValueKind::String => python_str_repr(value.as_str().unwrap_or_default()),
+        ValueKind::Seq | ValueKind::Iterable => {
+            let items: Vec<String> = value
+                .try_iter()
+                .into_iter()
+                .flatten()
+                .map(|v| python_repr(&v))
+                .collect();
+            format!("[{}]", items.join(", "))
+        }
+        ValueKind::Map => {
+            let entries: Vec<String> = value
+                .try_iter()
+                .into_iter()
+                .flatten()
+                .map(|key| {
+                    let item = value.get_item(&key).unwrap_or_default();
+                    format!("{}: {}", python_repr(&key), python_repr(&item))
+                })
+                .collect();
+            format!("{{{}}}", entries.join(", "))
+        }
+        _ => value.to_string(),
+    }
+}
+
+/// Python's `repr` of a string: single quotes unless the text holds `'` and no `"`.
+fn python_str_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_results_use_python_separators_without_touching_strings() {
+        let result = IndexMap::from([
+            ("msg".to_string(), Value::from("a\":b,\"c")),
+            ("changed".to_string(), Value::from(false)),
+            ("list".to_string(), Value::from(vec![1, 2])),
+        ]);
+        assert_eq!(
+            result_json(&result, false),
+            r#"{"changed": false, "list": [1, 2], "msg": "a\":b,\"c"}"#
+        );
+    }
+
+    #[test]
+    fn loop_labels_print_items_as_python_does() {
+        let nested: Value = serde_json::from_str::<serde_json::Value>(
+            r#"{"name": "x", "opts": {"b": 1, "on": true, "no": null}, "l": ["it's", "a\\b"]}"#,
+        )
+        .map(|json| Value::from(minijinja::value::Serde(json)))
+        .unwrap_or_default();
+        assert_eq!(
+            item_label(&nested),
+            r#"{'name': 'x', 'opts': {'b': 1, 'on': True, 'no': None}, 'l': ["it's", 'a\\b']}"#
+        );
+        assert_eq!(item_label(&Value::from("plain text")), "plain text");
+        assert_eq!(item_label(&Value::from(3)), "3");
     }
 }

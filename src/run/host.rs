@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use minijinja::value::ValueKind;
 use minijinja::Value;
 
 use super::state::HostState;
@@ -91,16 +90,10 @@ pub(super) fn render_flag(
 fn item_label(task: &Task, scope: &Scope, item: &Value) -> String {
     if let Some(label) = task.loop_spec.as_ref().and_then(|l| l.label.as_ref()) {
         if let Ok(v) = scope.templar().render_value(label, scope) {
-            return v.to_string();
+            return crate::output::item_label(&v);
         }
     }
-    match item.kind() {
-        ValueKind::String => item.as_str().unwrap_or_default().to_string(),
-        _ => crate::output::result_json(&IndexMap::from([("_".to_string(), item.clone())]), false)
-            .trim_start_matches("{\"_\": ")
-            .trim_end_matches('}')
-            .to_string(),
-    }
+    crate::output::item_label(item)
 }
 
 pub struct TaskRun<'a> {
@@ -270,11 +263,17 @@ impl TaskRun<'_> {
             .map(|v| scope.templar().eval_condition(v, scope).unwrap_or(true))
             .unwrap_or(false);
         let is_debug = self.task.action == "debug";
+        // A hidden result hides its loop item and its diff too (Ansible prints `item=None`).
+        let (label, diffs): (_, &[crate::modules::Diff]) = if no_log {
+            (label.map(|_| "None".to_string()), &[])
+        } else {
+            (label, &run.outcome.diffs)
+        };
         self.emit_with(
             run.status,
             &run.result,
             label,
-            &run.outcome.diffs,
+            diffs,
             run.ignored,
             is_debug,
             no_log,

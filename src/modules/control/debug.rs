@@ -1,4 +1,4 @@
-//! `debug`: print a message or a variable.
+//! `debug`: print a message or a variable; skipped below its `verbosity` threshold.
 
 use async_trait::async_trait;
 use minijinja::Value;
@@ -12,9 +12,18 @@ impl Module for Debug {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
         let msg = args.raw("msg");
         let var = args.str(&["var"])?;
-        let _ = args.int("verbosity")?;
+        let threshold = args.int("verbosity")?.unwrap_or(0);
         args.finish()?;
         let mut result = ModuleResult::changed(false);
+        if threshold > run_verbosity(ctx) {
+            // As Ansible's debug action: a skip, so `-v0` prints `skipping:` and no message.
+            result.skipped = true;
+            result.data.insert(
+                "skipped_reason".into(),
+                Value::from("Verbosity threshold not met."),
+            );
+            return Ok(result);
+        }
         match (msg, var) {
             (Some(_), Some(_)) => {
                 return Err(ModuleError::Args(
@@ -40,4 +49,12 @@ impl Module for Debug {
         }
         Ok(result)
     }
+}
+
+/// The run's `-v` count, as the magic variable `ansible_verbosity` holds it.
+fn run_verbosity(ctx: &ModuleCtx<'_>) -> i64 {
+    ctx.scope
+        .get("ansible_verbosity")
+        .and_then(|v| i64::try_from(v).ok())
+        .unwrap_or(0)
 }
