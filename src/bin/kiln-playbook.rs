@@ -9,7 +9,7 @@ use kiln::cli;
 #[derive(Parser)]
 #[command(
     name = "kiln-playbook",
-    version,
+    disable_version_flag = true,
     about = "Run Ansible playbooks with kiln (ansible-playbook's flags)"
 )]
 struct Cli {

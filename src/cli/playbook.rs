@@ -21,8 +21,12 @@ use crate::template::Templar;
 #[derive(Debug, Args, Clone)]
 pub struct PlaybookArgs {
     /// Playbook files to run, in order.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "version")]
     pub playbooks: Vec<PathBuf>,
+    /// Print the ansible-core version kiln follows, in ansible-playbook's layout (Packer,
+    /// Vagrant and Molecule read it), and exit.
+    #[arg(long = "version")]
+    pub version: bool,
     /// Inventory file, directory, or comma-separated host list (repeatable).
     #[arg(short = 'i', long = "inventory", visible_alias = "inventory-file")]
     pub inventory: Vec<String>,
@@ -66,6 +70,15 @@ pub struct PlaybookArgs {
     pub become_method: Option<String>,
     #[arg(short = 'K', long = "ask-become-pass")]
     pub ask_become_pass: bool,
+    /// Ansible 1.x's spelling of --become (Vagrant passes it in its 1.8 compatibility mode).
+    #[arg(short = 's', long = "sudo", hide = true)]
+    pub sudo: bool,
+    /// Ansible 1.x's spelling of --become-user.
+    #[arg(short = 'U', long = "sudo-user", hide = true)]
+    pub sudo_user: Option<String>,
+    /// Ansible 1.x's spelling of --ask-become-pass (refused as -K is).
+    #[arg(long = "ask-sudo-pass", hide = true)]
+    pub ask_sudo_pass: bool,
     #[arg(short = 'k', long = "ask-pass")]
     pub ask_pass: bool,
     #[arg(long = "private-key", visible_alias = "key-file")]
@@ -133,11 +146,8 @@ fn load_playbooks(
     let mut loader = Loader::default();
     for path in &args.playbooks {
         if !path.is_file() {
-            return Err(Error::Usage(format!(
-                "the playbook {} could not be found",
-                path.display()
-            ))
-            .into());
+            // ansible-playbook's words and exit code (1, not a usage error's 5).
+            anyhow::bail!("the playbook: {} could not be found", path.display());
         }
         let dir = path
             .parent()
@@ -154,7 +164,11 @@ fn load_playbooks(
 pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
     super::raise_file_limit();
     let config = AnsibleConfig::discover();
-    if args.ask_pass || args.ask_become_pass {
+    if args.version {
+        print!("{}", version_text(&config));
+        return Ok(0);
+    }
+    if args.ask_pass || args.ask_become_pass || args.ask_sudo_pass {
         return Err(Error::Usage(
             "kiln does not prompt for passwords: use SSH keys and passwordless sudo (drop -k/-K)"
                 .into(),
@@ -212,8 +226,12 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
         },
         start_at_task: args.start_at_task.clone(),
         extra_vars,
-        become_default: args.become_flag || config.escalate.unwrap_or(false),
-        become_user: args.become_user.clone().or(config.become_user.clone()),
+        become_default: args.become_flag || args.sudo || config.escalate.unwrap_or(false),
+        become_user: args
+            .become_user
+            .clone()
+            .or(args.sudo_user.clone())
+            .or(config.become_user.clone()),
         become_method: args.become_method.clone(),
         connection: ConnectionDefaults {
             connection: args.connection.clone(),
@@ -243,6 +261,38 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
         code = code.max(summary.exit_code);
     }
     Ok(code)
+}
+
+/// `--version` as ansible-playbook prints it: tools match `[core X.Y.Z]` on the first line
+/// to pick their code path for that Ansible version.
+fn version_text(config: &AnsibleConfig) -> String {
+    let program = std::env::args()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .map(|name| {
+            if name == "kiln" {
+                "kiln playbook".to_string()
+            } else {
+                name
+            }
+        })
+        .unwrap_or_else(|| "kiln-playbook".into());
+    let config_file = config
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "None".into());
+    let executable = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    format!(
+        "{program} [core {}]\n  config file = {config_file}\n  kiln version = {}\n  \
+         configured module search path = Default w/o overrides\n  \
+         executable location = {executable}\n  jinja version = minijinja 3\n  libyaml = False\n",
+        crate::run::ANSIBLE_COMPAT_VERSION,
+        env!("CARGO_PKG_VERSION"),
+    )
 }
 
 fn split_tags(values: &[String]) -> Vec<String> {
@@ -275,10 +325,11 @@ fn list(
         for (i, play) in pb.plays.iter().enumerate() {
             let hosts = runner.play_hosts(play)?;
             println!(
-                "\n  play #{} ({}): {}\tTAGS: []",
+                "\n  play #{} ({}): {}\tTAGS: [{}]",
                 i + 1,
                 play.hosts,
-                play.name
+                play.name,
+                sorted_tags(&play.inherited.tags).join(", ")
             );
             if args.list_hosts {
                 println!(
@@ -304,23 +355,29 @@ fn list(
                         println!(
                             "      {}\tTAGS: [{}]",
                             task.display_name(),
-                            task.inherited.tags.join(", ")
+                            sorted_tags(&task.inherited.tags).join(", ")
                         );
                     }
                 }
                 if args.list_tags {
-                    let mut all: Vec<String> = tasks
+                    let all: Vec<String> = tasks
                         .iter()
                         .flat_map(|t| t.inherited.tags.clone())
                         .collect();
-                    all.sort();
-                    all.dedup();
-                    println!("      TASK TAGS: [{}]", all.join(", "));
+                    println!("      TASK TAGS: [{}]", sorted_tags(&all).join(", "));
                 }
             }
         }
     }
     Ok(0)
+}
+
+/// Tags as ansible-playbook lists them: sorted, each once.
+fn sorted_tags(tags: &[String]) -> Vec<String> {
+    let mut tags = tags.to_vec();
+    tags.sort();
+    tags.dedup();
+    tags
 }
 
 fn collect(items: &[TaskItem], out: &mut Vec<Arc<crate::load::model::Task>>) {

@@ -80,7 +80,8 @@ pub struct Runner {
     pub(crate) include_depth: usize,
 }
 
-const ANSIBLE_COMPAT_VERSION: &str = "2.19.0";
+/// The ansible-core release whose behaviour kiln follows (`ansible_version`, `--version`).
+pub const ANSIBLE_COMPAT_VERSION: &str = "2.19.0";
 
 impl Runner {
     pub fn new(shared: Shared) -> Result<Self> {
