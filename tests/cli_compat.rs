@@ -93,3 +93,65 @@ fn list_tasks_shows_play_tags_and_sorted_task_tags() {
         run.stdout
     );
 }
+
+/// Colour as ansible-playbook: on a terminal, not when piped, never with NO_COLOR or
+/// ANSIBLE_NOCOLOR, always with ANSIBLE_FORCE_COLOR (which wins).
+#[test]
+fn colour_on_a_terminal_or_when_forced_and_never_when_refused() {
+    let t = Target::start("t");
+    let site = "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: 'true'\n      changed_when: false\n    - command: 'true'\n";
+    let dir = project(&[("site.yml", site)]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let inv = inv.to_str().expect("utf-8 path");
+    let green_ok = "\x1b[0;32mok: [t]\x1b[0m";
+    let yellow_changed = "\x1b[0;33mchanged: [t]\x1b[0m";
+    let piped = playbook(dir.path(), &["-i", inv, "site.yml"]);
+    piped.assert_ok();
+    assert!(!piped.stdout.contains('\x1b'), "{}", piped.stdout);
+    let forced = run_kiln(
+        &kiln(),
+        dir.path(),
+        &["playbook", "-i", inv, "site.yml"],
+        &[
+            ("ANSIBLE_HOST_KEY_CHECKING", "false"),
+            ("ANSIBLE_FORCE_COLOR", "1"),
+            ("NO_COLOR", "1"),
+        ],
+    );
+    forced.assert_ok();
+    assert!(forced.stdout.contains(green_ok), "{:?}", forced.stdout);
+    assert!(
+        forced.stdout.contains(yellow_changed),
+        "{:?}",
+        forced.stdout
+    );
+    // A real terminal: util-linux `script` runs kiln on a pseudo-terminal.
+    let on_terminal = |env: &[(&str, &str)]| {
+        let command = format!(
+            "{} playbook -i {inv} site.yml",
+            kiln().to_str().expect("utf-8 path")
+        );
+        let mut script = std::process::Command::new("script");
+        script
+            .current_dir(dir.path())
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .env("HOME", dir.path())
+            .env("ANSIBLE_HOST_KEY_CHECKING", "false")
+            .env_remove("NO_COLOR")
+            .env_remove("ANSIBLE_NOCOLOR")
+            .env_remove("ANSIBLE_FORCE_COLOR");
+        for (k, v) in env {
+            script.env(k, v);
+        }
+        let out = script.output().expect("run script");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tty = on_terminal(&[]);
+    assert!(tty.contains(green_ok), "{tty:?}");
+    for refusal in ["NO_COLOR", "ANSIBLE_NOCOLOR"] {
+        let plain = on_terminal(&[(refusal, "1")]);
+        assert!(plain.contains("ok: [t]"), "{plain:?}");
+        assert!(!plain.contains('\x1b'), "{refusal}: {plain:?}");
+    }
+}

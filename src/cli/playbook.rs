@@ -190,6 +190,7 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
     }
     let extra_vars = super::extra_vars::parse(&args.extra_vars)?;
     let verbosity = args.verbose;
+    let color = config.color_output(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
     match &args.json_events {
         Some(path) if path.as_os_str() == "-" => {
@@ -201,11 +202,13 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
             reporters.push(Arc::new(JsonLines::new(Box::new(file))));
             reporters.push(Arc::new(AnsibleText::new(
                 verbosity,
+                color,
                 Box::new(std::io::stdout()),
             )));
         }
         None => reporters.push(Arc::new(AnsibleText::new(
             verbosity,
+            color,
             Box::new(std::io::stdout()),
         ))),
     }

@@ -20,6 +20,10 @@ pub struct AnsibleConfig {
     pub escalate: Option<bool>,
     pub become_user: Option<String>,
     pub gathering: Option<String>,
+    /// `nocolor` / `ANSIBLE_NOCOLOR` / `NO_COLOR`.
+    pub nocolor: Option<bool>,
+    /// `force_color` / `ANSIBLE_FORCE_COLOR`: colour even when stdout is not a terminal.
+    pub force_color: Option<bool>,
 }
 
 pub fn parse_bool(text: &str) -> Option<bool> {
@@ -54,6 +58,12 @@ fn path_list(text: &str, base: &Path) -> Vec<PathBuf> {
 
 impl AnsibleConfig {
     /// Finds and reads the configuration, then applies environment overrides.
+    /// Whether text output is coloured, as Ansible decides: forced colour wins, then
+    /// `nocolor`, then whether stdout is a terminal.
+    pub fn color_output(&self, stdout_is_terminal: bool) -> bool {
+        self.force_color == Some(true) || (self.nocolor != Some(true) && stdout_is_terminal)
+    }
+
     pub fn discover() -> Self {
         let mut candidates: Vec<PathBuf> = Vec::new();
         if let Some(p) = std::env::var_os("ANSIBLE_CONFIG") {
@@ -110,6 +120,8 @@ impl AnsibleConfig {
                 ("defaults", "host_key_checking") => config.host_key_checking = parse_bool(value),
                 ("defaults", "timeout") => config.timeout = value.parse().ok(),
                 ("defaults", "gathering") => config.gathering = Some(value.to_string()),
+                ("defaults", "nocolor") => config.nocolor = parse_bool(value),
+                ("defaults", "force_color") => config.force_color = parse_bool(value),
                 ("ssh_connection", "ssh_args") => config.ssh_args = Some(value.to_string()),
                 ("privilege_escalation", "become") => config.escalate = parse_bool(value),
                 ("privilege_escalation", "become_user") => {
@@ -136,6 +148,21 @@ impl AnsibleConfig {
             .and_then(|v| parse_bool(&v))
         {
             self.host_key_checking = Some(b);
+        }
+        if let Some(b) = std::env::var("ANSIBLE_NOCOLOR")
+            .ok()
+            .and_then(|v| parse_bool(&v))
+        {
+            self.nocolor = Some(b);
+        } else if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+            // no-color.org: any non-empty value turns colour off.
+            self.nocolor = Some(true);
+        }
+        if let Some(b) = std::env::var("ANSIBLE_FORCE_COLOR")
+            .ok()
+            .and_then(|v| parse_bool(&v))
+        {
+            self.force_color = Some(b);
         }
         if let Ok(v) = std::env::var("ANSIBLE_SSH_ARGS") {
             self.ssh_args = Some(v);

@@ -10,15 +10,70 @@ use super::{result_json, HostEvent, Reporter, Stats, Status};
 
 pub struct AnsibleText {
     verbosity: u8,
+    color: bool,
     out: Mutex<Box<dyn Write + Send>>,
 }
 
+/// Ansible's default colours (its `COLOR_*` settings) as SGR codes.
+mod colors {
+    pub const OK: &str = "0;32";
+    pub const CHANGED: &str = "0;33";
+    pub const ERROR: &str = "0;31";
+    pub const SKIP: &str = "0;36";
+    pub const UNREACHABLE: &str = "1;31";
+    pub const WARN: &str = "1;35";
+    pub const VERBOSE: &str = "0;34";
+    pub const DIFF_ADD: &str = "0;32";
+    pub const DIFF_REMOVE: &str = "0;31";
+    pub const DIFF_LINES: &str = "0;36";
+}
+
 impl AnsibleText {
-    pub fn new(verbosity: u8, out: Box<dyn Write + Send>) -> Self {
+    /// `color`: whether to colour the text as ansible-playbook does on a terminal.
+    pub fn new(verbosity: u8, color: bool, out: Box<dyn Write + Send>) -> Self {
         Self {
             verbosity,
+            color,
             out: Mutex::new(out),
         }
+    }
+
+    /// `text` in the colour `code`, line by line as Ansible's `stringc` does (so a pager or
+    /// `grep` never sees a colour run across a newline).
+    fn paint(&self, text: &str, code: &str) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        text.split('\n')
+            .map(|line| format!("\x1b[{code}m{line}\x1b[0m"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// A unified diff with added lines green, removed red and hunk headers cyan.
+    fn paint_diff(&self, diff: &str) -> String {
+        let mut out = String::with_capacity(diff.len());
+        for line in diff.split_inclusive('\n') {
+            let (body, newline) = match line.strip_suffix('\n') {
+                Some(body) => (body, "\n"),
+                None => (line, ""),
+            };
+            let code = if body.starts_with('+') {
+                Some(colors::DIFF_ADD)
+            } else if body.starts_with('-') {
+                Some(colors::DIFF_REMOVE)
+            } else if body.starts_with("@@") {
+                Some(colors::DIFF_LINES)
+            } else {
+                None
+            };
+            match code {
+                Some(code) => out.push_str(&self.paint(body, code)),
+                None => out.push_str(body),
+            }
+            out.push_str(newline);
+        }
+        out
     }
 
     fn print(&self, text: &str) {
@@ -41,6 +96,43 @@ pub fn recap_line(host: &str, s: &Stats) -> String {
         "{host:<26} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={:<4}",
         s.ok, s.changed, s.unreachable, s.failed, s.skipped, s.rescued, s.ignored
     )
+}
+
+impl AnsibleText {
+    /// A recap line coloured as Ansible's `hostcolor` and `colorize` do: the host by its
+    /// worst outcome, each non-zero counter in its status's colour.
+    fn recap_line_colored(&self, host: &str, s: &Stats) -> String {
+        if !self.color {
+            return recap_line(host, s);
+        }
+        let host_color = if s.failed > 0 || s.unreachable > 0 {
+            colors::ERROR
+        } else if s.changed > 0 {
+            colors::CHANGED
+        } else {
+            colors::OK
+        };
+        let counter = |name: &str, n: u64, code: &str| {
+            let text = format!("{name}={n:<4}");
+            if n == 0 {
+                text
+            } else {
+                self.paint(&text, code)
+            }
+        };
+        // Ansible pads the coloured name to 37 columns: 26 plus the 11 bytes of colour codes.
+        format!(
+            "{:<37} : {} {} {} {} {} {} {}",
+            self.paint(host, host_color),
+            counter("ok", s.ok, colors::OK),
+            counter("changed", s.changed, colors::CHANGED),
+            counter("unreachable", s.unreachable, colors::UNREACHABLE),
+            counter("failed", s.failed, colors::ERROR),
+            counter("skipped", s.skipped, colors::SKIP),
+            counter("rescued", s.rescued, colors::OK),
+            counter("ignored", s.ignored, colors::WARN),
+        )
+    }
 }
 
 /// A unified diff in the form `--diff` prints.
@@ -77,7 +169,7 @@ impl Reporter for AnsibleText {
             .unwrap_or_default();
         let mut text = String::new();
         for diff in e.diffs {
-            text.push_str(&unified_diff(diff));
+            text.push_str(&self.paint_diff(&unified_diff(diff)));
         }
         let censored;
         let result = if e.no_log {
@@ -119,46 +211,57 @@ impl Reporter for AnsibleText {
                 line
             }
         };
-        if e.status == Status::Failed && e.item_label.is_some() {
-            text.push_str(&format!(
+        let line = if e.status == Status::Failed && e.item_label.is_some() {
+            format!(
                 "failed: {host}{item} => {}",
                 result_json(result, self.verbosity > 0)
-            ));
+            )
         } else {
-            text.push_str(&line);
-        }
+            line
+        };
+        let code = match e.status {
+            Status::Ok => colors::OK,
+            Status::Changed => colors::CHANGED,
+            Status::Skipped => colors::SKIP,
+            Status::Failed => colors::ERROR,
+            Status::Unreachable => colors::UNREACHABLE,
+        };
+        text.push_str(&self.paint(&line, code));
         if e.ignored {
-            text.push_str("\n...ignoring");
+            text.push('\n');
+            text.push_str(&self.paint("...ignoring", colors::SKIP));
         }
         if self.verbosity >= 3 {
-            text.push_str(&format!(
-                "\n<{}> round trips so far: {}",
-                e.host, e.round_trips
+            text.push('\n');
+            text.push_str(&self.paint(
+                &format!("<{}> round trips so far: {}", e.host, e.round_trips),
+                colors::VERBOSE,
             ));
         }
         self.print(&text);
     }
 
     fn warning(&self, message: &str) {
-        self.print(&format!("[WARNING]: {message}"));
+        self.print(&self.paint(&format!("[WARNING]: {message}"), colors::WARN));
     }
 
     fn recap(&self, stats: &IndexMap<String, Stats>) {
         let mut text = banner("PLAY RECAP");
         for (host, s) in stats {
             text.push('\n');
-            text.push_str(&recap_line(host, s));
+            text.push_str(&self.recap_line_colored(host, s));
         }
         text.push('\n');
         self.print(&text);
     }
 
     fn no_hosts_matched(&self) {
-        self.print("skipping: no hosts matched");
+        self.print(&self.paint("skipping: no hosts matched", colors::SKIP));
     }
 
     fn included(&self, file: &str, hosts: &[String]) {
-        self.print(&format!("included: {file} for {}", hosts.join(", ")));
+        let line = format!("included: {file} for {}", hosts.join(", "));
+        self.print(&self.paint(&line, colors::SKIP));
     }
 }
 
@@ -176,6 +279,20 @@ mod tests {
             changed: 2,
             ..Default::default()
         };
+        let plain = AnsibleText::new(0, false, Box::new(std::io::sink()));
+        assert_eq!(plain.recap_line_colored("web1", &s), recap_line("web1", &s));
+        let colored = AnsibleText::new(0, true, Box::new(std::io::sink()));
+        assert_eq!(
+            colored.recap_line_colored("web1", &s),
+            format!(
+                "{:<37} : \x1b[0;32mok=5   \x1b[0m \x1b[0;33mchanged=2   \x1b[0m unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   ",
+                "\x1b[0;33mweb1\x1b[0m"
+            )
+        );
+        assert_eq!(
+            colored.paint_diff("--- a\n+++ b\n@@ -1 +1 @@\n-x\n+y\n same\n"),
+            "\x1b[0;31m--- a\x1b[0m\n\x1b[0;32m+++ b\x1b[0m\n\x1b[0;36m@@ -1 +1 @@\x1b[0m\n\x1b[0;31m-x\x1b[0m\n\x1b[0;32m+y\x1b[0m\n same\n"
+        );
         assert_eq!(
             recap_line("web1", &s),
             "web1                       : ok=5    changed=2    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   "
