@@ -155,3 +155,38 @@ fn colour_on_a_terminal_or_when_forced_and_never_when_refused() {
         assert!(!plain.contains('\x1b'), "{refusal}: {plain:?}");
     }
 }
+
+/// `-v` prints each result on one line and never dumps gathered facts; `-vvv` indents them,
+/// as ansible-playbook's default callback does.
+#[test]
+fn verbose_results_are_one_line_and_facts_stay_hidden() {
+    let t = Target::start("t");
+    let site = "- hosts: all\n  tasks:\n    - command: echo hi\n";
+    let dir = project(&[("site.yml", site)]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let inv = inv.to_str().expect("utf-8 path");
+    let v = playbook(dir.path(), &["-i", inv, "-v", "site.yml"]);
+    v.assert_ok();
+    assert!(v.stdout.contains("\nok: [t]\n"), "{}", v.stdout);
+    assert!(!v.stdout.contains("ansible_facts"), "{}", v.stdout);
+    let changed = v
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("changed: [t]"))
+        .unwrap_or_else(|| panic!("no changed line:\n{}", v.stdout));
+    assert!(
+        changed.starts_with("changed: [t] => {\"changed\": true, ")
+            && changed.contains("\"stdout\": \"hi\"")
+            && changed.ends_with('}'),
+        "{changed}"
+    );
+    let vvv = playbook(dir.path(), &["-i", inv, "-vvv", "site.yml"]);
+    vvv.assert_ok();
+    assert!(
+        vvv.stdout
+            .contains("changed: [t] => {\n    \"changed\": true,"),
+        "{}",
+        vvv.stdout
+    );
+    assert!(!vvv.stdout.contains("ansible_facts"), "{}", vvv.stdout);
+}

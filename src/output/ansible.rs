@@ -190,32 +190,38 @@ impl Reporter for AnsibleText {
         } else {
             result
         };
+        // As Ansible's `_dump_results`: one line up to -vv, indented from -vvv (and always
+        // for debug).
+        let indented = self.verbosity > 2;
         let line = match e.status {
             Status::Failed => format!(
                 "fatal: {host}: FAILED! => {}",
-                result_json(result, self.verbosity > 0)
+                result_json(result, indented)
             ),
             Status::Unreachable => format!(
                 "fatal: {host}: UNREACHABLE! => {}",
-                result_json(result, self.verbosity > 0)
+                result_json(result, indented)
             ),
             status => {
                 let mut line = format!("{}: {host}{item}", status.word());
-                if (e.is_debug && status != Status::Skipped) || self.verbosity > 0 {
+                let shown = if e.is_debug {
+                    status != Status::Skipped
+                } else {
+                    self.verbosity > 0 && !e.verbose_override
+                };
+                if shown {
                     let mut shown = result.clone();
                     if e.is_debug {
                         shown.shift_remove("changed");
                     }
-                    line.push_str(&format!(" => {}", result_json(&shown, true)));
+                    let text = result_json(&shown, e.is_debug || indented);
+                    line.push_str(&format!(" => {text}"));
                 }
                 line
             }
         };
         let line = if e.status == Status::Failed && e.item_label.is_some() {
-            format!(
-                "failed: {host}{item} => {}",
-                result_json(result, self.verbosity > 0)
-            )
+            format!("failed: {host}{item} => {}", result_json(result, indented))
         } else {
             line
         };

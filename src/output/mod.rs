@@ -43,8 +43,10 @@ pub struct HostEvent<'a> {
     pub item_label: Option<String>,
     pub ignored: bool,
     pub diffs: &'a [Diff],
-    /// `debug` output is always shown; other results only with `-v`.
+    /// `debug` output is always shown, indented; other results only with `-v`.
     pub is_debug: bool,
+    /// A result never printed in full (fact gathering: Ansible's `_ansible_verbose_override`).
+    pub verbose_override: bool,
     pub delegated_to: Option<&'a str>,
     pub round_trips: u64,
     pub no_log: bool,

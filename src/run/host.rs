@@ -306,6 +306,7 @@ impl TaskRun<'_> {
             ignored,
             diffs,
             is_debug,
+            verbose_override: matches!(self.task.action.as_str(), "setup" | "gather_facts"),
             delegated_to: delegated.as_deref(),
             round_trips: self.shared.pool.round_trips(self.host),
             no_log,
