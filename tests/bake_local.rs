@@ -72,7 +72,15 @@ fn bakes_the_example_web_image_that_boots_and_serves_its_page() {
         .env("KILN_HOME", bake.home())
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&listed.stdout).contains(id));
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(id))
+        .unwrap_or_else(|| panic!("{id} not listed:\n{listed}"));
+    assert!(
+        row.contains(" UTC (just now)") || row.contains(" minute"),
+        "created is a date and an age: {row}"
+    );
 }
 
 #[test]
