@@ -190,3 +190,75 @@ fn verbose_results_are_one_line_and_facts_stay_hidden() {
     );
     assert!(!vvv.stdout.contains("ansible_facts"), "{}", vvv.stdout);
 }
+
+/// ANSIBLE_BECOME, ANSIBLE_BECOME_USER and ANSIBLE_BECOME_METHOD are honoured.
+#[test]
+fn become_settings_from_the_environment() {
+    let t = Target::start("t");
+    let site = "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: id -un\n      register: who\n    - assert: {that: \"who.stdout == 'root'\"}\n";
+    let dir = project(&[("site.yml", site)]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let inv = inv.to_str().expect("utf-8 path");
+    let env = |extra: &[(&'static str, &'static str)]| {
+        let mut env = vec![("ANSIBLE_HOST_KEY_CHECKING", "false")];
+        env.extend_from_slice(extra);
+        run_kiln(
+            &kiln(),
+            dir.path(),
+            &["playbook", "-i", inv, "site.yml"],
+            &env,
+        )
+    };
+    env(&[
+        ("ANSIBLE_BECOME", "true"),
+        ("ANSIBLE_BECOME_USER", "root"),
+        ("ANSIBLE_BECOME_METHOD", "sudo"),
+    ])
+    .assert_ok();
+    let off = env(&[("ANSIBLE_BECOME", "false")]);
+    assert_eq!(off.code, 2, "{}", off.stdout);
+}
+
+/// `gathering = explicit` gathers only for plays that ask; `smart` gathers once per host in
+/// a run; an unknown value is a usage error naming it.
+#[test]
+fn gathering_explicit_and_smart() {
+    let t = Target::start("t");
+    let play = |facts: &str| {
+        format!("- hosts: all\n{facts}  tasks:\n    - debug: msg=\"{{{{ ansible_hostname | default('NO-FACTS') }}}}\"\n")
+    };
+    let site = [play(""), play(""), play("  gather_facts: yes\n")].concat();
+    let dir = project(&[("site.yml", &site)]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let inv = inv.to_str().expect("utf-8 path");
+    let with = |gathering: &str| {
+        let run = run_kiln(
+            &kiln(),
+            dir.path(),
+            &["playbook", "-i", inv, "site.yml"],
+            &[
+                ("ANSIBLE_HOST_KEY_CHECKING", "false"),
+                ("ANSIBLE_GATHERING", gathering),
+            ],
+        );
+        (run.stdout.matches("TASK [Gathering Facts]").count(), run)
+    };
+    let (gathered, run) = with("implicit");
+    run.assert_ok();
+    assert_eq!(gathered, 3, "{}", run.stdout);
+    let (gathered, run) = with("explicit");
+    run.assert_ok();
+    assert_eq!(gathered, 1, "{}", run.stdout);
+    assert_eq!(run.stdout.matches("NO-FACTS").count(), 2, "{}", run.stdout);
+    let (gathered, run) = with("smart");
+    run.assert_ok();
+    assert_eq!(gathered, 1, "{}", run.stdout);
+    assert!(!run.stdout.contains("NO-FACTS"), "{}", run.stdout);
+    let (_, run) = with("sometimes");
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("gathering = sometimes"),
+        "{}",
+        run.stderr
+    );
+}

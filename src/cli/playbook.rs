@@ -235,7 +235,7 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
             .clone()
             .or(args.sudo_user.clone())
             .or(config.become_user.clone()),
-        become_method: args.become_method.clone(),
+        become_method: args.become_method.clone().or(config.become_method.clone()),
         connection: ConnectionDefaults {
             connection: args.connection.clone(),
             remote_user: args.user.clone().or(config.remote_user.clone()),
@@ -245,6 +245,10 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
             ssh_args,
         },
         verbosity,
+        gathering: match &config.gathering {
+            Some(text) => text.parse().map_err(Error::Usage)?,
+            None => Default::default(),
+        },
     };
     if args.list_hosts || args.list_tasks || args.list_tags {
         return list(&args, &playbooks, inventory, opts);

@@ -19,6 +19,7 @@ pub struct AnsibleConfig {
     pub ssh_args: Option<String>,
     pub escalate: Option<bool>,
     pub become_user: Option<String>,
+    pub become_method: Option<String>,
     pub gathering: Option<String>,
     /// `nocolor` / `ANSIBLE_NOCOLOR` / `NO_COLOR`.
     pub nocolor: Option<bool>,
@@ -127,6 +128,9 @@ impl AnsibleConfig {
                 ("privilege_escalation", "become_user") => {
                     config.become_user = Some(value.to_string())
                 }
+                ("privilege_escalation", "become_method") => {
+                    config.become_method = Some(value.to_string())
+                }
                 _ => {}
             }
         }
@@ -163,6 +167,21 @@ impl AnsibleConfig {
             .and_then(|v| parse_bool(&v))
         {
             self.force_color = Some(b);
+        }
+        if let Some(b) = std::env::var("ANSIBLE_BECOME")
+            .ok()
+            .and_then(|v| parse_bool(&v))
+        {
+            self.escalate = Some(b);
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_BECOME_USER") {
+            self.become_user = Some(v);
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_BECOME_METHOD") {
+            self.become_method = Some(v);
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_GATHERING") {
+            self.gathering = Some(v);
         }
         if let Ok(v) = std::env::var("ANSIBLE_SSH_ARGS") {
             self.ssh_args = Some(v);

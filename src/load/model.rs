@@ -28,7 +28,8 @@ pub struct Play {
     pub playbook_dir: PathBuf,
     pub vars: Arc<VarMap>,
     pub vars_files: Vec<Value>,
-    pub gather_facts: bool,
+    /// `gather_facts:` as written; unset follows `gathering` in ansible.cfg.
+    pub gather_facts: Option<bool>,
     pub serial: Vec<Value>,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,

@@ -195,8 +195,8 @@ impl Loader {
         }
 
         let gather_facts = match map.get("gather_facts") {
-            Some(node) => bool_of(doc, node, "gather_facts")?,
-            None => true,
+            Some(node) => Some(bool_of(doc, node, "gather_facts")?),
+            None => None,
         };
         let serial = match map.get("serial") {
             Some(node) => string_or_list(doc, node, "serial")?,

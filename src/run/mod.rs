@@ -43,6 +43,34 @@ pub struct RunOptions {
     pub become_method: Option<String>,
     pub connection: ConnectionDefaults,
     pub verbosity: u8,
+    pub gathering: Gathering,
+}
+
+/// ansible.cfg's `gathering`: when a play without `gather_facts:` gathers facts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Gathering {
+    /// Always, unless the play says `gather_facts: no` (Ansible's default).
+    #[default]
+    Implicit,
+    /// Only when the play says `gather_facts: yes`.
+    Explicit,
+    /// As implicit, but not again for a host whose facts were already gathered in this run.
+    Smart,
+}
+
+impl std::str::FromStr for Gathering {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "implicit" => Ok(Self::Implicit),
+            "explicit" => Ok(Self::Explicit),
+            "smart" => Ok(Self::Smart),
+            other => Err(format!(
+                "gathering = {other} is not one of implicit, explicit, smart"
+            )),
+        }
+    }
 }
 
 /// What every host's task run may read; nothing here changes while a task runs.
@@ -195,7 +223,10 @@ impl Runner {
                 let magic = Arc::make_mut(ctx.layers.magic.entry(host.clone()).or_default());
                 magic.insert("ansible_play_batch".into(), Value::from(batch.clone()));
             }
-            if play.gather_facts {
+            let gather = play
+                .gather_facts
+                .unwrap_or(self.shared.opts.gathering != Gathering::Explicit);
+            if gather {
                 self.gather_facts(&mut ctx).await;
             }
             for section in &play.sections {
@@ -400,11 +431,31 @@ impl Runner {
             listen: vec![],
             location: ctx.play.location.clone(),
         });
-        let hosts = ctx.hosts.clone();
+        let smart = self.shared.opts.gathering == Gathering::Smart;
+        let hosts: Vec<String> = ctx
+            .hosts
+            .iter()
+            .filter(|h| !smart || !self.facts_gathered(h))
+            .cloned()
+            .collect();
+        if hosts.is_empty() {
+            return;
+        }
         // Fact gathering is never skipped by --start-at-task.
         let pending = self.start_at.take();
         let _ = self.run_task(ctx, &task, &hosts, false).await;
         self.start_at = pending;
+    }
+}
+
+impl Runner {
+    /// Whether `setup` already ran on `host` in this run (and `meta: clear_facts` did not
+    /// clear it since).
+    fn facts_gathered(&self, host: &str) -> bool {
+        self.hosts
+            .get(host)
+            .and_then(|s| s.facts.get("module_setup"))
+            .is_some_and(|v| v.is_true())
     }
 }
 

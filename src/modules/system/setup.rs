@@ -51,10 +51,12 @@ impl Module for Setup {
         let _ = args.raw_any(&["gather_subset", "gather_timeout", "filter", "fact_path"]);
         args.finish()?;
         let out = ctx.conn.exec(GATHER, None).await?;
-        let facts = parse_facts(&out.stdout_text())
+        let mut facts: VarMap = parse_facts(&out.stdout_text())
             .into_iter()
             .map(|(k, v)| (format!("ansible_{k}"), v))
             .collect();
+        // As Ansible's setup: marks the host's facts as gathered (`gathering = smart`).
+        facts.insert("ansible_module_setup".into(), Value::from(true));
         let mut result = ModuleResult::changed(false);
         result.facts = Some(facts);
         Ok(result)
