@@ -5,6 +5,7 @@
 
 pub mod bake;
 pub mod cli;
+pub mod clock;
 pub mod connection;
 pub mod cycle;
 pub mod error;

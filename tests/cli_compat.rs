@@ -262,3 +262,107 @@ fn gathering_explicit_and_smart() {
         run.stderr
     );
 }
+
+/// display_skipped_hosts / display_ok_hosts hide those results (and the banners of tasks
+/// that show nothing); the json stdout callback prints one document; yaml prints results
+/// as YAML; settings kiln does not act on are named in one warning each.
+#[test]
+fn stdout_callbacks_display_filters_and_unhonoured_settings() {
+    let t = Target::start("t");
+    let site = "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: quiet\n      command: 'true'\n      changed_when: false\n    - name: skipped\n      command: 'true'\n      when: false\n    - name: loud\n      command: echo hi\n";
+    let dir = project(&[
+        ("site.yml", site),
+        (
+            "ansible.cfg",
+            "[defaults]\ndisplay_skipped_hosts = False\nstdout_callback = default\n[ssh_connection]\npipelining = True\n",
+        ),
+    ]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let inv = inv.to_str().expect("utf-8 path");
+    let run = |env: &[(&str, &str)]| {
+        let mut all = vec![("ANSIBLE_HOST_KEY_CHECKING", "false")];
+        all.extend_from_slice(env);
+        run_kiln(
+            &kiln(),
+            dir.path(),
+            &["playbook", "-i", inv, "site.yml"],
+            &all,
+        )
+    };
+    let filtered = run(&[
+        ("ANSIBLE_DISPLAY_OK_HOSTS", "false"),
+        ("ANSIBLE_PIPELINING", "1"),
+    ]);
+    filtered.assert_ok();
+    assert!(
+        !filtered.stdout.contains("TASK [quiet]"),
+        "{}",
+        filtered.stdout
+    );
+    assert!(
+        !filtered.stdout.contains("TASK [skipped]"),
+        "{}",
+        filtered.stdout
+    );
+    assert!(
+        filtered.stdout.contains("TASK [loud]"),
+        "{}",
+        filtered.stdout
+    );
+    assert!(
+        filtered.stdout.contains("changed: [t]"),
+        "{}",
+        filtered.stdout
+    );
+    assert_eq!(filtered.recap("t", "skipped"), 1);
+    for named in ["[ssh_connection] pipelining", "ANSIBLE_PIPELINING"] {
+        assert_eq!(
+            filtered.stdout.matches(named).count(),
+            1,
+            "{named}:\n{}",
+            filtered.stdout
+        );
+    }
+
+    let json = run(&[("ANSIBLE_STDOUT_CALLBACK", "json")]);
+    json.assert_ok();
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout)
+        .unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{}", json.stdout));
+    let tasks = &doc["plays"][0]["tasks"];
+    assert_eq!(tasks[2]["task"]["name"], "loud", "{doc}");
+    assert_eq!(tasks[2]["hosts"]["t"]["stdout"], "hi", "{doc}");
+    assert_eq!(tasks[2]["hosts"]["t"]["action"], "command", "{doc}");
+    assert_eq!(doc["stats"]["t"]["changed"], 1, "{doc}");
+    assert_eq!(doc["stats"]["t"]["skipped"], 1, "{doc}");
+
+    let yaml = run(&[
+        ("ANSIBLE_STDOUT_CALLBACK", "yaml"),
+        ("ANSIBLE_DISPLAY_SKIPPED_HOSTS", "1"),
+    ]);
+    yaml.assert_ok();
+    assert!(yaml.stdout.contains("skipping: [t]"), "{}", yaml.stdout);
+    let loud = playbook(dir.path(), &["-i", inv, "-v", "site.yml"]);
+    assert!(loud.stdout.contains("changed: [t] => {"), "{}", loud.stdout);
+    let yaml_v = run_kiln(
+        &kiln(),
+        dir.path(),
+        &["playbook", "-i", inv, "-v", "site.yml"],
+        &[
+            ("ANSIBLE_HOST_KEY_CHECKING", "false"),
+            ("ANSIBLE_STDOUT_CALLBACK", "yaml"),
+        ],
+    );
+    yaml_v.assert_ok();
+    assert!(
+        yaml_v
+            .stdout
+            .contains("changed: [t] => \n    changed: true\n"),
+        "{}",
+        yaml_v.stdout
+    );
+    assert!(
+        yaml_v.stdout.contains("\n    stdout: hi\n"),
+        "{}",
+        yaml_v.stdout
+    );
+}

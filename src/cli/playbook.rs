@@ -12,7 +12,8 @@ use crate::load::config::AnsibleConfig;
 use crate::load::inventory::Inventory;
 use crate::load::model::{Playbook, TaskItem};
 use crate::load::Loader;
-use crate::output::{ansible::AnsibleText, json::JsonLines, Fanout, Reporter};
+use crate::output::ansible::{AnsibleText, TextOptions};
+use crate::output::{json::JsonLines, json_doc::JsonDocument, Fanout, Reporter};
 use crate::run::connect::{ConnectionDefaults, ConnectionPool};
 use crate::run::tags::TagFilter;
 use crate::run::{RunOptions, Runner, Shared};
@@ -190,7 +191,8 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
     }
     let extra_vars = super::extra_vars::parse(&args.extra_vars)?;
     let verbosity = args.verbose;
-    let color = config.color_output(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    let mut warnings = Vec::new();
+    let stdout_reporter = stdout_reporter(&config, verbosity, &mut warnings);
     let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
     match &args.json_events {
         Some(path) if path.as_os_str() == "-" => {
@@ -200,17 +202,21 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating the event file {}", path.display()))?;
             reporters.push(Arc::new(JsonLines::new(Box::new(file))));
-            reporters.push(Arc::new(AnsibleText::new(
-                verbosity,
-                color,
-                Box::new(std::io::stdout()),
-            )));
+            reporters.push(stdout_reporter);
         }
-        None => reporters.push(Arc::new(AnsibleText::new(
-            verbosity,
-            color,
-            Box::new(std::io::stdout()),
-        ))),
+        None => reporters.push(stdout_reporter),
+    }
+    let reporter = Arc::new(Fanout(reporters));
+    warnings.extend(config.unhonoured.iter().map(|setting| {
+        format!("kiln does not act on the ansible.cfg setting {setting}: it is ignored")
+    }));
+    warnings.extend(
+        crate::load::config::unhonoured_environment()
+            .into_iter()
+            .map(|name| format!("kiln does not act on {name}: it is ignored")),
+    );
+    for warning in &warnings {
+        reporter.warning(warning);
     }
     let ssh_args = [
         config.ssh_args.clone().unwrap_or_default(),
@@ -256,7 +262,7 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
     let shared = Shared {
         templar: Templar::new(),
         pool: ConnectionPool::default(),
-        reporter: Arc::new(Fanout(reporters)),
+        reporter,
         opts,
         inventory,
         loader: Mutex::new(loader),
@@ -268,6 +274,36 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
         code = code.max(summary.exit_code);
     }
     Ok(code)
+}
+
+/// What prints to stdout, from `stdout_callback` (`default`, `json`, `yaml`) and the display
+/// settings; an unknown callback falls back to the default with a warning.
+fn stdout_reporter(
+    config: &AnsibleConfig,
+    verbosity: u8,
+    warnings: &mut Vec<String>,
+) -> Arc<dyn Reporter> {
+    let mut options = TextOptions {
+        color: config.color_output(std::io::IsTerminal::is_terminal(&std::io::stdout())),
+        show_skipped: config.display_skipped_hosts.unwrap_or(true),
+        show_ok: config.display_ok_hosts.unwrap_or(true),
+        yaml: config.result_format.as_deref() == Some("yaml"),
+    };
+    let callback = config.stdout_callback.as_deref().unwrap_or("default");
+    let short = callback.rsplit('.').next().unwrap_or(callback);
+    match short {
+        "json" => return Arc::new(JsonDocument::new(Box::new(std::io::stdout()))),
+        "yaml" => options.yaml = true,
+        "default" => {}
+        other => warnings.push(format!(
+            "kiln has no stdout callback '{other}' (it has default, json and yaml): using default"
+        )),
+    }
+    Arc::new(AnsibleText::new(
+        verbosity,
+        options,
+        Box::new(std::io::stdout()),
+    ))
 }
 
 /// `--version` as ansible-playbook prints it: tools match `[core X.Y.Z]` on the first line

@@ -25,6 +25,49 @@ pub struct AnsibleConfig {
     pub nocolor: Option<bool>,
     /// `force_color` / `ANSIBLE_FORCE_COLOR`: colour even when stdout is not a terminal.
     pub force_color: Option<bool>,
+    /// `stdout_callback` / `ANSIBLE_STDOUT_CALLBACK` (`default`, `json`, `yaml`).
+    pub stdout_callback: Option<String>,
+    pub display_skipped_hosts: Option<bool>,
+    pub display_ok_hosts: Option<bool>,
+    /// `callback_result_format` (`json`, `yaml`).
+    pub result_format: Option<String>,
+    /// Settings the file sets that kiln does not act on (`[section] key`), to warn about.
+    pub unhonoured: Vec<String>,
+}
+
+/// The `ANSIBLE_*` environment variables kiln acts on; any other is warned about once.
+pub const HONOURED_ENVIRONMENT: &[&str] = &[
+    "ANSIBLE_CONFIG",
+    "ANSIBLE_INVENTORY",
+    "ANSIBLE_ROLES_PATH",
+    "ANSIBLE_FORKS",
+    "ANSIBLE_REMOTE_USER",
+    "ANSIBLE_PRIVATE_KEY_FILE",
+    "ANSIBLE_HOST_KEY_CHECKING",
+    "ANSIBLE_TIMEOUT",
+    "ANSIBLE_SSH_ARGS",
+    "ANSIBLE_BECOME",
+    "ANSIBLE_BECOME_USER",
+    "ANSIBLE_BECOME_METHOD",
+    "ANSIBLE_GATHERING",
+    "ANSIBLE_NOCOLOR",
+    "ANSIBLE_FORCE_COLOR",
+    "ANSIBLE_STDOUT_CALLBACK",
+    "ANSIBLE_DISPLAY_SKIPPED_HOSTS",
+    "ANSIBLE_DISPLAY_OK_HOSTS",
+    "ANSIBLE_CALLBACK_RESULT_FORMAT",
+];
+
+/// The `ANSIBLE_*` variables set in this environment that kiln does not act on.
+pub fn unhonoured_environment() -> Vec<String> {
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.starts_with("ANSIBLE_") && !HONOURED_ENVIRONMENT.contains(&name.as_str())
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 pub fn parse_bool(text: &str) -> Option<bool> {
@@ -122,6 +165,14 @@ impl AnsibleConfig {
                 ("defaults", "timeout") => config.timeout = value.parse().ok(),
                 ("defaults", "gathering") => config.gathering = Some(value.to_string()),
                 ("defaults", "nocolor") => config.nocolor = parse_bool(value),
+                ("defaults", "stdout_callback") => config.stdout_callback = Some(value.to_string()),
+                ("defaults", "display_skipped_hosts") => {
+                    config.display_skipped_hosts = parse_bool(value)
+                }
+                ("defaults", "display_ok_hosts") => config.display_ok_hosts = parse_bool(value),
+                ("defaults", "callback_result_format") => {
+                    config.result_format = Some(value.to_string())
+                }
                 ("defaults", "force_color") => config.force_color = parse_bool(value),
                 ("ssh_connection", "ssh_args") => config.ssh_args = Some(value.to_string()),
                 ("privilege_escalation", "become") => config.escalate = parse_bool(value),
@@ -131,7 +182,7 @@ impl AnsibleConfig {
                 ("privilege_escalation", "become_method") => {
                     config.become_method = Some(value.to_string())
                 }
-                _ => {}
+                (section, key) => config.unhonoured.push(format!("[{section}] {key}")),
             }
         }
         config
@@ -179,6 +230,24 @@ impl AnsibleConfig {
         }
         if let Ok(v) = std::env::var("ANSIBLE_BECOME_METHOD") {
             self.become_method = Some(v);
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_STDOUT_CALLBACK") {
+            self.stdout_callback = Some(v);
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_CALLBACK_RESULT_FORMAT") {
+            self.result_format = Some(v);
+        }
+        if let Some(b) = std::env::var("ANSIBLE_DISPLAY_SKIPPED_HOSTS")
+            .ok()
+            .and_then(|v| parse_bool(&v))
+        {
+            self.display_skipped_hosts = Some(b);
+        }
+        if let Some(b) = std::env::var("ANSIBLE_DISPLAY_OK_HOSTS")
+            .ok()
+            .and_then(|v| parse_bool(&v))
+        {
+            self.display_ok_hosts = Some(b);
         }
         if let Ok(v) = std::env::var("ANSIBLE_GATHERING") {
             self.gathering = Some(v);

@@ -10,8 +10,34 @@ use super::{result_json, HostEvent, Reporter, Stats, Status};
 
 pub struct AnsibleText {
     verbosity: u8,
-    color: bool,
+    options: TextOptions,
     out: Mutex<Box<dyn Write + Send>>,
+    /// A task banner held back until the task shows a result (when results are filtered).
+    pending_banner: Mutex<Option<String>>,
+}
+
+/// How the text looks beyond its verbosity.
+#[derive(Debug, Clone, Copy)]
+pub struct TextOptions {
+    /// Colour as ansible-playbook does on a terminal.
+    pub color: bool,
+    /// `display_skipped_hosts`
+    pub show_skipped: bool,
+    /// `display_ok_hosts`
+    pub show_ok: bool,
+    /// Results as YAML (the `yaml` stdout callback, `callback_result_format = yaml`).
+    pub yaml: bool,
+}
+
+impl Default for TextOptions {
+    fn default() -> Self {
+        Self {
+            color: false,
+            show_skipped: true,
+            show_ok: true,
+            yaml: false,
+        }
+    }
 }
 
 /// Ansible's default colours (its `COLOR_*` settings) as SGR codes.
@@ -29,19 +55,33 @@ mod colors {
 }
 
 impl AnsibleText {
-    /// `color`: whether to colour the text as ansible-playbook does on a terminal.
-    pub fn new(verbosity: u8, color: bool, out: Box<dyn Write + Send>) -> Self {
+    pub fn new(verbosity: u8, options: TextOptions, out: Box<dyn Write + Send>) -> Self {
         Self {
             verbosity,
-            color,
+            options,
             out: Mutex::new(out),
+            pending_banner: Mutex::new(None),
         }
+    }
+
+    /// A result as Ansible's `_dump_results` prints it after `=> `: JSON (one line, or
+    /// indented), or YAML indented four spaces under the line.
+    fn dump(&self, result: &IndexMap<String, minijinja::Value>, indented: bool) -> String {
+        if !self.options.yaml {
+            return result_json(result, indented);
+        }
+        let value =
+            crate::template::filters::to_json_value(&crate::template::map_value(result.clone()));
+        let yaml = serde_saphyr::to_string(&crate::template::filters::sort_keys(value))
+            .unwrap_or_else(|e| format!("msg: the result could not be shown: {e}"));
+        let body: Vec<String> = yaml.lines().map(|l| format!("    {l}")).collect();
+        format!("\n{}", body.join("\n"))
     }
 
     /// `text` in the colour `code`, line by line as Ansible's `stringc` does (so a pager or
     /// `grep` never sees a colour run across a newline).
     fn paint(&self, text: &str, code: &str) -> String {
-        if !self.color {
+        if !self.options.color {
             return text.to_string();
         }
         text.split('\n')
@@ -102,7 +142,7 @@ impl AnsibleText {
     /// A recap line coloured as Ansible's `hostcolor` and `colorize` do: the host by its
     /// worst outcome, each non-zero counter in its status's colour.
     fn recap_line_colored(&self, host: &str, s: &Stats) -> String {
-        if !self.color {
+        if !self.options.color {
             return recap_line(host, s);
         }
         let host_color = if s.failed > 0 || s.unreachable > 0 {
@@ -149,15 +189,35 @@ pub fn unified_diff(diff: &crate::modules::Diff) -> String {
 
 impl Reporter for AnsibleText {
     fn play_start(&self, name: &str) {
+        if let Ok(mut pending) = self.pending_banner.lock() {
+            *pending = None;
+        }
         self.print(&banner(&format!("PLAY [{name}]")));
     }
 
     fn task_start(&self, name: &str, handler: bool) {
         let kind = if handler { "RUNNING HANDLER" } else { "TASK" };
-        self.print(&banner(&format!("{kind} [{name}]")));
+        let text = banner(&format!("{kind} [{name}]"));
+        if self.options.show_skipped && self.options.show_ok {
+            self.print(&text);
+        } else if let Ok(mut pending) = self.pending_banner.lock() {
+            // As Ansible: with results filtered, a banner shows only above a result.
+            *pending = Some(text);
+        }
     }
 
     fn host_result(&self, e: &HostEvent<'_>) {
+        let hidden = match e.status {
+            Status::Skipped => !self.options.show_skipped,
+            Status::Ok => !self.options.show_ok,
+            _ => false,
+        };
+        if hidden {
+            return;
+        }
+        if let Some(text) = self.pending_banner.lock().ok().and_then(|mut p| p.take()) {
+            self.print(&text);
+        }
         let host = match e.delegated_to {
             Some(d) if d != e.host => format!("[{} -> {d}]", e.host),
             _ => format!("[{}]", e.host),
@@ -194,13 +254,10 @@ impl Reporter for AnsibleText {
         // for debug).
         let indented = self.verbosity > 2;
         let line = match e.status {
-            Status::Failed => format!(
-                "fatal: {host}: FAILED! => {}",
-                result_json(result, indented)
-            ),
+            Status::Failed => format!("fatal: {host}: FAILED! => {}", self.dump(result, indented)),
             Status::Unreachable => format!(
                 "fatal: {host}: UNREACHABLE! => {}",
-                result_json(result, indented)
+                self.dump(result, indented)
             ),
             status => {
                 let mut line = format!("{}: {host}{item}", status.word());
@@ -214,14 +271,14 @@ impl Reporter for AnsibleText {
                     if e.is_debug {
                         shown.shift_remove("changed");
                     }
-                    let text = result_json(&shown, e.is_debug || indented);
+                    let text = self.dump(&shown, e.is_debug || indented);
                     line.push_str(&format!(" => {text}"));
                 }
                 line
             }
         };
         let line = if e.status == Status::Failed && e.item_label.is_some() {
-            format!("failed: {host}{item} => {}", result_json(result, indented))
+            format!("failed: {host}{item} => {}", self.dump(result, indented))
         } else {
             line
         };
@@ -285,9 +342,13 @@ mod tests {
             changed: 2,
             ..Default::default()
         };
-        let plain = AnsibleText::new(0, false, Box::new(std::io::sink()));
+        let plain = AnsibleText::new(0, TextOptions::default(), Box::new(std::io::sink()));
         assert_eq!(plain.recap_line_colored("web1", &s), recap_line("web1", &s));
-        let colored = AnsibleText::new(0, true, Box::new(std::io::sink()));
+        let options = TextOptions {
+            color: true,
+            ..TextOptions::default()
+        };
+        let colored = AnsibleText::new(0, options, Box::new(std::io::sink()));
         assert_eq!(
             colored.recap_line_colored("web1", &s),
             format!(

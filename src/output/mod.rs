@@ -2,6 +2,7 @@
 
 pub mod ansible;
 pub mod json;
+pub mod json_doc;
 
 use std::sync::Arc;
 
@@ -37,6 +38,8 @@ impl Status {
 pub struct HostEvent<'a> {
     pub host: &'a str,
     pub task: &'a str,
+    /// The module's short name (`command`, `copy`, …).
+    pub action: &'a str,
     pub status: Status,
     /// The registered result (Ansible's JSON), already with `changed`, `msg`, …
     pub result: &'a IndexMap<String, Value>,

@@ -300,6 +300,7 @@ impl TaskRun<'_> {
         self.shared.reporter.host_result(&HostEvent {
             host: self.host,
             task: self.display_name,
+            action: &self.task.action,
             status,
             result,
             item_label: label,
