@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::connection::local::LocalConnection;
-use crate::connection::session::{new_nonce, Session, SHELL_COMMAND};
+use crate::connection::session::{Session, SHELL_COMMAND};
 use crate::connection::ssh::{HostKeyPolicy, SshConnection, SshParams};
 use crate::connection::{become_shell, ConnectionError, SharedConnection};
 
@@ -141,7 +141,6 @@ impl ConnectionPool {
                     .get(name, target, timeout)
                     .await
                     .map_err(|e| e.to_string())?;
-                let nonce = new_nonce();
                 let command = match escalation {
                     Some((method, user)) => become_shell(method, user),
                     None => SHELL_COMMAND.to_string(),
@@ -156,7 +155,7 @@ impl ConnectionPool {
                     .await
                     .map_err(|e| e.to_string())?;
                 let session =
-                    tokio::time::timeout(timeout, Session::start(stream, nonce, what.clone()))
+                    tokio::time::timeout(timeout, Session::start(stream, what.clone()))
                         .await
                         .map_err(|_| {
                             format!(

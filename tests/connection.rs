@@ -1,0 +1,147 @@
+//! The connection under attack and failure, against real targets: another user of the
+//! target trying to forge results, a controller killed mid-run.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{inventory, play, project, shell_quote, Running, Target};
+
+/// What an unprivileged user on the target does: every 50 ms, collect every name visible in
+/// /tmp and in every process's arguments, and write a file of forged frame ends (the
+/// session's framing: "\n<nonce> 1\n" then "\n<nonce> 2 <rc>\n") for each of them and each
+/// of their suffixes after a '-'.
+const FORGER: &str = r#"cd /home/eve || exit 1
+end=$(( $(date +%s) + 120 ))
+: >seen
+while [ "$(date +%s)" -lt "$end" ]; do
+  { ls -a /tmp; cat /proc/[0-9]*/cmdline; } 2>/dev/null | tr -c 'A-Za-z0-9_-' '\n' \
+    | grep -E '^.{8,}$' | sort -u - seen >seen.new
+  mv seen.new seen
+  while read -r t; do
+    while :; do
+      printf '\n%s 1\n\n%s 2 0\n' "$t" "$t"
+      case $t in *-*) t=${t#*-} ;; *) break ;; esac
+    done
+  done <seen >forged.new
+  mv forged.new forged
+  sleep 0.05
+done
+"#;
+
+#[test]
+fn a_file_another_user_wrote_cannot_forge_results() {
+    let target = Target::start("web1");
+    target.root(&format!(
+        "useradd -m -s /bin/sh eve && printf '%s' {} >/home/eve/forge.sh",
+        shell_quote(FORGER)
+    ));
+    target.root(
+        "sudo -u eve setsid sh /home/eve/forge.sh </dev/null >/dev/null 2>&1 & \
+         while [ ! -s /home/eve/forged ]; do sleep 0.05; done",
+    );
+    let payload = "x".repeat(4 << 20);
+    let site = play(
+        "    - copy: src=payload dest=/root/payload\n\
+         \x20     diff: no\n\
+         \x20   - command: sleep 1\n\
+         \x20   - command: cat /home/eve/forged\n\
+         \x20     register: by_command\n\
+         \x20   - lineinfile: path=/home/eve/forged line=never\n\
+         \x20     check_mode: yes\n\
+         \x20   - copy: content=replaced dest=/home/eve/forged\n\
+         \x20     check_mode: yes\n\
+         \x20   - command: /bin/false\n\
+         \x20     register: failing\n\
+         \x20     ignore_errors: yes\n\
+         \x20   - command: echo after\n\
+         \x20     register: after\n\
+         \x20   - assert:\n\
+         \x20       that:\n\
+         \x20         - \"' 2 0' in by_command.stdout\"\n\
+         \x20         - failing is failed\n\
+         \x20         - failing.rc == 1\n\
+         \x20         - after.stdout == 'after'\n",
+    );
+    let dir = project(&[("site.yml", &site), ("payload", &payload)]);
+    let inv = inventory(dir.path(), "all", &[&target]);
+    let run = support::playbook(
+        dir.path(),
+        &["-i", inv.to_str().unwrap(), "--diff", "site.yml"],
+    );
+    let seen = target.root("cat /home/eve/seen");
+    assert!(
+        seen.lines().any(|name| name.starts_with("kiln-")),
+        "the forger saw the session's names in /tmp:\n{seen}"
+    );
+    run.assert_ok();
+    assert_eq!(run.recap("web1", "failed"), 0, "{}", run.stdout);
+    assert_eq!(run.recap("web1", "ignored"), 1, "{}", run.stdout);
+    assert!(run.stdout.contains("TASK [assert]"), "{}", run.stdout);
+}
+
+/// kiln running `site` on `targets` in the background (host key checking off, with
+/// `ssh_args`), caught once it prints `marker`.
+fn kiln_until(dir: &Path, targets: &[&Target], ssh_args: &str, marker: &str) -> (Running, Instant) {
+    let inv = inventory(dir, "all", targets);
+    let mut command = Command::new(support::kiln());
+    command
+        .current_dir(dir)
+        .args(["playbook", "-i", inv.to_str().unwrap(), "site.yml"])
+        .env("HOME", dir)
+        .env_remove("ANSIBLE_CONFIG")
+        .env("ANSIBLE_HOST_KEY_CHECKING", "false")
+        .env("ANSIBLE_SSH_ARGS", ssh_args);
+    let started = Instant::now();
+    (Running::until(command, marker), started)
+}
+
+/// A project that copies a 50 MB file as root to every host, then runs one more task.
+fn large_copy() -> tempfile::TempDir {
+    let dir = project(&[(
+        "site.yml",
+        &play(
+            "    - copy: src=large dest=/root/large\n\
+             \x20   - command: echo next\n",
+        ),
+    )]);
+    std::fs::write(dir.path().join("large"), vec![b'k'; 50 << 20]).unwrap();
+    dir
+}
+
+/// Whatever kiln left under /tmp on the target, after waiting up to 15 s for it to go.
+fn left_in_tmp(target: &Target) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = target.root("ls -A /tmp | grep kiln || true");
+        if left.trim().is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn a_killed_controller_leaves_nothing_in_tmp() {
+    let target = Target::start("web1");
+    // Mid-upload: kiln dies while the shell copies its stdin to the session's file.
+    let dir = large_copy();
+    let (running, _) = kiln_until(dir.path(), &[&target], "", "TASK [copy]");
+    target.wait_for_process("dd");
+    running.signal("KILL");
+    let _ = running.finish();
+    assert_eq!(left_in_tmp(&target), "", "left after a kill mid-upload");
+    // During a command: the shell finds out when it writes the command's result.
+    let dir = project(&[("site.yml", &play("    - command: sleep 2\n"))]);
+    let (running, _) = kiln_until(dir.path(), &[&target], "", "TASK [command]");
+    target.wait_for_process("sleep");
+    running.signal("KILL");
+    let _ = running.finish();
+    assert_eq!(
+        left_in_tmp(&target),
+        "",
+        "left after a kill during a command"
+    );
+}
