@@ -1,5 +1,5 @@
 //! The connection under attack and failure, against real targets: another user of the
-//! target trying to forge results, a controller killed mid-run.
+//! target trying to forge results, a controller killed mid-run, revoked host keys.
 
 mod support;
 
@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{inventory, play, project, shell_quote, Running, Target};
+use support::{inventory, play, project, run_kiln, shell_quote, Running, Target};
 
 /// What an unprivileged user on the target does: every 50 ms, collect every name visible in
 /// /tmp and in every process's arguments, and write a file of forged frame ends (the
@@ -144,4 +144,47 @@ fn a_killed_controller_leaves_nothing_in_tmp() {
         "",
         "left after a kill during a command"
     );
+}
+
+#[test]
+fn a_revoked_host_key_is_refused_and_host_patterns_match() {
+    let dir = project(&[(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: content=ok dest=/tmp/done\n",
+    )]);
+    let revoked_key = dir.path().join("revoked_host_key");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&revoked_key)
+        .status()
+        .unwrap()
+        .success());
+    let rootfs = std::env::var("KILN_TEST_ROOTFS")
+        .unwrap_or_else(|_| "/var/cache/kiln-test/bookworm".into());
+    let rootfs_key =
+        std::fs::read_to_string(format!("{rootfs}/etc/ssh/ssh_host_ed25519_key.pub")).unwrap();
+    let revoked_pub = std::fs::read_to_string(revoked_key.with_extension("pub")).unwrap();
+    let trusted = Target::start("trusted");
+    let revoked = Target::start_with_host_key("revoked", Some(&revoked_key));
+    // The trusted host only through a wildcard that excludes the other one; the other host
+    // recorded with its key, which is also revoked.
+    let known = format!(
+        "127.*,!{revoked} {rootfs_key}{revoked} {revoked_pub}@revoked * {revoked_pub}",
+        revoked = revoked.address,
+    );
+    std::fs::create_dir_all(dir.path().join(".ssh")).unwrap();
+    std::fs::write(dir.path().join(".ssh/known_hosts"), known).unwrap();
+    let inv = inventory(dir.path(), "all", &[&trusted, &revoked]);
+    // Host key checking is on by default: no ANSIBLE_HOST_KEY_CHECKING here.
+    let run = run_kiln(
+        &support::kiln(),
+        dir.path(),
+        &["playbook", "-i", inv.to_str().unwrap(), "site.yml"],
+        &[],
+    );
+    assert_eq!(run.code, 4, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.recap("trusted", "changed"), 1, "{}", run.stdout);
+    assert_eq!(run.recap("revoked", "unreachable"), 1, "{}", run.stdout);
+    assert!(run.stdout.contains("REVOKED"), "{}", run.stdout);
+    assert!(!revoked.check("test -e /tmp/done"));
 }

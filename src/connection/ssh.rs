@@ -14,6 +14,7 @@ use russh::keys::{load_secret_key, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, Disconnect};
 use tokio::sync::Semaphore;
 
+use super::known_hosts::{self, Entry, Marker, Verdict};
 use super::{Connection, ConnectionError, ExecOutput};
 
 const CHANNELS_IN_FLIGHT: usize = 8;
@@ -41,52 +42,18 @@ pub struct SshParams {
 
 struct HostKeyCheck {
     params: SshParams,
-    recorded: RecordedKeys,
+    recorded: Vec<Entry>,
     /// Why the key was refused, for the error message.
     refusal: Arc<Mutex<Option<String>>>,
 }
 
-/// The host keys the known_hosts files record for one host, file by file, with line numbers.
-/// Read once per connection: they decide both which key type to ask for and whether to
-/// trust the key the server shows.
-type RecordedKeys = Vec<(PathBuf, Vec<(usize, russh::keys::PublicKey)>)>;
-
-fn recorded_keys(params: &SshParams) -> RecordedKeys {
+/// The known_hosts entries for this host (none when checking is off). Read once per
+/// connection: they decide both which key type to ask for and whether to trust the key.
+fn recorded_keys(params: &SshParams) -> Vec<Entry> {
     if params.host_key_policy == HostKeyPolicy::Off {
         return Vec::new();
     }
-    params
-        .known_hosts
-        .iter()
-        .filter(|f| f.exists())
-        .filter_map(|f| {
-            russh::keys::known_hosts::known_host_keys_path(&params.host, params.port, f)
-                .ok()
-                .map(|keys| (f.clone(), keys))
-        })
-        .collect()
-}
-
-#[derive(Debug, PartialEq)]
-enum Verdict {
-    Trusted,
-    /// Recorded with another key of the same type (file, line): refused, as OpenSSH does.
-    Changed(PathBuf, usize),
-    Unknown,
-}
-
-/// Judges a server's key by the recorded ones: any recorded match is trusted (a host may
-/// have several keys); otherwise a recorded key of the same type means it changed.
-fn judge(recorded: &RecordedKeys, key: &russh::keys::PublicKey) -> Verdict {
-    for (file, keys) in recorded {
-        if keys.iter().any(|(_, k)| k.key_data() == key.key_data()) {
-            return Verdict::Trusted;
-        }
-        if let Some((line, _)) = keys.iter().find(|(_, k)| k.algorithm() == key.algorithm()) {
-            return Verdict::Changed(file.clone(), *line);
-        }
-    }
-    Verdict::Unknown
+    known_hosts::entries_for(&params.host, params.port, &params.known_hosts)
 }
 
 impl client::Handler for HostKeyCheck {
@@ -106,12 +73,19 @@ impl client::Handler for HostKeyCheck {
             return Ok(true);
         }
         let p = &self.params;
-        match judge(&self.recorded, key) {
+        match known_hosts::judge(&self.recorded, key) {
             Verdict::Trusted => return Ok(true),
+            Verdict::Revoked(file, line) => {
+                self.refuse(format!(
+                    "the host key of {}:{} is REVOKED ({} line {line}); kiln will not connect to a host presenting it",
+                    p.host, p.port, file.display()
+                ));
+                return Ok(false);
+            }
             Verdict::Changed(file, line) => {
                 self.refuse(format!(
                     "the host key of {}:{} has CHANGED (it differs from {} line {line}). This may be an attack, or the host was rebuilt. If you trust the new key, remove the old one with: ssh-keygen -f {} -R '{}'",
-                    p.host, p.port, file.display(), file.display(), known_hosts_name(&p.host, p.port)
+                    p.host, p.port, file.display(), file.display(), known_hosts::host_name(&p.host, p.port)
                 ));
                 return Ok(false);
             }
@@ -119,8 +93,8 @@ impl client::Handler for HostKeyCheck {
         }
         if p.host_key_policy == HostKeyPolicy::AcceptNew {
             if let Some(file) = p.known_hosts.first() {
-                let _ =
-                    russh::keys::known_hosts::learn_known_hosts_path(&p.host, p.port, key, file);
+                // As OpenSSH: a file that cannot be written does not stop the connection.
+                let _ = known_hosts::learn(file, &p.host, p.port, key);
             }
             return Ok(true);
         }
@@ -156,7 +130,7 @@ fn preferring<T: PartialEq + Clone>(first: &[T], defaults: &[T]) -> Vec<T> {
 /// The host key algorithms to ask for. ECDSA P-256 first: OpenSSH signs with it in OpenSSL's
 /// optimised code, while its Ed25519 is the slow reference implementation. But a host whose
 /// key is already in known_hosts is asked for that key's type first, so it can be checked.
-fn host_key_order(recorded: &RecordedKeys) -> Vec<russh::keys::Algorithm> {
+fn host_key_order(recorded: &[Entry]) -> Vec<russh::keys::Algorithm> {
     use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
     let order = preferring(
         &[Algorithm::Ecdsa {
@@ -166,8 +140,8 @@ fn host_key_order(recorded: &RecordedKeys) -> Vec<russh::keys::Algorithm> {
     );
     let known: Vec<Algorithm> = recorded
         .iter()
-        .flat_map(|(_, keys)| keys)
-        .map(|(_, key)| match key.algorithm() {
+        .filter(|e| e.marker == Marker::Plain)
+        .map(|e| match e.key.algorithm() {
             // A known RSA key is used with SHA-2 signatures.
             Algorithm::Rsa { .. } => Algorithm::Rsa {
                 hash: Some(HashAlg::Sha512),
@@ -177,14 +151,6 @@ fn host_key_order(recorded: &RecordedKeys) -> Vec<russh::keys::Algorithm> {
         .collect();
     let (first, rest): (Vec<_>, Vec<_>) = order.into_iter().partition(|a| known.contains(a));
     first.into_iter().chain(rest).collect()
-}
-
-fn known_hosts_name(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_string()
-    } else {
-        format!("[{host}]:{port}")
-    }
 }
 
 pub struct SshConnection {
@@ -430,34 +396,6 @@ mod tests {
             known_hosts,
             timeout: Duration::from_secs(1),
         }
-    }
-
-    #[test]
-    fn a_recorded_key_is_trusted_a_replaced_one_refused() {
-        const OLD: &str =
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMAWN1NWh8uZpJp2Y30QiLU27afJrwPu/4n8FlYoXceC";
-        const NEW: &str =
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDHu+Rsml2AggMZqvcCjclx9lHISVRsQ2PxPFtBYn+LF";
-        const P256: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBG02H+DDL85NH9IyB6tJrYO9TS0tp9hTS2klIL7VcWEEDZrAVkKsjKYPQ7e+NBlP8F3ybnKc4y7rUzLzGyh5LPM=";
-        let key = |text: &str| russh::keys::PublicKey::from_openssh(text).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("known_hosts");
-        std::fs::write(&file, format!("other {NEW}\nweb1 {OLD}\n")).unwrap();
-        let recorded = recorded_keys(&params(HostKeyPolicy::Strict, vec![file.clone()]));
-        assert_eq!(judge(&recorded, &key(OLD)), Verdict::Trusted);
-        assert_eq!(
-            judge(&recorded, &key(NEW)),
-            Verdict::Changed(file.clone(), 2),
-            "another Ed25519 key than the one on line 2"
-        );
-        assert_eq!(judge(&recorded, &key(P256)), Verdict::Unknown);
-        std::fs::write(&file, format!("web1 {OLD}\nweb1 {NEW}\n")).unwrap();
-        let recorded = recorded_keys(&params(HostKeyPolicy::Strict, vec![file]));
-        assert_eq!(
-            judge(&recorded, &key(NEW)),
-            Verdict::Trusted,
-            "any of a host's recorded keys (a key being rotated)"
-        );
     }
 
     #[test]

@@ -154,18 +154,17 @@ impl ConnectionPool {
                     .open_stream(&command)
                     .await
                     .map_err(|e| e.to_string())?;
-                let session =
-                    tokio::time::timeout(timeout, Session::start(stream, what.clone()))
-                        .await
-                        .map_err(|_| {
-                            format!(
-                                "starting a shell for {what} timed out (does {} need a password?)",
-                                escalation
-                                    .map(|(m, _)| m.as_str())
-                                    .unwrap_or("the login shell")
-                            )
-                        })?
-                        .map_err(|e| e.to_string())?;
+                let session = tokio::time::timeout(timeout, Session::start(stream, what.clone()))
+                    .await
+                    .map_err(|_| {
+                        format!(
+                            "starting a shell for {what} timed out (does {} need a password?)",
+                            escalation
+                                .map(|(m, _)| m.as_str())
+                                .unwrap_or("the login shell")
+                        )
+                    })?
+                    .map_err(|e| e.to_string())?;
                 Ok(Arc::new(session) as SharedConnection)
             })
             .await;
@@ -229,6 +228,33 @@ impl ConnectionPool {
     }
 }
 
+/// Splits an ssh option's value into words as OpenSSH does (`UserKnownHostsFile='a b' c`
+/// names two files, `a b` and `c`): whitespace separates words, quotes group them, and a
+/// backslash outside single quotes keeps the next character.
+pub fn split_option_value(value: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None | Some('"'), '\\') => {
+                let next = chars.next().unwrap_or('\\');
+                word.get_or_insert_with(String::new).push(next);
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (_, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
 /// Parses `-o Key=Value` / `-oKey=Value` / `-i file` options out of an ssh argument string.
 pub fn parse_ssh_options(args: &str) -> Vec<(String, String)> {
     let words = crate::load::kv::split_words(args);
@@ -273,5 +299,20 @@ mod tests {
         assert_eq!(opts[1], ("StrictHostKeyChecking".into(), "no".into()));
         assert_eq!(opts[2], ("UserKnownHostsFile".into(), "/dev/null".into()));
         assert_eq!(opts[3], ("IdentityFile".into(), "/k/id".into()));
+        let opts = parse_ssh_options("-o UserKnownHostsFile='/k/a b' -o 'ServerAliveInterval 2'");
+        assert_eq!(opts[0], ("UserKnownHostsFile".into(), "'/k/a b'".into()));
+        assert_eq!(split_option_value(&opts[0].1), ["/k/a b"]);
+        assert_eq!(opts[1], ("ServerAliveInterval".into(), "2".into()));
+    }
+
+    #[test]
+    fn option_values_split_as_openssh_splits_them() {
+        assert_eq!(split_option_value("/a /b"), ["/a", "/b"]);
+        assert_eq!(
+            split_option_value("'/k/a b' \"/c d\" e"),
+            ["/k/a b", "/c d", "e"]
+        );
+        assert_eq!(split_option_value("/x\\ y ''"), ["/x y", ""]);
+        assert!(split_option_value("  ").is_empty());
     }
 }

@@ -3,7 +3,9 @@
 
 use std::path::PathBuf;
 
-use super::connect::{parse_ssh_options, ConnectionDefaults, SshParamsKey, Target};
+use super::connect::{
+    parse_ssh_options, split_option_value, ConnectionDefaults, SshParamsKey, Target,
+};
 use crate::template::Scope;
 
 fn expand_home(path: &str) -> PathBuf {
@@ -95,7 +97,10 @@ pub fn resolve(
                 }
             }
             "userknownhostsfile" => {
-                known_hosts = value.split_whitespace().map(expand_home).collect()
+                known_hosts = split_option_value(&value)
+                    .iter()
+                    .map(|f| expand_home(f))
+                    .collect()
             }
             "identityfile" => identities.push(expand_home(&value)),
             "port" => port = value.parse().unwrap_or(port),
