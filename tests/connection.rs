@@ -1,5 +1,6 @@
 //! The connection under attack and failure, against real targets: another user of the
-//! target trying to forge results, a controller killed mid-run, revoked host keys.
+//! target trying to forge results, targets that die or stop answering mid-transfer, a
+//! controller killed mid-run, revoked host keys.
 
 mod support;
 
@@ -109,6 +110,62 @@ fn large_copy() -> tempfile::TempDir {
     )]);
     std::fs::write(dir.path().join("large"), vec![b'k'; 50 << 20]).unwrap();
     dir
+}
+
+/// Two hosts copy a large file; `fail` does something to the second one mid-transfer.
+/// kiln must end in bounded time, the first host ok, the second unreachable, exit code 4.
+fn one_host_fails_mid_copy(ssh_args: &str, fail: impl FnOnce(&Target)) {
+    let good = Target::start("good");
+    let lost = Target::start("lost");
+    let dir = large_copy();
+    let (running, started) = kiln_until(dir.path(), &[&good, &lost], ssh_args, "TASK [copy]");
+    // The upload is under way once the session's shell copies its stdin (`dd`).
+    lost.wait_for_process("dd");
+    assert!(lost.signal_all("STOP") > 3);
+    fail(&lost);
+    let deadline = started + Duration::from_secs(60);
+    let mut running = running;
+    let status = loop {
+        if let Some(status) = running.child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = running.child.kill();
+            panic!("kiln still runs a minute after a target was lost");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (_, output) = running.finish();
+    let recap = |host: &str, counter: &str| {
+        support::Run {
+            code: 0,
+            stdout: output.clone(),
+            stderr: String::new(),
+        }
+        .recap(host, counter)
+    };
+    assert_eq!(status.code(), Some(4), "{output}");
+    assert_eq!(recap("lost", "unreachable"), 1, "{output}");
+    assert_eq!(recap("good", "unreachable"), 0, "{output}");
+    assert_eq!(recap("good", "failed"), 0, "{output}");
+    assert_eq!(recap("good", "ok"), 2, "{output}");
+    assert_eq!(good.root("stat -c %s /root/large").trim(), "52428800");
+}
+
+#[test]
+fn a_target_killed_mid_copy_is_unreachable_and_the_run_ends() {
+    // The transfer is stuck first (the server stops reading), then every process of the
+    // target dies: kiln is waiting to write when the connection goes away.
+    one_host_fails_mid_copy("", |lost| {
+        std::thread::sleep(Duration::from_secs(1));
+        lost.signal_all("KILL");
+    });
+}
+
+#[test]
+fn a_target_that_stops_answering_mid_copy_is_unreachable_after_the_keepalives() {
+    // No FIN, no RST: only keepalives can tell.
+    one_host_fails_mid_copy("-o ServerAliveInterval=1 -o ServerAliveCountMax=2", |_| {});
 }
 
 /// Whatever kiln left under /tmp on the target, after waiting up to 15 s for it to go.

@@ -1,6 +1,7 @@
 //! Connections to targets: run a shell command (with optional stdin) and get its output.
 //! Everything a module does on a target goes through [`Connection::exec`].
 
+mod alive;
 pub mod known_hosts;
 pub mod local;
 mod quickack;

@@ -14,6 +14,7 @@ use russh::keys::{load_secret_key, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, Disconnect};
 use tokio::sync::Semaphore;
 
+use super::alive::{lifeline, Alive, Lifeline};
 use super::known_hosts::{self, Entry, Marker, Verdict};
 use super::{Connection, ConnectionError, ExecOutput};
 
@@ -38,6 +39,11 @@ pub struct SshParams {
     pub host_key_policy: HostKeyPolicy,
     pub known_hosts: Vec<PathBuf>,
     pub timeout: Duration,
+    /// Keepalive (OpenSSH's ServerAliveInterval; None turns it off): a server that answers
+    /// nothing for `alive_count` intervals more is given up as unreachable.
+    pub alive_interval: Option<Duration>,
+    /// OpenSSH's ServerAliveCountMax (0: never give up).
+    pub alive_count: u32,
 }
 
 struct HostKeyCheck {
@@ -45,6 +51,8 @@ struct HostKeyCheck {
     recorded: Vec<Entry>,
     /// Why the key was refused, for the error message.
     refusal: Arc<Mutex<Option<String>>>,
+    /// russh drops the handler when the session ends: that ends every wait on it.
+    _lifeline: Lifeline,
 }
 
 /// The known_hosts entries for this host (none when checking is off). Read once per
@@ -155,6 +163,7 @@ fn host_key_order(recorded: &[Entry]) -> Vec<russh::keys::Algorithm> {
 
 pub struct SshConnection {
     handle: client::Handle<HostKeyCheck>,
+    alive: Alive,
     channels: Semaphore,
     commands: AtomicU64,
     target: String,
@@ -205,15 +214,24 @@ impl SshConnection {
                 ..Default::default()
             },
             nodelay: true,
-            inactivity_timeout: None,
-            keepalive_interval: Some(Duration::from_secs(30)),
+            keepalive_interval: params.alive_interval,
+            keepalive_max: params.alive_count as usize,
+            // russh checks keepalives only between its writes, and a write to a server that
+            // vanished without a word blocks until the TCP stack gives up (~15 minutes);
+            // the inactivity timeout also ends such a write.
+            inactivity_timeout: params
+                .alive_interval
+                .filter(|_| params.alive_count > 0)
+                .map(|interval| interval * (params.alive_count + 1)),
             ..Default::default()
         });
         let refusal = Arc::new(Mutex::new(None));
+        let (lifeline, alive) = lifeline();
         let handler = HostKeyCheck {
             params: params.clone(),
             recorded,
             refusal: refusal.clone(),
+            _lifeline: lifeline,
         };
         let stream = super::quickack::QuickAckStream::new(stream);
         let connecting = client::connect_stream(config, stream, handler);
@@ -247,16 +265,18 @@ impl SshConnection {
                 .ok()
                 .flatten()
                 .flatten();
-            let result = handle
-                .authenticate_publickey(
-                    params.user.clone(),
-                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-                )
+            let attempt = handle.authenticate_publickey(
+                params.user.clone(),
+                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+            );
+            let result = tokio::time::timeout(params.timeout, attempt)
                 .await
+                .map_err(|_| unreachable(format!("authentication with {target} timed out")))?
                 .map_err(|e| unreachable(format!("authentication with {target} failed: {e}")))?;
             if result.success() {
                 return Ok(Self {
                     handle,
+                    alive,
                     channels: Semaphore::new(CHANNELS_IN_FLIGHT),
                     commands: AtomicU64::new(0),
                     target,
@@ -312,6 +332,12 @@ impl SshConnection {
     }
 }
 
+impl SshConnection {
+    fn lost(&self) -> ConnectionError {
+        ConnectionError::Unreachable(format!("the connection to {} was lost", self.target))
+    }
+}
+
 fn signal_number(name: &russh::Sig) -> i32 {
     match name {
         russh::Sig::HUP => 1,
@@ -348,9 +374,12 @@ impl Connection for SshConnection {
             ConnectionError::Unreachable(format!("connection to {} is closed", self.target))
         })?;
         self.commands.fetch_add(1, Ordering::Relaxed);
-        self.run(command, stdin.as_deref()).await.map_err(|e| {
-            ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target))
-        })
+        tokio::select! {
+            result = self.run(command, stdin.as_deref()) => result.map_err(|e| {
+                ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target))
+            }),
+            () = self.alive.ended() => Err(self.lost()),
+        }
     }
 
     fn round_trips(&self) -> u64 {
@@ -364,13 +393,23 @@ impl Connection for SshConnection {
         let broken = |e: russh::Error| {
             ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target))
         };
-        let channel = self.open_channel().await.map_err(broken)?;
-        // The session shell's own errors (sudo's, say) arrive on stdout so they reach the message.
-        channel
-            .exec(true, format!("exec 2>&1; {command}"))
-            .await
-            .map_err(broken)?;
-        Ok(Box::pin(channel.into_stream()))
+        let opening = async {
+            let channel = self.open_channel().await.map_err(broken)?;
+            // The session shell's own errors (sudo's, say) arrive on stdout so they reach the
+            // message.
+            channel
+                .exec(true, format!("exec 2>&1; {command}"))
+                .await
+                .map_err(broken)?;
+            Ok(channel)
+        };
+        let channel = tokio::select! {
+            channel = opening => channel?,
+            () = self.alive.ended() => return Err(self.lost()),
+        };
+        Ok(Box::pin(
+            self.alive.guard(channel.into_stream(), self.target.clone()),
+        ))
     }
 
     async fn close(&self) {
@@ -395,6 +434,8 @@ mod tests {
             host_key_policy: policy,
             known_hosts,
             timeout: Duration::from_secs(1),
+            alive_interval: None,
+            alive_count: 3,
         }
     }
 

@@ -41,7 +41,14 @@ pub struct SshParamsKey {
     pub identity_files: Vec<PathBuf>,
     pub policy: String,
     pub known_hosts: Vec<PathBuf>,
+    /// ServerAliveInterval (None: off) and ServerAliveCountMax.
+    pub alive_interval: Option<Duration>,
+    pub alive_count: u32,
 }
+
+/// Keepalive defaults: a target that answers nothing for about a minute is unreachable.
+pub const ALIVE_INTERVAL: Duration = Duration::from_secs(15);
+pub const ALIVE_COUNT: u32 = 3;
 
 /// A host's connection, opened at most once (a failure is kept as its message).
 type ConnectionCell = Arc<OnceCell<Result<SharedConnection, String>>>;
@@ -54,6 +61,9 @@ pub struct ConnectionPool {
     /// Persistent shells, by host and the user they run as.
     sessions: Mutex<HashMap<(String, String), ConnectionCell>>,
 }
+
+/// How long closing a connection may take at the end of a run.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Concurrent SSH handshakes (and shell starts).
 const HANDSHAKES_IN_FLIGHT: usize = 64;
@@ -102,6 +112,8 @@ impl ConnectionPool {
                             },
                             known_hosts: p.known_hosts.clone(),
                             timeout,
+                            alive_interval: p.alive_interval,
+                            alive_count: p.alive_count,
                         })
                         .await
                         .map(|c| Arc::new(c) as SharedConnection)
@@ -183,22 +195,18 @@ impl ConnectionPool {
 
     pub async fn close_all(&self) {
         // Shells first: closing their stdin ends the shell, which removes its files.
-        let mut cells: Vec<ConnectionCell> = self
+        let shells: Vec<ConnectionCell> = self
             .sessions
             .lock()
             .map(|c| c.values().cloned().collect())
             .unwrap_or_default();
-        cells.extend(
-            self.cells
-                .lock()
-                .map(|c| c.values().cloned().collect::<Vec<_>>())
-                .unwrap_or_default(),
-        );
-        for cell in cells {
-            if let Some(Ok(conn)) = cell.get() {
-                conn.close().await;
-            }
-        }
+        close_each(&shells).await;
+        let connections: Vec<ConnectionCell> = self
+            .cells
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
+        close_each(&connections).await;
     }
 
     /// Commands run so far on a host, over its connection and its shells.
@@ -253,6 +261,16 @@ pub fn split_option_value(value: &str) -> Vec<String> {
     }
     words.extend(word);
     words
+}
+
+/// Closes the open connections of `cells` together, each in bounded time: a target that
+/// stopped answering must not hold up the end of the run.
+async fn close_each(cells: &[ConnectionCell]) {
+    let closing = cells.iter().filter_map(|cell| match cell.get() {
+        Some(Ok(conn)) => Some(tokio::time::timeout(CLOSE_TIMEOUT, conn.close())),
+        _ => None,
+    });
+    futures::future::join_all(closing).await;
 }
 
 /// Parses `-o Key=Value` / `-oKey=Value` / `-i file` options out of an ssh argument string.
