@@ -54,9 +54,11 @@ pub fn entries_for(host: &str, port: u16, files: &[PathBuf]) -> Vec<Entry> {
     let name = host_name(host, port).to_ascii_lowercase();
     let mut entries = Vec::new();
     for file in files {
-        let Ok(text) = std::fs::read_to_string(file) else {
+        let Ok(bytes) = std::fs::read(file) else {
             continue;
         };
+        // A stray non-UTF-8 byte (in a comment, say) must not hide the file's other lines.
+        let text = String::from_utf8_lossy(&bytes);
         for (index, line) in text.lines().enumerate() {
             let Some((marker, hosts, key)) = parse_line(line) else {
                 continue;
@@ -261,6 +263,21 @@ mod tests {
             verdict(&rotating, "web1", 22, NEW),
             Verdict::Trusted,
             "any of a host's recorded keys (a key being rotated)"
+        );
+    }
+
+    #[test]
+    fn a_stray_byte_does_not_hide_the_rest_of_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        std::fs::write(
+            &file,
+            [&b"# caf\xe9\n"[..], format!("web1 {OLD}\n").as_bytes()].concat(),
+        )
+        .unwrap();
+        assert_eq!(
+            judge(&entries_for("web1", 22, &[file]), &key(OLD)),
+            Verdict::Trusted
         );
     }
 
