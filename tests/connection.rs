@@ -190,8 +190,8 @@ fn a_killed_controller_leaves_nothing_in_tmp() {
     running.signal("KILL");
     let _ = running.finish();
     assert_eq!(left_in_tmp(&target), "", "left after a kill mid-upload");
-    // During a command: the shell finds out when it writes the command's result.
-    let dir = project(&[("site.yml", &play("    - command: sleep 2\n"))]);
+    // During a long command: the shell is busy, its watcher sees sshd's process go.
+    let dir = project(&[("site.yml", &play("    - command: sleep 600\n"))]);
     let (running, _) = kiln_until(dir.path(), &[&target], "", "TASK [command]");
     target.wait_for_process("sleep");
     running.signal("KILL");

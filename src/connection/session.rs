@@ -47,8 +47,10 @@ pub trait DuplexStream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> DuplexStream for T {}
 pub type BoxStream = Pin<Box<dyn DuplexStream>>;
 
-/// The command a session's channel runs (`become_shell` gives the one for another user).
-pub const SHELL_COMMAND: &str = "exec /bin/sh";
+/// The command a session's channel runs (`become_shell` gives the one for another user): a
+/// shell reading its commands from stdin, told the process id of sshd's process for this
+/// connection (the login shell's parent), which it watches.
+pub const SHELL_COMMAND: &str = "exec /bin/sh -s $PPID";
 
 /// The session's setup, its first input; `@N@` is replaced by the nonce and `@D@` by the
 /// name of the session's directory. The nonce reaches the shell only here (its stdin): it is
@@ -59,17 +61,24 @@ pub const SHELL_COMMAND: &str = "exec /bin/sh";
 /// `$(umask)` fork). Cleanup does not depend on a clean exit: the EXIT trap removes the
 /// directory, and losing the controller ends the shell through that trap: EOF on its input,
 /// HUP, or SIGPIPE when it writes a frame to a closed channel (a shell killed by SIGPIPE would
-/// skip the trap). `k_e` ends a frame.
-const SETUP: &str = r#"unset n d m k_r 2>/dev/null
-n=@N@ d=/tmp/.kiln-@D@ m= k_r=
+/// skip the trap). A command still running then keeps the shell busy, so a watcher (one
+/// `tail --pid` for the session's life, no process per command) removes the directory as soon
+/// as the connection's sshd process (`$1`) exits; where `tail` lacks `--pid` (busybox) there
+/// is no watcher and the trap cleans up once the command ends. `k_e` ends a frame.
+const SETUP: &str = r#"unset n d m k_r k_w 2>/dev/null
+n=@N@ d=/tmp/.kiln-@D@ m= k_r= k_w= k_p=$1
+set --
 while read -r k_k k_v; do case "$k_k" in Umask:) m=$k_v; break ;; esac; done 2>/dev/null </proc/self/status
 [ -n "$m" ] || m=$(umask)
 unset k_k k_v
 umask 077
 mkdir "$d" || exit 1
-trap 'rm -rf "$d"' EXIT
+trap 'rm -rf "$d"; [ -z "$k_w" ] || kill "$k_w" 2>/dev/null' EXIT
 trap 'exit 1' HUP TERM PIPE
 umask "$m"
+{ tail --pid="$k_p" -f /dev/null && rm -rf "$d"; } </dev/null >/dev/null 2>&1 &
+k_w=$!
+unset k_p
 k_e() {
   if [ -s "$d/e" ]; then
     printf '\n%s 1\n' "$n"; cat "$d/e"; printf '\n%s 2 %s\n' "$n" "$1"
@@ -91,10 +100,10 @@ fn frame(script: &str, mode: char, has_stdin: bool) -> String {
              unset k_t k_rc k_b; k_e $k_r\n"
         ),
         'c' => format!(
-            "(unset n d m k_r; eval {script}) <{input} >\"$d/o\" 2>\"$d/e\"; k_r=$?; \
+            "(unset n d m k_r k_w; eval {script}) <{input} >\"$d/o\" 2>\"$d/e\"; k_r=$?; \
              [ ! -s \"$d/o\" ] || cat \"$d/o\"; k_e $k_r\n"
         ),
-        _ => format!("(unset n d m k_r; eval {script}) <{input} 2>\"$d/e\"; k_e $?\n"),
+        _ => format!("(unset n d m k_r k_w; eval {script}) <{input} 2>\"$d/e\"; k_e $?\n"),
     }
 }
 
