@@ -8,7 +8,6 @@
 //! point for testing that every failure leaves nothing behind.
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -209,9 +208,8 @@ async fn build(
                 format!("delete key pair {key_name}"),
                 aws::delete_key_pair(ec2.clone(), key_name.clone()),
             );
-            let file = dir.join("key.pem");
-            std::fs::write(&file, material)?;
-            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            let file = write_private_key(dir, material.as_bytes())
+                .with_context(|| format!("writing the key of {key_name}"))?;
             (file, Some(key_name))
         }
     };
@@ -301,6 +299,25 @@ async fn build(
 }
 
 /// Waits until an SSH server answers on `host`:`port` with its banner.
+/// Writes a temporary private key into a fresh private directory under `dir`: the directory
+/// is created 0700 and the file 0600, both exclusively, so the key is never readable by
+/// others, not even for a moment, and never written through a planted file or link.
+fn write_private_key(dir: &Path, material: &[u8]) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let private = dir.join(format!("key-{}", &crate::modules::util::random_id()[..16]));
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let path = private.join("key.pem");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    file.write_all(material)?;
+    file.sync_all()?;
+    Ok(path)
+}
+
 async fn wait_for_ssh(host: &str, port: u16, timeout: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + timeout;
     while !local::ssh_banner_at(host, port).await {
@@ -313,4 +330,53 @@ async fn wait_for_ssh(host: &str, port: u16, timeout: Duration) -> anyhow::Resul
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const IN_CHILD: &str = "KILN_TEST_PRIVATE_KEY_DIR";
+
+    /// The key is private from its creation: written by a process whose umask is 0 (where a
+    /// plain create leaves it readable by everyone until a chmod), it is still 0600 in a 0700
+    /// directory. The umask is per process, so the write runs in a child test process.
+    #[test]
+    fn the_temporary_key_is_private_from_its_creation() {
+        if let Some(dir) = std::env::var_os(IN_CHILD) {
+            // SAFETY: umask only changes this (child) process's file creation mask.
+            unsafe { libc::umask(0) };
+            let key = write_private_key(Path::new(&dir), b"-----BEGIN KEY-----\n").unwrap();
+            println!("key={}", key.display());
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "cli::bake_ebs::tests::the_temporary_key_is_private_from_its_creation",
+                "--nocapture",
+            ])
+            .env(IN_CHILD, dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&child.stdout);
+        assert!(child.status.success(), "{stdout}");
+        let key = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("key="))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("no key written: {stdout}"));
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&key), 0o600);
+        assert_eq!(mode(key.parent().unwrap()), 0o700);
+        assert_eq!(std::fs::read(&key).unwrap(), b"-----BEGIN KEY-----\n");
+        let again = write_private_key(dir.path(), b"other").unwrap();
+        assert_ne!(
+            again.parent(),
+            key.parent(),
+            "each key gets its own directory"
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! Connections to targets: run a shell command (with optional stdin) and get its output.
 //! Everything a module does on a target goes through [`Connection::exec`].
 
+mod alive;
+pub mod known_hosts;
 pub mod local;
 mod quickack;
 pub mod session;
@@ -81,13 +83,15 @@ pub fn quote(value: &str) -> String {
 }
 
 /// The command that starts a session's shell as `user` through `method`, as Ansible's
-/// `become` does (`exec`: the login shell need not wait for it).
+/// `become` does (`exec`: the login shell need not wait for it). Like
+/// [`session::SHELL_COMMAND`], it hands the shell the process id of the login shell's parent
+/// (sshd's process for this connection), which the session watches.
 pub fn become_shell(method: &str, user: &str) -> String {
     let user = quote(user);
     match method {
-        "su" => format!("exec su {user} -c /bin/sh"),
-        "doas" => format!("exec doas -n -u {user} /bin/sh"),
-        _ => format!("exec sudo -H -S -n -u {user} /bin/sh"),
+        "su" => format!("exec su {user} -c \"/bin/sh -s $PPID\""),
+        "doas" => format!("exec doas -n -u {user} /bin/sh -s $PPID"),
+        _ => format!("exec sudo -H -S -n -u {user} /bin/sh -s $PPID"),
     }
 }
 

@@ -4,12 +4,20 @@
 //! several milliseconds per command; `sudo` alone ~6 ms. A session pays that once per host
 //! (and per become user): one channel runs `/bin/sh` reading commands from its stdin, and
 //! each command then costs the target a few shell builtins. kiln writes one line of shell per
-//! command (a "frame"); its output comes back framed by a random nonce:
+//! command (a "frame"); its output comes back framed by a secret nonce:
 //!
 //! ```text
-//! → { eval '<script>'; } </dev/null 2>"$d.e"; k_r=$?; …; k_e $k_r
+//! → { eval '<script>'; } </dev/null 2>"$d/e"; k_r=$?; …; k_e $k_r
 //! ← <stdout> "\n<nonce> 1\n" <stderr> "\n<nonce> 2 <exit code>\n"
 //! ```
+//!
+//! The nonce (160 bits from the OS's CSPRNG) travels only on the shell's stdin and is printed
+//! only by builtins: it never appears in a file name, an argument list or the environment, so
+//! no other user of the target can learn it, and no file content a command streams (a file
+//! another user wrote, read as root) can end a frame early and shift later results. The
+//! session's files (`$d/e` stderr, `$d/o` captured output, `$d/i` stdin) live in a private
+//! directory (mode 0700, another random name, created exclusively) that the shell removes when
+//! it exits, including when the controller goes away (EOF, HUP, SIGPIPE; see [`SETUP`]).
 //!
 //! Handing the shell its commands as its main input (rather than a loop that `read`s them)
 //! matters: dash reads its input in blocks, while `read` takes one byte per system call, which
@@ -39,27 +47,41 @@ pub trait DuplexStream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> DuplexStream for T {}
 pub type BoxStream = Pin<Box<dyn DuplexStream>>;
 
-/// The command a session's channel runs (`become_shell` gives the one for another user).
-pub const SHELL_COMMAND: &str = "exec /bin/sh";
+/// The command a session's channel runs (`become_shell` gives the one for another user): a
+/// shell reading its commands from stdin, told the process id of sshd's process for this
+/// connection (the login shell's parent), which it watches.
+pub const SHELL_COMMAND: &str = "exec /bin/sh -s $PPID";
 
-/// The session's setup, its first input; `@N@` is replaced by the nonce. The files for
-/// stderr, captured output and stdin are created private (umask 077) and exclusively (no
-/// `mktemp`: one process less per host); the umask to restore comes from /proc when it can
-/// (no `$(umask)` fork). `k_e` ends a frame.
-const SETUP: &str = r#"n=@N@ d=/tmp/.kiln-@N@ m= k_r=
+/// The session's setup, its first input; `@N@` is replaced by the nonce and `@D@` by the
+/// name of the session's directory. The nonce reaches the shell only here (its stdin): it is
+/// never in a file name, an argument list or the environment, so another user of the target
+/// cannot learn it and a file's content cannot end a frame early. The session's files (stderr,
+/// captured output, stdin) live in a directory of another random name, created exclusively
+/// and private (mkdir under umask 077). The umask to restore comes from /proc when it can (no
+/// `$(umask)` fork). Cleanup does not depend on a clean exit: the EXIT trap removes the
+/// directory, and losing the controller ends the shell through that trap: EOF on its input,
+/// HUP, or SIGPIPE when it writes a frame to a closed channel (a shell killed by SIGPIPE would
+/// skip the trap). A command still running then keeps the shell busy, so a watcher (one
+/// `tail --pid` for the session's life, no process per command) removes the directory as soon
+/// as the connection's sshd process (`$1`) exits; where `tail` lacks `--pid` (busybox) there
+/// is no watcher and the trap cleans up once the command ends. `k_e` ends a frame.
+const SETUP: &str = r#"unset n d m k_r k_w 2>/dev/null
+n=@N@ d=/tmp/.kiln-@D@ m= k_r= k_w= k_p=$1
+set --
 while read -r k_k k_v; do case "$k_k" in Umask:) m=$k_v; break ;; esac; done 2>/dev/null </proc/self/status
 [ -n "$m" ] || m=$(umask)
 unset k_k k_v
 umask 077
-set -C
-{ true >"$d.e" && true >"$d.o" && true >"$d.i"; } || exit 1
-set +C
+mkdir "$d" || exit 1
+trap 'rm -rf "$d"; [ -z "$k_w" ] || kill "$k_w" 2>/dev/null' EXIT
+trap 'exit 1' HUP TERM PIPE
 umask "$m"
-trap 'rm -f "$d.e" "$d.o" "$d.i"' EXIT
-trap 'exit 1' HUP TERM
+{ tail --pid="$k_p" -f /dev/null && rm -rf "$d"; } </dev/null >/dev/null 2>&1 &
+k_w=$!
+unset k_p
 k_e() {
-  if [ -s "$d.e" ]; then
-    printf '\n%s 1\n' "$n"; cat "$d.e"; printf '\n%s 2 %s\n' "$n" "$1"
+  if [ -s "$d/e" ]; then
+    printf '\n%s 1\n' "$n"; cat "$d/e"; printf '\n%s 2 %s\n' "$n" "$1"
   else
     printf '\n%s 1\n\n%s 2 %s\n' "$n" "$n" "$1"
   fi
@@ -71,17 +93,17 @@ printf '%s ready\n' "$n"
 /// /dev/null.
 fn frame(script: &str, mode: char, has_stdin: bool) -> String {
     let script = quote(script);
-    let input = if has_stdin { "\"$d.i\"" } else { "/dev/null" };
+    let input = if has_stdin { "\"$d/i\"" } else { "/dev/null" };
     match mode {
         'f' => format!(
-            "{{ eval {script}; }} <{input} 2>\"$d.e\"; k_r=$?; umask \"$m\"; set +C; \
+            "{{ eval {script}; }} <{input} 2>\"$d/e\"; k_r=$?; umask \"$m\"; set +C; \
              unset k_t k_rc k_b; k_e $k_r\n"
         ),
         'c' => format!(
-            "(unset n d m k_r; eval {script}) <{input} >\"$d.o\" 2>\"$d.e\"; k_r=$?; \
-             [ ! -s \"$d.o\" ] || cat \"$d.o\"; k_e $k_r\n"
+            "(unset n d m k_r k_w; eval {script}) <{input} >\"$d/o\" 2>\"$d/e\"; k_r=$?; \
+             [ ! -s \"$d/o\" ] || cat \"$d/o\"; k_e $k_r\n"
         ),
-        _ => format!("(unset n d m k_r; eval {script}) <{input} 2>\"$d.e\"; k_e $?\n"),
+        _ => format!("(unset n d m k_r k_w; eval {script}) <{input} 2>\"$d/e\"; k_e $?\n"),
     }
 }
 
@@ -95,10 +117,6 @@ pub struct Session {
     nonce: String,
     commands: AtomicU64,
     what: String,
-}
-
-pub fn new_nonce() -> String {
-    format!("kiln-{}", crate::modules::util::random_id())
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -141,16 +159,15 @@ impl Io {
 impl Session {
     /// Sets up the session on `stream` (already running [`SHELL_COMMAND`]) and waits until it
     /// is ready.
-    pub async fn start(
-        stream: BoxStream,
-        nonce: String,
-        what: String,
-    ) -> Result<Self, ConnectionError> {
+    pub async fn start(stream: BoxStream, what: String) -> Result<Self, ConnectionError> {
+        use crate::modules::util::random_id;
+        let nonce = random_id();
+        let setup = SETUP.replace("@N@", &nonce).replace("@D@", &random_id());
         let mut io = Io {
             stream,
             buffer: Vec::new(),
         };
-        if let Err(e) = io.write(SETUP.replace("@N@", &nonce).as_bytes()).await {
+        if let Err(e) = io.write(setup.as_bytes()).await {
             return Err(ConnectionError::Unreachable(format!(
                 "could not start a shell for {what}: {e}"
             )));
@@ -193,7 +210,7 @@ impl Session {
             // The shell copies the bytes to its stdin file; they go out only once it asks.
             self.commands.fetch_add(1, Ordering::Relaxed);
             let ask = format!(
-                "printf '%s data\\n' \"$n\"; dd of=\"$d.i\" bs={} count=1 iflag=fullblock 2>/dev/null\n",
+                "printf '%s data\\n' \"$n\"; dd of=\"$d/i\" bs={} count=1 iflag=fullblock 2>/dev/null\n",
                 input.len()
             );
             io.write(ask.as_bytes()).await.map_err(&broken)?;
@@ -273,7 +290,6 @@ mod tests {
 
     /// A session in the shell `command` starts (bash stands in for RHEL's /bin/sh).
     async fn session_in(command: &str) -> Session {
-        let nonce = new_nonce();
         let mut child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(command)
@@ -284,7 +300,7 @@ mod tests {
             .unwrap();
         let stream = tokio::io::join(child.stdout.take().unwrap(), child.stdin.take().unwrap());
         std::mem::forget(child);
-        Session::start(Box::pin(stream), nonce, "local".into())
+        Session::start(Box::pin(stream), "local".into())
             .await
             .unwrap()
     }
@@ -378,25 +394,59 @@ mod tests {
         assert_eq!(s.round_trips(), 15);
     }
 
-    #[tokio::test]
-    async fn the_session_files_are_private_and_removed_at_the_end() {
-        let s = local_session().await;
-        let out = s
-            .exec_inline("stat -c %a \"$d.e\" \"$d.o\" \"$d.i\"; echo \"$d\"", None)
-            .await
-            .unwrap();
-        let text = out.stdout_text();
-        assert_eq!(text.lines().take(3).collect::<Vec<_>>(), ["600"; 3]);
-        let base = text.lines().nth(3).unwrap_or_default().to_string();
-        assert!(base.starts_with("/tmp/.kiln-kiln-"), "{text}");
-        drop(s);
-        let gone = |suffix: &str| !std::path::Path::new(&format!("{base}{suffix}")).exists();
-        for _ in 0..100 {
-            if gone(".e") && gone(".o") && gone(".i") {
+    /// The session's directory, asked of the session itself.
+    async fn directory(s: &Session) -> String {
+        let out = s.exec_inline("echo \"$d\"", None).await.unwrap();
+        out.stdout_text().trim().to_string()
+    }
+
+    async fn wait_gone(path: &str) {
+        for _ in 0..250 {
+            if !std::path::Path::new(path).exists() {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        panic!("{base}.* left behind");
+        panic!("{path} left behind");
+    }
+
+    #[tokio::test]
+    async fn the_session_files_are_private_and_removed_at_the_end() {
+        let s = local_session().await;
+        s.exec("cat >/dev/null", Some(b"x".to_vec())).await.unwrap();
+        let dir = directory(&s).await;
+        let out = s
+            .exec_inline("stat -c %a \"$d\"; ls \"$d\"", None)
+            .await
+            .unwrap();
+        assert_eq!(
+            out.stdout_text(),
+            "700\ne\ni\n",
+            "the files (stdin's too) are in a private directory"
+        );
+        assert!(dir.starts_with("/tmp/.kiln-"), "{dir}");
+        assert!(
+            !dir.contains(&s.nonce),
+            "the nonce is not in the directory's name"
+        );
+        drop(s);
+        wait_gone(&dir).await;
+    }
+
+    /// A controller that goes away in the middle of a command (the channel closes): the shell
+    /// finds out when it writes the frame's end, and still removes its files.
+    #[tokio::test]
+    async fn the_session_files_are_removed_when_the_controller_goes_away() {
+        let s = std::sync::Arc::new(local_session().await);
+        let dir = directory(&s).await;
+        let running = {
+            let s = s.clone();
+            tokio::spawn(async move { s.exec_user("sleep 0.3; echo done", None).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        running.abort();
+        let _ = running.await;
+        drop(s);
+        wait_gone(&dir).await;
     }
 }

@@ -14,6 +14,8 @@ use russh::keys::{load_secret_key, PrivateKeyWithHashAlg};
 use russh::{ChannelMsg, Disconnect};
 use tokio::sync::Semaphore;
 
+use super::alive::{lifeline, Alive, Lifeline};
+use super::known_hosts::{self, Entry, Marker, Verdict};
 use super::{Connection, ConnectionError, ExecOutput};
 
 const CHANNELS_IN_FLIGHT: usize = 8;
@@ -37,56 +39,29 @@ pub struct SshParams {
     pub host_key_policy: HostKeyPolicy,
     pub known_hosts: Vec<PathBuf>,
     pub timeout: Duration,
+    /// Keepalive (OpenSSH's ServerAliveInterval; None turns it off): a server that answers
+    /// nothing for `alive_count` intervals more is given up as unreachable.
+    pub alive_interval: Option<Duration>,
+    /// OpenSSH's ServerAliveCountMax (0: never give up).
+    pub alive_count: u32,
 }
 
 struct HostKeyCheck {
     params: SshParams,
-    recorded: RecordedKeys,
+    recorded: Vec<Entry>,
     /// Why the key was refused, for the error message.
     refusal: Arc<Mutex<Option<String>>>,
+    /// russh drops the handler when the session ends: that ends every wait on it.
+    _lifeline: Lifeline,
 }
 
-/// The host keys the known_hosts files record for one host, file by file, with line numbers.
-/// Read once per connection: they decide both which key type to ask for and whether to
-/// trust the key the server shows.
-type RecordedKeys = Vec<(PathBuf, Vec<(usize, russh::keys::PublicKey)>)>;
-
-fn recorded_keys(params: &SshParams) -> RecordedKeys {
+/// The known_hosts entries for this host (none when checking is off). Read once per
+/// connection: they decide both which key type to ask for and whether to trust the key.
+fn recorded_keys(params: &SshParams) -> Vec<Entry> {
     if params.host_key_policy == HostKeyPolicy::Off {
         return Vec::new();
     }
-    params
-        .known_hosts
-        .iter()
-        .filter(|f| f.exists())
-        .filter_map(|f| {
-            russh::keys::known_hosts::known_host_keys_path(&params.host, params.port, f)
-                .ok()
-                .map(|keys| (f.clone(), keys))
-        })
-        .collect()
-}
-
-#[derive(Debug, PartialEq)]
-enum Verdict {
-    Trusted,
-    /// Recorded with another key of the same type (file, line): refused, as OpenSSH does.
-    Changed(PathBuf, usize),
-    Unknown,
-}
-
-/// Judges a server's key by the recorded ones: any recorded match is trusted (a host may
-/// have several keys); otherwise a recorded key of the same type means it changed.
-fn judge(recorded: &RecordedKeys, key: &russh::keys::PublicKey) -> Verdict {
-    for (file, keys) in recorded {
-        if keys.iter().any(|(_, k)| k.key_data() == key.key_data()) {
-            return Verdict::Trusted;
-        }
-        if let Some((line, _)) = keys.iter().find(|(_, k)| k.algorithm() == key.algorithm()) {
-            return Verdict::Changed(file.clone(), *line);
-        }
-    }
-    Verdict::Unknown
+    known_hosts::entries_for(&params.host, params.port, &params.known_hosts)
 }
 
 impl client::Handler for HostKeyCheck {
@@ -106,12 +81,19 @@ impl client::Handler for HostKeyCheck {
             return Ok(true);
         }
         let p = &self.params;
-        match judge(&self.recorded, key) {
+        match known_hosts::judge(&self.recorded, key) {
             Verdict::Trusted => return Ok(true),
+            Verdict::Revoked(file, line) => {
+                self.refuse(format!(
+                    "the host key of {}:{} is REVOKED ({} line {line}); kiln will not connect to a host presenting it",
+                    p.host, p.port, file.display()
+                ));
+                return Ok(false);
+            }
             Verdict::Changed(file, line) => {
                 self.refuse(format!(
                     "the host key of {}:{} has CHANGED (it differs from {} line {line}). This may be an attack, or the host was rebuilt. If you trust the new key, remove the old one with: ssh-keygen -f {} -R '{}'",
-                    p.host, p.port, file.display(), file.display(), known_hosts_name(&p.host, p.port)
+                    p.host, p.port, file.display(), file.display(), known_hosts::host_name(&p.host, p.port)
                 ));
                 return Ok(false);
             }
@@ -119,8 +101,8 @@ impl client::Handler for HostKeyCheck {
         }
         if p.host_key_policy == HostKeyPolicy::AcceptNew {
             if let Some(file) = p.known_hosts.first() {
-                let _ =
-                    russh::keys::known_hosts::learn_known_hosts_path(&p.host, p.port, key, file);
+                // As OpenSSH: a file that cannot be written does not stop the connection.
+                let _ = known_hosts::learn(file, &p.host, p.port, key);
             }
             return Ok(true);
         }
@@ -156,7 +138,7 @@ fn preferring<T: PartialEq + Clone>(first: &[T], defaults: &[T]) -> Vec<T> {
 /// The host key algorithms to ask for. ECDSA P-256 first: OpenSSH signs with it in OpenSSL's
 /// optimised code, while its Ed25519 is the slow reference implementation. But a host whose
 /// key is already in known_hosts is asked for that key's type first, so it can be checked.
-fn host_key_order(recorded: &RecordedKeys) -> Vec<russh::keys::Algorithm> {
+fn host_key_order(recorded: &[Entry]) -> Vec<russh::keys::Algorithm> {
     use russh::keys::{Algorithm, EcdsaCurve, HashAlg};
     let order = preferring(
         &[Algorithm::Ecdsa {
@@ -166,8 +148,8 @@ fn host_key_order(recorded: &RecordedKeys) -> Vec<russh::keys::Algorithm> {
     );
     let known: Vec<Algorithm> = recorded
         .iter()
-        .flat_map(|(_, keys)| keys)
-        .map(|(_, key)| match key.algorithm() {
+        .filter(|e| e.marker == Marker::Plain)
+        .map(|e| match e.key.algorithm() {
             // A known RSA key is used with SHA-2 signatures.
             Algorithm::Rsa { .. } => Algorithm::Rsa {
                 hash: Some(HashAlg::Sha512),
@@ -179,16 +161,9 @@ fn host_key_order(recorded: &RecordedKeys) -> Vec<russh::keys::Algorithm> {
     first.into_iter().chain(rest).collect()
 }
 
-fn known_hosts_name(host: &str, port: u16) -> String {
-    if port == 22 {
-        host.to_string()
-    } else {
-        format!("[{host}]:{port}")
-    }
-}
-
 pub struct SshConnection {
     handle: client::Handle<HostKeyCheck>,
+    alive: Alive,
     channels: Semaphore,
     commands: AtomicU64,
     target: String,
@@ -239,15 +214,24 @@ impl SshConnection {
                 ..Default::default()
             },
             nodelay: true,
-            inactivity_timeout: None,
-            keepalive_interval: Some(Duration::from_secs(30)),
+            keepalive_interval: params.alive_interval,
+            keepalive_max: params.alive_count as usize,
+            // russh checks keepalives only between its writes, and a write to a server that
+            // vanished without a word blocks until the TCP stack gives up (~15 minutes);
+            // the inactivity timeout also ends such a write.
+            inactivity_timeout: params
+                .alive_interval
+                .filter(|_| params.alive_count > 0)
+                .map(|interval| interval * (params.alive_count + 1)),
             ..Default::default()
         });
         let refusal = Arc::new(Mutex::new(None));
+        let (lifeline, alive) = lifeline();
         let handler = HostKeyCheck {
             params: params.clone(),
             recorded,
             refusal: refusal.clone(),
+            _lifeline: lifeline,
         };
         let stream = super::quickack::QuickAckStream::new(stream);
         let connecting = client::connect_stream(config, stream, handler);
@@ -281,16 +265,18 @@ impl SshConnection {
                 .ok()
                 .flatten()
                 .flatten();
-            let result = handle
-                .authenticate_publickey(
-                    params.user.clone(),
-                    PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-                )
+            let attempt = handle.authenticate_publickey(
+                params.user.clone(),
+                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+            );
+            let result = tokio::time::timeout(params.timeout, attempt)
                 .await
+                .map_err(|_| unreachable(format!("authentication with {target} timed out")))?
                 .map_err(|e| unreachable(format!("authentication with {target} failed: {e}")))?;
             if result.success() {
                 return Ok(Self {
                     handle,
+                    alive,
                     channels: Semaphore::new(CHANNELS_IN_FLIGHT),
                     commands: AtomicU64::new(0),
                     target,
@@ -346,6 +332,12 @@ impl SshConnection {
     }
 }
 
+impl SshConnection {
+    fn lost(&self) -> ConnectionError {
+        ConnectionError::Unreachable(format!("the connection to {} was lost", self.target))
+    }
+}
+
 fn signal_number(name: &russh::Sig) -> i32 {
     match name {
         russh::Sig::HUP => 1,
@@ -382,9 +374,12 @@ impl Connection for SshConnection {
             ConnectionError::Unreachable(format!("connection to {} is closed", self.target))
         })?;
         self.commands.fetch_add(1, Ordering::Relaxed);
-        self.run(command, stdin.as_deref()).await.map_err(|e| {
-            ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target))
-        })
+        tokio::select! {
+            result = self.run(command, stdin.as_deref()) => result.map_err(|e| {
+                ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target))
+            }),
+            () = self.alive.ended() => Err(self.lost()),
+        }
     }
 
     fn round_trips(&self) -> u64 {
@@ -398,13 +393,23 @@ impl Connection for SshConnection {
         let broken = |e: russh::Error| {
             ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target))
         };
-        let channel = self.open_channel().await.map_err(broken)?;
-        // The session shell's own errors (sudo's, say) arrive on stdout so they reach the message.
-        channel
-            .exec(true, format!("exec 2>&1; {command}"))
-            .await
-            .map_err(broken)?;
-        Ok(Box::pin(channel.into_stream()))
+        let opening = async {
+            let channel = self.open_channel().await.map_err(broken)?;
+            // The session shell's own errors (sudo's, say) arrive on stdout so they reach the
+            // message.
+            channel
+                .exec(true, format!("exec 2>&1; {command}"))
+                .await
+                .map_err(broken)?;
+            Ok(channel)
+        };
+        let channel = tokio::select! {
+            channel = opening => channel?,
+            () = self.alive.ended() => return Err(self.lost()),
+        };
+        Ok(Box::pin(
+            self.alive.guard(channel.into_stream(), self.target.clone()),
+        ))
     }
 
     async fn close(&self) {
@@ -429,35 +434,9 @@ mod tests {
             host_key_policy: policy,
             known_hosts,
             timeout: Duration::from_secs(1),
+            alive_interval: None,
+            alive_count: 3,
         }
-    }
-
-    #[test]
-    fn a_recorded_key_is_trusted_a_replaced_one_refused() {
-        const OLD: &str =
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMAWN1NWh8uZpJp2Y30QiLU27afJrwPu/4n8FlYoXceC";
-        const NEW: &str =
-            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDHu+Rsml2AggMZqvcCjclx9lHISVRsQ2PxPFtBYn+LF";
-        const P256: &str = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBG02H+DDL85NH9IyB6tJrYO9TS0tp9hTS2klIL7VcWEEDZrAVkKsjKYPQ7e+NBlP8F3ybnKc4y7rUzLzGyh5LPM=";
-        let key = |text: &str| russh::keys::PublicKey::from_openssh(text).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("known_hosts");
-        std::fs::write(&file, format!("other {NEW}\nweb1 {OLD}\n")).unwrap();
-        let recorded = recorded_keys(&params(HostKeyPolicy::Strict, vec![file.clone()]));
-        assert_eq!(judge(&recorded, &key(OLD)), Verdict::Trusted);
-        assert_eq!(
-            judge(&recorded, &key(NEW)),
-            Verdict::Changed(file.clone(), 2),
-            "another Ed25519 key than the one on line 2"
-        );
-        assert_eq!(judge(&recorded, &key(P256)), Verdict::Unknown);
-        std::fs::write(&file, format!("web1 {OLD}\nweb1 {NEW}\n")).unwrap();
-        let recorded = recorded_keys(&params(HostKeyPolicy::Strict, vec![file]));
-        assert_eq!(
-            judge(&recorded, &key(NEW)),
-            Verdict::Trusted,
-            "any of a host's recorded keys (a key being rotated)"
-        );
     }
 
     #[test]

@@ -61,20 +61,16 @@ pub fn split_unit(text: &str) -> (&str, &str) {
     (&text[..at], &text[at..])
 }
 
-/// A unique, unpredictable-enough id (40 hex digits) for nonces and temporary names: a hash
-/// of the process id, a per-process counter and the time. Not for secrets.
+/// A unique, unpredictable id (40 hex digits, 160 bits from the OS's CSPRNG) for nonces and
+/// temporary names that other users of a target must not guess.
 pub fn random_id() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    sha1_hex(
-        format!(
-            "{}-{n}-{:?}",
-            std::process::id(),
-            std::time::SystemTime::now()
-        )
-        .as_bytes(),
-    )
+    let mut bytes = [0u8; 20];
+    // Without the OS's random source no name or nonce kiln makes would be safe; there is no
+    // sensible fallback (the kernel's getrandom only fails on broken systems).
+    if let Err(e) = getrandom::getrandom(&mut bytes) {
+        panic!("the operating system's random number generator failed: {e}");
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A `mode:` option: octal (`0644`, `"0644"`, `420` from YAML's 0644) or symbolic (`u=rw,g=r`).

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::connection::local::LocalConnection;
-use crate::connection::session::{new_nonce, Session, SHELL_COMMAND};
+use crate::connection::session::{Session, SHELL_COMMAND};
 use crate::connection::ssh::{HostKeyPolicy, SshConnection, SshParams};
 use crate::connection::{become_shell, ConnectionError, SharedConnection};
 
@@ -41,7 +41,14 @@ pub struct SshParamsKey {
     pub identity_files: Vec<PathBuf>,
     pub policy: String,
     pub known_hosts: Vec<PathBuf>,
+    /// ServerAliveInterval (None: off) and ServerAliveCountMax.
+    pub alive_interval: Option<Duration>,
+    pub alive_count: u32,
 }
+
+/// Keepalive defaults: a target that answers nothing for about a minute is unreachable.
+pub const ALIVE_INTERVAL: Duration = Duration::from_secs(15);
+pub const ALIVE_COUNT: u32 = 3;
 
 /// A host's connection, opened at most once (a failure is kept as its message).
 type ConnectionCell = Arc<OnceCell<Result<SharedConnection, String>>>;
@@ -54,6 +61,9 @@ pub struct ConnectionPool {
     /// Persistent shells, by host and the user they run as.
     sessions: Mutex<HashMap<(String, String), ConnectionCell>>,
 }
+
+/// How long closing a connection may take at the end of a run.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Concurrent SSH handshakes (and shell starts).
 const HANDSHAKES_IN_FLIGHT: usize = 64;
@@ -102,6 +112,8 @@ impl ConnectionPool {
                             },
                             known_hosts: p.known_hosts.clone(),
                             timeout,
+                            alive_interval: p.alive_interval,
+                            alive_count: p.alive_count,
                         })
                         .await
                         .map(|c| Arc::new(c) as SharedConnection)
@@ -141,7 +153,6 @@ impl ConnectionPool {
                     .get(name, target, timeout)
                     .await
                     .map_err(|e| e.to_string())?;
-                let nonce = new_nonce();
                 let command = match escalation {
                     Some((method, user)) => become_shell(method, user),
                     None => SHELL_COMMAND.to_string(),
@@ -155,18 +166,17 @@ impl ConnectionPool {
                     .open_stream(&command)
                     .await
                     .map_err(|e| e.to_string())?;
-                let session =
-                    tokio::time::timeout(timeout, Session::start(stream, nonce, what.clone()))
-                        .await
-                        .map_err(|_| {
-                            format!(
-                                "starting a shell for {what} timed out (does {} need a password?)",
-                                escalation
-                                    .map(|(m, _)| m.as_str())
-                                    .unwrap_or("the login shell")
-                            )
-                        })?
-                        .map_err(|e| e.to_string())?;
+                let session = tokio::time::timeout(timeout, Session::start(stream, what.clone()))
+                    .await
+                    .map_err(|_| {
+                        format!(
+                            "starting a shell for {what} timed out (does {} need a password?)",
+                            escalation
+                                .map(|(m, _)| m.as_str())
+                                .unwrap_or("the login shell")
+                        )
+                    })?
+                    .map_err(|e| e.to_string())?;
                 Ok(Arc::new(session) as SharedConnection)
             })
             .await;
@@ -185,22 +195,18 @@ impl ConnectionPool {
 
     pub async fn close_all(&self) {
         // Shells first: closing their stdin ends the shell, which removes its files.
-        let mut cells: Vec<ConnectionCell> = self
+        let shells: Vec<ConnectionCell> = self
             .sessions
             .lock()
             .map(|c| c.values().cloned().collect())
             .unwrap_or_default();
-        cells.extend(
-            self.cells
-                .lock()
-                .map(|c| c.values().cloned().collect::<Vec<_>>())
-                .unwrap_or_default(),
-        );
-        for cell in cells {
-            if let Some(Ok(conn)) = cell.get() {
-                conn.close().await;
-            }
-        }
+        close_each(&shells).await;
+        let connections: Vec<ConnectionCell> = self
+            .cells
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default();
+        close_each(&connections).await;
     }
 
     /// Commands run so far on a host, over its connection and its shells.
@@ -228,6 +234,43 @@ impl ConnectionPool {
             .unwrap_or(0);
         direct + sessions
     }
+}
+
+/// Splits an ssh option's value into words as OpenSSH does (`UserKnownHostsFile='a b' c`
+/// names two files, `a b` and `c`): whitespace separates words, quotes group them, and a
+/// backslash outside single quotes keeps the next character.
+pub fn split_option_value(value: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quote: Option<char> = None;
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                word.get_or_insert_with(String::new);
+            }
+            (None | Some('"'), '\\') => {
+                let next = chars.next().unwrap_or('\\');
+                word.get_or_insert_with(String::new).push(next);
+            }
+            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (_, c) => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// Closes the open connections of `cells` together, each in bounded time: a target that
+/// stopped answering must not hold up the end of the run.
+async fn close_each(cells: &[ConnectionCell]) {
+    let closing = cells.iter().filter_map(|cell| match cell.get() {
+        Some(Ok(conn)) => Some(tokio::time::timeout(CLOSE_TIMEOUT, conn.close())),
+        _ => None,
+    });
+    futures::future::join_all(closing).await;
 }
 
 /// Parses `-o Key=Value` / `-oKey=Value` / `-i file` options out of an ssh argument string.
@@ -274,5 +317,20 @@ mod tests {
         assert_eq!(opts[1], ("StrictHostKeyChecking".into(), "no".into()));
         assert_eq!(opts[2], ("UserKnownHostsFile".into(), "/dev/null".into()));
         assert_eq!(opts[3], ("IdentityFile".into(), "/k/id".into()));
+        let opts = parse_ssh_options("-o UserKnownHostsFile='/k/a b' -o 'ServerAliveInterval 2'");
+        assert_eq!(opts[0], ("UserKnownHostsFile".into(), "'/k/a b'".into()));
+        assert_eq!(split_option_value(&opts[0].1), ["/k/a b"]);
+        assert_eq!(opts[1], ("ServerAliveInterval".into(), "2".into()));
+    }
+
+    #[test]
+    fn option_values_split_as_openssh_splits_them() {
+        assert_eq!(split_option_value("/a /b"), ["/a", "/b"]);
+        assert_eq!(
+            split_option_value("'/k/a b' \"/c d\" e"),
+            ["/k/a b", "/c d", "e"]
+        );
+        assert_eq!(split_option_value("/x\\ y ''"), ["/x y", ""]);
+        assert!(split_option_value("  ").is_empty());
     }
 }

@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use super::connect::{parse_ssh_options, ConnectionDefaults, SshParamsKey, Target};
+use super::connect::{
+    parse_ssh_options, split_option_value, ConnectionDefaults, SshParamsKey, Target, ALIVE_COUNT,
+    ALIVE_INTERVAL,
+};
 use crate::template::Scope;
 
 fn expand_home(path: &str) -> PathBuf {
@@ -76,6 +79,8 @@ pub fn resolve(
             "no".into()
         };
     }
+    let mut alive_interval = Some(ALIVE_INTERVAL);
+    let mut alive_count = ALIVE_COUNT;
     let mut known_hosts = vec![std::env::var_os("HOME")
         .map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
         .unwrap_or_default()];
@@ -95,8 +100,17 @@ pub fn resolve(
                 }
             }
             "userknownhostsfile" => {
-                known_hosts = value.split_whitespace().map(expand_home).collect()
+                known_hosts = split_option_value(&value)
+                    .iter()
+                    .map(|f| expand_home(f))
+                    .collect()
             }
+            "serveraliveinterval" => {
+                if let Some(interval) = crate::modules::util::parse_duration(&value) {
+                    alive_interval = Some(interval).filter(|i| !i.is_zero());
+                }
+            }
+            "serveralivecountmax" => alive_count = value.parse().unwrap_or(alive_count),
             "identityfile" => identities.push(expand_home(&value)),
             "port" => port = value.parse().unwrap_or(port),
             "user" => user = value,
@@ -111,5 +125,7 @@ pub fn resolve(
         identity_files: identities,
         policy,
         known_hosts,
+        alive_interval,
+        alive_count,
     }))
 }

@@ -202,6 +202,62 @@ impl Target {
         self.root(&format!("find {paths} -xdev \\( -type f -o -type l -o -type d \\) -printf '%p %m %u %g %s %l\\n' 2>/dev/null | sort | sha1sum"))
     }
 
+    /// The target's processes (pid, command name): its sshd (the first process of its PID
+    /// namespace), the sessions' sshd processes and whatever they started.
+    pub fn processes(&self) -> Vec<(String, String)> {
+        let ppid = |pid: &str| -> Option<String> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let after_name = &stat[stat.rfind(')')? + 2..];
+            after_name.split_whitespace().nth(1).map(str::to_string)
+        };
+        let namespace = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+        let pids: Vec<String> = std::fs::read_dir("/proc")
+            .expect("/proc")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.bytes().all(|b| b.is_ascii_digit()))
+            .collect();
+        let unshare = self.child.id().to_string();
+        let Some(first) = pids
+            .iter()
+            .find(|p| ppid(p).as_deref() == Some(unshare.as_str()))
+        else {
+            return Vec::new();
+        };
+        let inside = namespace(first);
+        pids.iter()
+            .filter(|p| inside.is_some() && namespace(p) == inside)
+            .map(|p| {
+                let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                (p.clone(), name.trim().to_string())
+            })
+            .collect()
+    }
+
+    /// Waits (at most 30 s) until a process named `name` runs on the target.
+    pub fn wait_for_process(&self, name: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.processes().iter().any(|(_, n)| n == name) {
+            assert!(Instant::now() < deadline, "no {name} on {}", self.name);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends `signal` (`STOP`, `KILL`, …) to every process of the target; returns how many.
+    pub fn signal_all(&self, signal: &str) -> usize {
+        let pids: Vec<String> = self.processes().into_iter().map(|(pid, _)| pid).collect();
+        if pids.is_empty() {
+            return 0;
+        }
+        // A process may exit meanwhile: kill still signals the others.
+        Command::new("kill")
+            .arg(format!("-{signal}"))
+            .args(&pids)
+            .stderr(Stdio::null())
+            .status()
+            .expect("kill");
+        pids.len()
+    }
+
     /// An INI inventory line for this target.
     pub fn inventory_line(&self) -> String {
         format!(
