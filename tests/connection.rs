@@ -245,3 +245,39 @@ fn a_revoked_host_key_is_refused_and_host_patterns_match() {
     assert!(run.stdout.contains("REVOKED"), "{}", run.stdout);
     assert!(!revoked.check("test -e /tmp/done"));
 }
+
+/// Ctrl-C (SIGINT) and SIGTERM stop every host's running command and clean up, print the
+/// recap so far and exit 99, as ansible-playbook does; the command never finishes its work.
+#[test]
+fn an_interrupt_stops_the_remote_command_prints_the_recap_and_exits_99() {
+    for signal in ["INT", "TERM"] {
+        let web1 = Target::start("web1");
+        let web2 = Target::start("web2");
+        let tasks = "    - copy: content=x dest=/tmp/before\n    - shell: sleep 40 && touch /tmp/after-interrupt\n";
+        let dir = project(&[("site.yml", &play(tasks))]);
+        let (running, _) = kiln_until(dir.path(), &[&web1, &web2], "", "TASK [shell]");
+        web1.wait_for_process("sleep");
+        web2.wait_for_process("sleep");
+        running.signal(signal);
+        let (status, output) = running.finish();
+        assert_eq!(status.code(), Some(99), "{signal}:\n{output}");
+        assert!(output.contains("PLAY RECAP"), "{signal}:\n{output}");
+        assert!(
+            output.contains("web1                       : ok=1    changed=1"),
+            "{signal}: the recap so far:\n{output}"
+        );
+        for target in [&web1, &web2] {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while target.processes().iter().any(|(_, name)| name == "sleep") {
+                assert!(
+                    Instant::now() < deadline,
+                    "{signal}: the remote command still runs on {}",
+                    target.name
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            assert_eq!(left_in_tmp(target), "", "{signal}: left on {}", target.name);
+            assert!(!target.check("test -e /tmp/after-interrupt"));
+        }
+    }
+}

@@ -269,11 +269,40 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
     };
     let mut runner = Runner::new(shared)?;
     let mut code = 0;
+    let interrupt = interrupt_signal();
+    tokio::pin!(interrupt);
     for playbook in &playbooks {
-        let summary = runner.run(playbook).await?;
-        code = code.max(summary.exit_code);
+        tokio::select! {
+            summary = runner.run(playbook) => code = code.max(summary?.exit_code),
+            _ = &mut interrupt => {
+                // The run's future is dropped here, so no host starts anything more.
+                runner.interrupt().await;
+                eprintln!("[ERROR]: User interrupted execution");
+                return Ok(INTERRUPTED);
+            }
+        }
     }
     Ok(code)
+}
+
+/// ansible-playbook's exit code after Ctrl-C.
+const INTERRUPTED: i32 = 99;
+
+/// Resolves at the first SIGINT or SIGTERM (never, if neither can be watched).
+async fn interrupt_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
 }
 
 /// What prints to stdout, from `stdout_callback` (`default`, `json`, `yaml`) and the display

@@ -62,6 +62,9 @@ impl Connection for LocalConnection {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
+            // A group of its own, so the session can stop its command when kiln goes away
+            // without signalling the group kiln itself runs in.
+            .process_group(0)
             .spawn()
             .map_err(|e| ConnectionError::Unreachable(format!("could not start /bin/sh: {e}")))?;
         let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {

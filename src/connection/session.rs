@@ -63,10 +63,17 @@ pub const SHELL_COMMAND: &str = "exec /bin/sh -s $PPID";
 /// HUP, or SIGPIPE when it writes a frame to a closed channel (a shell killed by SIGPIPE would
 /// skip the trap). A command still running then keeps the shell busy, so a watcher (one
 /// `tail --pid` for the session's life, no process per command) removes the directory as soon
-/// as the connection's sshd process (`$1`) exits; where `tail` lacks `--pid` (busybox) there
-/// is no watcher and the trap cleans up once the command ends. `k_e` ends a frame.
+/// as the connection's sshd process (`$1`) exits, and stops the command: it signals the
+/// session's process group (the shell, the command and its children), but only when that
+/// group is not the watched process's own (sshd gives each channel a session of its own; a
+/// local shell is started in a group of its own). A shell that ends normally kills its
+/// watcher first, so a daemon a command left behind survives a normal end of the run. Where
+/// `tail` lacks `--pid` (busybox) there is no watcher and the trap cleans up once the command
+/// ends. `k_e` ends a frame.
 const SETUP: &str = r#"unset n d m k_r k_w 2>/dev/null
-n=@N@ d=/tmp/.kiln-@D@ m= k_r= k_w= k_p=$1
+n=@N@ d=/tmp/.kiln-@D@ m= k_r= k_w= k_p=$1 k_g= k_h=
+read -r k_s </proc/$$/stat 2>/dev/null && set -- $k_s && k_g=$5
+read -r k_s </proc/$k_p/stat 2>/dev/null && set -- $k_s && k_h=$5
 set --
 while read -r k_k k_v; do case "$k_k" in Umask:) m=$k_v; break ;; esac; done 2>/dev/null </proc/self/status
 [ -n "$m" ] || m=$(umask)
@@ -76,9 +83,9 @@ mkdir "$d" || exit 1
 trap 'rm -rf "$d"; [ -z "$k_w" ] || kill "$k_w" 2>/dev/null' EXIT
 trap 'exit 1' HUP TERM PIPE
 umask "$m"
-{ tail --pid="$k_p" -f /dev/null && rm -rf "$d"; } </dev/null >/dev/null 2>&1 &
+{ tail --pid="$k_p" -f /dev/null && rm -rf "$d" && [ -n "$k_g" ] && [ "$k_g" != "$k_h" ] && kill -TERM 0; } </dev/null >/dev/null 2>&1 &
 k_w=$!
-unset k_p
+unset k_p k_g k_h k_s
 k_e() {
   if [ -s "$d/e" ]; then
     printf '\n%s 1\n' "$n"; cat "$d/e"; printf '\n%s 2 %s\n' "$n" "$1"
@@ -296,6 +303,7 @@ mod tests {
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
+            .process_group(0)
             .spawn()
             .unwrap();
         let stream = tokio::io::join(child.stdout.take().unwrap(), child.stdin.take().unwrap());

@@ -137,6 +137,18 @@ impl Runner {
         for play in &playbook.plays {
             self.run_play(play.clone()).await?;
         }
+        Ok(self.finish().await)
+    }
+
+    /// Ends an interrupted run (the future of [`Runner::run`] was dropped mid-task): closes
+    /// every connection, which makes each target's session stop its running command and
+    /// clean up, and prints the recap so far.
+    pub async fn interrupt(&mut self) -> RunSummary {
+        self.finish().await
+    }
+
+    /// Closes the connections and prints the recap.
+    async fn finish(&mut self) -> RunSummary {
         self.shared.pool.close_all().await;
         let stats: IndexMap<String, Stats> = self
             .hosts
@@ -152,7 +164,7 @@ impl Runner {
         } else {
             0
         };
-        Ok(RunSummary { stats, exit_code })
+        RunSummary { stats, exit_code }
     }
 
     /// The hosts a play runs on: its pattern (templated with extra vars), cut by `--limit`.
