@@ -18,7 +18,8 @@ fn links_a_user_planted_are_replaced_never_written_through() {
         "useradd -m -s /bin/sh bob && printf 'root only\\n' > /root/secret && chmod 600 /root/secret \
          && su -s /bin/sh bob -c 'cd /home/bob && ln -s /root/secret app.conf && ln -s /root/secret explicit.conf \
             && ln -s /root/secret tmpl.conf && mkdir -m 700 .ssh && ln -s /etc/shadow .ssh/authorized_keys' \
-         && mkdir -p /etc/app && printf 'real\\n' > /etc/app/real.conf && ln -s real.conf /etc/app/current.conf",
+         && mkdir -p /etc/app && printf 'real\\n' > /etc/app/real.conf && ln -s real.conf /etc/app/current.conf \
+         && mkdir /etc/app/d && ln -s d /etc/app/dirlink",
     );
     let secret = identity(&t, "/root/secret");
     let shadow = identity(&t, "/etc/shadow");
@@ -32,12 +33,17 @@ fn links_a_user_planted_are_replaced_never_written_through() {
         user: bob
         key: "{key}"
     - copy: content="followed\n" dest=/etc/app/current.conf follow=yes
+    - copy: src=banner.txt dest=/etc/app/dirlink
 "#,
         key = key.trim()
     );
     converge(
         &t,
-        &[("site.yml", &play(&tasks)), ("templates/t.j2", "t\n")],
+        &[
+            ("site.yml", &play(&tasks)),
+            ("templates/t.j2", "t\n"),
+            ("files/banner.txt", "hi\n"),
+        ],
         "/root /etc/shadow /home/bob /etc/app",
         true,
     );
@@ -61,6 +67,11 @@ fn links_a_user_planted_are_replaced_never_written_through() {
         t.root("readlink /etc/app/current.conf; cat /etc/app/real.conf"),
         "real.conf\nfollowed\n",
         "follow: yes writes the file the link names and keeps the link"
+    );
+    assert_eq!(
+        t.root("readlink /etc/app/dirlink; cat /etc/app/d/banner.txt"),
+        "d\nhi\n",
+        "a link to a directory receives the file, as a directory does"
     );
 }
 
@@ -109,10 +120,9 @@ fn secrets_never_reach_an_argv() {
         true,
     );
     let log = t.root("cat /root/argv.log");
-    assert!(
-        log.contains("ssh-keygen") || log.contains("-t ed25519"),
-        "{log}"
-    );
+    for program in ["ssh-keygen -q -t ed25519", "useradd", "chpasswd"] {
+        assert!(log.contains(program), "{program} was not run:\n{log}");
+    }
     assert!(
         !log.contains("s3cret"),
         "the passphrase was in an argv:\n{log}"

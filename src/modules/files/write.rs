@@ -152,7 +152,16 @@ pub async fn converge_into(
     } else {
         probe(ctx, &request.dest, ctx.diff.then_some(DIFF_LIMIT)).await?
     };
-    if let (Some(name), "directory") = (file_name, state.kind.as_str()) {
+    // A link to a directory counts as the directory, as Ansible's `os.path.isdir` has it.
+    let into_directory = match state.kind.as_str() {
+        "directory" => true,
+        "link" if file_name.is_some() => {
+            let test = format!("[ -d {} ]", quote(&request.dest));
+            ctx.run_inline(&test, None).await?.rc == 0
+        }
+        _ => false,
+    };
+    if let (Some(name), true) = (file_name, into_directory) {
         request.dest = format!("{}/{name}", request.dest.trim_end_matches('/'));
         return Box::pin(converge_into(ctx, request, None)).await;
     }
