@@ -76,7 +76,7 @@ fn links_a_user_planted_are_replaced_never_written_through() {
 }
 
 #[test]
-fn a_linked_key_directory_is_refused() {
+fn a_linked_key_directory_is_refused_by_authorized_key_and_user() {
     let t = Target::start("t");
     t.root("useradd -m -s /bin/sh carol && su -s /bin/sh carol -c 'ln -s /etc /home/carol/.ssh'");
     let etc = t.root("stat -c '%U %G %a' /etc");
@@ -86,8 +86,14 @@ fn a_linked_key_directory_is_refused() {
     );
     assert_eq!(run.code, 2, "{}", run.stdout);
     assert!(run.stdout.contains("is a symbolic link"), "{}", run.stdout);
+    let run = run_play(
+        &t,
+        &play("    - user: name=carol generate_ssh_key=yes ssh_key_type=ed25519\n"),
+    );
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stdout.contains("symbolic link"), "{}", run.stdout);
     assert_eq!(t.root("stat -c '%U %G %a' /etc"), etc);
-    assert!(!t.check("test -e /etc/authorized_keys"));
+    assert!(!t.check("test -e /etc/authorized_keys || test -e /etc/id_ed25519"));
 }
 
 #[test]
