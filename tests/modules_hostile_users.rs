@@ -149,3 +149,24 @@ fn secrets_never_reach_an_argv() {
         "files were left in /tmp"
     );
 }
+
+#[test]
+fn unarchive_modes_never_follow_a_member_link() {
+    let t = Target::start("t");
+    t.root(
+        "printf 'root only\\n' > /root/secret && chmod 600 /root/secret && mkdir -p /srv/src /srv/out \
+         && cd /srv/src && printf 'x\\n' > f && ln -s /root/secret link && tar -cf /srv/a.tar f link",
+    );
+    let secret = identity(&t, "/root/secret");
+    let tasks = "    - unarchive: src=/srv/a.tar dest=/srv/out remote_src=yes mode=0644\n";
+    converge(&t, &[("site.yml", &play(tasks))], "/root /srv/out", true);
+    assert_eq!(
+        identity(&t, "/root/secret"),
+        secret,
+        "chmod followed the link"
+    );
+    assert_eq!(
+        t.root("stat -c '%n %F %a' /srv/out/f; readlink /srv/out/link"),
+        "/srv/out/f regular file 644\n/root/secret\n"
+    );
+}
