@@ -195,13 +195,14 @@ fn hex(bytes: &[u8]) -> String {
 fn text_edits_keep_foreign_bytes_line_endings_and_links() {
     let t = Target::start("t");
     t.root(
-        "mkdir -p /etc/app && cd /etc/app && printf 'caf\\351=1\\nport=80\\n' > latin1.conf \
+        "mkdir -p /etc/app && cd /etc/app && printf 'caf\\351=1\\nna\\357ve=1\\nport=80\\n' > latin1.conf \
          && printf 'a=1\\r\\nport=8080\\r\\n' > crlf.conf && printf 'x=1\\n' > real.conf \
          && ln -s real.conf link.conf && printf '# keep\\351\\nvm.overcommit_memory=1\\n' > sysctl.real \
          && ln -s sysctl.real sysctl.link",
     );
     let tasks = r#"
     - lineinfile: path=/etc/app/latin1.conf regexp=^port= line=port=8080
+    - lineinfile: path=/etc/app/latin1.conf regexp=^na.ve= line=naive=2
     - blockinfile: path=/etc/app/latin1.conf block=b=1
     - lineinfile: path=/etc/app/crlf.conf line=port=8080
       register: present
@@ -219,7 +220,7 @@ fn text_edits_keep_foreign_bytes_line_endings_and_links() {
     converge(&t, &[("site.yml", &play(tasks))], "/etc/app", true);
     assert_eq!(
         target_hex(&t, "/etc/app/latin1.conf"),
-        hex(b"caf\xe9=1\nport=8080\n# BEGIN ANSIBLE MANAGED BLOCK\nb=1\n# END ANSIBLE MANAGED BLOCK\n")
+        hex(b"caf\xe9=1\nnaive=2\nport=8080\n# BEGIN ANSIBLE MANAGED BLOCK\nb=1\n# END ANSIBLE MANAGED BLOCK\n")
     );
     assert_eq!(
         target_hex(&t, "/etc/app/crlf.conf"),

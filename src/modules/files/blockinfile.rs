@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use regex::bytes::Regex;
 
-use super::edit::{edit_text, Lines, TextEdit, WhenAbsent};
+use super::edit::{bytes_regex, edit_text, Lines, TextEdit, WhenAbsent};
 use super::write::Attributes;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
@@ -95,7 +95,7 @@ impl Module for BlockInFile {
             match args.str(&[key])? {
                 None => Ok(None),
                 Some(p) if p == "EOF" || p == "BOF" => Ok(None),
-                Some(p) => Regex::new(&p).map(Some).map_err(|e| {
+                Some(p) => bytes_regex(&p).map(Some).map_err(|e| {
                     ModuleError::Args(format!("blockinfile: invalid {key} '{p}': {e}"))
                 }),
             }

@@ -129,6 +129,13 @@ pub async fn edit_text(
     Ok(result)
 }
 
+/// A pattern matched against a file's bytes as Python's `re` matches a bytes pattern (as
+/// lineinfile and blockinfile do): `.` matches any byte, so a Latin-1 line still matches
+/// `^name=.*$`, and `\w`, `\d`, `\s` are ASCII classes.
+pub fn bytes_regex(pattern: &str) -> Result<regex::bytes::Regex, regex::Error> {
+    regex::bytes::Regex::new(&format!("(?-u){pattern}"))
+}
+
 /// One line of a file: its bytes without the line ending, and the ending (`\n`, `\r\n`, or
 /// nothing for a last line without one).
 #[derive(Debug, Clone, PartialEq)]
@@ -222,6 +229,16 @@ mod tests {
         assert_eq!(lines.lines[0].text, b"caf\xe9");
         assert_eq!(lines.newline(), b"\r\n");
         assert_eq!(lines.lines[2].end, b"");
+    }
+
+    #[test]
+    fn patterns_match_bytes_as_python_does() {
+        let re = bytes_regex("^caf.=1$").unwrap();
+        assert!(re.is_match(b"caf\xe9=1"));
+        assert!(bytes_regex("caf\u{e9}")
+            .unwrap()
+            .is_match("café".as_bytes()));
+        assert!(!bytes_regex(r"^\w+$").unwrap().is_match(b"caf\xe9"));
     }
 
     #[test]

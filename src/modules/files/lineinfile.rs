@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use regex::bytes::Regex;
 
-use super::edit::{edit_text, Lines, TextEdit, WhenAbsent};
+use super::edit::{bytes_regex, edit_text, Lines, TextEdit, WhenAbsent};
 use super::write::Attributes;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
@@ -42,7 +42,7 @@ fn anchor(pattern: &str, file: &Lines, first: bool) -> Option<Option<usize>> {
         "EOF" => Some(None),
         "BOF" => Some(Some(usize::MAX)),
         p => {
-            let re = Regex::new(p).ok()?;
+            let re = bytes_regex(p).ok()?;
             let mut found = file
                 .texts()
                 .enumerate()
@@ -126,7 +126,7 @@ impl Module for LineInFile {
         let path = args.required_str(&["path", "dest", "destfile", "name"])?;
         let state = args.choice("state", &["present", "absent"], "present")?;
         let regexp = match args.str(&["regexp", "regex"])? {
-            Some(r) => Some(Regex::new(&r).map_err(|e| {
+            Some(r) => Some(bytes_regex(&r).map_err(|e| {
                 ModuleError::Args(format!("lineinfile: invalid regexp '{r}': {e}"))
             })?),
             None => None,
@@ -245,6 +245,13 @@ mod tests {
     #[test]
     fn keeps_foreign_bytes_and_crlf_endings() {
         let latin1 = b"caf\xe9=1\nport=80\n";
+        let by_any_byte = Edit {
+            regexp: Some(bytes_regex("^caf.=").unwrap()),
+            line: Some("caf=2".into()),
+            present: true,
+            ..Default::default()
+        };
+        assert_eq!(apply(&by_any_byte, latin1).0, b"caf=2\nport=80\n");
         let e = edit(Some("^port="), "port=8080");
         let (out, msg) = apply(&e, latin1);
         assert_eq!(
