@@ -170,3 +170,17 @@ fn unarchive_modes_never_follow_a_member_link() {
         "/srv/out/f regular file 644\n/root/secret\n"
     );
 }
+
+#[test]
+fn touch_never_creates_what_a_dangling_link_names() {
+    let t = Target::start("t");
+    t.root(
+        "useradd -m -s /bin/sh bob && su -s /bin/sh bob -c 'ln -s /etc/nologin /home/bob/stamp'",
+    );
+    support::run_play(&t, &play("    - file: path=/home/bob/stamp state=touch\n")).assert_ok();
+    assert!(
+        !t.check("test -e /etc/nologin"),
+        "touch created the link's target"
+    );
+    assert_eq!(t.root("readlink /home/bob/stamp"), "/etc/nologin\n");
+}
