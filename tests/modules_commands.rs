@@ -102,3 +102,33 @@ fn raw_and_script() {
         "the script's temporary copy is removed"
     );
 }
+
+#[test]
+fn command_globs_guards_and_expands_home_and_variables() {
+    let t = Target::start("t");
+    t.root("mkdir -p '/tmp/g d' && touch '/tmp/g d/a.flag'");
+    let tasks = r#"
+    - command: touch /tmp/never creates="/tmp/g d/*.flag"
+    - command: touch /tmp/ran removes="/tmp/g d/?.flag"
+    - command: touch /tmp/not-either removes=/tmp/nothing-*
+    - command: printf '%s %s %s|' $HOME ~/x $KILN_UNSET_VAR
+      register: expanded
+    - command: printf '%s' '$HOME'
+      args:
+        expand_argument_vars: no
+      register: literal
+    - copy:
+        dest: /tmp/results
+        content: "{{ expanded.stdout }}{{ literal.stdout }}\n"
+"#;
+    let run = support::run_play(&t, &play(tasks));
+    run.assert_ok();
+    assert!(!t.check("test -e /tmp/never"), "creates ignored its glob");
+    assert!(t.check("test -e /tmp/ran"), "removes ignored its glob");
+    assert!(!t.check("test -e /tmp/not-either"));
+    let home = t.root("getent passwd root | cut -d: -f6");
+    assert_eq!(
+        t.root("cat /tmp/results"),
+        format!("{h} {h}/x $KILN_UNSET_VAR|$HOME\n", h = home.trim())
+    );
+}

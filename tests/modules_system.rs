@@ -308,3 +308,34 @@ fn hostname_sysctl_and_fact_modules() {
         "vm.swappiness=10\n"
     );
 }
+
+#[test]
+fn cron_backup_keeps_the_real_crontab_at_a_returned_path() {
+    let t = Target::start_systemd("t");
+    t.root("printf 'MAILTO=ops\\n' | crontab -u kiln -");
+    let tasks = r#"
+    - cron: name=job minute=5 job=/bin/true user=kiln backup=yes
+      register: saved
+    - copy: content="{{ saved.backup_file }}" dest=/root/backup-path
+"#;
+    support::run_play(&t, &play(tasks)).assert_ok();
+    let path = t.root("cat /root/backup-path");
+    assert!(path.starts_with("/tmp/crontab"), "{path}");
+    assert_eq!(t.root(&format!("cat {path}")), "MAILTO=ops\n");
+    assert_eq!(t.root(&format!("stat -c '%U %a' {path}")), "root 600\n");
+}
+
+#[test]
+fn hostname_refuses_an_invalid_name_before_touching_anything() {
+    let t = Target::start("t");
+    let before = t.root("hostname; sha1sum < /etc/hostname");
+    let long = "a".repeat(65);
+    let run = support::run_play(&t, &play(&format!("    - hostname: name={long}\n")));
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("not a valid host name"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(t.root("hostname; sha1sum < /etc/hostname"), before);
+}

@@ -181,3 +181,58 @@ fn unarchive_tarballs_from_controller_and_target() {
     );
     assert_eq!(t.root("cat /opt/remote/app/conf/app.ini"), "a=1\n");
 }
+
+/// A file's bytes on the target, as hex.
+fn target_hex(t: &Target, path: &str) -> String {
+    t.root(&format!("od -An -v -tx1 {path} | tr -d ' \\n'"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn text_edits_keep_foreign_bytes_line_endings_and_links() {
+    let t = Target::start("t");
+    t.root(
+        "mkdir -p /etc/app && cd /etc/app && printf 'caf\\351=1\\nna\\357ve=1\\nport=80\\n' > latin1.conf \
+         && printf 'a=1\\r\\nport=8080\\r\\n' > crlf.conf && printf 'x=1\\n' > real.conf \
+         && ln -s real.conf link.conf && printf '# keep\\351\\nvm.overcommit_memory=1\\n' > sysctl.real \
+         && ln -s sysctl.real sysctl.link",
+    );
+    let tasks = r#"
+    - lineinfile: path=/etc/app/latin1.conf regexp=^port= line=port=8080
+    - lineinfile: path=/etc/app/latin1.conf regexp=^na.ve= line=naive=2
+    - blockinfile: path=/etc/app/latin1.conf block=b=1
+    - lineinfile: path=/etc/app/crlf.conf line=port=8080
+      register: present
+    - assert:
+        that: not present.changed
+    - lineinfile: path=/etc/app/crlf.conf line=added=1
+    - replace: path=/etc/app/crlf.conf regexp='^a=1' replace=a=2
+    - lineinfile: path=/etc/app/link.conf line=y=2
+    - sysctl: name=vm.swappiness value=10 sysctl_file=/etc/app/sysctl.link reload=no
+    - copy:
+        content: "validated\n"
+        dest: /etc/app/validated.conf
+        validate: "sh -c 'test -s %s'"
+"#;
+    converge(&t, &[("site.yml", &play(tasks))], "/etc/app", true);
+    assert_eq!(
+        target_hex(&t, "/etc/app/latin1.conf"),
+        hex(b"caf\xe9=1\nnaive=2\nport=8080\n# BEGIN ANSIBLE MANAGED BLOCK\nb=1\n# END ANSIBLE MANAGED BLOCK\n")
+    );
+    assert_eq!(
+        target_hex(&t, "/etc/app/crlf.conf"),
+        hex(b"a=2\r\nport=8080\r\nadded=1\r\n")
+    );
+    assert_eq!(
+        t.root("cd /etc/app && readlink link.conf sysctl.link && cat real.conf"),
+        "real.conf\nsysctl.real\nx=1\ny=2\n"
+    );
+    assert_eq!(
+        target_hex(&t, "/etc/app/sysctl.real"),
+        hex(b"# keep\xe9\nvm.overcommit_memory=1\nvm.swappiness=10\n")
+    );
+    assert_eq!(t.root("cat /etc/app/validated.conf"), "validated\n");
+}

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use super::expand::{expanding_word, expands};
 use super::{command_result, guard, skipped};
 use crate::connection::quote;
 use crate::load::kv::{split_words, unquote};
@@ -25,7 +26,8 @@ impl Module for Command {
         let stdin = args.str(&["stdin"])?;
         let stdin_add_newline = args.bool("stdin_add_newline", true)?;
         let strip = args.bool("strip_empty_ends", true)?;
-        let _ = args.raw_any(&["warn", "expand_argument_vars"]);
+        let expand = args.bool("expand_argument_vars", true)?;
+        let _ = args.raw_any(&["warn"]);
         args.finish()?;
 
         let line = match (raw, argv.is_empty()) {
@@ -34,10 +36,10 @@ impl Module for Command {
                     raw
                 } else {
                     // No shell: every word reaches the program as-is.
-                    argv_line(split_words(&raw).iter().map(|w| unquote(w)))
+                    argv_line(split_words(&raw).iter().map(|w| unquote(w)), expand)
                 }
             }
-            (None, false) => argv_line(argv.iter().cloned()),
+            (None, false) => argv_line(argv.iter().cloned(), expand),
             (Some(_), false) => {
                 return Err(ModuleError::Args(format!(
                     "{name}: parameters are mutually exclusive: argv|cmd"
@@ -106,17 +108,26 @@ impl Module for Command {
     }
 }
 
-/// The words of a program and its arguments, each quoted. The first is quoted even when it
-/// looks like `NAME=value`, which the shell would otherwise take for an assignment: without a
-/// shell (as in Ansible) it names the program.
-fn argv_line(words: impl Iterator<Item = String>) -> String {
+/// The words of a program and its arguments, each quoted (with `expand`, `$VAR` and a
+/// leading `~` expanded on the target, as Ansible's `expand_argument_vars` does). The first is
+/// quoted even when it looks like `NAME=value`, which the shell would otherwise take for an
+/// assignment: without a shell (as in Ansible) it names the program.
+fn argv_line(words: impl Iterator<Item = String>, expand: bool) -> String {
     words
         .enumerate()
         .map(|(i, w)| {
-            if i == 0 && w.contains('=') {
+            let word = if expand && expands(&w) {
+                expanding_word(&w, false)
+            } else if i == 0 && w.contains('=') {
                 format!("'{}'", w.replace('\'', "'\"'\"'"))
             } else {
                 quote(&w)
+            };
+            // An empty quote first: an expanded `NAME=…` is no assignment either.
+            if i == 0 && w.contains('=') && !word.starts_with('\'') {
+                format!("''{word}")
+            } else {
+                word
             }
         })
         .collect::<Vec<_>>()
@@ -155,9 +166,10 @@ mod tests {
 
     #[test]
     fn argv_words_are_quoted_and_never_an_assignment() {
-        let line = |words: &[&str]| argv_line(words.iter().map(|w| w.to_string()));
+        let line = |words: &[&str]| argv_line(words.iter().map(|w| w.to_string()), true);
         assert_eq!(line(&["FOO=bar", "env"]), "'FOO=bar' env");
         assert_eq!(line(&["echo", "a=b", "two words"]), "echo a=b 'two words'");
         assert_eq!(line(&["it's"]), "'it'\"'\"'s'");
+        assert_eq!(line(&["X=$HOME"]), "''X=\"${HOME-\\$HOME}\"");
     }
 }

@@ -1,10 +1,11 @@
 //! Command modules: command, shell, raw, script.
 
 pub mod command;
+pub mod expand;
 pub mod raw;
 pub mod script;
 
-use crate::connection::{quote, ExecOutput};
+use crate::connection::ExecOutput;
 use crate::modules::ModuleResult;
 
 /// The return values every command-like module registers (`rc`, `stdout_lines`, …).
@@ -36,20 +37,28 @@ pub fn command_result(
     result
 }
 
-/// A shell prefix that exits early, printing a marker, when `creates` exists or `removes`
-/// does not (checked on the target in the same command that runs the program).
+/// A shell prefix that exits early, printing a marker, when something matches `creates` or
+/// nothing matches `removes` (checked on the target in the same command that runs the
+/// program). Both are glob patterns with `$VAR` and `~` expanded, as Ansible's `path` type and
+/// `glob.glob` treat them; a dangling link counts as a match.
 pub fn guard(creates: &Option<String>, removes: &Option<String>) -> String {
     let mut guard = String::new();
+    let any_match = |pattern: &str| {
+        format!(
+            "k_g=; for k_m in {}; do if [ -e \"$k_m\" ] || [ -L \"$k_m\" ]; then k_g=1; break; fi; done; ",
+            expand::expanding_word(pattern, true)
+        )
+    };
     if let Some(c) = creates {
+        guard.push_str(&any_match(c));
         guard.push_str(&format!(
-            "if [ -e {} ]; then echo {SKIP_CREATES}; exit 0; fi; ",
-            quote(c)
+            "if [ -n \"$k_g\" ]; then echo {SKIP_CREATES}; exit 0; fi; "
         ));
     }
     if let Some(r) = removes {
+        guard.push_str(&any_match(r));
         guard.push_str(&format!(
-            "if [ ! -e {} ]; then echo {SKIP_REMOVES}; exit 0; fi; ",
-            quote(r)
+            "if [ -z \"$k_g\" ]; then echo {SKIP_REMOVES}; exit 0; fi; "
         ));
     }
     guard

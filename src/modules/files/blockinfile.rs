@@ -2,9 +2,9 @@
 //! inserted, replaced or removed. The edit is a pure function, unit-tested below.
 
 use async_trait::async_trait;
-use regex::Regex;
+use regex::bytes::Regex;
 
-use super::edit::{edit_text, join_lines, TextEdit, WhenAbsent};
+use super::edit::{bytes_regex, edit_text, Lines, TextEdit, WhenAbsent};
 use super::write::Attributes;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
@@ -26,28 +26,28 @@ pub struct Block {
 }
 
 /// The file's lines with the block applied.
-pub fn apply(block: &Block, text: &str) -> Vec<String> {
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let begin = lines.iter().rposition(|l| *l == block.begin);
-    let end = lines.iter().rposition(|l| *l == block.end);
-    let mut wanted = Vec::new();
+pub fn apply(block: &Block, bytes: &[u8]) -> Vec<u8> {
+    let mut file = Lines::parse(bytes);
+    let find_marker = |marker: &str| file.lines.iter().rposition(|l| l.text == marker.as_bytes());
+    let (begin, end) = (find_marker(&block.begin), find_marker(&block.end));
+    let mut wanted: Vec<Vec<u8>> = Vec::new();
     if !block.lines.is_empty() {
-        wanted.push(block.begin.clone());
-        wanted.extend(block.lines.iter().cloned());
-        wanted.push(block.end.clone());
+        wanted.push(block.begin.clone().into_bytes());
+        wanted.extend(block.lines.iter().map(|l| l.clone().into_bytes()));
+        wanted.push(block.end.clone().into_bytes());
     }
     let at = match (begin, end) {
         (Some(b), Some(e)) => {
             let (b, e) = (b.min(e), b.max(e));
-            lines.drain(b..=e);
+            file.lines.drain(b..=e);
             b
         }
         _ => {
             if wanted.is_empty() {
-                return lines;
+                return bytes.to_vec();
             }
             let find = |re: &Regex| {
-                let mut hits = lines.iter().enumerate().filter(|(_, l)| re.is_match(l));
+                let mut hits = file.texts().enumerate().filter(|(_, l)| re.is_match(l));
                 if block.firstmatch {
                     hits.next().map(|(i, _)| i)
                 } else {
@@ -63,18 +63,19 @@ pub fn apply(block: &Block, text: &str) -> Vec<String> {
             } else {
                 None
             };
+            let lines = &file.lines;
             let position = position.unwrap_or(lines.len());
-            if block.prepend_newline && position > 0 && !lines[position - 1].is_empty() {
-                wanted.insert(0, String::new());
+            if block.prepend_newline && position > 0 && !lines[position - 1].text.is_empty() {
+                wanted.insert(0, Vec::new());
             }
-            if block.append_newline && position < lines.len() && !lines[position].is_empty() {
-                wanted.push(String::new());
+            if block.append_newline && position < lines.len() && !lines[position].text.is_empty() {
+                wanted.push(Vec::new());
             }
             position
         }
     };
-    lines.splice(at..at, wanted);
-    lines
+    file.insert(at, wanted);
+    file.to_bytes()
 }
 
 #[async_trait]
@@ -94,7 +95,7 @@ impl Module for BlockInFile {
             match args.str(&[key])? {
                 None => Ok(None),
                 Some(p) if p == "EOF" || p == "BOF" => Ok(None),
-                Some(p) => Regex::new(&p).map(Some).map_err(|e| {
+                Some(p) => bytes_regex(&p).map(Some).map_err(|e| {
                     ModuleError::Args(format!("blockinfile: invalid {key} '{p}': {e}"))
                 }),
             }
@@ -140,8 +141,9 @@ impl Module for BlockInFile {
                 attrs,
                 backup,
                 validate,
+                follow: true,
             },
-            |current| join_lines(&apply(&block, current)),
+            |current| apply(&block, current),
         )
         .await?;
         if result.changed && result.msg.is_none() {
@@ -171,12 +173,12 @@ mod tests {
     #[test]
     fn inserts_replaces_and_removes() {
         let b = block(&["a", "b"]);
-        let once = join_lines(&apply(&b, "top\n"));
-        assert_eq!(once, "top\n# BEGIN X\na\nb\n# END X\n");
-        assert_eq!(join_lines(&apply(&b, &once)), once);
-        let changed = join_lines(&apply(&block(&["c"]), &once));
-        assert_eq!(changed, "top\n# BEGIN X\nc\n# END X\n");
-        assert_eq!(join_lines(&apply(&block(&[]), &changed)), "top\n");
+        let once = apply(&b, b"top\n");
+        assert_eq!(once, b"top\n# BEGIN X\na\nb\n# END X\n");
+        assert_eq!(apply(&b, &once), once);
+        let changed = apply(&block(&["c"]), &once);
+        assert_eq!(changed, b"top\n# BEGIN X\nc\n# END X\n");
+        assert_eq!(apply(&block(&[]), &changed), b"top\n");
     }
 
     #[test]
@@ -184,14 +186,22 @@ mod tests {
         let mut b = block(&["x"]);
         b.insertafter = Some(Regex::new("^one").unwrap());
         assert_eq!(
-            join_lines(&apply(&b, "one\ntwo\n")),
-            "one\n# BEGIN X\nx\n# END X\ntwo\n"
+            apply(&b, b"one\ntwo\n"),
+            b"one\n# BEGIN X\nx\n# END X\ntwo\n"
         );
         b.insertafter = None;
         b.at_start = true;
+        assert_eq!(apply(&b, b"one\n"), b"# BEGIN X\nx\n# END X\none\n");
+    }
+
+    #[test]
+    fn keeps_foreign_bytes_and_crlf_endings() {
+        let crlf = b"caf\xe9\r\n# BEGIN X\r\nx\r\n# END X\r\ntail\r\n";
+        assert_eq!(apply(&block(&["x"]), crlf), crlf);
         assert_eq!(
-            join_lines(&apply(&b, "one\n")),
-            "# BEGIN X\nx\n# END X\none\n"
+            apply(&block(&["y"]), crlf),
+            b"caf\xe9\r\n# BEGIN X\r\ny\r\n# END X\r\ntail\r\n"
         );
+        assert_eq!(apply(&block(&[]), crlf), b"caf\xe9\r\ntail\r\n");
     }
 }

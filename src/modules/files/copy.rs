@@ -20,13 +20,8 @@ impl Module for Copy {
         let force = args.bool("force", true)?;
         let validate = args.str(&["validate"])?;
         let attrs = Attributes::from_args(&mut args)?;
-        let _ = args.raw_any(&[
-            "directory_mode",
-            "follow",
-            "local_follow",
-            "decrypt",
-            "checksum",
-        ]);
+        let follow = args.bool("follow", false)?;
+        let _ = args.raw_any(&["directory_mode", "local_follow", "decrypt", "checksum"]);
         args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
 
@@ -106,6 +101,7 @@ impl Module for Copy {
                 backup,
                 validate,
                 force,
+                follow,
             },
             Some(&name),
         )

@@ -102,7 +102,10 @@ impl Module for File {
             }
             "touch" => {
                 if !(current.exists && preserve_times) {
-                    commands.push(format!("touch -- {q}"));
+                    // A link's own times: touching through it would create whatever a
+                    // dangling link names (say /etc/nologin), as root.
+                    let own = if current.kind == "link" { "-h " } else { "" };
+                    commands.push(format!("touch {own}-- {q}"));
                 }
                 if !current.exists {
                     commands = create_commands("touch", &q, None, &attrs, false);

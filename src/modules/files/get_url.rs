@@ -247,6 +247,7 @@ impl Module for GetUrl {
                 backup,
                 validate: None,
                 force: true,
+                follow: false,
             },
         )
         .await?;

@@ -2,9 +2,9 @@
 //! function over the file's text, unit-tested below; the write goes through `write::converge`.
 
 use async_trait::async_trait;
-use regex::Regex;
+use regex::bytes::Regex;
 
-use super::edit::{edit_text, TextEdit, WhenAbsent};
+use super::edit::{bytes_regex, edit_text, Lines, TextEdit, WhenAbsent};
 use super::write::Attributes;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
@@ -22,23 +22,29 @@ pub struct Edit {
     pub firstmatch: bool,
 }
 
-fn matches(edit: &Edit, line: &str) -> bool {
+/// Whether `haystack` holds `needle` (an empty needle is everywhere, as in Python).
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Whether a line (its bytes without the line ending) is the one the edit looks for.
+fn matches(edit: &Edit, line: &[u8]) -> bool {
     match (&edit.regexp, &edit.search_string, &edit.line) {
         (Some(re), _, _) => re.is_match(line),
-        (None, Some(s), _) => line.contains(s.as_str()),
-        (None, None, Some(l)) => line == l,
+        (None, Some(s), _) => contains(line, s.as_bytes()),
+        (None, None, Some(l)) => line == l.as_bytes(),
         _ => false,
     }
 }
 
-fn anchor(pattern: &str, lines: &[String], first: bool) -> Option<Option<usize>> {
+fn anchor(pattern: &str, file: &Lines, first: bool) -> Option<Option<usize>> {
     match pattern {
         "EOF" => Some(None),
         "BOF" => Some(Some(usize::MAX)),
         p => {
-            let re = Regex::new(p).ok()?;
-            let mut found = lines
-                .iter()
+            let re = bytes_regex(p).ok()?;
+            let mut found = file
+                .texts()
                 .enumerate()
                 .filter(|(_, l)| re.is_match(l))
                 .map(|(i, _)| i);
@@ -51,21 +57,22 @@ fn anchor(pattern: &str, lines: &[String], first: bool) -> Option<Option<usize>>
     }
 }
 
-/// Applies the edit to `text`; returns the new text and a message (`line added`, …).
-pub fn apply(edit: &Edit, text: &str) -> (String, &'static str) {
-    let had_trailing_newline = text.is_empty() || text.ends_with('\n');
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+/// Applies the edit to a file's bytes; returns the new bytes and a message (`line added`, …).
+/// Lines are matched without their line ending; untouched lines keep all their bytes, a
+/// replaced line keeps its ending, and an added line takes the file's.
+pub fn apply(edit: &Edit, bytes: &[u8]) -> (Vec<u8>, &'static str) {
+    let mut file = Lines::parse(bytes);
     let mut msg = "";
     if !edit.present {
-        let before = lines.len();
-        lines.retain(|l| !matches(edit, l));
-        if lines.len() != before {
+        let before = file.lines.len();
+        file.lines.retain(|l| !matches(edit, &l.text));
+        if file.lines.len() != before {
             msg = "line(s) removed";
         }
     } else {
-        let line = edit.line.clone().unwrap_or_default();
-        let found: Vec<usize> = lines
-            .iter()
+        let line = edit.line.clone().unwrap_or_default().into_bytes();
+        let found: Vec<usize> = file
+            .texts()
             .enumerate()
             .filter(|(_, l)| matches(edit, l))
             .map(|(i, _)| i)
@@ -76,44 +83,41 @@ pub fn apply(edit: &Edit, text: &str) -> (String, &'static str) {
             found.last()
         };
         if let Some(&i) = target {
+            let current = &file.lines[i].text;
             let new = match (&edit.regexp, edit.backrefs) {
-                (Some(re), true) => re
-                    .replace(
-                        &lines[i],
-                        crate::template::python_replacement(&line).as_str(),
-                    )
-                    .into_owned(),
-                _ => line.clone(),
+                (Some(re), true) => {
+                    let replacement = crate::template::python_replacement(
+                        edit.line.as_deref().unwrap_or_default(),
+                    );
+                    re.replace(current, replacement.as_bytes()).into_owned()
+                }
+                _ => line,
             };
-            if lines[i] != new {
-                lines[i] = new;
+            if *current != new {
+                file.lines[i].text = new;
                 msg = "line replaced";
             }
         } else if edit.backrefs {
             // With backrefs and no match, Ansible leaves the file alone.
-        } else if !lines.contains(&line) {
+        } else if !file.texts().any(|l| l == line.as_slice()) {
             let position = match (&edit.insertbefore, &edit.insertafter) {
-                (Some(p), _) => match anchor(p, &lines, edit.firstmatch) {
+                (Some(p), _) => match anchor(p, &file, edit.firstmatch) {
                     Some(Some(usize::MAX)) => 0,
                     Some(Some(i)) => i,
-                    _ => lines.len(),
+                    _ => file.lines.len(),
                 },
-                (None, Some(p)) => match anchor(p, &lines, edit.firstmatch) {
+                (None, Some(p)) => match anchor(p, &file, edit.firstmatch) {
                     Some(Some(usize::MAX)) => 0,
                     Some(Some(i)) => i + 1,
-                    _ => lines.len(),
+                    _ => file.lines.len(),
                 },
-                _ => lines.len(),
+                _ => file.lines.len(),
             };
-            lines.insert(position.min(lines.len()), line);
+            file.insert(position, vec![line]);
             msg = "line added";
         }
     }
-    let mut out = lines.join("\n");
-    if !lines.is_empty() && (had_trailing_newline || msg == "line added") {
-        out.push('\n');
-    }
-    (out, msg)
+    (file.to_bytes(), msg)
 }
 
 #[async_trait]
@@ -122,7 +126,7 @@ impl Module for LineInFile {
         let path = args.required_str(&["path", "dest", "destfile", "name"])?;
         let state = args.choice("state", &["present", "absent"], "present")?;
         let regexp = match args.str(&["regexp", "regex"])? {
-            Some(r) => Some(Regex::new(&r).map_err(|e| {
+            Some(r) => Some(bytes_regex(&r).map_err(|e| {
                 ModuleError::Args(format!("lineinfile: invalid regexp '{r}': {e}"))
             })?),
             None => None,
@@ -169,6 +173,7 @@ impl Module for LineInFile {
                 attrs,
                 backup,
                 validate,
+                follow: true,
             },
             |current| {
                 let (text, what) = apply(&edit, current);
@@ -204,10 +209,10 @@ mod tests {
     #[test]
     fn replaces_the_last_match_and_is_idempotent() {
         let e = edit(Some("^PermitRootLogin"), "PermitRootLogin no");
-        let (out, msg) = apply(&e, "a\nPermitRootLogin yes\nb\n");
+        let (out, msg) = apply(&e, b"a\nPermitRootLogin yes\nb\n");
         assert_eq!(
-            (out.as_str(), msg),
-            ("a\nPermitRootLogin no\nb\n", "line replaced")
+            (out.as_slice(), msg),
+            (&b"a\nPermitRootLogin no\nb\n"[..], "line replaced")
         );
         assert_eq!(apply(&e, &out).1, "");
     }
@@ -215,25 +220,57 @@ mod tests {
     #[test]
     fn inserts_after_anchor_or_at_end() {
         let mut e = edit(None, "x=1");
-        assert_eq!(apply(&e, "a\nb").0, "a\nb\nx=1\n");
+        assert_eq!(apply(&e, b"a\nb").0, b"a\nb\nx=1\n");
         e.insertafter = Some("^a".into());
-        assert_eq!(apply(&e, "a\nb\n").0, "a\nx=1\nb\n");
+        assert_eq!(apply(&e, b"a\nb\n").0, b"a\nx=1\nb\n");
         e.insertafter = None;
         e.insertbefore = Some("BOF".into());
-        assert_eq!(apply(&e, "a\n").0, "x=1\na\n");
+        assert_eq!(apply(&e, b"a\n").0, b"x=1\na\n");
     }
 
     #[test]
     fn backrefs_and_absent() {
         let mut e = edit(Some(r"^(Listen) \d+"), r"\1 8080");
         e.backrefs = true;
-        assert_eq!(apply(&e, "Listen 80\n").0, "Listen 8080\n");
-        assert_eq!(apply(&e, "nothing\n").1, "");
+        assert_eq!(apply(&e, b"Listen 80\n").0, b"Listen 8080\n");
+        assert_eq!(apply(&e, b"nothing\n").1, "");
         let gone = Edit {
             regexp: Some(Regex::new("^#").unwrap()),
             present: false,
             ..Default::default()
         };
-        assert_eq!(apply(&gone, "#a\nb\n#c\n").0, "b\n");
+        assert_eq!(apply(&gone, b"#a\nb\n#c\n").0, b"b\n");
+    }
+
+    #[test]
+    fn keeps_foreign_bytes_and_crlf_endings() {
+        let latin1 = b"caf\xe9=1\nport=80\n";
+        let by_any_byte = Edit {
+            regexp: Some(bytes_regex("^caf.=").unwrap()),
+            line: Some("caf=2".into()),
+            present: true,
+            ..Default::default()
+        };
+        assert_eq!(apply(&by_any_byte, latin1).0, b"caf=2\nport=80\n");
+        let e = edit(Some("^port="), "port=8080");
+        let (out, msg) = apply(&e, latin1);
+        assert_eq!(
+            (out.as_slice(), msg),
+            (&b"caf\xe9=1\nport=8080\n"[..], "line replaced")
+        );
+        let crlf = b"a\r\nport=8080\r\nb\r\n";
+        assert_eq!(apply(&e, crlf), (crlf.to_vec(), ""));
+        assert_eq!(apply(&edit(None, "port=8080"), crlf), (crlf.to_vec(), ""));
+        let (added, msg) = apply(&edit(None, "c"), crlf);
+        assert_eq!(
+            (added.as_slice(), msg),
+            (&b"a\r\nport=8080\r\nb\r\nc\r\n"[..], "line added")
+        );
+        let gone = Edit {
+            line: Some("b".into()),
+            present: false,
+            ..Default::default()
+        };
+        assert_eq!(apply(&gone, crlf).0, b"a\r\nport=8080\r\n");
     }
 }

@@ -2,7 +2,7 @@
 //! replaced, optionally only between `after` and `before`. Pure edit, unit-tested below.
 
 use async_trait::async_trait;
-use regex::Regex;
+use regex::bytes::Regex;
 
 use super::edit::{edit_text, TextEdit, WhenAbsent};
 use super::write::Attributes;
@@ -13,12 +13,12 @@ pub struct Replace;
 
 /// The text with replacements made, and how many were made.
 pub fn apply(
-    text: &str,
+    text: &[u8],
     pattern: &Regex,
     replacement: &str,
     after: Option<&Regex>,
     before: Option<&Regex>,
-) -> (String, usize) {
+) -> (Vec<u8>, usize) {
     let start = after
         .and_then(|re| re.find(text))
         .map(|m| m.end())
@@ -30,13 +30,10 @@ pub fn apply(
     let section = &text[start..end];
     let count = pattern.find_iter(section).count();
     if count == 0 {
-        return (text.to_string(), 0);
+        return (text.to_vec(), 0);
     }
-    let replaced = pattern.replace_all(section, python_replacement(replacement).as_str());
-    (
-        format!("{}{}{}", &text[..start], replaced, &text[end..]),
-        count,
-    )
+    let replaced = pattern.replace_all(section, python_replacement(replacement).as_bytes());
+    ([&text[..start], &replaced, &text[end..]].concat(), count)
 }
 
 fn compile(pattern: &str, option: &str) -> Result<Regex, ModuleError> {
@@ -75,6 +72,7 @@ impl Module for Replace {
                 attrs,
                 backup,
                 validate,
+                follow: true,
             },
             |current| {
                 let (text, n) = apply(
@@ -111,15 +109,23 @@ mod tests {
     #[test]
     fn multiline_backrefs_and_sections() {
         let re = compile(r"^(\w+)=old$", "regexp").unwrap();
-        let (out, n) = apply("a=old\nb=old\n", &re, r"\1=new", None, None);
-        assert_eq!((out.as_str(), n), ("a=new\nb=new\n", 2));
+        let (out, n) = apply(b"a=old\nb=old\n", &re, r"\1=new", None, None);
+        assert_eq!((out.as_slice(), n), (&b"a=new\nb=new\n"[..], 2));
         assert_eq!(apply(&out, &re, r"\1=new", None, None).1, 0);
         let after = compile(r"\[server\]", "after").unwrap();
         let before = compile(r"\[client\]", "before").unwrap();
-        let text = "port=old\n[server]\nport=old\n[client]\nport=old\n";
+        let text = b"port=old\n[server]\nport=old\n[client]\nport=old\n";
         let re = compile(r"^port=old$", "regexp").unwrap();
         let (out, n) = apply(text, &re, "port=1", Some(&after), Some(&before));
         assert_eq!(n, 1);
-        assert_eq!(out, "port=old\n[server]\nport=1\n[client]\nport=old\n");
+        assert_eq!(out, b"port=old\n[server]\nport=1\n[client]\nport=old\n");
+    }
+
+    #[test]
+    fn keeps_bytes_outside_the_matches() {
+        let re = compile(r"port=\d+", "regexp").unwrap();
+        let text = b"caf\xe9\r\nport=1\r\n";
+        let (out, n) = apply(text, &re, "port=2", None, None);
+        assert_eq!((out.as_slice(), n), (&b"caf\xe9\r\nport=2\r\n"[..], 1));
     }
 }

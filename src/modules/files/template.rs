@@ -17,7 +17,8 @@ impl Module for Template {
         let validate = args.str(&["validate"])?;
         let attrs = Attributes::from_args(&mut args)?;
         let newline = args.str(&["newline_sequence"])?;
-        let _ = args.raw_any(&["trim_blocks", "lstrip_blocks", "follow", "output_encoding"]);
+        let follow = args.bool("follow", false)?;
+        let _ = args.raw_any(&["trim_blocks", "lstrip_blocks", "output_encoding"]);
         args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
 
@@ -77,6 +78,7 @@ impl Module for Template {
                 backup,
                 validate,
                 force,
+                follow,
             },
             Some(name),
         )

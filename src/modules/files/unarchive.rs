@@ -169,10 +169,15 @@ impl Module for Unarchive {
                 attr_fix.push(format!("xargs -0 chgrp -h {} --", quote(g)));
             }
             if let Some(m) = &mode {
-                attr_fix.push(format!("xargs -0 chmod {} --", quote(m)));
+                // chmod would follow a link among the members (the archive's or one planted
+                // in dest) to whatever it names: links are left out.
+                attr_fix.push(format!(
+                    "xargs -0 sh -c 'find \"$@\" -maxdepth 0 ! -type l -exec chmod {} -- {{}} +' sh",
+                    quote(m).replace('\'', "'\\''")
+                ));
                 // An octal mode is checked exactly; a symbolic one is applied on extraction.
                 if m.bytes().all(|b| b.is_ascii_digit()) {
-                    conditions.push(format!("! -perm {m}"));
+                    conditions.push(format!("\\( ! -type l ! -perm {m} \\)"));
                 }
             }
             let attrs_differ = if conditions.is_empty() || !changes.is_empty() {

@@ -77,6 +77,9 @@ pub struct WriteRequest {
     pub validate: Option<String>,
     /// Create the destination when absent (lineinfile's `create`); copy/template always do.
     pub force: bool,
+    /// Ansible's `follow`: a link at `dest` is written through to the file it names. Without
+    /// it the link itself is replaced by the new file; nothing is read or written through it.
+    pub follow: bool,
 }
 
 /// Splits `probe_script` output into the state and the content (None when it was not read
@@ -149,7 +152,16 @@ pub async fn converge_into(
     } else {
         probe(ctx, &request.dest, ctx.diff.then_some(DIFF_LIMIT)).await?
     };
-    if let (Some(name), "directory") = (file_name, state.kind.as_str()) {
+    // A link to a directory counts as the directory, as Ansible's `os.path.isdir` has it.
+    let into_directory = match state.kind.as_str() {
+        "directory" => true,
+        "link" if file_name.is_some() => {
+            let test = format!("[ -d {} ]", quote(&request.dest));
+            ctx.run_inline(&test, None).await?.rc == 0
+        }
+        _ => false,
+    };
+    if let (Some(name), true) = (file_name, into_directory) {
         request.dest = format!("{}/{name}", request.dest.trim_end_matches('/'));
         return Box::pin(converge_into(ctx, request, None)).await;
     }
@@ -171,15 +183,12 @@ pub async fn converge_from(
         )));
     }
     if state.kind == "link" {
-        // Follow the link the way Ansible does: write through to its target.
-        if let Some(target) = state.link_target.clone() {
-            let resolved = if target.starts_with('/') {
-                target
-            } else {
-                format!("{}/{target}", parent_dir(&request.dest))
-            };
-            request.dest = resolved;
+        if request.follow {
+            request.dest = resolve_link(ctx, &request.dest).await?;
             (state, before) = probe(ctx, &request.dest, ctx.diff.then_some(DIFF_LIMIT)).await?;
+        } else {
+            // The link is replaced (Ansible's `follow: no`): what it points to is never read.
+            before = None;
         }
     }
     let checksum = sha1_hex(&request.content);
@@ -205,8 +214,14 @@ pub async fn converge_from(
             after: String::from_utf8_lossy(&request.content).into_owned(),
         });
     }
+    // A replaced link passes on none of its attributes.
+    let kept = if state.kind == "link" {
+        PathState::default()
+    } else {
+        state.clone()
+    };
     if !changed || ctx.check_mode {
-        return Ok(with_final_attrs(result, &state, &request.attrs));
+        return Ok(with_final_attrs(result, &kept, &request.attrs));
     }
     if !content_changes {
         ctx.run_ok_inline(&attr_changes.join(" && "), None, "changing attributes")
@@ -222,7 +237,7 @@ pub async fn converge_from(
     if backup_file {
         result = result.with("backup_file", out.stdout_text().trim());
     }
-    Ok(with_final_attrs(result, &state, &request.attrs))
+    Ok(with_final_attrs(result, &kept, &request.attrs))
 }
 
 /// Runs a write script inline, or in a subshell when it carries the user's `validate`
@@ -358,6 +373,25 @@ fn with_final_attrs(
         result.data.insert("group".into(), Value::from(group));
     }
     result
+}
+
+/// The absolute path a link finally names (`readlink -f`; a missing last component is
+/// allowed, as with Python's `realpath`).
+pub async fn resolve_link(ctx: &ModuleCtx<'_>, path: &str) -> Result<String, ModuleError> {
+    let out = ctx
+        .run_ok_inline(
+            &format!("readlink -f -- {}", quote(path)),
+            None,
+            &format!("resolving the link {path}"),
+        )
+        .await?;
+    let real = out.stdout_text().trim_end_matches('\n').to_string();
+    if !real.starts_with('/') {
+        return Err(ModuleError::Failed(format!(
+            "could not resolve the link {path}"
+        )));
+    }
+    Ok(real)
 }
 
 pub fn parent_dir(path: &str) -> String {

@@ -106,17 +106,20 @@ pub(super) fn write_script(
 ) -> (String, Option<Vec<u8>>) {
     let dest = quote(&request.dest);
     // A fresh name beside the destination (same filesystem, so `mv` is atomic).
-    let temp = quote(&format!(
+    let temp_path = format!(
         "{}/.kiln-tmp.{}",
         parent_dir(&request.dest),
         &crate::modules::util::random_id()[..12]
-    ));
+    );
+    let temp = quote(&temp_path);
+    // A link being replaced passes on nothing: neither its mode nor its owner.
+    let kept = state.exists && state.kind != "link";
     let mode = request
         .attrs
         .mode
         .as_ref()
-        .and_then(|m| wanted_mode(m, state.exists.then_some(state.mode), false))
-        .or(state.exists.then_some(state.mode));
+        .and_then(|m| wanted_mode(m, kept.then_some(state.mode), false))
+        .or(kept.then_some(state.mode));
     let inline = match std::str::from_utf8(&request.content) {
         Ok(text) if request.content.len() <= INLINE_LIMIT && !text.contains('\0') => Some(text),
         _ => None,
@@ -157,7 +160,7 @@ pub(super) fn write_script(
         (None, Some(group)) => steps.push(format!("chgrp {} \"$k_t\"", quote(group))),
         (None, None) => {}
     }
-    if state.exists && request.attrs.owner.is_none() && request.attrs.group.is_none() {
+    if kept && request.attrs.owner.is_none() && request.attrs.group.is_none() {
         // Keep the current owner when we may (as root); otherwise the file is ours. The
         // builtin tests skip the `chown` when the owner is already us.
         steps.push(format!(
@@ -170,18 +173,19 @@ pub(super) fn write_script(
     }
     let stdin = inline.is_none().then(|| request.content.clone());
     if let Some(validate) = &request.validate {
-        let command = validate.replace("%s", "\"$k_t\"");
+        let command = validate.replace("%s", &validate_path(&temp_path));
         steps.push(format!(
             "{{ {command} >&2 || {{ echo kiln-validate-failed >&2; false; }}; }}"
         ));
     }
     if backup {
         steps.push(format!(
-            "k_b={dest}.$(date +%Y-%m-%d@%H:%M:%S)~ && cp -p {dest} \"$k_b\" && echo \"$k_b\""
+            "k_b={dest}.$(date +%Y-%m-%d@%H:%M:%S)~ && cp -P -p {dest} \"$k_b\" && echo \"$k_b\""
         ));
     }
     if !in_place {
-        steps.push(format!("mv -f \"$k_t\" {dest}"));
+        // `-T`: a link to a directory at `dest` is replaced, not moved into.
+        steps.push(format!("mv -f -T \"$k_t\" {dest}"));
     }
     (
         format!(
@@ -190,4 +194,15 @@ pub(super) fn write_script(
         ),
         stdin,
     )
+}
+
+/// The temporary file's path as a `validate` command's `%s` becomes (Ansible substitutes the
+/// bare path, so `sh -c 'test -s %s'` works): bare when it needs no quoting, else quoted.
+fn validate_path(path: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%=".contains(c);
+    if path.chars().all(plain) {
+        path.to_string()
+    } else {
+        quote(path)
+    }
 }

@@ -132,6 +132,7 @@ impl Module for AptRepository {
                     backup: false,
                     validate: None,
                     force: true,
+                    follow: false,
                 },
             )
             .await?;

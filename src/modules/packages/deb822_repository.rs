@@ -119,6 +119,7 @@ impl Module for Deb822Repository {
                     backup: false,
                     validate: None,
                     force: true,
+                    follow: false,
                 },
             )
             .await?

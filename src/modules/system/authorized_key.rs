@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 
 use crate::connection::quote;
-use crate::modules::files::write::{converge_from, probe, Attributes, WriteRequest};
+use crate::modules::files::edit::{edit_text, Line, Lines, TextEdit, WhenAbsent};
+use crate::modules::files::write::{parent_dir, Attributes};
 use crate::modules::util::Mode;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
@@ -70,39 +71,42 @@ impl KeyLine {
     }
 }
 
-/// The file's new text with `keys` present (or absent); `exclusive` drops all others.
-pub fn edit(text: &str, keys: &[KeyLine], present: bool, exclusive: bool) -> String {
-    let mut lines: Vec<String> = Vec::new();
-    for line in text.lines() {
-        match KeyLine::parse(line) {
-            Some(existing) => {
-                let wanted = keys.iter().find(|k| k.same_key(&existing));
-                match (wanted, present) {
-                    (Some(k), true) => lines.push(k.render()),
-                    (Some(_), false) => {}
-                    (None, _) if exclusive && present => {}
-                    (None, _) => lines.push(line.to_string()),
-                }
-            }
-            None => lines.push(line.to_string()),
+/// The file's new bytes with `keys` present (or absent); `exclusive` drops all others. Lines
+/// that are not keys, or not UTF-8, keep their bytes; every line keeps its line ending.
+pub fn edit(bytes: &[u8], keys: &[KeyLine], present: bool, exclusive: bool) -> Vec<u8> {
+    let mut file = Lines::parse(bytes);
+    let existing: Vec<Option<KeyLine>> = file
+        .lines
+        .iter()
+        .map(|l| std::str::from_utf8(&l.text).ok().and_then(KeyLine::parse))
+        .collect();
+    let mut kept = Vec::new();
+    for (line, parsed) in file.lines.drain(..).zip(&existing) {
+        let Some(parsed) = parsed else {
+            kept.push(line);
+            continue;
+        };
+        match (keys.iter().find(|k| k.same_key(parsed)), present) {
+            (Some(k), true) => kept.push(Line {
+                text: k.render().into_bytes(),
+                end: line.end,
+            }),
+            (Some(_), false) => {}
+            (None, _) if exclusive && present => {}
+            (None, _) => kept.push(line),
         }
     }
+    file.lines = kept;
     if present {
-        for key in keys {
-            let there = text
-                .lines()
-                .filter_map(KeyLine::parse)
-                .any(|existing| key.same_key(&existing));
-            if !there {
-                lines.push(key.render());
-            }
-        }
+        let missing = keys
+            .iter()
+            .filter(|k| !existing.iter().flatten().any(|e| k.same_key(e)))
+            .map(|k| k.render().into_bytes())
+            .collect();
+        let end = file.lines.len();
+        file.insert(end, missing);
     }
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!("{}\n", lines.join("\n"))
-    }
+    file.to_bytes()
 }
 
 #[async_trait]
@@ -116,7 +120,8 @@ impl Module for AuthorizedKey {
         let exclusive = args.bool("exclusive", false)?;
         let key_options = args.str(&["key_options"])?;
         let comment = args.str(&["comment"])?;
-        let _ = args.raw_any(&["follow", "validate_certs"]);
+        let follow = args.bool("follow", false)?;
+        let _ = args.raw_any(&["validate_certs"]);
         args.finish()?;
         if key_text.starts_with("http://") || key_text.starts_with("https://") {
             return Err(ModuleError::Args(
@@ -157,33 +162,40 @@ impl Module for AuthorizedKey {
         }
         let home = fields[5];
         let file = path.unwrap_or_else(|| format!("{home}/.ssh/authorized_keys"));
-        let (state_now, content) = probe(ctx, &file, Some(8 * 1024 * 1024)).await?;
-        let current = content
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        let updated = edit(&current, &keys, state == "present", exclusive);
-        if !state_now.exists && state == "absent" {
-            return Ok(ModuleResult::changed(false).with("user", user.as_str()));
-        }
-        let dir = crate::modules::files::write::parent_dir(&file);
-        if manage_dir && !ctx.check_mode && !state_now.exists {
-            ctx.run_ok(
-                &format!(
-                    "[ -d {d} ] || {{ mkdir -p {d} && chown {u}: {d} && chmod 700 {d}; }}",
-                    d = quote(&dir),
-                    u = quote(&user)
-                ),
+        let dir = parent_dir(&file);
+        // A linked key directory (say ~/.ssh → /etc, planted by the user) would lead the
+        // write, and the owner and mode that follow it, elsewhere: refused unless followed.
+        let d = quote(&dir);
+        let create = if manage_dir && !ctx.check_mode {
+            format!(
+                " elif [ ! -e {d} ]; then mkdir -p -m 700 -- {d} && chown -h {}: {d};",
+                quote(&user)
+            )
+        } else {
+            String::new()
+        };
+        let out = ctx
+            .run_ok(
+                &format!("if [ -L {d} ]; then echo link;{create} fi"),
                 None,
-                "creating the .ssh directory",
+                "preparing the key directory",
             )
             .await?;
+        if out.stdout_text().trim() == "link" && !follow {
+            return Err(ModuleError::Failed(format!(
+                "authorized_key: {dir} is a symbolic link; refusing to write through it (set follow: yes to allow it)"
+            )));
         }
-        let before = ctx.diff.then(|| current.clone().into_bytes());
-        let result = converge_from(
+        let result = edit_text(
             ctx,
-            WriteRequest {
-                dest: file.clone(),
-                content: updated.into_bytes(),
+            TextEdit {
+                module: "authorized_key",
+                path: file.clone(),
+                absent: if state == "present" {
+                    WhenAbsent::Create
+                } else {
+                    WhenAbsent::Skip("file not present")
+                },
                 attrs: Attributes {
                     mode: Some(Mode::Octal(0o600)),
                     owner: Some(user.clone()),
@@ -191,10 +203,9 @@ impl Module for AuthorizedKey {
                 },
                 backup: false,
                 validate: None,
-                force: true,
+                follow,
             },
-            state_now,
-            before,
+            |current| edit(current, &keys, state == "present", exclusive),
         )
         .await?;
         Ok(result
@@ -214,22 +225,34 @@ mod tests {
         let k = KeyLine::parse("ssh-ed25519 AAAA1 alice@laptop").unwrap();
         let file = "# keys\nssh-ed25519 AAAA1 old-comment\nssh-rsa BBBB bob\n";
         assert_eq!(
-            edit(file, std::slice::from_ref(&k), true, false),
-            "# keys\nssh-ed25519 AAAA1 alice@laptop\nssh-rsa BBBB bob\n"
+            edit(file.as_bytes(), std::slice::from_ref(&k), true, false),
+            b"# keys\nssh-ed25519 AAAA1 alice@laptop\nssh-rsa BBBB bob\n"
         );
         assert_eq!(
-            edit(file, std::slice::from_ref(&k), true, true),
-            "# keys\nssh-ed25519 AAAA1 alice@laptop\n"
+            edit(file.as_bytes(), std::slice::from_ref(&k), true, true),
+            b"# keys\nssh-ed25519 AAAA1 alice@laptop\n"
         );
         assert_eq!(
-            edit(file, std::slice::from_ref(&k), false, false),
-            "# keys\nssh-rsa BBBB bob\n"
+            edit(file.as_bytes(), std::slice::from_ref(&k), false, false),
+            b"# keys\nssh-rsa BBBB bob\n"
         );
         assert_eq!(
-            edit("", &[k], true, false),
-            "ssh-ed25519 AAAA1 alice@laptop\n"
+            edit(b"", &[k], true, false),
+            b"ssh-ed25519 AAAA1 alice@laptop\n"
         );
         let opt = KeyLine::parse("no-pty,from=\"10.0.0.1\" ssh-rsa CCCC").unwrap();
         assert_eq!(opt.options.as_deref(), Some("no-pty,from=\"10.0.0.1\""));
+    }
+
+    #[test]
+    fn keeps_foreign_bytes_and_crlf_endings() {
+        let k = KeyLine::parse("ssh-ed25519 AAAA1 alice").unwrap();
+        let file = b"# caf\xe9\r\nssh-ed25519 AAAA1 alice\r\n";
+        assert_eq!(edit(file, std::slice::from_ref(&k), true, false), file);
+        let other = KeyLine::parse("ssh-rsa BBBB bob").unwrap();
+        assert_eq!(
+            edit(file, &[other], true, false),
+            b"# caf\xe9\r\nssh-ed25519 AAAA1 alice\r\nssh-rsa BBBB bob\r\n"
+        );
     }
 }

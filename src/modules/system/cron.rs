@@ -215,6 +215,7 @@ impl Module for Cron {
                         backup,
                         validate: None,
                         force: true,
+                        follow: false,
                     },
                 )
                 .await?
@@ -234,8 +235,17 @@ impl Module for Cron {
             }
             if !ctx.check_mode {
                 if backup {
-                    ctx.run(&format!("{read} > /tmp/crontab.$(date +%s).bak"), None)
+                    // As Ansible does: the crontab as it was, in a fresh private file.
+                    let out = ctx
+                        .run_ok(
+                            &format!(
+                                "k_b=$(umask 077 && mktemp /tmp/crontabXXXXXXXX) && {{ {read}; }} >\"$k_b\" && echo \"$k_b\""
+                            ),
+                            None,
+                            "backing up the crontab",
+                        )
                         .await?;
+                    result = result.with("backup_file", out.stdout_text().trim());
                 }
                 ctx.run_ok(&install, Some(after.into_bytes()), "installing the crontab")
                     .await?;

@@ -14,9 +14,11 @@ impl Module for Hostname {
         let name = args.required_str(&["name"])?;
         let strategy = args.str(&["use"])?;
         args.finish()?;
-        if name.is_empty() || name.len() > 253 || name.contains(char::is_whitespace) {
+        // Checked before anything is touched: a name the kernel refuses must not have
+        // rewritten /etc/hostname first.
+        if !valid_name(&name) {
             return Err(ModuleError::Args(format!(
-                "hostname: '{name}' is not a valid host name"
+                "hostname: '{name}' is not a valid host name (at most 64 characters; labels of letters, digits, '-' and '_', not starting or ending with '-')"
             )));
         }
         let out = ctx
@@ -51,7 +53,7 @@ impl Module for Hostname {
                 let cmd = if systemd {
                     format!("hostnamectl set-hostname {q}")
                 } else {
-                    format!("printf '%s\\n' {q} > /etc/hostname && hostname {q}")
+                    format!("hostname {q} && printf '%s\\n' {q} > /etc/hostname")
                 };
                 ctx.run_ok(&cmd, None, "setting the hostname").await?;
             }
@@ -63,5 +65,36 @@ impl Module for Hostname {
         facts.insert("ansible_fqdn".into(), name.as_str().into());
         result.facts = Some(facts);
         Ok(result.with("name", name))
+    }
+}
+
+/// A name the kernel and resolvers take: at most 64 bytes (the kernel's limit), dot-separated
+/// labels of 1–63 letters, digits, `-` or `_`, none starting or ending with `-`.
+fn valid_name(name: &str) -> bool {
+    name.len() <= 64
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_before_use() {
+        assert!(valid_name("web-1.example.com"));
+        assert!(valid_name("db_2"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a..b"));
+        assert!(!valid_name("-web"));
+        assert!(!valid_name("bad name"));
+        assert!(!valid_name("semi;colon"));
+        assert!(!valid_name(&"a".repeat(65)));
     }
 }

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 
 use crate::connection::quote;
-use crate::modules::files::write::{converge_from, probe, Attributes, WriteRequest};
+use crate::modules::files::edit::{edit_text, Line, Lines, TextEdit, WhenAbsent};
+use crate::modules::files::write::Attributes;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct Sysctl;
@@ -14,32 +15,36 @@ fn same_value(a: &str, b: &str) -> bool {
     a.split_whitespace().eq(b.split_whitespace())
 }
 
-/// The file's text with `name` set to `value` (or removed when `value` is None).
-pub fn edit(text: &str, name: &str, value: Option<&str>) -> String {
-    let mut lines: Vec<String> = Vec::new();
+/// The file's bytes with `name` set to `value` (or removed when `value` is None); other
+/// lines keep their bytes, a rewritten line its line ending.
+pub fn edit(bytes: &[u8], name: &str, value: Option<&str>) -> Vec<u8> {
+    let mut file = Lines::parse(bytes);
     let mut done = false;
-    for line in text.lines() {
-        let key = line
+    let mut kept = Vec::new();
+    for line in file.lines.drain(..) {
+        let text = String::from_utf8_lossy(&line.text);
+        let key = text
             .split_once('=')
             .map(|(k, _)| k.trim())
             .filter(|k| !k.starts_with('#') && !k.starts_with(';'));
         if key == Some(name) {
             if let (Some(v), false) = (value, done) {
-                lines.push(format!("{name}={v}"));
+                kept.push(Line {
+                    text: format!("{name}={v}").into_bytes(),
+                    end: line.end,
+                });
                 done = true;
             }
             continue;
         }
-        lines.push(line.to_string());
+        kept.push(line);
     }
+    file.lines = kept;
     if let (Some(v), false) = (value, done) {
-        lines.push(format!("{name}={v}"));
+        let end = file.lines.len();
+        file.insert(end, vec![format!("{name}={v}").into_bytes()]);
     }
-    if lines.is_empty() {
-        String::new()
-    } else {
-        format!("{}\n", lines.join("\n"))
-    }
+    file.to_bytes()
 }
 
 /// The value the file gives `name`, if any.
@@ -76,12 +81,7 @@ impl Module for Sysctl {
             }),
             _ => None,
         };
-        let (file_state, content) = probe(ctx, &file, Some(1024 * 1024)).await?;
-        let current_text = content
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default();
-        let in_file = file_value(&current_text, &name);
-        let file_ok = match (&value, &in_file) {
+        let file_ok = |text: &str| match (&value, &file_value(text, &name)) {
             (Some(v), Some(f)) => same_value(v, f),
             (None, None) => true,
             _ => false,
@@ -104,25 +104,32 @@ impl Module for Sysctl {
             (Some(v), Some(l)) => same_value(v, l),
             _ => true,
         };
-        let mut result = ModuleResult::changed(false);
-        if !file_ok {
-            let updated = edit(&current_text, &name, value.as_deref());
-            let before = ctx.diff.then(|| current_text.clone().into_bytes());
-            result = converge_from(
-                ctx,
-                WriteRequest {
-                    dest: file.clone(),
-                    content: updated.into_bytes(),
-                    attrs: Attributes::default(),
-                    backup: false,
-                    validate: None,
-                    force: true,
+        // The file a link names is edited, as Ansible's `realpath` does.
+        let mut result = edit_text(
+            ctx,
+            TextEdit {
+                module: "sysctl",
+                path: file.clone(),
+                absent: if value.is_some() {
+                    WhenAbsent::Create
+                } else {
+                    WhenAbsent::Skip("file not present")
                 },
-                file_state,
-                before,
-            )
-            .await?;
-        }
+                attrs: Attributes::default(),
+                backup: false,
+                validate: None,
+                follow: true,
+            },
+            |current| {
+                if file_ok(&String::from_utf8_lossy(current)) {
+                    current.to_vec()
+                } else {
+                    edit(current, &name, value.as_deref())
+                }
+            },
+        )
+        .await?;
+        result.msg = None;
         if !live_ok {
             result.changed = true;
             if !ctx.check_mode {
@@ -157,17 +164,33 @@ mod tests {
 
     #[test]
     fn sets_replaces_and_removes() {
-        let text = "# comment\nnet.ipv4.ip_forward = 0\nvm.swappiness=10\n";
+        let text = b"# comment\nnet.ipv4.ip_forward = 0\nvm.swappiness=10\n";
         assert_eq!(
             edit(text, "net.ipv4.ip_forward", Some("1")),
-            "# comment\nnet.ipv4.ip_forward=1\nvm.swappiness=10\n"
+            b"# comment\nnet.ipv4.ip_forward=1\nvm.swappiness=10\n"
         );
         assert_eq!(
             edit(text, "vm.swappiness", None),
-            "# comment\nnet.ipv4.ip_forward = 0\n"
+            b"# comment\nnet.ipv4.ip_forward = 0\n"
         );
-        assert_eq!(edit("", "a.b", Some("2")), "a.b=2\n");
-        assert_eq!(file_value(text, "vm.swappiness").as_deref(), Some("10"));
+        assert_eq!(edit(b"", "a.b", Some("2")), b"a.b=2\n");
+        assert_eq!(
+            file_value(&String::from_utf8_lossy(text), "vm.swappiness").as_deref(),
+            Some("10")
+        );
         assert!(same_value("1  0", "1 0"));
+    }
+
+    #[test]
+    fn keeps_foreign_bytes_and_crlf_endings() {
+        let text = b"# caf\xe9\r\nvm.swappiness = 10\r\n";
+        assert_eq!(
+            edit(text, "vm.swappiness", Some("5")),
+            b"# caf\xe9\r\nvm.swappiness=5\r\n"
+        );
+        assert_eq!(
+            edit(text, "a.b", Some("1")),
+            b"# caf\xe9\r\nvm.swappiness = 10\r\na.b=1\r\n"
+        );
     }
 }

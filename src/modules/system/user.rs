@@ -20,6 +20,8 @@ pub struct Account {
     pub home: String,
     pub shell: String,
     pub password: Option<String>,
+    /// The account's expiry in days since the epoch (`/etc/shadow`'s 8th field; empty: never).
+    pub expires: String,
     pub primary_group: String,
     pub groups: Vec<String>,
 }
@@ -28,8 +30,11 @@ pub struct Account {
 pub fn parse_account(text: &str, name: &str) -> Account {
     let mut account = Account::default();
     for line in text.lines() {
-        if let Some(pw) = line.strip_prefix("pw:") {
-            account.password = Some(pw.to_string()).filter(|p| !p.is_empty());
+        if let Some(shadow) = line.strip_prefix("shadow:") {
+            let fields: Vec<&str> = shadow.split(':').collect();
+            let field = |i: usize| fields.get(i).copied().unwrap_or_default().to_string();
+            account.password = Some(field(1)).filter(|p| !p.is_empty());
+            account.expires = field(7);
         } else if let Some(g) = line.strip_prefix("pgroup:") {
             account.primary_group = g.trim().to_string();
         } else if let Some(g) = line.strip_prefix("groups:") {
@@ -115,16 +120,6 @@ fn modifications(wanted: &Wanted, account: &Account) -> Vec<String> {
             opts.push(format!("-c {}", quote(comment)));
         }
     }
-    if let Some(password) = &wanted.password {
-        let current = account
-            .password
-            .as_deref()
-            .unwrap_or("")
-            .trim_start_matches('!');
-        if wanted.update_password_always && password != current {
-            opts.push(format!("-p {}", quote(password)));
-        }
-    }
     if let Some(lock) = wanted.password_lock {
         let locked = account
             .password
@@ -137,9 +132,23 @@ fn modifications(wanted: &Wanted, account: &Account) -> Vec<String> {
         }
     }
     if let Some(expires) = &wanted.expires {
-        opts.push(format!("-e {}", quote(expires)));
+        if expires != &account.expires {
+            opts.push(format!("-e {}", quote(expires)));
+        }
     }
     opts
+}
+
+/// The password hash to set on an existing account, if it differs (set through `chpasswd -e`
+/// on stdin: a hash in useradd's or usermod's argv is visible to every user in `ps`).
+fn password_change<'a>(wanted: &'a Wanted, account: &Account) -> Option<&'a str> {
+    let password = wanted.password.as_deref()?;
+    let current = account
+        .password
+        .as_deref()
+        .unwrap_or("")
+        .trim_start_matches('!');
+    (wanted.update_password_always && password != current).then_some(password)
 }
 
 #[async_trait]
@@ -221,13 +230,15 @@ impl Module for User {
 
         let q = quote(&name);
         let probe = format!(
-            "getent passwd {q}; echo \"pw:$(getent shadow {q} 2>/dev/null | cut -d: -f2)\"; echo \"pgroup:$(id -gn {q} 2>/dev/null)\"; echo \"groups:$(id -Gn {q} 2>/dev/null)\"; getent group {q} >/dev/null && echo samegroup; true"
+            "getent passwd {q}; echo \"shadow:$(getent shadow {q} 2>/dev/null)\"; echo \"pgroup:$(id -gn {q} 2>/dev/null)\"; echo \"groups:$(id -Gn {q} 2>/dev/null)\"; getent group {q} >/dev/null && echo samegroup; true"
         );
         let text = ctx.run(&probe, None).await?.stdout_text();
         let account = parse_account(&text, &name);
         let same_name_group = text.lines().any(|l| l == "samegroup");
 
         let mut command: Option<String> = None;
+        // A password hash travels on the command's stdin, never in an argv.
+        let mut secret_input: Option<String> = None;
         if state == "absent" {
             if account.exists {
                 let mut cmd = String::from("userdel");
@@ -265,9 +276,6 @@ impl Module for User {
             if let Some(c) = &wanted.comment {
                 opts.push(format!("-c {}", quote(c)));
             }
-            if let Some(p) = &wanted.password {
-                opts.push(format!("-p {}", quote(p)));
-            }
             if let Some(e) = &wanted.expires {
                 opts.push(format!("-e {}", quote(e)));
             }
@@ -283,21 +291,34 @@ impl Module for User {
                 opts.push("-M".into());
             }
             let mut cmd = format!("useradd {} {q}", opts.join(" "));
+            if let Some(password) = &wanted.password {
+                cmd.push_str(&format!(" && chpasswd -e && {FORGET_STDIN}"));
+                secret_input = Some(format!("{name}:{password}\n"));
+            }
             if wanted.password_lock == Some(true) {
                 cmd.push_str(&format!(" && usermod -L {q}"));
             }
             command = Some(cmd);
         } else {
             let opts = modifications(&wanted, &account);
+            let mut steps = Vec::new();
+            // The hash first: a lock (`-L`) in the same run applies to the new hash.
+            if let Some(password) = password_change(&wanted, &account) {
+                steps.push(format!("chpasswd -e && {FORGET_STDIN}"));
+                secret_input = Some(format!("{name}:{password}\n"));
+            }
             if !opts.is_empty() {
-                command = Some(format!("usermod {} {q}", opts.join(" ")));
+                steps.push(format!("usermod {} {q}", opts.join(" ")));
+            }
+            if !steps.is_empty() {
+                command = Some(steps.join(" && "));
             }
         }
 
         let mut result = ModuleResult::changed(command.is_some());
         if let Some(cmd) = &command {
             if !ctx.check_mode {
-                let out = ctx.run(cmd, None).await?;
+                let out = ctx.run(cmd, secret_input.map(String::into_bytes)).await?;
                 if out.rc != 0 {
                     return Ok(ModuleResult::failed(format!(
                         "user {name}: `{}` failed (rc={}): {}",
@@ -352,11 +373,21 @@ impl Module for User {
                 None => format!("{home}/.ssh/id_{ssh_key_type}"),
             };
             let f = quote(&file);
-            let exists = ctx
-                .run(&format!("[ -f {f} ] && echo yes"), None)
+            let dir = quote(&crate::modules::files::write::parent_dir(&file));
+            let found = ctx
+                .run(
+                    &format!("if [ -L {dir} ] || [ -L {f} ] || [ -L {f}.pub ]; then echo link; elif [ -f {f} ]; then echo yes; fi"),
+                    None,
+                )
                 .await?
-                .stdout_text()
-                .contains("yes");
+                .stdout_text();
+            if found.trim() == "link" {
+                // ssh-keygen and chown would follow a link the user planted.
+                return Ok(ModuleResult::failed(format!(
+                    "user {name}: {file}, its .pub or its directory is a symbolic link; refusing to write the key through it"
+                )));
+            }
+            let exists = found.contains("yes");
             if !exists {
                 result.changed = true;
                 if !ctx.check_mode {
@@ -366,15 +397,23 @@ impl Module for User {
                         .filter(|b| *b > 0)
                         .map(|b| format!(" -b {b}"))
                         .unwrap_or_default();
-                    let dir = quote(&crate::modules::files::write::parent_dir(&file));
+                    let keygen = format!(
+                        "ssh-keygen -q -t {}{bits} -C {} -f {f}",
+                        quote(&ssh_key_type),
+                        quote(&comment)
+                    );
+                    let (keygen, input) = match &ssh_key_passphrase {
+                        Some(passphrase) if !passphrase.is_empty() => (
+                            with_passphrase(&keygen),
+                            Some(passphrase.clone().into_bytes()),
+                        ),
+                        _ => (format!("{keygen} -N ''"), None),
+                    };
                     ctx.run_ok(
                         &format!(
-                            "mkdir -p {dir} && chmod 700 {dir} && chown {q}: {dir} && ssh-keygen -q -t {}{bits} -C {} -N {} -f {f} && chown {q}: {f} {f}.pub",
-                            quote(&ssh_key_type),
-                            quote(&comment),
-                            quote(ssh_key_passphrase.as_deref().unwrap_or(""))
+                            "{{ [ -e {dir} ] || {{ mkdir -p {dir} && chmod 700 {dir} && chown -h {q}: {dir}; }}; }} && {keygen} && chown -h {q}: {f} {f}.pub"
                         ),
-                        None,
+                        input,
                         "ssh-keygen",
                     )
                     .await?;
@@ -402,13 +441,29 @@ impl Module for User {
     }
 }
 
+/// Empties the file the command's stdin came from (the session keeps it until the next
+/// command with stdin): a secret read from it does not stay behind on the target.
+const FORGET_STDIN: &str = "{ true >/dev/stdin || true; } 2>/dev/null";
+
+/// Runs `keygen` with the passphrase from stdin: it goes into a file in a private directory
+/// (0700, unpredictable name) that an askpass helper prints for ssh-keygen, so it never
+/// appears in an argv; the directory is removed whatever happens.
+fn with_passphrase(keygen: &str) -> String {
+    format!(
+        "k_d=$(umask 077 && mktemp -d) && {{ (umask 077 && cat >\"$k_d/p\" && {FORGET_STDIN} && \
+         printf '#!/bin/sh\\nexec cat \"%s/p\"\\n' \"$k_d\" >\"$k_d/a\" && chmod 700 \"$k_d/a\" && \
+         SSH_ASKPASS=\"$k_d/a\" SSH_ASKPASS_REQUIRE=force DISPLAY=${{DISPLAY:-kiln:0}} \
+         {keygen} </dev/null); k_rc=$?; rm -rf -- \"$k_d\"; [ $k_rc = 0 ]; }}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn deploy() -> Account {
         parse_account(
-            "deploy:x:1001:1001:Deploy:/home/deploy:/bin/sh\npw:!\npgroup:deploy\ngroups:deploy adm\n",
+            "deploy:x:1001:1001:Deploy:/home/deploy:/bin/sh\nshadow:deploy:!:19000:0:99999:7::20000:\npgroup:deploy\ngroups:deploy adm\n",
             "deploy",
         )
     }
@@ -422,7 +477,8 @@ mod tests {
             (1001, "/home/deploy", "/bin/sh")
         );
         assert_eq!(a.groups, vec!["deploy", "adm"]);
-        assert!(!parse_account("pw:\npgroup:\ngroups:\n", "x").exists);
+        assert_eq!(a.expires, "20000");
+        assert!(!parse_account("shadow:\npgroup:\ngroups:\n", "x").exists);
     }
 
     #[test]
@@ -450,5 +506,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(modifications(&exact, &a), vec!["-G ''"]);
+        let expiry = |days: &str| Wanted {
+            expires: Some(days.into()),
+            ..Default::default()
+        };
+        assert!(modifications(&expiry("20000"), &a).is_empty());
+        assert_eq!(modifications(&expiry(""), &a), vec!["-e ''"]);
     }
 }
