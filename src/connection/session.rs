@@ -97,20 +97,27 @@ printf '%s ready\n' "$n"
 "#;
 
 /// The line that runs `script` in `mode`, its stdin from the session's stdin file or
-/// /dev/null.
+/// /dev/null. A stdin file is emptied once its command ends: what it held (file content, a
+/// secret a module passes on stdin) stays on the target no longer than the command needs it.
 fn frame(script: &str, mode: char, has_stdin: bool) -> String {
     let script = quote(script);
-    let input = if has_stdin { "\"$d/i\"" } else { "/dev/null" };
+    let (input, forget) = if has_stdin {
+        ("\"$d/i\"", ": >\"$d/i\"; ")
+    } else {
+        ("/dev/null", "")
+    };
     match mode {
         'f' => format!(
-            "{{ eval {script}; }} <{input} 2>\"$d/e\"; k_r=$?; umask \"$m\"; set +C; \
+            "{{ eval {script}; }} <{input} 2>\"$d/e\"; k_r=$?; {forget}umask \"$m\"; set +C; \
              unset k_t k_rc k_b; k_e $k_r\n"
         ),
         'c' => format!(
             "(unset n d m k_r k_w; eval {script}) <{input} >\"$d/o\" 2>\"$d/e\"; k_r=$?; \
-             [ ! -s \"$d/o\" ] || cat \"$d/o\"; k_e $k_r\n"
+             {forget}[ ! -s \"$d/o\" ] || cat \"$d/o\"; k_e $k_r\n"
         ),
-        _ => format!("(unset n d m k_r k_w; eval {script}) <{input} 2>\"$d/e\"; k_e $?\n"),
+        _ => format!(
+            "(unset n d m k_r k_w; eval {script}) <{input} 2>\"$d/e\"; k_r=$?; {forget}k_e $k_r\n"
+        ),
     }
 }
 
@@ -439,6 +446,23 @@ mod tests {
         );
         drop(s);
         wait_gone(&dir).await;
+    }
+
+    /// What a command read on stdin (a file's content, a secret) does not stay in the
+    /// session's stdin file after the command, in every mode.
+    #[tokio::test]
+    async fn stdin_is_emptied_once_its_command_ends() {
+        let s = local_session().await;
+        let size = "stat -c %s \"$d/i\"";
+        for mode in ['c', 'd', 'f'] {
+            let out = s
+                .run("cat >/dev/null", Some(b"SECRET".to_vec()), mode)
+                .await
+                .unwrap();
+            assert_eq!(out.rc, 0, "{mode}");
+            let left = s.exec_inline(size, None).await.unwrap().stdout_text();
+            assert_eq!(left, "0\n", "mode {mode} left its stdin behind");
+        }
     }
 
     /// A controller that goes away in the middle of a command (the channel closes): the shell
