@@ -454,7 +454,7 @@ async fn provision(
         args: super::playbook::PlaybookArgs,
     }
     let parsed = Wrapper::try_parse_from(&argv).context("building the provisioner's arguments")?;
-    let code = super::playbook::run(parsed.args).await?;
+    let code = super::playbook::run_as_step(parsed.args).await?;
     if code != 0 {
         bail!(
             "provisioning with {} failed (exit code {code})",

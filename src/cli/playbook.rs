@@ -162,7 +162,25 @@ fn load_playbooks(
     Ok((playbooks, loader))
 }
 
+/// `kiln playbook`: runs the playbooks; SIGINT or SIGTERM stops the run as
+/// ansible-playbook's Ctrl-C does (remote commands stopped, recap so far, exit 99).
 pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
+    run_with(args, Interrupts::StopTheRun).await
+}
+
+/// The playbooks as one step of a larger command (a bake's provisioning), which handles
+/// SIGINT and SIGTERM itself (its cleanup decides the exit).
+pub async fn run_as_step(args: PlaybookArgs) -> anyhow::Result<i32> {
+    run_with(args, Interrupts::LeftToCaller).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interrupts {
+    StopTheRun,
+    LeftToCaller,
+}
+
+async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<i32> {
     super::raise_file_limit();
     let config = AnsibleConfig::discover();
     if args.version {
@@ -269,7 +287,7 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
     };
     let mut runner = Runner::new(shared)?;
     let mut code = 0;
-    let interrupt = interrupt_signal();
+    let interrupt = interrupt_signal(interrupts);
     tokio::pin!(interrupt);
     for playbook in &playbooks {
         tokio::select! {
@@ -288,9 +306,13 @@ pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
 /// ansible-playbook's exit code after Ctrl-C.
 const INTERRUPTED: i32 = 99;
 
-/// Resolves at the first SIGINT or SIGTERM (never, if neither can be watched).
-async fn interrupt_signal() {
+/// Resolves at the first SIGINT or SIGTERM (never, when the caller handles them or neither
+/// can be watched).
+async fn interrupt_signal(interrupts: Interrupts) {
     use tokio::signal::unix::{signal, SignalKind};
+    if interrupts == Interrupts::LeftToCaller {
+        return std::future::pending().await;
+    }
     match (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
