@@ -366,3 +366,30 @@ fn stdout_callbacks_display_filters_and_unhonoured_settings() {
         yaml_v.stdout
     );
 }
+
+/// `kiln completions SHELL` prints a script the shell accepts; `kiln man` a roff page.
+#[test]
+fn completions_and_man_page() {
+    let dir = project(&[]);
+    for shell in ["bash", "zsh", "fish"] {
+        let run = run_kiln(&kiln(), dir.path(), &["completions", shell], &[]);
+        run.assert_ok();
+        assert!(run.stdout.contains("playbook"), "{shell}:\n{}", run.stdout);
+    }
+    let script = run_kiln(&kiln(), dir.path(), &["completions", "bash"], &[]);
+    let file = dir.path().join("kiln.bash");
+    std::fs::write(&file, &script.stdout).expect("write");
+    let sourced = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            ". {} && complete -p kiln",
+            file.to_str().expect("utf-8 path")
+        ))
+        .output()
+        .expect("bash");
+    assert!(sourced.status.success(), "{sourced:?}");
+    let man = run_kiln(&kiln(), dir.path(), &["man"], &[]);
+    man.assert_ok();
+    assert!(man.stdout.starts_with(".ie"), "{}", man.stdout);
+    assert!(man.stdout.contains(".TH kiln 1"), "{}", man.stdout);
+}

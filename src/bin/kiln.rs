@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use kiln::cli;
 
 #[derive(Parser)]
@@ -32,6 +32,13 @@ enum Command {
     Cycle(cli::cycle::CycleArgs),
     /// The fleet's instances, images, health and balancer state.
     Fleet(cli::cycle::FleetArgs),
+    /// Print a shell completion script (e.g. `kiln completions bash > /etc/bash_completion.d/kiln`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print kiln's man page (roff; e.g. `kiln man > /usr/local/share/man/man1/kiln.1`).
+    Man,
 }
 
 fn main() -> ExitCode {
@@ -43,5 +50,15 @@ fn main() -> ExitCode {
         Command::Sweep(args) => cli::block_on(cli::sweep::run(args)),
         Command::Cycle(args) => cli::block_on(cli::cycle::run(args)),
         Command::Fleet(args) => cli::block_on(cli::cycle::fleet(args)),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "kiln", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man => {
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => cli::fail(&e.into()),
+            }
+        }
     }
 }
