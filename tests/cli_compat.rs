@@ -189,6 +189,18 @@ fn verbose_results_are_one_line_and_facts_stay_hidden() {
         vvv.stdout
     );
     assert!(!vvv.stdout.contains("ansible_facts"), "{}", vvv.stdout);
+    assert!(
+        vvv.stdout.contains("/site.yml:3\n"),
+        "-vvv names each task's file and line:\n{}",
+        vvv.stdout
+    );
+    let establish = format!("<{}> ESTABLISH SSH CONNECTION FOR USER: kiln", t.address);
+    assert_eq!(
+        vvv.stdout.matches(&establish).count(),
+        1,
+        "one connection per host, shown once:\n{}",
+        vvv.stdout
+    );
 }
 
 /// ANSIBLE_BECOME, ANSIBLE_BECOME_USER and ANSIBLE_BECOME_METHOD are honoured.

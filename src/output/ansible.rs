@@ -322,6 +322,17 @@ impl Reporter for AnsibleText {
         self.print(&self.paint("skipping: no hosts matched", colors::SKIP));
     }
 
+    fn verbose(&self, level: u8, host: Option<&str>, message: &str) {
+        if self.verbosity < level {
+            return;
+        }
+        let line = match host {
+            Some(host) => format!("<{host}> {message}"),
+            None => message.to_string(),
+        };
+        self.print(&self.paint(&line, colors::VERBOSE));
+    }
+
     fn included(&self, file: &str, hosts: &[String]) {
         let line = format!("included: {file} for {}", hosts.join(", "));
         self.print(&self.paint(&line, colors::SKIP));

@@ -80,6 +80,8 @@ pub trait Reporter: Send + Sync {
     fn no_hosts_matched(&self);
     /// `included: FILE for host1, host2`
     fn included(&self, _file: &str, _hosts: &[String]) {}
+    /// A detail shown from `-v` × `level` on (`task path: …`, `<host> ESTABLISH …`).
+    fn verbose(&self, _level: u8, _host: Option<&str>, _message: &str) {}
 }
 
 /// Sends every event to several reporters (text on stdout plus a JSON stream, say).
@@ -109,6 +111,9 @@ impl Reporter for Fanout {
     }
     fn included(&self, file: &str, hosts: &[String]) {
         self.0.iter().for_each(|r| r.included(file, hosts));
+    }
+    fn verbose(&self, level: u8, host: Option<&str>, message: &str) {
+        self.0.iter().for_each(|r| r.verbose(level, host, message));
     }
 }
 

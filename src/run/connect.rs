@@ -79,6 +79,14 @@ impl Default for ConnectionPool {
 }
 
 impl ConnectionPool {
+    /// Whether a connection to `name` was opened (or tried) already.
+    pub fn has_connection(&self, name: &str) -> bool {
+        self.cells
+            .lock()
+            .map(|cells| cells.contains_key(name))
+            .unwrap_or(false)
+    }
+
     /// The connection for `name`, opened once; failures are remembered (the host stays
     /// unreachable for the run, as in Ansible).
     pub async fn get(

@@ -230,6 +230,30 @@ impl TaskRun<'_> {
         };
         let timeout = self.shared.opts.connection.timeout;
         let pool = &self.shared.pool;
+        if let Target::Ssh(ssh) = &target {
+            if !pool.has_connection(&name) {
+                let keys: Vec<String> = ssh
+                    .identity_files
+                    .iter()
+                    .map(|k| k.display().to_string())
+                    .collect();
+                let reporter = &self.shared.reporter;
+                let message = format!("ESTABLISH SSH CONNECTION FOR USER: {}", ssh.user);
+                reporter.verbose(3, Some(&ssh.host), &message);
+                let message = format!(
+                    "SSH: russh to {}:{} as {}, keys: {}",
+                    ssh.host,
+                    ssh.port,
+                    ssh.user,
+                    if keys.is_empty() {
+                        "none".into()
+                    } else {
+                        keys.join(", ")
+                    }
+                );
+                reporter.verbose(3, Some(&ssh.host), &message);
+            }
+        }
         // SSH hosts run everything through one persistent shell per become user; local runs
         // need one only to change user.
         match (&target, escalation) {
