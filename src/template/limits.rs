@@ -26,7 +26,8 @@ pub fn check(source: &str, bare: bool) -> Result<(), TemplateError> {
             b'%' => b"%}",
             _ => {
                 // A comment: skip to its end.
-                scanner.pos = find(scanner.bytes, start + 2, b"#}").map_or(usize::MAX, |e| e + 2);
+                scanner.pos = find(scanner.bytes, start + 2, b"#}")
+                    .map_or(scanner.bytes.len(), |end| end + 2);
                 continue;
             }
         };
@@ -159,6 +160,7 @@ mod tests {
         let many = "{{ a.b + c | d }}\n".repeat(5_000);
         assert!(check(&many, false).is_ok());
         assert!(check("{# + + + #}{{ x }}", false).is_ok());
+        assert!(check("an unclosed {# comment", false).is_ok());
     }
 
     #[test]
