@@ -338,7 +338,9 @@ impl TaskRun<'_> {
                 }
                 Err(e) => {
                     let msg = format!(
-                        "The conditional check '{condition}' failed. The error was: {}",
+                        "{}: The conditional check '{}' failed. The error was: {}",
+                        self.task.location,
+                        crate::template::limits::abbreviate(&condition.to_string()),
                         e.message
                     );
                     return self.finish(failed_result(msg), scope);

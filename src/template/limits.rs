@@ -131,9 +131,9 @@ fn too_complex(source: &str) -> TemplateError {
 }
 
 /// The start of a long source, for messages.
-fn abbreviate(source: &str) -> String {
+pub fn abbreviate(source: &str) -> String {
     let trimmed = source.trim();
-    match trimmed.char_indices().nth(60) {
+    match trimmed.char_indices().nth(200) {
         Some((cut, _)) => format!("{}…", &trimmed[..cut]),
         None => trimmed.to_string(),
     }
