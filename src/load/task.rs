@@ -302,6 +302,7 @@ fn module_args(
         NodeKind::Str(_)
         | NodeKind::Unsafe(_)
         | NodeKind::Int(_)
+        | NodeKind::BigInt(_)
         | NodeKind::Float(_)
         | NodeKind::Bool(_) => {
             let text = match node.as_str() {

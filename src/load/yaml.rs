@@ -30,7 +30,10 @@ pub struct Node {
 pub enum NodeKind {
     Null,
     Bool(bool),
-    Int(i64),
+    /// Integers keep 128 bits (PyYAML's are unbounded).
+    Int(i128),
+    /// An integer literal beyond 128 bits, as written (its digits).
+    BigInt(String),
     Float(f64),
     Str(String),
     /// A `!unsafe` string: never templated.
@@ -93,6 +96,7 @@ impl Node {
         match &self.kind {
             NodeKind::Str(s) | NodeKind::Unsafe(s) => Some(s.clone()),
             NodeKind::Int(i) => Some(i.to_string()),
+            NodeKind::BigInt(digits) => Some(digits.clone()),
             NodeKind::Float(f) => Some(f.to_string()),
             NodeKind::Bool(b) => Some(if *b { "True" } else { "False" }.to_string()),
             NodeKind::Null => Some("None".to_string()),
@@ -105,7 +109,7 @@ impl Node {
         match self.kind {
             NodeKind::Null => "null",
             NodeKind::Bool(_) => "a boolean",
-            NodeKind::Int(_) => "an integer",
+            NodeKind::Int(_) | NodeKind::BigInt(_) => "an integer",
             NodeKind::Float(_) => "a float",
             NodeKind::Str(_) | NodeKind::Unsafe(_) | NodeKind::Vault(_) => "a string",
             NodeKind::Seq(_) => "a list",
@@ -113,22 +117,18 @@ impl Node {
         }
     }
 
-    /// Converts to a template value. `!unsafe` text is wrapped in a raw block so that
-    /// templating it yields the text unchanged.
+    /// Converts to a template value. `!unsafe` text is marked untrusted: it is never
+    /// templated, wherever it is copied to.
     pub fn to_value(&self) -> Value {
         match &self.kind {
             NodeKind::Null => Value::from(()),
             NodeKind::Bool(b) => Value::from(*b),
             NodeKind::Int(i) => Value::from(*i),
+            // minijinja has no integers beyond 128 bits: the digits keep the exact value.
+            NodeKind::BigInt(digits) => Value::from(digits.as_str()),
             NodeKind::Float(f) => Value::from(*f),
             NodeKind::Str(s) | NodeKind::Vault(s) => Value::from(s.as_str()),
-            NodeKind::Unsafe(s) => {
-                if s.contains("{{") || s.contains("{%") || s.contains("{#") {
-                    Value::from(format!("{{% raw %}}{s}{{% endraw %}}"))
-                } else {
-                    Value::from(s.as_str())
-                }
-            }
+            NodeKind::Unsafe(s) => crate::template::untrusted_str(s),
             NodeKind::Seq(items) => {
                 Value::from(items.iter().map(Node::to_value).collect::<Vec<_>>())
             }
@@ -153,6 +153,9 @@ pub fn load_file(path: &Path) -> Result<Document, Error> {
     parse_str(&text, path)
 }
 
+/// The most YAML nodes one file may hold (serde-saphyr's default is 250,000).
+const MAX_NODES: usize = 100_000_000;
+
 /// Parses YAML text that came from `path` (used only for messages).
 pub fn parse_str(text: &str, path: &Path) -> Result<Document, Error> {
     let file = Arc::new(path.to_path_buf());
@@ -170,6 +173,12 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Document, Error> {
     options.legacy_octal_numbers = true;
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
     options.with_snippet = false;
+    // As large as the input makes it, as in Ansible: a file's node count is bounded by its
+    // size. Alias expansion (billion laughs) stays bounded by the alias limits.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = MAX_NODES;
+    budget.max_events = MAX_NODES.saturating_mul(2);
+    options.budget = Some(budget);
     let raw: Spanned<Tagged<RawNode>> =
         serde_saphyr::from_str_with_options(text, options).map_err(|e| yaml_error(&file, &e))?;
     let root = convert(raw, text);
@@ -224,6 +233,30 @@ fn is_pyyaml_bool(text: &str) -> bool {
     )
 }
 
+/// The source text of a scalar, trimmed ("" when its span is unknown).
+fn source_text<'a>(source: &'a str, loc: &serde_saphyr::Location) -> &'a str {
+    let span = loc.span();
+    match (span.byte_offset(), span.byte_len()) {
+        (Some(start), Some(len)) => source
+            .get(start as usize..(start + len) as usize)
+            .unwrap_or("")
+            .trim(),
+        _ => "",
+    }
+}
+
+/// A plain decimal integer literal (`-12_345`), as its digits without `_` or `+`.
+fn integer_literal(text: &str) -> Option<String> {
+    let (sign, digits) = match text.as_bytes().first()? {
+        b'-' => ("-", &text[1..]),
+        b'+' => ("", &text[1..]),
+        _ => ("", text),
+    };
+    let ok = digits.as_bytes().first()?.is_ascii_digit()
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    ok.then(|| format!("{sign}{}", digits.replace('_', "")))
+}
+
 fn convert(spanned: Spanned<Tagged<RawNode>>, source: &str) -> Node {
     let loc = spanned.referenced;
     let line = loc.line() as u32;
@@ -232,14 +265,7 @@ fn convert(spanned: Spanned<Tagged<RawNode>>, source: &str) -> Node {
     let kind = match raw {
         RawNode::Null => NodeKind::Null,
         RawNode::Bool(b) => {
-            let span = loc.span();
-            let text = match (span.byte_offset(), span.byte_len()) {
-                (Some(start), Some(len)) => source
-                    .get(start as usize..(start + len) as usize)
-                    .unwrap_or("")
-                    .trim(),
-                _ => "",
-            };
+            let text = source_text(source, &loc);
             if text.is_empty() || is_pyyaml_bool(text) {
                 NodeKind::Bool(b)
             } else {
@@ -247,7 +273,14 @@ fn convert(spanned: Spanned<Tagged<RawNode>>, source: &str) -> Node {
             }
         }
         RawNode::Int(i) => NodeKind::Int(i),
-        RawNode::Float(f) => NodeKind::Float(f),
+        // serde-saphyr hands integers beyond 128 bits over as floats: keep their digits.
+        RawNode::Float(f) => match integer_literal(source_text(source, &loc)) {
+            Some(digits) => match digits.parse::<i128>() {
+                Ok(i) => NodeKind::Int(i),
+                Err(_) => NodeKind::BigInt(digits),
+            },
+            None => NodeKind::Float(f),
+        },
         RawNode::Str(s) => NodeKind::Str(s),
         RawNode::Seq(items) => {
             NodeKind::Seq(items.into_iter().map(|n| convert(n, source)).collect())
@@ -271,7 +304,7 @@ fn convert(spanned: Spanned<Tagged<RawNode>>, source: &str) -> Node {
 enum RawNode {
     Null,
     Bool(bool),
-    Int(i64),
+    Int(i128),
     Float(f64),
     Str(String),
     Seq(Vec<RawEntry>),
@@ -298,20 +331,16 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(RawNode::Bool(v))
     }
     fn visit_i64<E>(self, v: i64) -> Result<RawNode, E> {
-        Ok(RawNode::Int(v))
+        Ok(RawNode::Int(v.into()))
     }
     fn visit_u64<E>(self, v: u64) -> Result<RawNode, E> {
-        Ok(i64::try_from(v)
-            .map(RawNode::Int)
-            .unwrap_or(RawNode::Float(v as f64)))
+        Ok(RawNode::Int(v.into()))
     }
     fn visit_i128<E>(self, v: i128) -> Result<RawNode, E> {
-        Ok(i64::try_from(v)
-            .map(RawNode::Int)
-            .unwrap_or(RawNode::Float(v as f64)))
+        Ok(RawNode::Int(v))
     }
     fn visit_u128<E>(self, v: u128) -> Result<RawNode, E> {
-        Ok(i64::try_from(v)
+        Ok(i128::try_from(v)
             .map(RawNode::Int)
             .unwrap_or(RawNode::Float(v as f64)))
     }
@@ -387,10 +416,44 @@ mod tests {
         assert!(matches!(m.get("y").unwrap().kind, NodeKind::Int(2)));
         assert!(matches!(root.get("u").unwrap().kind, NodeKind::Unsafe(_)));
         assert!(matches!(root.get("v").unwrap().kind, NodeKind::Vault(_)));
+        let unsafe_value = root.get("u").unwrap().to_value();
+        assert_eq!(unsafe_value.as_str(), Some("{{ raw }}"));
+        assert!(crate::template::is_untrusted(&unsafe_value));
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_keep_their_value() {
+        let root = parse("a: 170141183460469231731687303715884105727\nb: -18446744073709551617\nc: 1000000000000000000000000000000000000000000000000\nd: 1.5e300\n");
         assert_eq!(
-            root.get("u").unwrap().to_value().to_string(),
-            "{% raw %}{{ raw }}{% endraw %}"
+            root.get("a").unwrap().to_value().to_string(),
+            "170141183460469231731687303715884105727"
         );
+        assert!(matches!(root.get("a").unwrap().kind, NodeKind::Int(_)));
+        assert_eq!(
+            root.get("b").unwrap().to_value().to_string(),
+            "-18446744073709551617"
+        );
+        assert_eq!(
+            root.get("c").unwrap().to_value().to_string(),
+            format!("1{}", "0".repeat(48))
+        );
+        assert!(matches!(root.get("d").unwrap().kind, NodeKind::Float(_)));
+    }
+
+    #[test]
+    fn large_files_parse_and_alias_bombs_do_not() {
+        let big = format!("[{}]", vec!["1"; 300_000].join(","));
+        let root = parse(&big);
+        assert_eq!(root.as_seq().unwrap().len(), 300_000);
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            let prev = format!("*a{}", i - 1);
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                [prev.as_str(); 10].join(", ")
+            ));
+        }
+        assert!(parse_str(&bomb, Path::new("bomb.yml")).is_err());
     }
 
     #[test]

@@ -139,7 +139,7 @@ impl Args {
     pub fn list(&mut self, keys: &[&str]) -> Result<Vec<String>, ModuleError> {
         match self.raw_any(keys) {
             None => Ok(vec![]),
-            Some(v) if v.kind() == ValueKind::Seq => Ok(v
+            Some(v) if matches!(v.kind(), ValueKind::Seq | ValueKind::Iterable) => Ok(v
                 .try_iter()
                 .into_iter()
                 .flatten()

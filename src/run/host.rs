@@ -128,6 +128,8 @@ impl TaskRun<'_> {
         let mut runs = Vec::with_capacity(items.len());
         let total = items.len();
         for (index, item) in items.into_iter().enumerate() {
+            // Loop items are final values (they may hold a target's output): never templated.
+            let item = crate::template::untrusted(&item);
             let mut layer = VarMap::new();
             layer.insert(spec.loop_var.clone(), item.clone());
             layer.insert(
@@ -337,7 +339,9 @@ impl TaskRun<'_> {
                 }
                 Err(e) => {
                     let msg = format!(
-                        "The conditional check '{condition}' failed. The error was: {}",
+                        "{}: The conditional check '{}' failed. The error was: {}",
+                        self.task.location,
+                        crate::template::limits::abbreviate(&condition.to_string()),
                         e.message
                     );
                     return self.finish(failed_result(msg), scope);
@@ -410,7 +414,8 @@ impl TaskRun<'_> {
         match &self.task.register {
             Some(name) => {
                 let mut layer = VarMap::new();
-                layer.insert(name.clone(), crate::template::map_value(result.clone()));
+                let registered = crate::template::map_value(result.clone());
+                layer.insert(name.clone(), crate::template::untrusted(&registered));
                 scope.with_layer(Arc::new(layer))
             }
             None => scope.clone(),

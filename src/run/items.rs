@@ -383,7 +383,7 @@ impl Runner {
             for item in items {
                 let mut layer = VarMap::new();
                 if let (Some(item), Some(spec)) = (&item, &task.loop_spec) {
-                    layer.insert(spec.loop_var.clone(), item.clone());
+                    layer.insert(spec.loop_var.clone(), crate::template::untrusted(item));
                 }
                 let item_scope = scope.with_layer(Arc::new(layer.clone()));
                 let mut pass = true;

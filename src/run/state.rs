@@ -34,9 +34,11 @@ pub struct HostState {
 impl HostState {
     /// Stores facts as a module returned them: `ansible_hostname` becomes
     /// `ansible_facts.hostname`; a plain `getent_passwd` is also a variable of that name.
+    /// Facts came from the target: they are never templated.
     pub fn set_facts(&mut self, facts: VarMap) {
         let mut merged = (*self.facts).clone();
         for (name, value) in facts {
+            let value = crate::template::untrusted(&value);
             match name.strip_prefix("ansible_") {
                 Some(short) => merged.insert(short.to_string(), value),
                 None => {
@@ -60,8 +62,12 @@ impl HostState {
         self.fact_layer = Arc::new(layer);
     }
 
+    /// Stores a registered result or a `set_fact` value: both are final (a registered result
+    /// came from the target, a `set_fact` value was rendered when it was set), so they are
+    /// never templated again.
     pub fn set_var(&mut self, name: &str, value: minijinja::Value) {
-        Arc::make_mut(&mut self.host_vars).insert(name.to_string(), value);
+        Arc::make_mut(&mut self.host_vars)
+            .insert(name.to_string(), crate::template::untrusted(&value));
     }
 
     pub fn active(&self) -> bool {

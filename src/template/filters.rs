@@ -223,8 +223,16 @@ fn to_json(value: Value, _kwargs: Kwargs) -> String {
     serde_json::to_string(&to_json_value(&value)).unwrap_or_default()
 }
 
+/// The widest indent `to_nice_json` accepts (each nesting level repeats it).
+const MAX_INDENT: usize = 100;
+
 fn to_nice_json(value: Value, kwargs: Kwargs) -> Result<String, Error> {
     let indent: usize = kwargs.get::<Option<usize>>("indent")?.unwrap_or(4);
+    if indent > MAX_INDENT {
+        return Err(invalid(format!(
+            "to_nice_json: indent={indent} is over the limit of {MAX_INDENT}"
+        )));
+    }
     let json = to_json_value(&value);
     let mut buf = Vec::new();
     let pad = vec![b' '; indent];
@@ -508,6 +516,23 @@ mod unit {
     #[test]
     fn python_backrefs() {
         assert_eq!(python_replacement(r"\1-\g<x>$"), "${1}-${x}$$");
+    }
+
+    #[test]
+    fn a_huge_indent_is_refused() {
+        let env = {
+            let mut env = minijinja::Environment::new();
+            register(&mut env);
+            env
+        };
+        let err = env
+            .render_str("{{ [1] | to_nice_json(indent=10**9) }}", ())
+            .unwrap_err();
+        assert!(err.to_string().contains("limit of 100"), "{err}");
+        let ok = env
+            .render_str("{{ [1] | to_nice_json(indent=2) }}", ())
+            .unwrap();
+        assert_eq!(ok, "[\n  1\n]");
     }
 
     #[test]

@@ -69,9 +69,18 @@ fn run_lookup(
                     .ok_or_else(|| fail(format!("lookup('template'): could not find '{term}'")))?;
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| fail(format!("lookup('template'): {}: {e}", path.display())))?;
+                super::limits::check(&text, false).map_err(|e| {
+                    fail(format!(
+                        "lookup('template'): {}: {}",
+                        path.display(),
+                        e.message
+                    ))
+                })?;
+                let vars = state.lookup("vars").unwrap_or_default();
                 let rendered = state
                     .env()
-                    .render_str(&text, state.lookup("vars").unwrap_or_default())?;
+                    .render_str(&text, vars.clone())
+                    .map_err(|e| template_failure(&e, &path, &text, &vars))?;
                 out.push(Value::from(rendered));
             }
         }
@@ -139,6 +148,20 @@ fn run_lookup(
     Ok(out)
 }
 
+/// A template file's failure, naming the file, the line and (when one is undefined) the
+/// variable, so the message does not stop at the `lookup` call around it.
+fn template_failure(err: &Error, path: &std::path::Path, text: &str, vars: &Value) -> Error {
+    let line = err.line().map(|l| format!(":{l}")).unwrap_or_default();
+    let what = match super::Scope::from_value(vars) {
+        Some(scope) => super::describe(err, text, &scope),
+        None => err.to_string(),
+    };
+    fail(format!(
+        "lookup('template'): {}{line}: {what}",
+        path.display()
+    ))
+}
+
 fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
     let results = run_lookup(state, &name, &terms, &kwargs)?;
@@ -160,4 +183,46 @@ fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Re
 
 fn query(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     Ok(Value::from(run_lookup(state, &name, &terms, &kwargs)?))
+}
+
+#[cfg(test)]
+mod unit {
+    use std::sync::Arc;
+
+    use minijinja::Value;
+
+    use crate::load::model::VarMap;
+    use crate::template::{Scope, Templar};
+
+    #[test]
+    fn undefined_variable_in_a_template_lookup_names_the_variable_and_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("templates")).unwrap();
+        std::fs::write(
+            dir.path().join("templates/x.j2"),
+            "first line\nsecond {{ missing_var }}\n",
+        )
+        .unwrap();
+        let mut vars = VarMap::new();
+        vars.insert(
+            "__search_paths".into(),
+            Value::from(vec![dir.path().display().to_string()]),
+        );
+        let scope = Scope::new(Templar::new(), vec![Arc::new(vars)]);
+        let err = scope
+            .templar()
+            .render_str("{{ lookup('template', 'x.j2') }}", &scope)
+            .unwrap_err();
+        assert!(
+            err.message.contains("'missing_var' is undefined"),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("templates/x.j2:2"), "{}", err.message);
+        assert!(
+            !err.message.contains("'lookup' is undefined"),
+            "{}",
+            err.message
+        );
+    }
 }

@@ -3,9 +3,12 @@
 //! [`Scope`] so that `a: "{{ b }}"` is resolved when `a` is read, in precedence order.
 
 pub(crate) mod filters;
+pub mod limits;
 mod lookups;
 mod scope;
 mod tests;
+mod trust;
+mod walk;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 
 pub use filters::python_replacement;
 pub use scope::Scope;
+pub use trust::{is_untrusted, untrusted, untrusted_str};
 
 /// A templating failure, already phrased for the user.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +79,7 @@ impl Templar {
         if !is_template(text) {
             return Ok(Value::from(text));
         }
+        limits::check(text, false)?;
         let ctx = scope.to_value();
         if let Some(inner) = single_expression(text) {
             return self
@@ -83,7 +88,7 @@ impl Templar {
                     if v.is_undefined() {
                         Err(undefined_error())
                     } else {
-                        Ok(v)
+                        Ok(walk::native(v))
                     }
                 })
                 .map_err(|e| explain(&e, text, scope));
@@ -101,6 +106,8 @@ impl Templar {
         path: &std::path::Path,
         scope: &Scope,
     ) -> Result<String, TemplateError> {
+        limits::check(text, false)
+            .map_err(|e| TemplateError::new(format!("{}: {}", path.display(), e.message)))?;
         self.env.render_str(text, scope.to_value()).map_err(|e| {
             let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
             TemplateError::new(format!(
@@ -111,8 +118,12 @@ impl Templar {
         })
     }
 
-    /// Templates every string inside a value (lists and mappings recursively).
+    /// Templates every string inside a value (lists and mappings recursively); strings
+    /// marked untrusted stay as they are.
     pub fn render_value(&self, value: &Value, scope: &Scope) -> Result<Value, TemplateError> {
+        if is_untrusted(value) {
+            return Ok(value.clone());
+        }
         if let Some(s) = value.as_str() {
             return self.render_str(s, scope);
         }
@@ -144,8 +155,17 @@ impl Templar {
         if let Some(b) = as_plain_bool(condition) {
             return Ok(b);
         }
+        if is_untrusted(condition) {
+            return Err(TemplateError::new(format!(
+                "the conditional '{condition}' came from a target or is marked !unsafe: it is data, never evaluated"
+            )));
+        }
         let text = condition.to_string();
         let text = text.trim();
+        limits::check(
+            text,
+            single_expression(text).is_none() && !is_template(text),
+        )?;
         let value = if let Some(inner) = single_expression(text) {
             self.eval_expression(inner, scope.to_value())
         } else if is_template(text) {
@@ -201,7 +221,7 @@ fn explain(err: &minijinja::Error, source: &str, scope: &Scope) -> TemplateError
 fn describe(err: &minijinja::Error, source: &str, scope: &Scope) -> String {
     if err.kind() == minijinja::ErrorKind::UndefinedError {
         if let Some(name) = scope.first_undefined(source) {
-            return format!("'{name}' is undefined (in '{}')", source.trim());
+            return format!("'{name}' is undefined{}", where_in(source));
         }
         return format!(
             "an undefined value was used in '{}': {}",
@@ -222,9 +242,27 @@ fn describe(err: &minijinja::Error, source: &str, scope: &Scope) -> String {
     message
 }
 
+/// " (in 'source')" for a one-line source; a template file is named by its path instead.
+fn where_in(source: &str) -> String {
+    let source = source.trim();
+    if source.contains('\n') || source.len() > 200 {
+        String::new()
+    } else {
+        format!(" (in '{source}')")
+    }
+}
+
 impl Templar {
+    /// Whether `name` is a function every template has (`lookup`, `range`, …).
+    pub(crate) fn is_global(&self, name: &str) -> bool {
+        self.env.globals().any(|(global, _)| global == name)
+    }
+
     /// Names of variables a template reads at top level, for undefined-variable messages.
     pub(crate) fn variables_of(&self, source: &str) -> Vec<String> {
+        if limits::check(source, !is_template(source)).is_err() {
+            return Vec::new();
+        }
         let mut names: Vec<String> = match single_expression(source) {
             Some(inner) => self
                 .env

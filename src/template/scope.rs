@@ -58,6 +58,13 @@ impl Scope {
         &self.inner.layers
     }
 
+    /// The scope behind a value made by [`Scope::to_value`] (what templates see as `vars`).
+    pub(super) fn from_value(value: &Value) -> Option<Scope> {
+        value
+            .downcast_object::<ScopeInner>()
+            .map(|inner| Scope { inner })
+    }
+
     pub fn to_value(&self) -> Value {
         Value::from_dyn_object(self.inner.clone())
     }
@@ -98,7 +105,7 @@ impl Scope {
             .variables_of(source)
             .into_iter()
             .map(|path| path.split('.').next().unwrap_or_default().to_string())
-            .find(|name| self.get(name).is_none())
+            .find(|name| self.get(name).is_none() && !self.inner.templar.is_global(name))
     }
 }
 
@@ -142,10 +149,15 @@ impl ScopeInner {
     }
 }
 
-/// Whether a value holds a template anywhere inside it.
+/// Whether a value is a lazy variable view (`vars`, a host of `hostvars`).
+pub(super) fn is_scope(value: &Value) -> bool {
+    value.downcast_object_ref::<ScopeInner>().is_some()
+}
+
+/// Whether a value holds a template anywhere inside it (strings marked untrusted never do).
 fn needs_templating(value: &Value) -> bool {
     if let Some(s) = value.as_str() {
-        return is_template(s);
+        return !value.is_safe() && is_template(s);
     }
     match value.kind() {
         minijinja::value::ValueKind::Seq | minijinja::value::ValueKind::Map => {

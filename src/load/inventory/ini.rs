@@ -95,54 +95,96 @@ fn split_port(host: &str) -> (String, Option<i64>) {
     (host.to_string(), None)
 }
 
-/// Expands `web[01:10]`, `db[a:c]` and `h[1:9:2]` patterns.
+/// The most hosts one range pattern may expand to.
+pub const MAX_RANGE_HOSTS: usize = 100_000;
+
+/// Expands `web[01:10]`, `db[a:c]` and `h[1:9:2]` patterns (several ranges multiply).
 pub fn expand_range(pattern: &str) -> std::result::Result<Vec<String>, String> {
-    let (Some(open), Some(close)) = (pattern.find('['), pattern.find(']')) else {
-        return Ok(vec![pattern.to_string()]);
-    };
-    if close < open {
-        return Ok(vec![pattern.to_string()]);
+    let mut out = vec![String::new()];
+    let mut rest = pattern;
+    while let (Some(open), Some(close)) = (rest.find('['), rest.find(']')) {
+        if close < open {
+            break;
+        }
+        let inner = &rest[open + 1..close];
+        let parts: Vec<&str> = inner.split(':').collect();
+        if parts.len() < 2 {
+            break;
+        }
+        let values = range_values(inner, &parts, out.len())?;
+        let prefix = &rest[..open];
+        if let [only] = values.as_slice() {
+            // Appended in place: a long pattern of one-value ranges stays linear.
+            for host in &mut out {
+                host.push_str(prefix);
+                host.push_str(only);
+            }
+        } else {
+            out = out
+                .iter()
+                .flat_map(|head| values.iter().map(move |v| format!("{head}{prefix}{v}")))
+                .collect();
+        }
+        rest = &rest[close + 1..];
     }
-    let (prefix, inner, suffix) = (
-        &pattern[..open],
-        &pattern[open + 1..close],
-        &pattern[close + 1..],
-    );
-    let parts: Vec<&str> = inner.split(':').collect();
-    if parts.len() < 2 {
-        return Ok(vec![pattern.to_string()]);
+    for host in &mut out {
+        host.push_str(rest);
     }
+    Ok(out)
+}
+
+/// The values of one `[start:end(:step)]`, refused when, times the `hosts` already expanded,
+/// they would exceed [`MAX_RANGE_HOSTS`].
+fn range_values(
+    inner: &str,
+    parts: &[&str],
+    hosts: usize,
+) -> std::result::Result<Vec<String>, String> {
     let step: usize = parts
         .get(2)
         .map(|s| s.parse().unwrap_or(1))
         .unwrap_or(1)
         .max(1);
-    let mut out = Vec::new();
-    let rest = expand_range(suffix)?;
+    let too_many = |count: u64| {
+        let total = u64::try_from(hosts)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(count);
+        if total > MAX_RANGE_HOSTS as u64 {
+            Err(format!(
+                "host range '[{inner}]' expands to {total} hosts, over the limit of {MAX_RANGE_HOSTS}"
+            ))
+        } else {
+            Ok(())
+        }
+    };
     if let (Ok(start), Ok(end)) = (parts[0].parse::<u64>(), parts[1].parse::<u64>()) {
+        let count = if end < start {
+            0
+        } else {
+            (end - start) / step as u64 + 1
+        };
+        too_many(count)?;
         let width = if parts[0].starts_with('0') {
             parts[0].len()
         } else {
             0
         };
-        for n in (start..=end).step_by(step) {
-            for tail in &rest {
-                out.push(format!("{prefix}{n:0width$}{tail}"));
-            }
-        }
+        Ok((start..=end)
+            .step_by(step)
+            .map(|n| format!("{n:0width$}"))
+            .collect())
     } else if parts[0].len() == 1 && parts[1].len() == 1 {
         let (a, b) = (parts[0].as_bytes()[0], parts[1].as_bytes()[0]);
-        for c in (a..=b).step_by(step) {
-            for tail in &rest {
-                out.push(format!("{prefix}{}{tail}", c as char));
-            }
-        }
+        too_many(u64::from(b.saturating_sub(a)) + 1)?;
+        Ok((a..=b)
+            .step_by(step)
+            .map(|c| (c as char).to_string())
+            .collect())
     } else {
-        return Err(format!(
+        Err(format!(
             "invalid host range '[{inner}]' (use [01:10] or [a:f])"
-        ));
+        ))
     }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -156,6 +198,25 @@ mod tests {
             vec!["web01.x", "web02.x", "web03.x"]
         );
         assert_eq!(expand_range("db[a:c]").unwrap(), vec!["dba", "dbb", "dbc"]);
+        assert_eq!(
+            expand_range("h[1:2]-[a:b]").unwrap(),
+            vec!["h1-a", "h1-b", "h2-a", "h2-b"]
+        );
+        assert_eq!(expand_range("h[1:5:2]").unwrap(), vec!["h1", "h3", "h5"]);
+        assert_eq!(expand_range("plain[x]").unwrap(), vec!["plain[x]"]);
+    }
+
+    #[test]
+    fn huge_ranges_are_refused_with_the_limit() {
+        let err = expand_range("web[0:999999999]").unwrap_err();
+        assert!(err.contains("over the limit of 100000"), "{err}");
+        let err = expand_range("w[0:999][0:999]").unwrap_err();
+        assert!(err.contains("1000000 hosts"), "{err}");
+        let many = "[1:1]".repeat(100_000);
+        assert_eq!(
+            expand_range(&format!("h{many}")).unwrap(),
+            vec!["h".to_string() + &"1".repeat(100_000)]
+        );
     }
 
     #[test]

@@ -185,14 +185,38 @@ impl Inventory {
             .collect()
     }
 
-    /// The groups a host is in, with their depth below `all` (for variable precedence).
+    /// The groups a host is in, with their depth below `all` (for variable precedence): the
+    /// groups naming it and their ancestors, found upwards so that a large inventory costs
+    /// time in proportion to its size rather than its square.
     fn host_groups_with_depth(&self, host: &str) -> Vec<(usize, String)> {
-        let mut out = Vec::new();
-        for name in self.groups.keys() {
-            if self.group_hosts(name).iter().any(|h| h == host) {
-                out.push((self.depth(name, 0), name.clone()));
+        if !self.hosts.contains_key(host) {
+            return Vec::new();
+        }
+        let mut parents: IndexMap<&str, Vec<&str>> = IndexMap::new();
+        for (name, group) in &self.groups {
+            for child in &group.children {
+                parents
+                    .entry(child.as_str())
+                    .or_default()
+                    .push(name.as_str());
             }
         }
+        let mut pending: Vec<&str> = self
+            .groups
+            .iter()
+            .filter(|(name, group)| group.hosts.contains(host) || name.as_str() == "all")
+            .map(|(name, _)| name.as_str())
+            .collect();
+        let mut member: IndexSet<&str> = IndexSet::new();
+        while let Some(name) = pending.pop() {
+            if member.insert(name) {
+                pending.extend(parents.get(name).into_iter().flatten());
+            }
+        }
+        let mut out: Vec<(usize, String)> = member
+            .into_iter()
+            .map(|name| (self.depth(name, 0), name.to_string()))
+            .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
         out
     }
@@ -371,5 +395,21 @@ mod tests {
         assert_eq!(vars["b"], Value::from(2));
         assert_eq!(vars["c"], Value::from(1));
         assert_eq!(inv.group_names("w1"), vec!["prod", "web"]);
+    }
+
+    #[test]
+    fn every_host_of_a_large_inventory_resolves_quickly() {
+        let mut inv = Inventory::new();
+        let text =
+            "[web]\nweb[0:19999]\n[db]\ndb[0:99]\n[prod:children]\nweb\ndb\n[prod:vars]\np=1\n";
+        ini::parse(&mut inv, text, Path::new("hosts")).unwrap();
+        inv.finish();
+        let started = std::time::Instant::now();
+        for host in inv.hosts.keys() {
+            assert_eq!(inv.host_vars(host).unwrap()["p"], Value::from(1));
+        }
+        assert_eq!(inv.group_names("db7"), vec!["db", "prod"]);
+        // Quadratic in the host count, this took minutes.
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     }
 }

@@ -11,6 +11,9 @@ pub struct Debug;
 impl Module for Debug {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
         let msg = args.raw("msg");
+        let var_is_data = args
+            .raw("var")
+            .is_some_and(|v| crate::template::is_untrusted(&v));
         let var = args.str(&["var"])?;
         let threshold = args.int("verbosity")?.unwrap_or(0);
         args.finish()?;
@@ -29,6 +32,12 @@ impl Module for Debug {
                 return Err(ModuleError::Args(
                     "debug: parameters are mutually exclusive: msg|var".into(),
                 ))
+            }
+            (None, Some(var)) if var_is_data => {
+                // A name that came from a target (or !unsafe) is shown, never evaluated.
+                result
+                    .data
+                    .insert(var.clone(), crate::template::untrusted_str(&var));
             }
             (None, Some(var)) => {
                 let value = ctx

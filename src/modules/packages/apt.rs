@@ -416,4 +416,35 @@ mod tests {
         );
         assert_eq!(parse_wanted("tree").version, None);
     }
+
+    #[test]
+    fn a_name_list_built_by_an_expression_stays_a_list() {
+        let vars: crate::load::model::VarMap = [
+            ("base".to_string(), minijinja::Value::from(vec!["sudo"])),
+            (
+                "extra".to_string(),
+                minijinja::Value::from(vec!["curl", "vim"]),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let scope = crate::template::Scope::new(
+            crate::template::Templar::new(),
+            vec![std::sync::Arc::new(vars)],
+        );
+        let task_args = crate::template::map_value(
+            [(
+                "name".to_string(),
+                minijinja::Value::from("{{ base + extra }}"),
+            )]
+            .into_iter()
+            .collect(),
+        );
+        let rendered = scope.templar().render_value(&task_args, &scope).unwrap();
+        let mut args = Args::new("apt", &rendered).unwrap();
+        assert_eq!(
+            args.list(&["name", "pkg", "package"]).unwrap(),
+            vec!["sudo", "curl", "vim"]
+        );
+    }
 }

@@ -1,0 +1,220 @@
+//! Templating against real targets: what a target sends back is data and never templated on
+//! the controller; expressions keep their native types (a list stays a list).
+
+mod support;
+
+use support::{inventory, playbook, project, Target};
+
+/// A template that, if it were ever rendered, would create `name` in kiln's working directory.
+fn planted(name: &str) -> String {
+    format!("{{{{ lookup('pipe', 'touch {name}') }}}}")
+}
+
+#[test]
+fn target_data_is_never_templated_on_the_controller() {
+    let t = Target::start("web1");
+    // What a compromised or hostile target could send back: command output, a hostname and
+    // a file name, each a template calling a controller lookup.
+    t.root(&format!(
+        "mkdir -p /tmp/p/found && printf '%s\\n' {register} > /tmp/p/register.txt \
+         && printf '%s\\n' {set_fact} > /tmp/p/set_fact.txt \
+         && printf '%s\\n%s\\n' {loop1} {loop2} > /tmp/p/loop.txt \
+         && printf '%s\\n' {hostvars} > /tmp/p/hostvars.txt \
+         && printf '%s\\n' {failed_when} > /tmp/p/failed_when.txt \
+         && touch /tmp/p/found/{find} \
+         && printf '%s' {hostname} > /proc/sys/kernel/hostname",
+        register = support::shell_quote(&planted("pwned-register")),
+        set_fact = support::shell_quote(&planted("pwned-set-fact")),
+        loop1 = support::shell_quote(&planted("pwned-loop")),
+        loop2 = support::shell_quote("{% endraw %}{{ lookup('pipe', 'touch pwned-loop2') }}"),
+        hostvars = support::shell_quote(&planted("pwned-hostvars")),
+        failed_when = support::shell_quote(&planted("pwned-failed-when")),
+        find = support::shell_quote(&planted("pwned-find")),
+        hostname = support::shell_quote(&planted("pwned-hostname")),
+    ));
+    let site = r#"- hosts: all
+  gather_facts: yes
+  vars:
+    marked: !unsafe "{% endraw %}{{ lookup('pipe', 'touch pwned-unsafe') }}"
+  tasks:
+    - command: cat /tmp/p/register.txt
+      register: r1
+    - debug: msg="{{ r1.stdout }}"
+    - debug: var=r1.stdout
+    - debug: var="{{ r1.stdout }}"
+    - command: cat /tmp/p/set_fact.txt
+      register: r2
+    - set_fact:
+        copied: "{{ r2.stdout }}"
+        parts: "{{ r2.stdout.split(' ') }}"
+    - debug: msg="{{ copied }} {{ parts }}"
+    - set_fact:
+        copied_again: "{{ copied }}"
+    - debug: msg="{{ copied_again }}"
+    - debug: msg="{{ ansible_hostname }} {{ ansible_facts.nodename }}"
+    - find:
+        paths: /tmp/p/found
+      register: found
+    - debug: msg="{{ found.files | map(attribute='path') | list }}"
+    - command: cat /tmp/p/loop.txt
+      register: r3
+    - debug: msg="{{ item }}"
+      loop: "{{ r3.stdout_lines }}"
+    - set_fact:
+        seen: "{{ item }}"
+      loop: "{{ r3.stdout.split('\n') }}"
+    - debug: msg="{{ seen }}"
+    - command: cat /tmp/p/hostvars.txt
+      register: r4
+    - debug: msg="{{ hostvars[inventory_hostname].r4.stdout }}"
+    - command: cat /tmp/p/failed_when.txt
+      register: r5
+      failed_when: r5.rc != 0
+      changed_when: r5.stdout is defined
+    - debug: msg="{{ r5.stdout }}"
+      when: r5.stdout | length > 0
+    - debug: msg="{{ marked }}"
+    - set_fact:
+        marked_copy: "{{ marked }}"
+    - debug: msg="{{ marked_copy }}"
+"#;
+    let dir = project(&[("site.yml", site)]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    run.assert_ok();
+    let ran: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pwned"))
+        .collect();
+    assert!(
+        ran.is_empty(),
+        "target data was templated on the controller: {ran:?}\n{}",
+        run.stdout
+    );
+    // The text itself is shown, as Ansible shows data it will not template.
+    for marker in [
+        "pwned-register",
+        "pwned-set-fact",
+        "pwned-hostname",
+        "pwned-find",
+        "pwned-loop",
+        "pwned-loop2",
+        "pwned-hostvars",
+        "pwned-failed-when",
+        "pwned-unsafe",
+    ] {
+        assert!(
+            run.stdout
+                .contains(&format!("lookup('pipe', 'touch {marker}')")),
+            "{marker} not shown as text:\n{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn a_list_built_by_an_expression_stays_a_list() {
+    let t = Target::start("web1");
+    let site = r#"- hosts: all
+  gather_facts: no
+  vars:
+    words: [hello, "two  words"]
+  tasks:
+    - command:
+        argv: "{{ ['printf', '[%s]'] + words }}"
+      register: out
+    - copy:
+        dest: /tmp/argv
+        content: "{{ out.stdout }}"
+    - debug: msg="{{ item }}"
+      loop: "{{ words + ['third'] }}"
+"#;
+    let dir = project(&[("site.yml", site)]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    run.assert_ok();
+    assert_eq!(t.root("cat /tmp/argv"), "[hello][two  words]");
+    assert!(run.stdout.contains("(item=third)"), "{}", run.stdout);
+}
+
+/// Runs `site.yml` against the controller itself (no target needed).
+fn local(files: &[(&str, &str)], extra: &[&str]) -> (tempfile::TempDir, support::Run) {
+    let dir = project(files);
+    let mut args = vec!["-i", "localhost,", "-c", "local"];
+    args.extend_from_slice(extra);
+    args.push("site.yml");
+    let run = playbook(dir.path(), &args);
+    assert!(
+        !run.stderr.contains("panicked") && run.code != 134 && run.code != -1,
+        "kiln crashed ({}):\n{}\n{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    (dir, run)
+}
+
+#[test]
+fn deep_expressions_fail_cleanly_naming_file_line_and_limit() {
+    let sum = vec!["1"; 20_000].join(" + ");
+    let chain = format!("x{}", ".a".repeat(40_000));
+    let unary = format!("{}true", "not ".repeat(100_000));
+    let site = format!(
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: msg=\"{{{{ {sum} }}}}\"\n      ignore_errors: yes\n    - debug: msg=\"{{{{ {chain} }}}}\"\n      ignore_errors: yes\n    - debug: msg=ok\n      when: {unary}\n      ignore_errors: yes\n    - debug: msg=\"{{{{ [1] | to_nice_json(indent=10**9) }}}}\"\n      ignore_errors: yes\n"
+    );
+    let (_dir, run) = local(&[("site.yml", &site)], &[]);
+    run.assert_ok();
+    assert_eq!(run.recap("localhost", "ignored"), 4, "{}", run.stdout);
+    for line in [4, 6, 8] {
+        assert!(
+            run.stdout.contains(&format!("site.yml:{line}:")),
+            "no site.yml:{line}:\n{}",
+            run.stdout
+        );
+    }
+    assert_eq!(
+        run.stdout.matches("more than 1000 operators").count(),
+        3,
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("limit of 100"), "{}", run.stdout);
+}
+
+#[test]
+fn huge_inventory_range_fails_cleanly_with_the_limit() {
+    let dir = project(&[
+        ("hosts", "[web]\nweb[0:999999999]\n"),
+        ("site.yml", "- hosts: all\n  tasks: []\n"),
+    ]);
+    let run = playbook(dir.path(), &["-i", "hosts", "site.yml"]);
+    assert_ne!(run.code, 0);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hosts:2") && run.stderr.contains("over the limit of 100000"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn big_extra_vars_files_and_big_integers_are_kept() {
+    let mut vars = String::from("big: 1000000000000000000000000000000000000000000000000\nwide: 18446744073709551617\nmany:\n");
+    for i in 0..300_000 {
+        vars.push_str(&format!("  - {i}\n"));
+    }
+    let site = "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: msg=\"{{ big }} {{ wide + 1 }} {{ many | length }}\"\n";
+    let (_dir, run) = local(
+        &[("site.yml", site), ("vars.yml", &vars)],
+        &["-e", "@vars.yml"],
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout
+            .contains(&format!("1{} 18446744073709551618 300000", "0".repeat(48))),
+        "{}",
+        run.stdout
+    );
+}
