@@ -17,6 +17,10 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("int", to_int);
     env.add_filter("float", to_float);
     env.add_filter("string", |v: Value| v.to_string());
+    // minijinja passes strings it considers safe through `escape` unchanged, and target
+    // data carries that flag (see trust.rs): escape every string, as Jinja2 does for text.
+    env.add_filter("escape", html_escape);
+    env.add_filter("e", html_escape);
     env.add_filter("regex_replace", regex_replace);
     env.add_filter("regex_search", regex_search);
     env.add_filter("regex_findall", regex_findall);
@@ -509,9 +513,44 @@ fn type_debug(value: Value) -> &'static str {
     }
 }
 
+/// Jinja2's `escape`: `&`, `<`, `>`, `"` and `'` as HTML entities.
+fn html_escape(value: Value) -> String {
+    let text = value.to_string();
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;
+
+    #[test]
+    fn escape_escapes_target_data_too() {
+        let env = crate::template::Templar::new();
+        let scope = crate::template::Scope::new(
+            env.clone(),
+            vec![std::sync::Arc::new(crate::load::model::VarMap::from([(
+                "out".to_string(),
+                crate::template::trust::untrusted_str("<b>\"it's\" & more</b>"),
+            )]))],
+        );
+        let text = env.render_str("{{ out | e }} {{ out | escape }}", &scope);
+        let expected = "&lt;b&gt;&#34;it&#39;s&#34; &amp; more&lt;/b&gt;";
+        assert_eq!(
+            text.map(|v| v.to_string()).unwrap_or_default(),
+            format!("{expected} {expected}")
+        );
+    }
 
     #[test]
     fn python_backrefs() {
