@@ -135,6 +135,40 @@ fn bakes_an_ami_with_tags_and_a_manifest_and_leaves_nothing_else() {
     build.assert_no_leaks("after a good build");
 }
 
+/// A manifest Packer wrote (with its nulls) is appended to; a manifest that cannot be
+/// written fails the build before the AMI is marked done, and the AMI is deregistered.
+#[test]
+fn appends_to_packers_manifest_and_an_unwritable_manifest_undoes_the_ami() {
+    let target = Target::start("build");
+    let build = Build::new();
+    let spec = build.spec(&target.address.to_string(), 22, true);
+    let manifest = build.dir.path().join("manifest.json");
+    std::fs::write(
+        &manifest,
+        r#"{"builds": [{"name": "web", "builder_type": "amazon-ebs", "build_time": 1700000000, "files": null, "artifact_id": "us-east-1:ami-packer", "packer_run_uuid": "p1", "custom_data": null}], "last_run_uuid": "p1"}"#,
+    )
+    .unwrap();
+    let out = build.run(&spec, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    assert_eq!(written["builds"][0]["artifact_id"], "us-east-1:ami-packer");
+    assert_eq!(written["builds"][1]["builder_type"], "amazon-ebs");
+    assert_eq!(build.moto.own_images().len(), 1);
+
+    std::fs::write(&manifest, r#"{"builds": "not a list"}"#).unwrap();
+    let out = build.run(&spec, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("is not a build manifest"), "{}", text(&out));
+    assert_eq!(
+        build.moto.own_images().len(),
+        1,
+        "the second AMI was deregistered: {}",
+        text(&out)
+    );
+    build.assert_no_leaks("after a manifest that cannot be written");
+}
+
 #[test]
 fn a_failure_at_any_step_leaves_nothing() {
     let target = Target::start("build");
@@ -153,6 +187,7 @@ fn a_failure_at_any_step_leaves_nothing() {
         ("stop", &own_key),
         ("image", &own_key),
         ("image_available", &own_key),
+        ("manifest", &own_key),
     ] {
         let out = build.run(spec, &[("KILN_FAIL_AT", step)]);
         assert_eq!(out.status.code(), Some(1), "{step}: {}", text(&out));

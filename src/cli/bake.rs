@@ -488,6 +488,7 @@ pub(super) fn record(
                 artifact_id: artifact_id.into(),
                 packer_run_uuid: run_id.to_string(),
                 custom_data,
+                other: Default::default(),
             },
         )?;
     }

@@ -124,10 +124,6 @@ pub async fn bake(
             {
                 eprintln!("WARNING: cleanup failed: {f}");
             }
-            let artifact = format!("{region}:{image_id}");
-            let mut custom = names.tags.clone();
-            custom.insert(aws::RUN_ID_TAG.into(), run_id.clone());
-            record(spec, "amazon-ebs", &artifact, custom, &run_id, spec_dir)?;
             line(
                 &name,
                 &format!(
@@ -293,6 +289,18 @@ async fn build(
         &format!("waiting for AMI {image_id} to become available"),
     );
     aws::wait_image(ec2, &image_id).await?;
+    // The manifest is written while the image is still `kiln:state=building` and its undo
+    // armed: if writing it fails, the image is deregistered rather than left unrecorded.
+    checkpoint("manifest")?;
+    let region = ec2
+        .config()
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_default();
+    let mut custom = names.tags.clone();
+    custom.insert(aws::RUN_ID_TAG.into(), run_id.to_string());
+    let artifact = format!("{region}:{image_id}");
+    record(spec, "amazon-ebs", &artifact, custom, run_id, spec_dir)?;
     aws::finish_image(ec2, &image_id, &image_tags).await?;
     cleanup.disarm(keep);
     Ok(image_id)
