@@ -159,7 +159,11 @@ fn appends_to_packers_manifest_and_an_unwritable_manifest_undoes_the_ami() {
     std::fs::write(&manifest, r#"{"builds": "not a list"}"#).unwrap();
     let out = build.run(&spec, &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("is not a build manifest"), "{}", text(&out));
+    assert!(
+        text(&out).contains("is not a build manifest"),
+        "{}",
+        text(&out)
+    );
     assert_eq!(
         build.moto.own_images().len(),
         1,
