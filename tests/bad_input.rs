@@ -279,3 +279,23 @@ fn host_keys_are_verified_and_a_changed_key_is_refused_with_the_fix() {
     );
     assert!(!impostor.check("test -e /tmp/done"));
 }
+
+/// A become method kiln does not implement fails the task with Ansible's words and the
+/// methods kiln has, instead of quietly using sudo; the host stays reachable.
+#[test]
+fn an_unknown_become_method_fails_the_task() {
+    let (_target, _dir, run) = on_target(&[(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: id -un\n      become: yes\n      become_method: pbrun\n",
+    )]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "Invalid become method specified, could not find matching plugin: 'pbrun' (kiln implements sudo, su, doas)"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.recap("t1", "failed"), 1, "{}", run.stdout);
+    assert_eq!(run.recap("t1", "unreachable"), 0, "{}", run.stdout);
+}

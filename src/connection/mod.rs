@@ -86,18 +86,31 @@ pub fn quote(value: &str) -> String {
 /// `become` does (`exec`: the login shell need not wait for it). Like
 /// [`session::SHELL_COMMAND`], it hands the shell the process id of the login shell's parent
 /// (sshd's process for this connection), which the session watches.
-pub fn become_shell(method: &str, user: &str) -> String {
+/// `None` for a method kiln does not implement (see [`BECOME_METHODS`]).
+pub fn become_shell(method: &str, user: &str) -> Option<String> {
     let user = quote(user);
     match method {
-        "su" => format!("exec su {user} -c \"/bin/sh -s $PPID\""),
-        "doas" => format!("exec doas -n -u {user} /bin/sh -s $PPID"),
-        _ => format!("exec sudo -H -S -n -u {user} /bin/sh -s $PPID"),
+        "sudo" => Some(format!("exec sudo -H -S -n -u {user} /bin/sh -s $PPID")),
+        "su" => Some(format!("exec su {user} -c \"/bin/sh -s $PPID\"")),
+        "doas" => Some(format!("exec doas -n -u {user} /bin/sh -s $PPID")),
+        _ => None,
     }
 }
+
+/// The `become_method`s kiln implements.
+pub const BECOME_METHODS: &[&str] = &["sudo", "su", "doas"];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_become_methods_have_no_shell() {
+        for method in BECOME_METHODS {
+            assert!(become_shell(method, "root").is_some(), "{method}");
+        }
+        assert_eq!(become_shell("pbrun", "root"), None);
+    }
 
     #[test]
     fn quoting() {

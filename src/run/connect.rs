@@ -13,6 +13,14 @@ use crate::connection::session::{Session, SHELL_COMMAND};
 use crate::connection::ssh::{HostKeyPolicy, SshConnection, SshParams};
 use crate::connection::{become_shell, ConnectionError, SharedConnection};
 
+/// Ansible's words for a `become_method` there is no plugin for (kiln's list added).
+pub fn unknown_become_method(method: &str) -> String {
+    format!(
+        "Invalid become method specified, could not find matching plugin: '{method}' (kiln implements {})",
+        crate::connection::BECOME_METHODS.join(", ")
+    )
+}
+
 /// Connection settings from the command line and ansible.cfg (host variables override).
 #[derive(Debug, Clone)]
 pub struct ConnectionDefaults {
@@ -162,7 +170,9 @@ impl ConnectionPool {
                     .await
                     .map_err(|e| e.to_string())?;
                 let command = match escalation {
-                    Some((method, user)) => become_shell(method, user),
+                    Some((method, user)) => {
+                        become_shell(method, user).ok_or_else(|| unknown_become_method(method))?
+                    }
                     None => SHELL_COMMAND.to_string(),
                 };
                 let what = match escalation {

@@ -38,6 +38,11 @@ impl TaskRun<'_> {
         };
         let needs_connection = !matches!(self.task.action.as_str(), "debug" | "assert" | "fail");
         let escalation = self.escalation(scope);
+        if let Some((method, _)) = &escalation {
+            if !crate::connection::BECOME_METHODS.contains(&method.as_str()) {
+                return failed_result(super::connect::unknown_become_method(method));
+            }
+        }
         let conn: SharedConnection = if needs_connection {
             match self.connection(scope, escalation.as_ref()).await {
                 Ok(c) => c,
