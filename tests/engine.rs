@@ -432,3 +432,55 @@ fn ssh_negotiates_what_is_cheap_for_the_server() {
         );
     }
 }
+
+#[test]
+fn an_undefined_loop_is_skipped_when_its_condition_is_false() {
+    let t = Target::start("web1");
+    // A play whose first task loops over bob's undefined keys under `when`, then `rest`.
+    let site = |when: &str, rest: &str| {
+        format!(
+            r#"- hosts: web
+  gather_facts: no
+  vars:
+    users:
+      - name: alice
+        keys_list: [k1, k2]
+      - name: bob
+  tasks:
+    - debug: msg="{{{{ item }}}}"
+      loop: "{{{{ u.keys_list }}}}"
+      when: {when}
+      vars:
+        u: "{{{{ users[1] }}}}"
+      register: bob_keys
+{rest}"#
+        )
+    };
+    let rest = r#"    - include_tasks: keys.yml
+      loop: "{{ u.keys_list }}"
+      when: u.keys_list is defined
+      vars:
+        u: "{{ users[1] }}"
+    - assert:
+        that:
+          - bob_keys is skipped
+          - bob_keys.skip_reason == "Conditional result was False"
+          - bob_keys.results is not defined
+"#;
+    let skipping = site("u.keys_list is defined", rest);
+    let files = [
+        ("site.yml", skipping.as_str()),
+        ("keys.yml", "- fail: msg=included\n"),
+    ];
+    let (_dir, run) = run_on(&[&t], &files, &[]);
+    // keys.yml fails if it is included; the skipped debug counts once.
+    run.assert_ok();
+    assert_eq!(run.recap("web1", "skipped"), 1, "{}", run.stdout);
+    assert_eq!(run.recap("web1", "ok"), 1, "{}", run.stdout);
+
+    // A true condition reports the loop's error.
+    let failing = site("u.name == 'bob'", "");
+    let (_dir, run) = run_on(&[&t], &[("site.yml", failing.as_str())], &[]);
+    assert_eq!(run.recap("web1", "failed"), 1, "{}", run.stdout);
+    assert!(run.stdout.contains("u.keys_list"), "{}", run.stdout);
+}

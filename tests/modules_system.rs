@@ -36,6 +36,44 @@ fn apt_installs_from_a_real_repository() {
 }
 
 #[test]
+fn apt_update_cache_reports_changed_only_when_the_lists_change() {
+    let t = Target::start_systemd("t");
+    let tasks = "    - apt: {update_cache: true}\n";
+    converge(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/var/lib/apt/lists",
+        true,
+    );
+    // A fresh cache is not updated under cache_valid_time, even when a new source would
+    // change it; without cache_valid_time the new source's lists are fetched.
+    let source = format!(
+        "deb [trusted=yes] http://{}:8080/updates ./",
+        t.host_address()
+    );
+    let tasks = format!(
+        r#"
+    - copy:
+        dest: /etc/apt/sources.list.d/kiln-updates.list
+        content: "{source}\n"
+    - apt: {{update_cache: true, cache_valid_time: 3600}}
+      register: fresh
+    - apt: {{update_cache: true}}
+      register: stale
+    - assert:
+        that:
+          - fresh is not changed
+          - not fresh.cache_updated
+          - fresh.cache_update_time > 0
+          - stale is changed
+          - stale.cache_updated
+          - stale.cache_update_time >= fresh.cache_update_time
+"#
+    );
+    support::run_play(&t, &play(&tasks)).assert_ok();
+}
+
+#[test]
 fn apt_removes_purges_and_upgrades_to_latest() {
     let t = Target::start_systemd("t");
     t.root("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hello kiln-demo >/dev/null");

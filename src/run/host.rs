@@ -120,7 +120,12 @@ impl TaskRun<'_> {
         let items = match super::loops::expand(spec, &scope, &search_paths(self.task, self.play)) {
             Ok(items) => items,
             Err(e) => {
-                let run = self.finish(failed_result(e.message), &scope);
+                // As in Ansible, a loop over something undefined defers its error to `when`,
+                // evaluated without an item: a false condition skips the task.
+                let skipped = super::loops::is_undefined(&e)
+                    .then(|| self.unmet_condition(&scope))
+                    .flatten();
+                let run = skipped.unwrap_or_else(|| self.finish(failed_result(e.message), &scope));
                 self.report(&run, None, &scope);
                 return self.outcome(vec![run], false);
             }
@@ -316,8 +321,9 @@ impl TaskRun<'_> {
         });
     }
 
-    /// One item: `when`, then the action with `until` retries, then changed/failed_when.
-    async fn run_item(&self, scope: &Scope, _item: Option<&Value>) -> ItemRun {
+    /// The skipped (or, for a condition that cannot be evaluated, failed) result when the
+    /// task's `when` does not hold in `scope`; `None` when the task runs.
+    fn unmet_condition(&self, scope: &Scope) -> Option<ItemRun> {
         for condition in &self.task.inherited.when {
             match scope.templar().eval_condition(condition, scope) {
                 Ok(true) => {}
@@ -330,12 +336,12 @@ impl TaskRun<'_> {
                         Value::from("Conditional result was False"),
                     );
                     result.insert("false_condition".into(), condition.clone());
-                    return ItemRun {
+                    return Some(ItemRun {
                         status: Status::Skipped,
                         result,
                         outcome: skipped,
                         ignored: false,
-                    };
+                    });
                 }
                 Err(e) => {
                     let msg = format!(
@@ -344,9 +350,17 @@ impl TaskRun<'_> {
                         crate::template::limits::abbreviate(&condition.to_string()),
                         e.message
                     );
-                    return self.finish(failed_result(msg), scope);
+                    return Some(self.finish(failed_result(msg), scope));
                 }
             }
+        }
+        None
+    }
+
+    /// One item: `when`, then the action with `until` retries, then changed/failed_when.
+    async fn run_item(&self, scope: &Scope, _item: Option<&Value>) -> ItemRun {
+        if let Some(run) = self.unmet_condition(scope) {
+            return run;
         }
         let retries = match (&self.task.until.is_empty(), &self.task.retries) {
             (true, _) => 0,

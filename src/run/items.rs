@@ -368,16 +368,22 @@ impl Runner {
                 self.shared.templar.clone(),
                 super::vars::task_layers(&ctx.layers, host, &state, task, &hostvars),
             );
+            let mut deferred = None;
             let items: Vec<Option<Value>> = match &task.loop_spec {
-                Some(spec) => super::loops::expand(
+                Some(spec) => match super::loops::expand(
                     spec,
                     &scope,
                     &super::vars::search_paths(task, &ctx.layers),
-                )
-                .map_err(|e| Error::invalid(task.location.clone(), e.message))?
-                .into_iter()
-                .map(Some)
-                .collect(),
+                ) {
+                    Ok(items) => items.into_iter().map(Some).collect(),
+                    // An undefined loop defers its error to `when`, evaluated without an item:
+                    // a false condition skips the include, a true one reports the loop's error.
+                    Err(e) if super::loops::is_undefined(&e) => {
+                        deferred = Some(e);
+                        vec![None]
+                    }
+                    Err(e) => return Err(Error::invalid(task.location.clone(), e.message)),
+                },
                 None => vec![None],
             };
             for item in items {
@@ -392,6 +398,9 @@ impl Runner {
                         .templar()
                         .eval_condition(condition, &item_scope)
                         .map_err(|e| Error::invalid(task.location.clone(), e.message))?;
+                }
+                if let (true, Some(e)) = (pass, deferred.take()) {
+                    return Err(Error::invalid(task.location.clone(), e.message));
                 }
                 if !pass {
                     if !announced {

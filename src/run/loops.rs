@@ -94,6 +94,15 @@ pub fn expand(
     })
 }
 
+/// Whether a loop failed because its items name something undefined, the one failure Ansible
+/// defers until `when` has been evaluated. The template layer says so only in its words:
+/// "'name' is undefined …", "an undefined value was used in …", or, for an operator given an
+/// undefined operand, "… (`name` is undefined)".
+pub fn is_undefined(err: &TemplateError) -> bool {
+    let message = err.message.as_str();
+    message.starts_with("an undefined value was used") || message.contains(" is undefined")
+}
+
 /// `with_sequence: start=1 end=5 stride=1 format=web%02d` (or `count=3`).
 fn sequence(spec: &str) -> Result<Vec<Value>, TemplateError> {
     let kv = crate::load::kv::parse_kv(spec, None);
@@ -140,6 +149,44 @@ fn printf_int(format: &str, n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn expand_list(items: &str, vars: &[(&str, Value)]) -> Result<Vec<Value>, TemplateError> {
+        let vars: crate::load::model::VarMap = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        let scope = Scope::new(
+            crate::template::Templar::new(),
+            vec![std::sync::Arc::new(vars)],
+        );
+        let spec = LoopSpec {
+            kind: LoopKind::List,
+            items: Value::from(items),
+            loop_var: "item".into(),
+            index_var: None,
+            label: None,
+            pause: None,
+            extended: false,
+        };
+        expand(&spec, &scope, &[])
+    }
+
+    #[test]
+    fn undefined_items_are_told_from_other_loop_failures() {
+        let user = crate::template::map_value([("name".to_string(), Value::from("u"))].into());
+        for items in [
+            "{{ missing }}",
+            "{{ u.keys_list }}",
+            "{{ missing | default([]) + u.keys_list }}",
+        ] {
+            let err = expand_list(items, &[("u", user.clone())]).unwrap_err();
+            assert!(is_undefined(&err), "{items}: {}", err.message);
+        }
+        for items in ["{{ u }}", "{{ 1 / 0 }}", "{{ u | no_such_filter }}"] {
+            let err = expand_list(items, &[("u", user.clone())]).unwrap_err();
+            assert!(!is_undefined(&err), "{items}: {}", err.message);
+        }
+    }
 
     #[test]
     fn sequences() {

@@ -1,6 +1,8 @@
 //! A static file server for tests: serves a directory over HTTP/1.1 on one address (the
 //! local apt repository for systemd targets, files for `get_url`). GET and HEAD only; every
-//! response closes its connection. Stops accepting when dropped.
+//! response closes its connection. Files carry `Last-Modified` and an unchanged one answers
+//! `If-Modified-Since` with 304, as a Debian mirror does: apt then leaves its lists alone.
+//! Stops accepting when dropped.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -59,10 +61,16 @@ fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request = String::new();
     reader.read_line(&mut request)?;
+    let mut if_modified_since = None;
     loop {
         let mut header = String::new();
         if reader.read_line(&mut header)? == 0 || header.trim().is_empty() {
             break;
+        }
+        if let Some((name, value)) = header.split_once(':') {
+            if name.trim().eq_ignore_ascii_case("if-modified-since") {
+                if_modified_since = Some(value.trim().to_string());
+            }
         }
     }
     let mut parts = request.split_whitespace();
@@ -75,11 +83,18 @@ fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
         .all(|c| matches!(c, Component::Normal(_)));
     let file = root.join(relative);
     let mut out = stream;
+    let last_modified = std::fs::metadata(&file)
+        .and_then(|m| m.modified())
+        .map(http_date)
+        .unwrap_or_default();
     match std::fs::read(&file) {
+        Ok(_) if safe && file.is_file() && if_modified_since == Some(last_modified.clone()) => {
+            out.write_all(b"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n")?;
+        }
         Ok(body) if safe && file.is_file() => {
             write!(
                 out,
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nLast-Modified: {last_modified}\r\nConnection: close\r\n\r\n",
                 body.len()
             )?;
             if method != "HEAD" {
@@ -93,6 +108,25 @@ fn serve(stream: TcpStream, root: &Path) -> std::io::Result<()> {
         }
     }
     out.flush()
+}
+
+/// `Sun, 06 Nov 1994 08:49:37 GMT`
+fn http_date(at: std::time::SystemTime) -> String {
+    let seconds = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let t = kiln::clock::UtcTime::from_epoch(seconds);
+    // 1970-01-01 was a Thursday.
+    let weekday =
+        ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(seconds / 86_400 % 7) as usize];
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(t.month - 1) as usize];
+    format!(
+        "{weekday}, {:02} {month} {} {:02}:{:02}:{:02} GMT",
+        t.day, t.year, t.hour, t.minute, t.second
+    )
 }
 
 /// `%2b` → `+` (apt escapes the `+` in Debian versions).

@@ -19,6 +19,17 @@ pub fn apt_get(lock_timeout: i64, extra: &str) -> String {
     )
 }
 
+/// Sets `mtime` to the mtime of the package lists as Ansible reads it (apt's update-success
+/// stamp if there is one, else the lists directory, else 0), in nanoseconds: an update that
+/// changes the lists within the second of the previous one still moves it.
+const CACHE_MTIME: &str = "mtime=$(stat -c %.9Y /var/lib/apt/periodic/update-success-stamp 2>/dev/null || stat -c %.9Y /var/lib/apt/lists 2>/dev/null || echo 0)";
+
+/// The whole seconds of an mtime the target printed; anything unreadable counts as never.
+fn mtime_seconds(mtime: &str) -> i64 {
+    let whole = mtime.trim().split('.').next().unwrap_or_default();
+    whole.parse().unwrap_or(0)
+}
+
 /// A package as named in the task: `nginx`, `nginx=1.22*`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wanted {
@@ -146,8 +157,9 @@ impl Module for Apt {
 
         // Plan: cache age, package states, candidates (one command).
         // Lists without any Packages index were never updated, whatever their directory's age.
-        let mut probe = String::from(
-            "now=$(date +%s); stamp=$(stat -c %Y /var/lib/apt/periodic/update-success-stamp 2>/dev/null || stat -c %Y /var/lib/apt/lists 2>/dev/null || echo 0); ls /var/lib/apt/lists 2>/dev/null | grep -q _Packages || stamp=0; echo \"age:$((now - stamp)) $stamp\"; ",
+        // The second field is the lists' raw mtime, compared after an update as Ansible does.
+        let mut probe = format!(
+            "now=$(date +%s); {CACHE_MTIME}; stamp=${{mtime%.*}}; ls /var/lib/apt/lists 2>/dev/null | grep -q _Packages || stamp=0; echo \"age:$((now - stamp)) $mtime\"; ",
         );
         let deb_path = deb.clone();
         if let Some(path) = &deb_path {
@@ -163,8 +175,11 @@ impl Module for Apt {
                 quoted.join(" ")
             ));
         }
-        let need_update =
-            |age: i64| update_cache && (cache_valid_time == 0 || age > cache_valid_time);
+        // As in Ansible, an explicit cache_valid_time asks for an update too.
+        let need_update = |age: i64| {
+            (update_cache || cache_valid_time > 0)
+                && (cache_valid_time == 0 || age > cache_valid_time)
+        };
         let first = ctx.run(&probe, None).await?;
         if first.rc == 3 {
             return Err(ModuleError::Failed(format!(
@@ -174,31 +189,41 @@ impl Module for Apt {
             )));
         }
         let text = first.stdout_text();
-        let (age, _) = text
+        let (age, mut cache_mtime) = text
             .lines()
             .find_map(|l| l.strip_prefix("age:"))
             .and_then(|s| s.split_once(' '))
-            .map(|(a, s)| (a.parse::<i64>().unwrap_or(i64::MAX), s.to_string()))
+            .map(|(a, m)| (a.parse::<i64>().unwrap_or(i64::MAX), m.trim().to_string()))
             .unwrap_or((i64::MAX, String::new()));
 
         let mut result = ModuleResult::changed(false);
         let mut cache_updated = false;
         if need_update(age) {
-            cache_updated = true;
+            // Check mode cannot know whether the lists would change and reports that they
+            // would; a real update changed them only if it moved their mtime.
+            cache_updated = ctx.check_mode;
             if !ctx.check_mode {
-                ctx.run_ok(&format!("{apt} update"), None, "apt-get update")
+                let out = ctx
+                    .run_ok(
+                        &format!("{apt} update && {CACHE_MTIME} && echo \"mtime:$mtime\""),
+                        None,
+                        "apt-get update",
+                    )
                     .await
-                    .map_err(|e| ModuleError::Failed(format!("Failed to update apt cache: {e}")))?;
+                    .map_err(|e| ModuleError::Failed(format!("Failed to update apt cache: {e}")))?
+                    .stdout_text();
+                let after = out
+                    .lines()
+                    .find_map(|l| l.strip_prefix("mtime:"))
+                    .map(|m| m.trim().to_string())
+                    .unwrap_or_default();
+                cache_updated = after != cache_mtime;
+                cache_mtime = after;
             }
         }
-        result = result.with("cache_updated", cache_updated).with(
-            "cache_update_time",
-            if cache_updated {
-                crate::modules::util::unix_now()
-            } else {
-                0
-            },
-        );
+        result = result
+            .with("cache_updated", cache_updated)
+            .with("cache_update_time", mtime_seconds(&cache_mtime));
 
         // Candidates are read after any cache update so `latest` sees new versions.
         let statuses = if state == "latest"
@@ -339,7 +364,9 @@ impl Module for Apt {
                 }
             }
         }
-        result.changed = changed || (cache_updated && wanted.is_empty() && deb.is_none());
+        // Ansible reports a cache update as the change only when there is nothing else to do.
+        result.changed =
+            changed || (cache_updated && wanted.is_empty() && deb.is_none() && upgrade == "no");
         if ctx.diff && changed {
             result.diffs.push(Diff {
                 before_header: "packages".into(),
