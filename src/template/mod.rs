@@ -1,10 +1,12 @@
 //! Templating: minijinja configured like Ansible's Jinja2 (trim_blocks, trailing newlines
-//! kept, Ansible's filters, tests and lookups), with variables looked up lazily through a
+//! restored as Ansible does, Ansible's filters, tests and lookups), with variables looked up lazily through a
 //! [`Scope`] so that `a: "{{ b }}"` is resolved when `a` is read, in precedence order.
 
+mod clock;
 pub(crate) mod filters;
 pub mod limits;
 mod lookups;
+mod random;
 mod scope;
 mod tests;
 mod trust;
@@ -56,7 +58,6 @@ impl Templar {
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
-            .keep_trailing_newline(true)
             .build()
         {
             env.set_syntax(syntax);
@@ -66,7 +67,20 @@ impl Templar {
         filters::register(&mut env);
         tests::register(&mut env);
         lookups::register(&mut env);
+        env.add_function("now", clock::now);
+        env.add_filter("random", random::random);
+        env.add_filter("shuffle", random::shuffle);
         Arc::new(Self { env })
+    }
+
+    /// Renders a whole template. Like Ansible, the trailing newlines Jinja strips are put
+    /// back only as far as the output has fewer than the source: keeping them in Jinja
+    /// itself would add one after output that already ends in a newline.
+    fn render_template(&self, source: &str, ctx: Value) -> Result<String, minijinja::Error> {
+        let mut rendered = self.env.render_str(source, ctx)?;
+        let missing = trailing_newlines(source).saturating_sub(trailing_newlines(&rendered));
+        rendered.push_str(&"\n".repeat(missing));
+        Ok(rendered)
     }
 
     fn eval_expression(&self, source: &str, ctx: Value) -> Result<Value, minijinja::Error> {
@@ -93,8 +107,7 @@ impl Templar {
                 })
                 .map_err(|e| explain(&e, text, scope));
         }
-        self.env
-            .render_str(text, ctx)
+        self.render_template(text, ctx)
             .map(Value::from)
             .map_err(|e| explain(&e, text, scope))
     }
@@ -108,7 +121,7 @@ impl Templar {
     ) -> Result<String, TemplateError> {
         limits::check(text, false)
             .map_err(|e| TemplateError::new(format!("{}: {}", path.display(), e.message)))?;
-        self.env.render_str(text, scope.to_value()).map_err(|e| {
+        self.render_template(text, scope.to_value()).map_err(|e| {
             let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
             TemplateError::new(format!(
                 "{}{line}: {}",
@@ -169,7 +182,8 @@ impl Templar {
         let value = if let Some(inner) = single_expression(text) {
             self.eval_expression(inner, scope.to_value())
         } else if is_template(text) {
-            self.env.render_str(text, scope.to_value()).map(Value::from)
+            self.render_template(text, scope.to_value())
+                .map(Value::from)
         } else {
             self.eval_expression(text, scope.to_value())
         }
@@ -179,6 +193,11 @@ impl Templar {
         }
         Ok(truthy(&value))
     }
+}
+
+/// How many `\n` a text ends with (Ansible counts only `\n`).
+fn trailing_newlines(text: &str) -> usize {
+    text.bytes().rev().take_while(|b| *b == b'\n').count()
 }
 
 fn undefined_error() -> minijinja::Error {
@@ -298,4 +317,57 @@ pub fn map_value(map: indexmap::IndexMap<String, Value>) -> Value {
             .map(|(k, v)| (Value::from(k), v))
             .collect::<indexmap::IndexMap<Value, Value>>(),
     )
+}
+
+#[cfg(test)]
+mod rendering_tests {
+    use super::*;
+
+    fn render(text: &str) -> String {
+        let templar = Templar::new();
+        let scope = Scope::new(templar.clone(), vec![]);
+        templar
+            .render_str(text, &scope)
+            .expect("renders")
+            .to_string()
+    }
+
+    #[test]
+    fn trailing_newlines_follow_ansible() {
+        // An empty last line leaves Jinja's output ending in the source's newlines already.
+        assert_eq!(render("a\n\n{{ '' }}\n"), "a\n\n");
+        assert_eq!(render("{{ 'x' }}\n"), "x\n");
+        assert_eq!(render("{{ 'x' }}\n\n"), "x\n\n");
+        assert_eq!(render("{{ 'x\\n' }}\n"), "x\n");
+        assert_eq!(render("{{ 'x' }} y"), "x y");
+        assert_eq!(render("{% if true %}\nx\n{% endif %}\n"), "x\n");
+    }
+
+    #[test]
+    fn string_literals_unescape_as_jinja2_does() {
+        // Jinja2 decodes literals with Python's unicode_escape: `\1` is an octal escape
+        // (chr(1)), unknown escapes such as `\d` keep their backslash, `\\1` is `\1`.
+        assert_eq!(render(r"{{ 'a\1b' }}"), "a\u{1}b");
+        assert_eq!(render(r"{{ '(\d+)' }}"), r"(\d+)");
+        assert_eq!(
+            render(r"{{ 'ab12' | regex_replace('(\d+)', '<\\1>') }}"),
+            "ab<12>"
+        );
+        assert_eq!(
+            render(r"{{ 'ab12' | regex_replace('(\d+)', '<\1>') }}"),
+            "ab<\u{1}>"
+        );
+    }
+
+    #[test]
+    fn now_is_a_datetime_like_value() {
+        let year = render("{{ now().year }}");
+        assert!(year.len() == 4 && year.parse::<u32>().is_ok(), "{year}");
+        assert_eq!(render("{{ now(utc=true).strftime('%Y') }}"), year);
+        assert_eq!(render("{{ now(fmt='%Y') }}"), year);
+        let stamp = render("{{ now(true, '%Y-%m-%d %H') }}");
+        assert_eq!(stamp.len(), 13, "{stamp}");
+        let text = render("{{ now() }}");
+        assert!(text.starts_with(&format!("{year}-")), "{text}");
+    }
 }
