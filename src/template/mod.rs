@@ -5,6 +5,7 @@
 mod clock;
 pub(crate) mod filters;
 pub mod limits;
+mod literals;
 mod lookups;
 mod random;
 mod scope;
@@ -77,10 +78,8 @@ impl Templar {
     /// back only as far as the output has fewer than the source: keeping them in Jinja
     /// itself would add one after output that already ends in a newline.
     fn render_template(&self, source: &str, ctx: Value) -> Result<String, minijinja::Error> {
-        let mut rendered = self.env.render_str(source, ctx)?;
-        let missing = trailing_newlines(source).saturating_sub(trailing_newlines(&rendered));
-        rendered.push_str(&"\n".repeat(missing));
-        Ok(rendered)
+        let rendered = self.env.render_str(source, ctx)?;
+        Ok(restore_trailing_newlines(source, rendered))
     }
 
     fn eval_expression(&self, source: &str, ctx: Value) -> Result<Value, minijinja::Error> {
@@ -97,7 +96,7 @@ impl Templar {
         let ctx = scope.to_value();
         if let Some(inner) = single_expression(text) {
             return self
-                .eval_expression(inner, ctx)
+                .eval_expression(&literals::in_expression(inner), ctx)
                 .and_then(|v| {
                     if v.is_undefined() {
                         Err(undefined_error())
@@ -107,7 +106,7 @@ impl Templar {
                 })
                 .map_err(|e| explain(&e, text, scope));
         }
-        self.render_template(text, ctx)
+        self.render_template(&literals::in_template(text), ctx)
             .map(Value::from)
             .map_err(|e| explain(&e, text, scope))
     }
@@ -179,10 +178,12 @@ impl Templar {
             text,
             single_expression(text).is_none() && !is_template(text),
         )?;
+        // A bare condition is Jinja's to unescape, as in Ansible; `{{ }}` ones are rewritten
+        // like any other value.
         let value = if let Some(inner) = single_expression(text) {
-            self.eval_expression(inner, scope.to_value())
+            self.eval_expression(&literals::in_expression(inner), scope.to_value())
         } else if is_template(text) {
-            self.render_template(text, scope.to_value())
+            self.render_template(&literals::in_template(text), scope.to_value())
                 .map(Value::from)
         } else {
             self.eval_expression(text, scope.to_value())
@@ -193,6 +194,13 @@ impl Templar {
         }
         Ok(truthy(&value))
     }
+}
+
+/// Appends the trailing newlines of `source` that `rendered` lacks (Jinja strips one).
+pub(crate) fn restore_trailing_newlines(source: &str, mut rendered: String) -> String {
+    let missing = trailing_newlines(source).saturating_sub(trailing_newlines(&rendered));
+    rendered.push_str(&"\n".repeat(missing));
+    rendered
 }
 
 /// How many `\n` a text ends with (Ansible counts only `\n`).
@@ -338,25 +346,46 @@ mod rendering_tests {
         assert_eq!(render("a\n\n{{ '' }}\n"), "a\n\n");
         assert_eq!(render("{{ 'x' }}\n"), "x\n");
         assert_eq!(render("{{ 'x' }}\n\n"), "x\n\n");
-        assert_eq!(render("{{ 'x\\n' }}\n"), "x\n");
         assert_eq!(render("{{ 'x' }} y"), "x y");
         assert_eq!(render("{% if true %}\nx\n{% endif %}\n"), "x\n");
     }
 
     #[test]
-    fn string_literals_unescape_as_jinja2_does() {
-        // Jinja2 decodes literals with Python's unicode_escape: `\1` is an octal escape
-        // (chr(1)), unknown escapes such as `\d` keep their backslash, `\\1` is `\1`.
-        assert_eq!(render(r"{{ 'a\1b' }}"), "a\u{1}b");
-        assert_eq!(render(r"{{ '(\d+)' }}"), r"(\d+)");
+    fn expression_literals_from_yaml_keep_their_backslashes() {
+        // YAML has already unescaped the text: Ansible keeps what is left as written.
+        assert_eq!(render(r"{{ 'a\1b' }}"), r"a\1b");
+        assert_eq!(render(r"x{{ '\t' }}"), r"x\t");
         assert_eq!(
-            render(r"{{ 'ab12' | regex_replace('(\d+)', '<\\1>') }}"),
+            render(r"{{ 'ab12' | regex_replace('(\d+)', '<\1>') }}"),
             "ab<12>"
         );
         assert_eq!(
-            render(r"{{ 'ab12' | regex_replace('(\d+)', '<\1>') }}"),
-            "ab<\u{1}>"
+            render(r"<{{ 'ab12' | regex_replace('(\d+)', '<\1>') }}>"),
+            "<ab<12>>"
         );
+    }
+
+    #[test]
+    fn template_files_and_bare_conditions_unescape_as_jinja2() {
+        let templar = Templar::new();
+        let scope = Scope::new(templar.clone(), vec![]);
+        let file = templar
+            .render_file(
+                "{{ 'ab12' | regex_replace('(\\d+)', '<\\\\1>') }} {{ '\\x41' }}\n",
+                std::path::Path::new("t.j2"),
+                &scope,
+            )
+            .expect("renders");
+        assert_eq!(file, "ab<12> A\n");
+        // Output that already ends in the source's newline gets none added.
+        let ends_in_newline = templar
+            .render_file("{{ 'x\\n' }}\n", std::path::Path::new("t.j2"), &scope)
+            .expect("renders");
+        assert_eq!(ends_in_newline, "x\n");
+        let bare = Value::from(r"'\x41' == 'A'");
+        assert!(templar.eval_condition(&bare, &scope).expect("evaluates"));
+        let wrapped = Value::from(r"{{ '\x41' == 'A' }}");
+        assert!(!templar.eval_condition(&wrapped, &scope).expect("evaluates"));
     }
 
     #[test]
