@@ -1,6 +1,7 @@
 //! Templating: minijinja configured like Ansible's Jinja2 (trim_blocks, trailing newlines
-//! restored as Ansible does, Ansible's filters, tests and lookups), with variables looked up lazily through a
-//! [`Scope`] so that `a: "{{ b }}"` is resolved when `a` is read, in precedence order.
+//! restored as Ansible does, Ansible's filters, tests, lookups and `now()`), with variables
+//! looked up lazily through a [`Scope`] so that `a: "{{ b }}"` is resolved when `a` is read,
+//! in precedence order.
 
 mod clock;
 pub(crate) mod filters;
