@@ -218,3 +218,47 @@ fn big_extra_vars_files_and_big_integers_are_kept() {
         run.stdout
     );
 }
+
+#[test]
+fn rendering_matches_ansible_for_newlines_escapes_time_and_randomness() {
+    let t = Target::start("web1");
+    let site = r#"- hosts: all
+  gather_facts: no
+  tasks:
+    - template:
+        src: blank.j2
+        dest: /tmp/blank.txt
+    - template:
+        src: backref.j2
+        dest: /tmp/backref.txt
+    - copy:
+        dest: /tmp/values
+        content: |
+          year={{ 'ok' if now().year == now(fmt='%Y') | int else now() }}
+          utc={{ now(utc=true).strftime('%Y-%m-%d') | length }}
+          pick={{ 'ok' if (10 | random(start=3, step=2)) in [3, 5, 7, 9] else 'out of range' }}
+          seeded={{ 'ok' if (10**9) | random(seed=inventory_hostname) == (10**9) | random(seed=inventory_hostname) else 'differs' }}
+          item={{ ['only'] | random }}
+          order={{ [1, 2, 3, 4] | shuffle(seed='x') | sort | join(',') }}
+          backref={{ 'ab12' | regex_replace('(\d+)', '<\1>') }}
+"#;
+    let dir = project(&[
+        ("site.yml", site),
+        ("templates/blank.j2", "a\n\n{{ '' }}\n"),
+        (
+            "templates/backref.j2",
+            r"{{ 'ab12' | regex_replace('(\\d+)', '<\\1>') }}{{ '\x21' }}",
+        ),
+    ]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let run = playbook(dir.path(), &["-i", inv.to_str().unwrap(), "site.yml"]);
+    run.assert_ok();
+    // Ansible writes "a\n\n": the empty last line adds no newline of its own.
+    assert_eq!(t.root("cat /tmp/blank.txt"), "a\n\n");
+    // In a template file Jinja unescapes literals itself: `\\1` is the back-reference.
+    assert_eq!(t.root("cat /tmp/backref.txt"), "ab<12>!");
+    assert_eq!(
+        t.root("cat /tmp/values"),
+        "year=ok\nutc=10\npick=ok\nseeded=ok\nitem=only\norder=1,2,3,4\nbackref=ab<12>\n"
+    );
+}

@@ -81,7 +81,9 @@ fn run_lookup(
                     .env()
                     .render_str(&text, vars.clone())
                     .map_err(|e| template_failure(&e, &path, &text, &vars))?;
-                out.push(Value::from(rendered));
+                out.push(Value::from(super::restore_trailing_newlines(
+                    &text, rendered,
+                )));
             }
         }
         "pipe" | "ansible.builtin.pipe" => {

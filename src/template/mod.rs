@@ -1,10 +1,14 @@
 //! Templating: minijinja configured like Ansible's Jinja2 (trim_blocks, trailing newlines
-//! kept, Ansible's filters, tests and lookups), with variables looked up lazily through a
-//! [`Scope`] so that `a: "{{ b }}"` is resolved when `a` is read, in precedence order.
+//! restored as Ansible does, Ansible's filters, tests, lookups and `now()`), with variables
+//! looked up lazily through a [`Scope`] so that `a: "{{ b }}"` is resolved when `a` is read,
+//! in precedence order.
 
+mod clock;
 pub(crate) mod filters;
 pub mod limits;
+mod literals;
 mod lookups;
+mod random;
 mod scope;
 mod tests;
 mod trust;
@@ -56,7 +60,6 @@ impl Templar {
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
-            .keep_trailing_newline(true)
             .build()
         {
             env.set_syntax(syntax);
@@ -66,7 +69,18 @@ impl Templar {
         filters::register(&mut env);
         tests::register(&mut env);
         lookups::register(&mut env);
+        env.add_function("now", clock::now);
+        env.add_filter("random", random::random);
+        env.add_filter("shuffle", random::shuffle);
         Arc::new(Self { env })
+    }
+
+    /// Renders a whole template. Like Ansible, the trailing newlines Jinja strips are put
+    /// back only as far as the output has fewer than the source: keeping them in Jinja
+    /// itself would add one after output that already ends in a newline.
+    fn render_template(&self, source: &str, ctx: Value) -> Result<String, minijinja::Error> {
+        let rendered = self.env.render_str(source, ctx)?;
+        Ok(restore_trailing_newlines(source, rendered))
     }
 
     fn eval_expression(&self, source: &str, ctx: Value) -> Result<Value, minijinja::Error> {
@@ -83,7 +97,7 @@ impl Templar {
         let ctx = scope.to_value();
         if let Some(inner) = single_expression(text) {
             return self
-                .eval_expression(inner, ctx)
+                .eval_expression(&literals::in_expression(inner), ctx)
                 .and_then(|v| {
                     if v.is_undefined() {
                         Err(undefined_error())
@@ -93,8 +107,7 @@ impl Templar {
                 })
                 .map_err(|e| explain(&e, text, scope));
         }
-        self.env
-            .render_str(text, ctx)
+        self.render_template(&literals::in_template(text), ctx)
             .map(Value::from)
             .map_err(|e| explain(&e, text, scope))
     }
@@ -108,7 +121,7 @@ impl Templar {
     ) -> Result<String, TemplateError> {
         limits::check(text, false)
             .map_err(|e| TemplateError::new(format!("{}: {}", path.display(), e.message)))?;
-        self.env.render_str(text, scope.to_value()).map_err(|e| {
+        self.render_template(text, scope.to_value()).map_err(|e| {
             let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
             TemplateError::new(format!(
                 "{}{line}: {}",
@@ -166,10 +179,13 @@ impl Templar {
             text,
             single_expression(text).is_none() && !is_template(text),
         )?;
+        // A bare condition is Jinja's to unescape, as in Ansible; `{{ }}` ones are rewritten
+        // like any other value.
         let value = if let Some(inner) = single_expression(text) {
-            self.eval_expression(inner, scope.to_value())
+            self.eval_expression(&literals::in_expression(inner), scope.to_value())
         } else if is_template(text) {
-            self.env.render_str(text, scope.to_value()).map(Value::from)
+            self.render_template(&literals::in_template(text), scope.to_value())
+                .map(Value::from)
         } else {
             self.eval_expression(text, scope.to_value())
         }
@@ -179,6 +195,18 @@ impl Templar {
         }
         Ok(truthy(&value))
     }
+}
+
+/// Appends the trailing newlines of `source` that `rendered` lacks (Jinja strips one).
+pub(crate) fn restore_trailing_newlines(source: &str, mut rendered: String) -> String {
+    let missing = trailing_newlines(source).saturating_sub(trailing_newlines(&rendered));
+    rendered.push_str(&"\n".repeat(missing));
+    rendered
+}
+
+/// How many `\n` a text ends with (Ansible counts only `\n`).
+fn trailing_newlines(text: &str) -> usize {
+    text.bytes().rev().take_while(|b| *b == b'\n').count()
 }
 
 fn undefined_error() -> minijinja::Error {
@@ -298,4 +326,78 @@ pub fn map_value(map: indexmap::IndexMap<String, Value>) -> Value {
             .map(|(k, v)| (Value::from(k), v))
             .collect::<indexmap::IndexMap<Value, Value>>(),
     )
+}
+
+#[cfg(test)]
+mod rendering_tests {
+    use super::*;
+
+    fn render(text: &str) -> String {
+        let templar = Templar::new();
+        let scope = Scope::new(templar.clone(), vec![]);
+        templar
+            .render_str(text, &scope)
+            .expect("renders")
+            .to_string()
+    }
+
+    #[test]
+    fn trailing_newlines_follow_ansible() {
+        // An empty last line leaves Jinja's output ending in the source's newlines already.
+        assert_eq!(render("a\n\n{{ '' }}\n"), "a\n\n");
+        assert_eq!(render("{{ 'x' }}\n"), "x\n");
+        assert_eq!(render("{{ 'x' }}\n\n"), "x\n\n");
+        assert_eq!(render("{{ 'x' }} y"), "x y");
+        assert_eq!(render("{% if true %}\nx\n{% endif %}\n"), "x\n");
+    }
+
+    #[test]
+    fn expression_literals_from_yaml_keep_their_backslashes() {
+        // YAML has already unescaped the text: Ansible keeps what is left as written.
+        assert_eq!(render(r"{{ 'a\1b' }}"), r"a\1b");
+        assert_eq!(render(r"x{{ '\t' }}"), r"x\t");
+        assert_eq!(
+            render(r"{{ 'ab12' | regex_replace('(\d+)', '<\1>') }}"),
+            "ab<12>"
+        );
+        assert_eq!(
+            render(r"<{{ 'ab12' | regex_replace('(\d+)', '<\1>') }}>"),
+            "<ab<12>>"
+        );
+    }
+
+    #[test]
+    fn template_files_and_bare_conditions_unescape_as_jinja2() {
+        let templar = Templar::new();
+        let scope = Scope::new(templar.clone(), vec![]);
+        let file = templar
+            .render_file(
+                "{{ 'ab12' | regex_replace('(\\d+)', '<\\\\1>') }} {{ '\\x41' }}\n",
+                std::path::Path::new("t.j2"),
+                &scope,
+            )
+            .expect("renders");
+        assert_eq!(file, "ab<12> A\n");
+        // Output that already ends in the source's newline gets none added.
+        let ends_in_newline = templar
+            .render_file("{{ 'x\\n' }}\n", std::path::Path::new("t.j2"), &scope)
+            .expect("renders");
+        assert_eq!(ends_in_newline, "x\n");
+        let bare = Value::from(r"'\x41' == 'A'");
+        assert!(templar.eval_condition(&bare, &scope).expect("evaluates"));
+        let wrapped = Value::from(r"{{ '\x41' == 'A' }}");
+        assert!(!templar.eval_condition(&wrapped, &scope).expect("evaluates"));
+    }
+
+    #[test]
+    fn now_is_a_datetime_like_value() {
+        let year = render("{{ now().year }}");
+        assert!(year.len() == 4 && year.parse::<u32>().is_ok(), "{year}");
+        assert_eq!(render("{{ now(utc=true).strftime('%Y') }}"), year);
+        assert_eq!(render("{{ now(fmt='%Y') }}"), year);
+        let stamp = render("{{ now(true, '%Y-%m-%d %H') }}");
+        assert_eq!(stamp.len(), 13, "{stamp}");
+        let text = render("{{ now() }}");
+        assert!(text.starts_with(&format!("{year}-")), "{text}");
+    }
 }
