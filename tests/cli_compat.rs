@@ -405,3 +405,27 @@ fn completions_and_man_page() {
     assert!(man.stdout.starts_with(".ie"), "{}", man.stdout);
     assert!(man.stdout.contains(".TH kiln 1"), "{}", man.stdout);
 }
+
+/// A task keyword kiln accepts but does not act on is named in one warning per run, with
+/// the first task that uses it.
+#[test]
+fn ignored_task_keywords_are_named_once() {
+    let site = "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: msg=one\n      throttle: 1\n    - debug: msg=two\n      throttle: 2\n      async: 10\n      poll: 0\n";
+    let dir = project(&[("site.yml", site)]);
+    let run = playbook(dir.path(), &["-i", "localhost,", "-c", "local", "site.yml"]);
+    run.assert_ok();
+    for keyword in ["throttle", "async", "poll"] {
+        let warning = format!("kiln does not implement the task keyword '{keyword}' yet");
+        assert_eq!(
+            run.stdout.matches(&warning).count(),
+            1,
+            "{keyword}:\n{}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.contains("site.yml:4): it is ignored"),
+        "{}",
+        run.stdout
+    );
+}

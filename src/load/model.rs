@@ -136,6 +136,8 @@ pub struct Task {
     pub delay: Option<Value>,
     pub notify: Vec<String>,
     pub listen: Vec<String>,
+    /// Keywords the task sets that kiln accepts but does not act on (warned about once).
+    pub ignored_keywords: Vec<&'static str>,
     pub location: Location,
 }
 

@@ -67,6 +67,22 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "apply",
 ];
 
+/// Task keywords kiln accepts (so content using them loads) but does not act on yet; a run
+/// warns once about each one a task uses.
+pub const IGNORED_KEYWORDS: &[&str] = &[
+    "async",
+    "poll",
+    "throttle",
+    "ignore_unreachable",
+    "become_flags",
+    "become_exe",
+    "debugger",
+    "collections",
+    "module_defaults",
+    "delegate_facts",
+    "connection",
+];
+
 /// The options `command` and `shell` take out of their free-form command line.
 const COMMAND_OPTIONS: &[&str] = &[
     "creates",
@@ -486,6 +502,11 @@ pub fn parse_task(doc: &Document, map: &Node, inherited: &Inherited) -> Result<T
             .map(|n| strings(doc, n, "listen"))
             .transpose()?
             .unwrap_or_default(),
+        ignored_keywords: IGNORED_KEYWORDS
+            .iter()
+            .copied()
+            .filter(|k| map.get(k).is_some())
+            .collect(),
         location: doc.location(map),
         action,
         inherited,

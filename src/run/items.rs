@@ -147,6 +147,15 @@ impl Runner {
         };
         let display_name = task.display_name();
         self.shared.reporter.task_start(&display_name, handler);
+        for keyword in &task.ignored_keywords {
+            if self.warned_keywords.insert(keyword) {
+                self.shared.reporter.warning(&format!(
+                    "kiln does not implement the task keyword '{keyword}' yet ({}:{}): it is ignored",
+                    task.location.file.display(),
+                    task.location.line
+                ));
+            }
+        }
         // Absolute, as Ansible prints it (editors and CI annotations open it as it is).
         let file = task.location.file.as_path();
         let path = format!(

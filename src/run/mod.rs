@@ -106,6 +106,8 @@ pub struct Runner {
     pub(crate) start_at: Option<String>,
     /// How many dynamic includes deep the run is (a file may include itself under a `when`).
     pub(crate) include_depth: usize,
+    /// Keywords kiln does not act on that this run has warned about already.
+    pub(crate) warned_keywords: std::collections::HashSet<&'static str>,
 }
 
 /// The ansible-core release whose behaviour kiln follows (`ansible_version`, `--version`).
@@ -127,6 +129,7 @@ impl Runner {
             hosts,
             start_at,
             include_depth: 0,
+            warned_keywords: Default::default(),
         })
     }
 
@@ -441,6 +444,7 @@ impl Runner {
             delay: None,
             notify: vec![],
             listen: vec![],
+            ignored_keywords: vec![],
             location: ctx.play.location.clone(),
         });
         let smart = self.shared.opts.gathering == Gathering::Smart;
