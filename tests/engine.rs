@@ -484,3 +484,23 @@ fn an_undefined_loop_is_skipped_when_its_condition_is_false() {
     assert_eq!(run.recap("web1", "failed"), 1, "{}", run.stdout);
     assert!(run.stdout.contains("u.keys_list"), "{}", run.stdout);
 }
+
+/// The `connection:` keyword: a play (or task) with `connection: local` runs on the
+/// controller even for an inventory host reached over SSH, the next play reaches the same
+/// host over SSH again, and a host's `ansible_connection` overrides the keyword.
+#[test]
+fn the_connection_keyword_runs_a_play_or_task_locally() {
+    let t = Target::start("t");
+    let marker = tempfile::tempdir().unwrap();
+    let marker = marker.path().join("ran-locally");
+    let site = format!(
+        "- hosts: all\n  gather_facts: no\n  connection: local\n  tasks:\n    - copy: content=x dest={marker}\n- hosts: all\n  gather_facts: no\n  tasks:\n    - command: hostname\n      register: remote\n    - assert: {{that: \"remote.stdout == 'target'\"}}\n    - command: hostname\n      connection: local\n      register: here\n    - assert: {{that: \"here.stdout != 'target'\"}}\n",
+        marker = marker.display()
+    );
+    let dir = support::project(&[("site.yml", &site)]);
+    let inv = support::inventory(dir.path(), "all", &[&t]);
+    let inv = inv.to_str().unwrap();
+    support::playbook(dir.path(), &["-i", inv, "site.yml"]).assert_ok();
+    assert!(marker.exists(), "the local play wrote on the controller");
+    assert!(!t.check(&format!("test -e {}", marker.display())));
+}

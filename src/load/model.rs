@@ -78,6 +78,8 @@ pub struct Inherited {
     pub run_once: Option<bool>,
     pub any_errors_fatal: Option<bool>,
     pub remote_user: Option<String>,
+    /// The `connection:` keyword (`ssh`, `local`); a host's `ansible_connection` overrides it.
+    pub connection: Option<String>,
     pub role: Option<Arc<RoleScope>>,
     /// Variables from the `vars:` of `include_tasks`/`include_role` and loop items of an include.
     pub include_vars: Arc<VarMap>,

@@ -80,7 +80,6 @@ pub const IGNORED_KEYWORDS: &[&str] = &[
     "collections",
     "module_defaults",
     "delegate_facts",
-    "connection",
 ];
 
 /// The options `command` and `shell` take out of their free-form command line.
@@ -199,6 +198,7 @@ pub fn apply_common_keywords(
             }
             "become_method" => out.become_method = value.as_str().map(str::to_string),
             "remote_user" => out.remote_user = value.as_str().map(str::to_string),
+            "connection" => out.connection = value.as_str().map(str::to_string),
             "environment" if !value.is_null() => out.environment.push(value.to_value()),
             "ignore_errors" => out.ignore_errors = Some(value.to_value()),
             "check_mode" => out.check_mode = Some(value.to_value()),

@@ -219,6 +219,7 @@ impl TaskRun<'_> {
                             d,
                             &delegate_scope,
                             &self.login_user(&delegate_scope),
+                            self.task.inherited.connection.as_deref(),
                         )?,
                     )
                 }
@@ -230,8 +231,15 @@ impl TaskRun<'_> {
                     self.host,
                     scope,
                     &self.login_user(scope),
+                    self.task.inherited.connection.as_deref(),
                 )?,
             ),
+        };
+        // A host reached locally by one task (`connection: local`) and over SSH by another
+        // has two connections, never one shared by both.
+        let name = match (&target, self.task.inherited.connection.as_deref()) {
+            (Target::Local, Some(_)) => format!("{name} (connection: local)"),
+            _ => name,
         };
         let timeout = self.shared.opts.connection.timeout;
         let pool = &self.shared.pool;

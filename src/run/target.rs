@@ -16,14 +16,18 @@ fn expand_home(path: &str) -> PathBuf {
     }
 }
 
+/// `keyword`: the task's `connection:` (from its play, role or block), which a host's
+/// `ansible_connection` overrides, as variables override keywords in Ansible.
 pub fn resolve(
     defaults: &ConnectionDefaults,
     host: &str,
     scope: &Scope,
     user: &str,
+    keyword: Option<&str>,
 ) -> Result<Target, String> {
     let connection = scope
         .text("ansible_connection")
+        .or_else(|| keyword.map(str::to_string))
         .or_else(|| defaults.connection.clone())
         .unwrap_or_else(|| {
             if host == "localhost" && scope.get_raw("ansible_host").is_none() {
