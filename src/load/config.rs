@@ -78,6 +78,17 @@ pub fn parse_bool(text: &str) -> Option<bool> {
     }
 }
 
+/// An `ANSIBLE_*` boolean from the environment, as Ansible reads one (unset or unreadable:
+/// `None`, so the file's setting stands).
+fn env_bool(name: &str) -> Option<bool> {
+    std::env::var(name).ok().and_then(|v| parse_bool(&v))
+}
+
+/// A number from the environment (unset or not a number: `None`).
+fn env_parse<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 fn expand_home(text: &str) -> PathBuf {
     match (text.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => Path::new(&home).join(rest),
@@ -198,31 +209,19 @@ impl AnsibleConfig {
         if let Ok(v) = std::env::var("ANSIBLE_INVENTORY") {
             self.inventory = path_list(&v, &cwd);
         }
-        if let Some(b) = std::env::var("ANSIBLE_HOST_KEY_CHECKING")
-            .ok()
-            .and_then(|v| parse_bool(&v))
-        {
+        if let Some(b) = env_bool("ANSIBLE_HOST_KEY_CHECKING") {
             self.host_key_checking = Some(b);
         }
-        if let Some(b) = std::env::var("ANSIBLE_NOCOLOR")
-            .ok()
-            .and_then(|v| parse_bool(&v))
-        {
+        if let Some(b) = env_bool("ANSIBLE_NOCOLOR") {
             self.nocolor = Some(b);
         } else if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
             // no-color.org: any non-empty value turns colour off.
             self.nocolor = Some(true);
         }
-        if let Some(b) = std::env::var("ANSIBLE_FORCE_COLOR")
-            .ok()
-            .and_then(|v| parse_bool(&v))
-        {
+        if let Some(b) = env_bool("ANSIBLE_FORCE_COLOR") {
             self.force_color = Some(b);
         }
-        if let Some(b) = std::env::var("ANSIBLE_BECOME")
-            .ok()
-            .and_then(|v| parse_bool(&v))
-        {
+        if let Some(b) = env_bool("ANSIBLE_BECOME") {
             self.escalate = Some(b);
         }
         if let Ok(v) = std::env::var("ANSIBLE_BECOME_USER") {
@@ -237,16 +236,10 @@ impl AnsibleConfig {
         if let Ok(v) = std::env::var("ANSIBLE_CALLBACK_RESULT_FORMAT") {
             self.result_format = Some(v);
         }
-        if let Some(b) = std::env::var("ANSIBLE_DISPLAY_SKIPPED_HOSTS")
-            .ok()
-            .and_then(|v| parse_bool(&v))
-        {
+        if let Some(b) = env_bool("ANSIBLE_DISPLAY_SKIPPED_HOSTS") {
             self.display_skipped_hosts = Some(b);
         }
-        if let Some(b) = std::env::var("ANSIBLE_DISPLAY_OK_HOSTS")
-            .ok()
-            .and_then(|v| parse_bool(&v))
-        {
+        if let Some(b) = env_bool("ANSIBLE_DISPLAY_OK_HOSTS") {
             self.display_ok_hosts = Some(b);
         }
         if let Ok(v) = std::env::var("ANSIBLE_GATHERING") {
@@ -261,16 +254,10 @@ impl AnsibleConfig {
         if let Ok(v) = std::env::var("ANSIBLE_PRIVATE_KEY_FILE") {
             self.private_key_file = Some(expand_home(&v));
         }
-        if let Some(n) = std::env::var("ANSIBLE_FORKS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
+        if let Some(n) = env_parse("ANSIBLE_FORKS") {
             self.forks = Some(n);
         }
-        if let Some(n) = std::env::var("ANSIBLE_TIMEOUT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
+        if let Some(n) = env_parse("ANSIBLE_TIMEOUT") {
             self.timeout = Some(n);
         }
     }

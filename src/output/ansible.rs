@@ -234,8 +234,14 @@ impl Reporter for AnsibleText {
         let censored;
         let result = if e.no_log {
             censored = IndexMap::from([
-                ("censored".to_string(), minijinja::Value::from("the output has been hidden due to the fact that 'no_log: true' was specified for this result")),
-                ("changed".to_string(), e.result.get("changed").cloned().unwrap_or_default()),
+                (
+                    "censored".to_string(),
+                    minijinja::Value::from(super::NO_LOG_CENSORED),
+                ),
+                (
+                    "changed".to_string(),
+                    e.result.get("changed").cloned().unwrap_or_default(),
+                ),
             ]);
             &censored
         } else {

@@ -69,7 +69,7 @@ impl JsonDocument {
 fn record(hosts: &mut Map<String, Json>, e: &HostEvent<'_>) {
     let mut result = if e.no_log {
         json!({
-            "censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result",
+            "censored": super::NO_LOG_CENSORED,
             "changed": e.status == Status::Changed,
         })
     } else {

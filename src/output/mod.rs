@@ -11,6 +11,10 @@ use minijinja::Value;
 
 use crate::modules::Diff;
 
+/// The result Ansible prints in place of one hidden by `no_log`.
+pub const NO_LOG_CENSORED: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
 /// How one task ended on one host (or for one loop item).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
