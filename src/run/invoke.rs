@@ -243,7 +243,8 @@ impl TaskRun<'_> {
         };
         let timeout = self.shared.opts.connection.timeout;
         let pool = &self.shared.pool;
-        if let Target::Ssh(ssh) = &target {
+        // Only -vvv shows the connection line: no pool lookup per task otherwise.
+        if let (Target::Ssh(ssh), true) = (&target, self.shared.opts.verbosity >= 3) {
             if !pool.has_connection(&name) {
                 let keys: Vec<String> = ssh
                     .identity_files
