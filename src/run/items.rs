@@ -156,17 +156,19 @@ impl Runner {
                 ));
             }
         }
-        // Absolute, as Ansible prints it (editors and CI annotations open it as it is).
-        let file = task.location.file.as_path();
-        let path = format!(
-            "task path: {}:{}",
-            std::path::absolute(file)
-                .as_deref()
-                .unwrap_or(file)
-                .display(),
-            task.location.line
-        );
-        self.shared.reporter.verbose(3, None, &path);
+        if self.shared.opts.verbosity >= 3 {
+            // Absolute, as Ansible prints it (editors and CI annotations open it as it is).
+            let file = task.location.file.as_path();
+            let path = format!(
+                "task path: {}:{}",
+                std::path::absolute(file)
+                    .as_deref()
+                    .unwrap_or(file)
+                    .display(),
+                task.location.line
+            );
+            self.shared.reporter.verbose(3, None, &path);
+        }
         let hostvars = HostVars::build(self.shared.templar.clone(), &self.hosts, &ctx.layers);
         let forks = if self.shared.opts.forks == 0 {
             targets.len().max(1)
