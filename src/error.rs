@@ -40,6 +40,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// ansible-playbook's words for a playbook path that is not a file.
+    #[error("the playbook: {} could not be found", .0.display())]
+    PlaybookNotFound(PathBuf),
+
     /// A problem with something other than a file: the command line, a configuration value.
     #[error("{0}")]
     Usage(String),

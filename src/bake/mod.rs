@@ -1,11 +1,16 @@
-//! Baking images: the spec, the cleanup stack every builder pushes its undos on, the local
-//! builder (systemd-nspawn instances, a local image store) and the build manifest. The CLI
-//! (`cli/bake.rs`) drives a build and provisions the instance with the playbook engine.
+//! Baking images: the spec, the builders behind one trait (`build.rs`; `build_local.rs` on
+//! systemd-nspawn instances and a local image store, `build_ebs.rs` on EC2), the cleanup
+//! stack every builder pushes its undos on, provisioning through the playbook engine's entry
+//! point, and the build manifest. The CLI only parses arguments into `BakeOptions`.
 
 pub mod aws;
+pub mod build;
+pub mod build_ebs;
+pub mod build_local;
 pub mod cleanup;
 pub mod images;
 pub mod local;
 pub mod manifest;
+pub mod provision;
 pub mod proxy;
 pub mod spec;

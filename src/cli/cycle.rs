@@ -160,12 +160,12 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
         resolve_image(&spec, &dir, &store)?
     };
     let name = spec.name.clone();
-    let say = move |m: &str| super::progress::step(&name, m);
+    let say = move |m: &str| crate::output::progress::step(&name, m);
     let (fleet, balancer_backend, haproxy) = backends(&spec, &home, &history).await?;
     if args.dry_run {
         let members = fleet.members().await?;
         let (new, old): (Vec<_>, Vec<_>) = members.iter().partition(|m| m.image == target);
-        super::progress::line(&spec.name, &format!(
+        crate::output::progress::line(&spec.name, &format!(
             "dry run: would roll fleet {} to {target}: launch {}, retire {} ({} strategy, batch {})",
             spec.name,
             spec.fleet.count.saturating_sub(new.len()),
@@ -213,7 +213,7 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
     }
     match result {
         Ok(()) => {
-            super::progress::line(
+            crate::output::progress::line(
                 &spec.name,
                 &format!(
                     "fleet {} runs {target} on {} instances",
@@ -223,7 +223,7 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
             Ok(0)
         }
         Err(e) => {
-            super::progress::finish_current();
+            crate::output::progress::finish_current();
             eprintln!(
                 "ERROR! cycle of fleet {} to {target} failed{}: {e:#}",
                 spec.name,

@@ -2,13 +2,11 @@
 //! flags, for Vagrant's `playbook_command` and Packer's `command`).
 
 pub mod bake;
-pub mod bake_ebs;
 pub mod cycle;
 pub mod extra_vars;
 pub mod images;
 pub mod inventory;
 pub mod playbook;
-pub mod progress;
 pub mod sweep;
 
 use std::future::Future;

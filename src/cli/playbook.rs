@@ -1,6 +1,6 @@
 //! `kiln playbook` / `kiln-playbook`: ansible-playbook's command line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +9,8 @@ use clap::Args;
 use crate::error::Error;
 use crate::load::config::AnsibleConfig;
 use crate::load::inventory::Inventory;
-use crate::load::model::{Playbook, TaskItem};
-use crate::load::Loader;
-use crate::run::playbook_run::{reporter, PlaybookRun, RunEnd};
+use crate::load::model::TaskItem;
+use crate::run::playbook_run::{load_playbooks, reporter, PlaybookRun, RunEnd};
 use crate::run::tags::TagFilter;
 use crate::run::RunOptions;
 
@@ -134,30 +133,6 @@ fn inventory_sources(args: &PlaybookArgs, config: &AnsibleConfig) -> Vec<PathBuf
     }
 }
 
-/// Loads every playbook, with the roles path from ansible.cfg and the environment.
-fn load_playbooks(
-    args: &PlaybookArgs,
-    config: &AnsibleConfig,
-) -> anyhow::Result<(Vec<Playbook>, Loader)> {
-    let mut playbooks = Vec::new();
-    let mut loader = Loader::default();
-    for path in &args.playbooks {
-        if !path.is_file() {
-            // ansible-playbook's words and exit code (1, not a usage error's 5).
-            anyhow::bail!("the playbook: {} could not be found", path.display());
-        }
-        let dir = path
-            .parent()
-            .map(Path::to_path_buf)
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from("."));
-        let dir = dir.canonicalize().unwrap_or(dir);
-        loader = Loader::new(dir, config.roles_path.clone());
-        playbooks.push(loader.load_playbook(path)?);
-    }
-    Ok((playbooks, loader))
-}
-
 /// `kiln playbook`: runs the playbooks; SIGINT or SIGTERM stops the run as
 /// ansible-playbook's Ctrl-C does (remote commands stopped, recap so far, exit 99).
 pub async fn run(args: PlaybookArgs) -> anyhow::Result<i32> {
@@ -190,7 +165,7 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
         )
         .into());
     }
-    let (playbooks, loader) = load_playbooks(&args, &config)?;
+    let (playbooks, loader) = load_playbooks(&args.playbooks, &config.roles_path)?;
     if args.syntax_check {
         for pb in &playbooks {
             println!("\nplaybook: {}", pb.path.display());

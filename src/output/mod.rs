@@ -3,6 +3,7 @@
 pub mod ansible;
 pub mod json;
 pub mod json_doc;
+pub mod progress;
 
 use std::sync::Arc;
 

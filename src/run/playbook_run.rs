@@ -4,7 +4,7 @@
 //! in-process start here; none of them builds a command line to do it.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -107,6 +107,30 @@ impl PlaybookRun {
         };
         Ok((self.playbooks, Runner::new(shared)?))
     }
+}
+
+/// Loads every playbook in order, each with its own directory and `roles_path`; the loader
+/// returned (the last playbook's) is the one dynamic includes go through.
+pub fn load_playbooks(
+    paths: &[PathBuf],
+    roles_path: &[PathBuf],
+) -> Result<(Vec<Playbook>, Loader)> {
+    let mut playbooks = Vec::new();
+    let mut loader = Loader::default();
+    for path in paths {
+        if !path.is_file() {
+            return Err(Error::PlaybookNotFound(path.clone()));
+        }
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        let dir = dir.canonicalize().unwrap_or(dir);
+        loader = Loader::new(dir, roles_path.to_vec());
+        playbooks.push(loader.load_playbook(path)?);
+    }
+    Ok((playbooks, loader))
 }
 
 impl RunOptions {

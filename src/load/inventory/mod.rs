@@ -50,6 +50,18 @@ impl Inventory {
         Ok(inv)
     }
 
+    /// An inventory of one host with its variables, in `groups` (ungrouped without any).
+    pub fn with_host(name: &str, vars: VarMap, groups: &[String]) -> Self {
+        let mut inv = Self::new();
+        inv.add_host(name, None);
+        inv.hosts.insert(name.to_string(), vars);
+        for group in groups {
+            inv.add_host(name, Some(group));
+        }
+        inv.finish();
+        inv
+    }
+
     fn add_source(&mut self, source: &Path) -> Result<()> {
         let text = source.to_string_lossy();
         if !source.exists() && text.contains(',') {

@@ -1,4 +1,4 @@
-//! `kiln bake` with `type: amazon-ebs`: Packer's amazon-ebs builder, done in-process. Resolve
+//! The `amazon-ebs` builder: Packer's amazon-ebs builder, done in-process. Resolve
 //! the source AMI → temporary key pair and security group → instance with run tags → wait
 //! for SSH → provision → stop → image (tagged, snapshots too) → wait available; each
 //! resource's undo goes on the cleanup stack as soon as it exists.
@@ -13,15 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use super::bake::{
-    host_line, interrupted, line, provision_all, record, render, render_tags, run_uuid, say,
-    BakeArgs, OnError,
-};
-use crate::bake::aws;
-use crate::bake::cleanup::CleanupStack;
-use crate::bake::local;
-use crate::bake::spec::{AmazonEbsSource, BakeSpec};
+use super::aws;
+use super::build::{render, render_tags, Builder, Job};
+use super::cleanup::CleanupStack;
+use super::local;
+use super::provision::{provision_all, BuildHost};
+use super::spec::AmazonEbsSource;
 use crate::error::Error;
+use crate::output::progress::{line, step as say};
 
 /// The spec's templated names and tags, rendered once for the whole build.
 struct Names {
@@ -76,97 +75,108 @@ fn parse_filter(value: &serde_json::Value) -> anyhow::Result<(Filters, Vec<Strin
     Ok((filters, owners))
 }
 
-pub async fn bake(
-    args: &BakeArgs,
-    spec: &BakeSpec,
-    source: &AmazonEbsSource,
-    spec_dir: &Path,
-) -> anyhow::Result<i32> {
-    let started = Instant::now();
-    let run_id = run_uuid();
-    let name = spec.name.clone();
-    required(&source.instance_type, "instance_type", &args.spec)?;
-    required(&source.ssh_username, "ssh_username", &args.spec)?;
-    let names = Names {
-        ami_name: render(required(&source.ami_name, "ami_name", &args.spec)?, &name)?,
-        tags: render_tags(&source.tags, &name)?,
-        run_tags: render_tags(&source.run_tags, &name)?,
-    };
-    let ami_name = &names.ami_name;
-    if source.source_ami.is_none() && source.source_ami_filter.is_none() {
-        return Err(Error::Usage(format!(
-            "{}: source.source_ami or source.source_ami_filter is required for type amazon-ebs",
-            args.spec.display()
-        ))
-        .into());
-    }
-    let ec2 = aws::client(source.region.as_deref(), source.endpoint_url.as_deref()).await?;
-    let region = ec2
-        .config()
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_default();
-    let dir = local::home().join("builds").join(&run_id);
-    let mut cleanup = CleanupStack::default();
-    let mut signal_code = None;
-    let outcome = tokio::select! {
-        result = build(args, spec, source, spec_dir, &ec2, &run_id, &names, &dir, &mut cleanup) => result,
-        code = interrupted() => {
-            signal_code = Some(code);
-            Err(anyhow::anyhow!("interrupted by a signal"))
+/// An amazon-ebs build, prepared: the spec checked, names rendered, the EC2 client made.
+pub struct EbsBuilder<'a> {
+    job: &'a Job,
+    source: &'a AmazonEbsSource,
+    names: Names,
+    ec2: aws_sdk_ec2::Client,
+    region: String,
+    /// The build's local files (the temporary key).
+    dir: PathBuf,
+}
+
+impl<'a> EbsBuilder<'a> {
+    pub async fn prepare(job: &'a Job, source: &'a AmazonEbsSource) -> anyhow::Result<Self> {
+        let name = &job.spec.name;
+        let spec_path = &job.options.spec;
+        required(&source.instance_type, "instance_type", spec_path)?;
+        required(&source.ssh_username, "ssh_username", spec_path)?;
+        let names = Names {
+            ami_name: render(required(&source.ami_name, "ami_name", spec_path)?, name)?,
+            tags: render_tags(&source.tags, name)?,
+            run_tags: render_tags(&source.run_tags, name)?,
+        };
+        if source.source_ami.is_none() && source.source_ami_filter.is_none() {
+            return Err(Error::Usage(format!(
+                "{}: source.source_ami or source.source_ami_filter is required for type amazon-ebs",
+                spec_path.display()
+            ))
+            .into());
         }
-    };
-    match outcome {
-        Ok(image_id) => {
-            for f in cleanup
-                .unwind(|what| say(&name, &format!("cleanup: {what}")))
-                .await
-            {
-                eprintln!("WARNING: cleanup failed: {f}");
-            }
-            line(
-                &name,
-                &format!(
-                    "AMI {ami_name} ({image_id}) ready after {:.1}s\n==> Builds finished. The artifacts of successful builds are:\n--> {name}: AMIs were created:\n{region}: {image_id}",
-                    started.elapsed().as_secs_f64()
-                ),
-            );
-            Ok(0)
-        }
-        Err(e) => {
-            super::progress::finish_current();
-            eprintln!("==> {name}: build failed: {e:#}");
-            if args.on_error == OnError::Abort && signal_code.is_none() && !cleanup.is_empty() {
-                eprintln!(
-                    "==> {name}: --on-error=abort: the build instance and its key pair and security group are kept (tag kiln:run-id={run_id}); log in with the key in {}, and run `kiln sweep --aws --yes` when done",
-                    dir.display()
-                );
-                return Ok(1);
-            }
-            for f in cleanup
-                .unwind(|what| say(&name, &format!("cleanup: {what}")))
-                .await
-            {
-                eprintln!("ERROR: cleanup failed: {f}");
-            }
-            Ok(signal_code.unwrap_or(1))
-        }
+        let ec2 = aws::client(source.region.as_deref(), source.endpoint_url.as_deref()).await?;
+        let region = ec2
+            .config()
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_default();
+        let dir = local::home().join("builds").join(&job.run_id);
+        Ok(Self {
+            job,
+            source,
+            names,
+            ec2,
+            region,
+            dir,
+        })
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+impl Builder for EbsBuilder<'_> {
+    /// The AMI id.
+    type Built = String;
+    type Kept = String;
+
+    async fn build(&self, cleanup: &mut CleanupStack) -> anyhow::Result<String> {
+        build(
+            self.job,
+            self.source,
+            &self.ec2,
+            &self.names,
+            &self.dir,
+            cleanup,
+        )
+        .await
+    }
+
+    async fn keep(&self, image_id: String) -> anyhow::Result<String> {
+        Ok(image_id)
+    }
+
+    fn report(&self, image_id: String) -> anyhow::Result<()> {
+        let name = &self.job.spec.name;
+        line(
+            name,
+            &format!(
+                "AMI {} ({image_id}) ready after {:.1}s\n==> Builds finished. The artifacts of successful builds are:\n--> {name}: AMIs were created:\n{}: {image_id}",
+                self.names.ami_name,
+                self.job.started.elapsed().as_secs_f64(),
+                self.region,
+            ),
+        );
+        Ok(())
+    }
+
+    fn kept_on_abort(&self) -> String {
+        format!(
+            "the build instance and its key pair and security group are kept (tag kiln:run-id={}); log in with the key in {}, and run `kiln sweep --aws --yes` when done",
+            self.job.run_id,
+            self.dir.display()
+        )
+    }
+
+    const ABORT_KEEPS_AFTER_SIGNAL: bool = false;
+}
+
 async fn build(
-    args: &BakeArgs,
-    spec: &BakeSpec,
+    job: &Job,
     source: &AmazonEbsSource,
-    spec_dir: &Path,
     ec2: &aws_sdk_ec2::Client,
-    run_id: &str,
     names: &Names,
     dir: &Path,
     cleanup: &mut CleanupStack,
 ) -> anyhow::Result<String> {
-    let name = &spec.name;
+    let (name, run_id, spec_dir) = (&job.spec.name, job.run_id.as_str(), &job.spec_dir);
     let short = &run_id[..8];
     let run_tags = aws::tags(run_id, &names.run_tags);
     let image_tags = aws::tags(run_id, &names.tags);
@@ -269,8 +279,13 @@ async fn build(
 
     checkpoint("provision")?;
     let user = source.ssh_username.as_deref().unwrap_or("root");
-    let host = host_line(&host, port, user, &key_file);
-    provision_all(args, spec, spec_dir, dir, &host).await?;
+    let host = BuildHost {
+        address: host,
+        port,
+        user: user.to_string(),
+        private_key: key_file,
+    };
+    provision_all(job, &host).await?;
 
     checkpoint("stop")?;
     say(name, &format!("stopping instance {instance}"));
@@ -300,7 +315,7 @@ async fn build(
     let mut custom = names.tags.clone();
     custom.insert(aws::RUN_ID_TAG.into(), run_id.to_string());
     let artifact = format!("{region}:{image_id}");
-    record(spec, "amazon-ebs", &artifact, custom, run_id, spec_dir)?;
+    job.record("amazon-ebs", &artifact, custom)?;
     aws::finish_image(ec2, &image_id, &image_tags).await?;
     cleanup.disarm(keep);
     Ok(image_id)
@@ -363,7 +378,7 @@ mod tests {
         let child = std::process::Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
-                "cli::bake_ebs::tests::the_temporary_key_is_private_from_its_creation",
+                "bake::build_ebs::tests::the_temporary_key_is_private_from_its_creation",
                 "--nocapture",
             ])
             .env(IN_CHILD, dir.path())
