@@ -12,8 +12,8 @@ use anyhow::Context;
 use super::cleanup::CleanupStack;
 use super::manifest::{self, Build};
 use super::spec::{BakeSpec, Source};
+use crate::clock::epoch_seconds as now;
 use crate::load::model::VarMap;
-use crate::modules::util::unix_now as now;
 use crate::output::progress::{finish_current, step as say};
 
 /// What to do with the build instance when a build fails.
@@ -171,7 +171,7 @@ async fn interrupted() -> i32 {
 
 /// A run id in Packer's uuid shape.
 fn run_uuid() -> String {
-    let id = crate::modules::util::random_id();
+    let id = crate::util::random_id();
     format!(
         "{}-{}-{}-{}-{}",
         &id[0..8],

@@ -112,7 +112,7 @@ pub fn resolve(
                     .collect()
             }
             "serveraliveinterval" => {
-                if let Some(interval) = crate::modules::util::parse_duration(&value) {
+                if let Some(interval) = crate::util::parse_duration(&value) {
                     alive_interval = Some(interval).filter(|i| !i.is_zero());
                 }
             }
