@@ -15,7 +15,7 @@ use crate::cycle::elbv2::TargetGroup;
 use crate::cycle::fleet::{http_status, FleetStore, LocalFleet};
 use crate::cycle::haproxy::{self, HaProxy};
 use crate::cycle::rollout::{Rollout, Summary};
-use crate::cycle::spec::{duration, CycleSpec, ImageRef};
+use crate::cycle::spec::{duration, CycleSpec, HaproxyBalancer, ImageRef, Platform};
 use crate::cycle::{Balancer, Fleet};
 
 #[derive(Debug, Args, Clone)]
@@ -70,7 +70,7 @@ fn resolve_image(spec: &CycleSpec, dir: &Path, store: &ImageStore) -> anyhow::Re
                 .with_context(|| format!("{} lists no build", path.display()))?
         }
     };
-    if spec.fleet.kind == "ec2" {
+    if matches!(spec.platform, Platform::Ec2 { .. }) {
         if !crate::cycle::ec2::ami_id(&reference).starts_with("ami-") {
             bail!("image {reference} is not an AMI (an ec2 fleet needs ami-… or region:ami-…)");
         }
@@ -88,60 +88,55 @@ async fn backends(
     home: &Path,
     fleet_store: &FleetStore,
 ) -> anyhow::Result<(Box<dyn Fleet>, Box<dyn Balancer>, Option<HaProxy>)> {
-    if spec.fleet.kind == "ec2" {
-        let ec2 = crate::bake::aws::client(
-            spec.fleet.region.as_deref(),
-            spec.fleet.endpoint_url.as_deref(),
-        )
-        .await?;
-        let elb_config = crate::bake::aws::sdk_config(
-            spec.balancer
-                .region
-                .as_deref()
-                .or(spec.fleet.region.as_deref()),
-            spec.balancer
-                .endpoint_url
-                .as_deref()
-                .or(spec.fleet.endpoint_url.as_deref()),
-        )
-        .await;
-        let fleet = Ec2Fleet {
-            ec2,
-            name: spec.name.clone(),
-            instance_type: spec.fleet.instance_type.clone().unwrap_or_default(),
-            subnet_ids: spec.fleet.subnet_ids.clone(),
-            security_group_ids: spec.fleet.security_group_ids.clone(),
-            key_name: spec.fleet.key_name.clone(),
-            tags: spec.fleet.tags.clone(),
-        };
-        let balancer = TargetGroup {
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(&elb_config),
-            arn: spec.balancer.target_group_arn.clone().unwrap_or_default(),
-            port: spec.balancer.port,
-        };
-        return Ok((Box::new(fleet), Box::new(balancer), None));
-    }
-    let lb = balancer(spec, fleet_store);
-    let fleet = LocalFleet {
-        store: FleetStore::open(home, &spec.name)?,
-        images: ImageStore::open(home),
-        home: home.to_path_buf(),
+    let (fleet, balancer) = match &spec.platform {
+        Platform::Ec2 { fleet, balancer } => (fleet, balancer),
+        Platform::Local { balancer, .. } => {
+            let fleet = LocalFleet {
+                store: FleetStore::open(home, &spec.name)?,
+                images: ImageStore::open(home),
+                home: home.to_path_buf(),
+            };
+            return Ok((
+                Box::new(fleet),
+                Box::new(haproxy_for(balancer, fleet_store)),
+                Some(haproxy_for(balancer, fleet_store)),
+            ));
+        }
     };
-    Ok((
-        Box::new(fleet),
-        Box::new(balancer(spec, fleet_store)),
-        Some(lb),
-    ))
+    let ec2 =
+        crate::bake::aws::client(fleet.region.as_deref(), fleet.endpoint_url.as_deref()).await?;
+    let elb_config = crate::bake::aws::sdk_config(
+        balancer.region.as_deref().or(fleet.region.as_deref()),
+        balancer
+            .endpoint_url
+            .as_deref()
+            .or(fleet.endpoint_url.as_deref()),
+    )
+    .await;
+    let instances = Ec2Fleet {
+        ec2,
+        name: spec.name.clone(),
+        instance_type: fleet.instance_type.clone(),
+        subnet_ids: fleet.subnet_ids.clone(),
+        security_group_ids: fleet.security_group_ids.clone(),
+        key_name: fleet.key_name.clone(),
+        tags: fleet.tags.clone(),
+    };
+    let target_group = TargetGroup {
+        elb: aws_sdk_elasticloadbalancingv2::Client::new(&elb_config),
+        arn: balancer.target_group_arn.clone(),
+        port: balancer.port,
+    };
+    Ok((Box::new(instances), Box::new(target_group), None))
 }
 
-fn balancer(spec: &CycleSpec, fleet: &FleetStore) -> HaProxy {
+fn haproxy_for(balancer: &HaproxyBalancer, fleet: &FleetStore) -> HaProxy {
     HaProxy {
-        socket: spec
-            .balancer
+        socket: balancer
             .socket
             .clone()
             .unwrap_or_else(|| fleet.dir.join("haproxy.sock")),
-        backend: spec.balancer.backend.clone(),
+        backend: balancer.backend.clone(),
     }
 }
 
@@ -168,20 +163,20 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
         crate::output::progress::line(&spec.name, &format!(
             "dry run: would roll fleet {} to {target}: launch {}, retire {} ({} strategy, batch {})",
             spec.name,
-            spec.fleet.count.saturating_sub(new.len()),
-            old.len() + new.len().saturating_sub(spec.fleet.count),
+            spec.platform.count().saturating_sub(new.len()),
+            old.len() + new.len().saturating_sub(spec.platform.count()),
             spec.strategy.kind,
             spec.strategy.batch
         ));
         return Ok(0);
     }
-    if let Some(lb) = &haproxy {
+    if let (Some(lb), Platform::Local { balancer, .. }) = (&haproxy, &spec.platform) {
         lb.ensure_running(
             &history.dir,
             &haproxy::config(
                 &lb.socket,
-                &spec.balancer.listen,
-                &spec.balancer.backend,
+                &balancer.listen,
+                &balancer.backend,
                 &spec.health.http.path,
                 spec.health.http.expect,
             ),
@@ -217,7 +212,8 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
                 &spec.name,
                 &format!(
                     "fleet {} runs {target} on {} instances",
-                    spec.name, spec.fleet.count
+                    spec.name,
+                    spec.platform.count()
                 ),
             );
             Ok(0)

@@ -14,7 +14,7 @@ use anyhow::bail;
 use serde::Serialize;
 
 use super::fleet::{http_status, FleetStore, Member};
-use super::spec::CycleSpec;
+use super::spec::{CycleSpec, StrategyKind};
 use super::{Balancer, Fleet};
 
 pub struct Rollout<'a> {
@@ -203,7 +203,7 @@ impl Rollout<'_> {
 
     /// Rolls the fleet to `target` (an artifact id).
     pub async fn run(&self, target: &str, summary: &mut Summary) -> anyhow::Result<()> {
-        let desired = self.spec.fleet.count;
+        let desired = self.spec.platform.count();
         let batch = self.spec.strategy.batch;
         let min_in_service = (desired * self.spec.strategy.min_healthy_percent).div_ceil(100);
         let members = self.reconcile(target, summary).await?;
@@ -216,7 +216,7 @@ impl Rollout<'_> {
             new.len(),
             old.len()
         ));
-        let blue_green = self.spec.strategy.kind == "blue-green";
+        let blue_green = self.spec.strategy.kind == StrategyKind::BlueGreen;
         while new.len() < desired || !old.is_empty() {
             if new.len() < desired {
                 let count = if blue_green {

@@ -9,23 +9,36 @@ use serde::Deserialize;
 
 use crate::error::Error;
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A loaded cycle spec: the fleet and its balancer come as one [`Platform`], since each
+/// fleet type works with one balancer type.
+#[derive(Debug, Clone)]
 pub struct CycleSpec {
     /// The fleet's name (its state lives under `$KILN_HOME/fleets/<name>`).
-    #[serde(default = "default_name")]
     pub name: String,
     /// `local:<id>` (or an image name), or `{manifest: path}`; default: the last build in
     /// `kiln-manifest.json`.
     pub image: Option<ImageRef>,
-    pub fleet: Fleet,
-    pub balancer: Balancer,
-    #[serde(default)]
+    pub platform: Platform,
     pub strategy: Strategy,
-    #[serde(default)]
     pub health: Health,
-    #[serde(default = "default_drain")]
     pub drain_timeout: String,
+}
+
+/// The spec as written: `fleet` and `balancer` each tagged by their `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    #[serde(default = "default_name")]
+    name: String,
+    image: Option<ImageRef>,
+    fleet: Fleet,
+    balancer: Balancer,
+    #[serde(default)]
+    strategy: Strategy,
+    #[serde(default)]
+    health: Health,
+    #[serde(default = "default_drain")]
+    drain_timeout: String,
 }
 
 fn default_name() -> String {
@@ -42,14 +55,51 @@ pub enum ImageRef {
     Manifest { manifest: PathBuf },
 }
 
+/// Where the fleet's instances run and what balances them.
+#[derive(Debug, Clone)]
+pub enum Platform {
+    /// Local instances (systemd-nspawn) behind HAProxy.
+    Local {
+        fleet: LocalFleet,
+        balancer: HaproxyBalancer,
+    },
+    /// EC2 instances behind an ELBv2 target group.
+    Ec2 {
+        fleet: Ec2Fleet,
+        balancer: TargetGroupBalancer,
+    },
+}
+
+impl Platform {
+    /// How many instances the fleet runs.
+    pub fn count(&self) -> usize {
+        match self {
+            Platform::Local { fleet, .. } => fleet.count,
+            Platform::Ec2 { fleet, .. } => fleet.count,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+enum Fleet {
+    #[serde(rename = "local")]
+    Local(LocalFleet),
+    #[serde(rename = "ec2")]
+    Ec2(Ec2Fleet),
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Fleet {
-    #[serde(rename = "type")]
-    pub kind: String,
+pub struct LocalFleet {
     pub count: usize,
-    // ec2 only:
-    pub instance_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ec2Fleet {
+    pub count: usize,
+    pub instance_type: String,
     #[serde(default)]
     pub subnet_ids: Vec<String>,
     #[serde(default)]
@@ -62,10 +112,17 @@ pub struct Fleet {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+enum Balancer {
+    #[serde(rename = "haproxy")]
+    Haproxy(HaproxyBalancer),
+    #[serde(rename = "elbv2")]
+    Elbv2(TargetGroupBalancer),
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Balancer {
-    #[serde(rename = "type")]
-    pub kind: String,
+pub struct HaproxyBalancer {
     /// HAProxy's admin socket; kiln starts HAProxy there when none answers.
     pub socket: Option<PathBuf>,
     #[serde(default = "default_backend")]
@@ -73,9 +130,14 @@ pub struct Balancer {
     /// Where the HAProxy kiln starts listens.
     #[serde(default = "default_listen")]
     pub listen: String,
-    // elbv2 only:
-    pub target_group_arn: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetGroupBalancer {
+    pub target_group_arn: String,
     pub port: Option<u16>,
+    /// The fleet's region and endpoint unless set.
     pub region: Option<String>,
     pub endpoint_url: Option<String>,
 }
@@ -87,11 +149,32 @@ fn default_listen() -> String {
     "127.0.0.1:8080".into()
 }
 
+/// How instances are replaced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum StrategyKind {
+    /// A batch at a time, keeping `min_healthy_percent` in service.
+    #[default]
+    #[serde(rename = "rolling")]
+    Rolling,
+    /// The whole new fleet first, then the old one retired.
+    #[serde(rename = "blue-green")]
+    BlueGreen,
+}
+
+impl std::fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StrategyKind::Rolling => "rolling",
+            StrategyKind::BlueGreen => "blue-green",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Strategy {
-    #[serde(rename = "type", default = "default_strategy")]
-    pub kind: String,
+    #[serde(rename = "type", default)]
+    pub kind: StrategyKind,
     #[serde(default = "one")]
     pub batch: usize,
     #[serde(default = "hundred")]
@@ -101,16 +184,13 @@ pub struct Strategy {
 impl Default for Strategy {
     fn default() -> Self {
         Strategy {
-            kind: default_strategy(),
+            kind: StrategyKind::default(),
             batch: 1,
             min_healthy_percent: 100,
         }
     }
 }
 
-fn default_strategy() -> String {
-    "rolling".into()
-}
 fn one() -> usize {
     1
 }
@@ -194,32 +274,29 @@ impl CycleSpec {
             source,
         })?;
         let file = Arc::new(path.to_path_buf());
-        let spec: CycleSpec =
+        let spec: SpecFile =
             serde_saphyr::from_str(&text).map_err(|e| crate::load::yaml::yaml_error(&file, &e))?;
         let at = |m: String| Error::Usage(format!("{}: {m}", path.display()));
-        match (spec.fleet.kind.as_str(), spec.balancer.kind.as_str()) {
-            ("local", "haproxy") => {}
-            ("ec2", "elbv2") => {
-                if spec.fleet.instance_type.is_none() {
-                    return Err(at("fleet.instance_type is required for fleet.type ec2".into()));
-                }
-                if spec.balancer.target_group_arn.is_none() {
-                    return Err(at("balancer.target_group_arn is required for balancer.type elbv2".into()));
-                }
-            }
+        let platform = match (spec.fleet, spec.balancer) {
+            (Fleet::Local(fleet), Balancer::Haproxy(balancer)) => Platform::Local { fleet, balancer },
+            (Fleet::Ec2(fleet), Balancer::Elbv2(balancer)) => Platform::Ec2 { fleet, balancer },
             (fleet, balancer) => {
                 return Err(at(format!(
-                    "fleet.type {fleet} with balancer.type {balancer} is not supported (use local with haproxy, or ec2 with elbv2)"
+                    "fleet.type {} with balancer.type {} is not supported (use local with haproxy, or ec2 with elbv2)",
+                    fleet.kind(),
+                    balancer.kind()
                 )))
             }
-        }
-        if !matches!(spec.strategy.kind.as_str(), "rolling" | "blue-green") {
-            return Err(at(format!(
-                "strategy.type must be rolling or blue-green, got '{}'",
-                spec.strategy.kind
-            )));
-        }
-        if spec.fleet.count == 0
+        };
+        let spec = CycleSpec {
+            name: spec.name,
+            image: spec.image,
+            platform,
+            strategy: spec.strategy,
+            health: spec.health,
+            drain_timeout: spec.drain_timeout,
+        };
+        if spec.platform.count() == 0
             || spec.strategy.batch == 0
             || spec.strategy.min_healthy_percent > 100
         {
@@ -230,5 +307,102 @@ impl CycleSpec {
         duration(&spec.health.timeout, "health.timeout")?;
         duration(&spec.drain_timeout, "drain_timeout")?;
         Ok(spec)
+    }
+}
+
+impl Fleet {
+    fn kind(&self) -> &'static str {
+        match self {
+            Fleet::Local(_) => "local",
+            Fleet::Ec2(_) => "ec2",
+        }
+    }
+}
+
+impl Balancer {
+    fn kind(&self) -> &'static str {
+        match self {
+            Balancer::Haproxy(_) => "haproxy",
+            Balancer::Elbv2(_) => "elbv2",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> (Result<CycleSpec, Error>, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cycle.yml");
+        std::fs::write(&path, text).unwrap();
+        (CycleSpec::load(&path), path.display().to_string())
+    }
+
+    const LOCAL: &str = "fleet: {type: local, count: 2}\nbalancer: {type: haproxy}\n";
+
+    #[test]
+    fn fleet_balancer_and_strategy_types_are_typed() {
+        let (spec, _) = load(&format!("{LOCAL}strategy: {{type: blue-green}}\n"));
+        let spec = spec.unwrap();
+        assert!(matches!(spec.platform, Platform::Local { .. }));
+        assert_eq!(spec.platform.count(), 2);
+        assert_eq!(spec.strategy.kind, StrategyKind::BlueGreen);
+        let (spec, _) = load(
+            "fleet: {type: ec2, count: 3, instance_type: t3.micro}\nbalancer: {type: elbv2, target_group_arn: arn:tg}\n",
+        );
+        match spec.unwrap().platform {
+            Platform::Ec2 { fleet, balancer } => {
+                assert_eq!((fleet.count, fleet.instance_type.as_str()), (3, "t3.micro"));
+                assert_eq!(balancer.target_group_arn, "arn:tg");
+            }
+            other => panic!("not an ec2 platform: {other:?}"),
+        }
+        let (spec, _) = load(LOCAL);
+        assert_eq!(spec.unwrap().strategy.kind, StrategyKind::Rolling);
+    }
+
+    #[test]
+    fn a_bad_type_names_the_file_and_the_allowed_values() {
+        for (text, allowed) in [
+            (
+                "fleet: {type: gce, count: 1}\nbalancer: {type: haproxy}\n",
+                ["local", "ec2"],
+            ),
+            (
+                "fleet: {type: local, count: 1}\nbalancer: {type: nginx}\n",
+                ["haproxy", "elbv2"],
+            ),
+            (
+                &format!("{LOCAL}strategy: {{type: canary}}\n") as &str,
+                ["rolling", "blue-green"],
+            ),
+            (
+                "fleet: {type: local, count: 1}\nbalancer: {type: elbv2, target_group_arn: a}\n",
+                ["local", "haproxy"],
+            ),
+        ] {
+            let (spec, path) = load(text);
+            let message = spec.unwrap_err().to_string();
+            assert!(message.contains(&path), "{message}");
+            for value in allowed {
+                assert!(message.contains(value), "{value} missing from: {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn ec2_fields_are_required_for_ec2_and_refused_for_local() {
+        let (spec, path) =
+            load("fleet: {type: ec2, count: 1}\nbalancer: {type: elbv2, target_group_arn: a}\n");
+        let message = spec.unwrap_err().to_string();
+        assert!(
+            message.contains(&path) && message.contains("instance_type"),
+            "{message}"
+        );
+        let (spec, _) = load(
+            "fleet: {type: local, count: 1, instance_type: t3.micro}\nbalancer: {type: haproxy}\n",
+        );
+        assert!(spec.unwrap_err().to_string().contains("instance_type"));
     }
 }
