@@ -9,7 +9,8 @@ use aws_sdk_elasticloadbalancingv2::types::{TargetDescription, TargetHealthState
 use aws_sdk_elasticloadbalancingv2::Client;
 
 use super::fleet::Member;
-use super::haproxy::ServerStat;
+use super::haproxy::{ServerStat, ServerState};
+use super::CycleError;
 
 pub struct TargetGroup {
     pub elb: Client,
@@ -19,16 +20,18 @@ pub struct TargetGroup {
 }
 
 impl TargetGroup {
-    async fn state(&self, id: &str) -> anyhow::Result<Option<String>> {
+    /// The target group's own health state of `id` (None: not registered).
+    async fn state(&self, id: &str) -> anyhow::Result<Option<TargetHealthStateEnum>> {
         Ok(self
-            .servers()
+            .health()
             .await?
             .into_iter()
-            .find(|s| s.name == id)
-            .map(|s| s.status))
+            .find(|(target, _)| target == id)
+            .map(|(_, state)| state))
     }
 
-    async fn servers(&self) -> anyhow::Result<Vec<ServerStat>> {
+    /// Every registered target in use, with its health state as the SDK reports it.
+    async fn health(&self) -> anyhow::Result<Vec<(String, TargetHealthStateEnum)>> {
         let out = self
             .elb
             .describe_target_health()
@@ -41,22 +44,51 @@ impl TargetGroup {
             .iter()
             .filter_map(|d| {
                 let id = d.target().and_then(|t| t.id())?.to_string();
-                let state = d.target_health().and_then(|h| h.state());
-                let status = match state {
-                    Some(TargetHealthStateEnum::Healthy) => "UP",
-                    Some(TargetHealthStateEnum::Draining) => "DRAIN",
-                    Some(TargetHealthStateEnum::Unused) => "MAINT",
-                    Some(TargetHealthStateEnum::Initial) => "DOWN (initial)",
-                    _ => "DOWN",
-                };
-                Some(ServerStat {
-                    name: id,
-                    status: status.to_string(),
-                    sessions: 0,
-                })
+                let state = d
+                    .target_health()
+                    .and_then(|h| h.state())
+                    .cloned()
+                    .unwrap_or(TargetHealthStateEnum::Unavailable);
+                Some((id, state))
             })
-            .filter(|s| s.status != "MAINT")
+            // An unused target takes no traffic: kiln treats it as gone.
+            .filter(|(_, state)| *state != TargetHealthStateEnum::Unused)
             .collect())
+    }
+
+    async fn servers(&self) -> anyhow::Result<Vec<ServerStat>> {
+        Ok(self
+            .health()
+            .await?
+            .into_iter()
+            .map(|(name, state)| ServerStat {
+                name,
+                state: server_state(&state),
+                status: status_text(&state).to_string(),
+                sessions: 0,
+            })
+            .collect())
+    }
+}
+
+/// A target's health as a balancer state.
+fn server_state(state: &TargetHealthStateEnum) -> ServerState {
+    match state {
+        TargetHealthStateEnum::Healthy => ServerState::Up,
+        TargetHealthStateEnum::Draining => ServerState::Draining,
+        TargetHealthStateEnum::Unused => ServerState::Maintenance,
+        _ => ServerState::NotUp,
+    }
+}
+
+/// A target's health in HAProxy's words, so `kiln fleet status` reads the same for both.
+fn status_text(state: &TargetHealthStateEnum) -> &'static str {
+    match state {
+        TargetHealthStateEnum::Healthy => "UP",
+        TargetHealthStateEnum::Draining => "DRAIN",
+        TargetHealthStateEnum::Unused => "MAINT",
+        TargetHealthStateEnum::Initial => "DOWN (initial)",
+        _ => "DOWN",
     }
 }
 
@@ -82,17 +114,17 @@ impl super::Balancer for TargetGroup {
         Ok(())
     }
 
-    async fn wait_up(&self, id: &str, timeout: Duration) -> anyhow::Result<()> {
+    async fn wait_up(&self, id: &str, timeout: Duration) -> Result<(), CycleError> {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.state(id).await?.as_deref() == Some("UP") {
+            if self.state(id).await? == Some(TargetHealthStateEnum::Healthy) {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!(
+                return Err(CycleError::Unhealthy(format!(
                     "the target group did not report {id} healthy within {}s",
                     timeout.as_secs()
-                );
+                )));
             }
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
@@ -118,5 +150,36 @@ impl super::Balancer for TargetGroup {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_health_maps_to_balancer_states_and_haproxy_words() {
+        for (health, state, text) in [
+            (TargetHealthStateEnum::Healthy, ServerState::Up, "UP"),
+            (
+                TargetHealthStateEnum::Draining,
+                ServerState::Draining,
+                "DRAIN",
+            ),
+            (
+                TargetHealthStateEnum::Unused,
+                ServerState::Maintenance,
+                "MAINT",
+            ),
+            (
+                TargetHealthStateEnum::Initial,
+                ServerState::NotUp,
+                "DOWN (initial)",
+            ),
+            (TargetHealthStateEnum::Unhealthy, ServerState::NotUp, "DOWN"),
+        ] {
+            assert_eq!(server_state(&health), state, "{health:?}");
+            assert_eq!(status_text(&health), text, "{health:?}");
+        }
     }
 }

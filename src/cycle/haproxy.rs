@@ -19,10 +19,46 @@ pub struct HaProxy {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServerStat {
     pub name: String,
-    /// `UP`, `DOWN`, `MAINT`, `DRAIN`, `UP 1/2`, `no check`, …
+    pub state: ServerState,
+    /// The balancer's own words for it, for people: `UP`, `DOWN`, `MAINT`, `DRAIN`,
+    /// `UP 1/2`, `no check`, …
     pub status: String,
     /// Current sessions.
     pub sessions: u64,
+}
+
+/// Where a registered server stands with its balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerState {
+    /// In service: the balancer's health checks pass.
+    Up,
+    /// Taking no new sessions while its current ones end.
+    Draining,
+    /// Administratively out of service.
+    Maintenance,
+    /// Registered but not (or not yet, or no longer fully) passing its checks.
+    NotUp,
+}
+
+impl ServerState {
+    /// HAProxy's `status` column: `MAINT` and `DRAIN` may carry a suffix (`MAINT (via …)`),
+    /// and only a plain `UP` is fully up (`UP 1/2` is on its way down).
+    pub fn from_haproxy(status: &str) -> Self {
+        if status == "UP" {
+            ServerState::Up
+        } else if status.starts_with("MAINT") {
+            ServerState::Maintenance
+        } else if status.starts_with("DRAIN") {
+            ServerState::Draining
+        } else {
+            ServerState::NotUp
+        }
+    }
+
+    /// Whether the server counts as registered and serving (or about to).
+    pub fn in_service(self) -> bool {
+        !matches!(self, ServerState::Draining | ServerState::Maintenance)
+    }
 }
 
 /// Parses `show stat` CSV for `backend`'s servers.
@@ -50,9 +86,11 @@ pub fn parse_stat(csv: &str, backend: &str) -> Vec<ServerStat> {
         {
             continue;
         }
+        let status = get("status");
         out.push(ServerStat {
             name: server.to_string(),
-            status: get("status").to_string(),
+            state: ServerState::from_haproxy(status),
+            status: status.to_string(),
             sessions: get("scur").parse().unwrap_or(0),
         });
     }
@@ -163,22 +201,26 @@ impl HaProxy {
     }
 
     /// Waits until HAProxy's own checks call the server UP.
-    pub async fn wait_server_up(&self, name: &str, timeout: Duration) -> anyhow::Result<()> {
+    pub async fn wait_server_up(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<(), super::CycleError> {
         let deadline = Instant::now() + timeout;
         loop {
             let up = self
                 .server_stats()
                 .await?
                 .iter()
-                .any(|s| s.name == name && s.status == "UP");
+                .any(|s| s.name == name && s.state == ServerState::Up);
             if up {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!(
+                return Err(super::CycleError::Unhealthy(format!(
                     "haproxy did not see {name} healthy within {}s",
                     timeout.as_secs()
-                );
+                )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -230,7 +272,7 @@ impl super::Balancer for HaProxy {
     async fn add(&self, member: &super::Member, port: u16) -> anyhow::Result<()> {
         self.add_server(&member.id, &member.address, port).await
     }
-    async fn wait_up(&self, id: &str, timeout: Duration) -> anyhow::Result<()> {
+    async fn wait_up(&self, id: &str, timeout: Duration) -> Result<(), super::CycleError> {
         self.wait_server_up(id, timeout).await
     }
     async fn remove(&self, id: &str, drain: Duration) -> anyhow::Result<()> {
@@ -250,5 +292,25 @@ mod tests {
             ("kb1", "UP", 2)
         );
         assert_eq!(s[1].status, "DRAIN");
+        assert_eq!(
+            (s[0].state, s[1].state),
+            (super::ServerState::Up, super::ServerState::Draining)
+        );
+    }
+
+    #[test]
+    fn only_a_plain_up_is_up_and_maint_or_drain_with_a_suffix_are_out_of_service() {
+        use super::ServerState;
+        for (status, state, in_service) in [
+            ("UP", ServerState::Up, true),
+            ("UP 1/2", ServerState::NotUp, true),
+            ("DOWN", ServerState::NotUp, true),
+            ("no check", ServerState::NotUp, true),
+            ("MAINT (via web/kb1)", ServerState::Maintenance, false),
+            ("DRAIN (agent)", ServerState::Draining, false),
+        ] {
+            assert_eq!(ServerState::from_haproxy(status), state, "{status}");
+            assert_eq!(state.in_service(), in_service, "{status}");
+        }
     }
 }

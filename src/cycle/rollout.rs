@@ -10,12 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::bail;
 use serde::Serialize;
 
 use super::fleet::{http_status, FleetStore, Member};
 use super::spec::{CycleSpec, StrategyKind};
-use super::{Balancer, Fleet};
+use super::{Balancer, CycleError, Fleet};
 
 pub struct Rollout<'a> {
     pub spec: &'a CycleSpec,
@@ -50,7 +49,7 @@ impl Summary {
 
 impl Rollout<'_> {
     /// Consecutive good answers to kiln's own health check, within the timeout.
-    async fn wait_healthy(&self, member: &Member) -> anyhow::Result<()> {
+    async fn wait_healthy(&self, member: &Member) -> Result<(), CycleError> {
         if !self.fleet.checks_directly() {
             return Ok(());
         }
@@ -66,20 +65,20 @@ impl Rollout<'_> {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!(
+                return Err(CycleError::Unhealthy(format!(
                     "{} ({}) did not answer GET {} with {} within {}s",
                     member.id,
                     member.address,
                     check.path,
                     check.expect,
                     self.health_timeout.as_secs()
-                );
+                )));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
 
-    async fn register(&self, member: &Member, summary: &mut Summary) -> anyhow::Result<()> {
+    async fn register(&self, member: &Member, summary: &mut Summary) -> Result<(), CycleError> {
         summary.event("register", &member.id);
         self.balancer
             .add(member, self.spec.health.http.port)
@@ -98,7 +97,7 @@ impl Rollout<'_> {
         image: &str,
         count: usize,
         summary: &mut Summary,
-    ) -> anyhow::Result<Vec<Member>> {
+    ) -> Result<Vec<Member>, CycleError> {
         let mut launched = Vec::new();
         for _ in 0..count {
             let member = self.fleet.launch(image).await?;
@@ -122,9 +121,12 @@ impl Rollout<'_> {
             (self.say)(&format!("{} is healthy and in service", member.id));
         }
         if let Some(e) = failure {
-            (self.say)(&format!(
-                "new instances are not healthy: {e:#}; removing them"
-            ));
+            (self.say)(&match &e {
+                CycleError::Unhealthy(why) => {
+                    format!("new instances are not healthy: {why}; removing them")
+                }
+                CycleError::Call(e) => format!("{e:#}; removing the new instances"),
+            });
             for member in &launched {
                 self.balancer.remove(&member.id, Duration::ZERO).await?;
                 self.fleet.destroy(member).await?;
@@ -164,11 +166,9 @@ impl Rollout<'_> {
         }
         let mut in_service = Vec::new();
         for member in members {
-            let registered = servers.iter().any(|s| {
-                s.name == member.id
-                    && !s.status.starts_with("MAINT")
-                    && !s.status.starts_with("DRAIN")
-            });
+            let registered = servers
+                .iter()
+                .any(|s| s.name == member.id && s.state.in_service());
             if registered {
                 in_service.push(member);
                 continue;
@@ -202,7 +202,7 @@ impl Rollout<'_> {
     }
 
     /// Rolls the fleet to `target` (an artifact id).
-    pub async fn run(&self, target: &str, summary: &mut Summary) -> anyhow::Result<()> {
+    pub async fn run(&self, target: &str, summary: &mut Summary) -> Result<(), CycleError> {
         let desired = self.spec.platform.count();
         let batch = self.spec.strategy.batch;
         let min_in_service = (desired * self.spec.strategy.min_healthy_percent).div_ceil(100);
@@ -227,7 +227,8 @@ impl Rollout<'_> {
                 let launched_before = summary.launched.len();
                 match self.bring_up(target, count, summary).await {
                     Ok(up) => new.extend(up),
-                    Err(e) => {
+                    Err(e @ CycleError::Call(_)) => return Err(e),
+                    Err(e @ CycleError::Unhealthy(_)) => {
                         summary.rolled_back = true;
                         // New instances from earlier batches go back to the old image.
                         if launched_before > 0 {
@@ -258,5 +259,142 @@ impl Rollout<'_> {
         }
         self.history.record_converged(target)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::cycle::haproxy::{ServerStat, ServerState};
+    use crate::cycle::spec::{HaproxyBalancer, Health, LocalFleet, Platform, Strategy};
+
+    /// A fleet in memory: instances exist from launch to destroy.
+    #[derive(Default)]
+    struct Instances(Mutex<Vec<Member>>);
+
+    #[async_trait::async_trait]
+    impl Fleet for Instances {
+        async fn members(&self) -> anyhow::Result<Vec<Member>> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+        async fn launch(&self, image: &str) -> anyhow::Result<Member> {
+            let mut members = self.0.lock().unwrap();
+            let member = Member {
+                id: format!("i-{}", members.len()),
+                address: "192.0.2.1".into(),
+                image: image.into(),
+                created: 0,
+            };
+            members.push(member.clone());
+            Ok(member)
+        }
+        async fn destroy(&self, member: &Member) -> anyhow::Result<()> {
+            self.0.lock().unwrap().retain(|m| m.id != member.id);
+            Ok(())
+        }
+        fn checks_directly(&self) -> bool {
+            false
+        }
+    }
+
+    /// A balancer in memory whose registration call fails, or whose health checks never
+    /// pass for new servers.
+    struct Registry {
+        servers: Mutex<Vec<String>>,
+        register_fails: bool,
+    }
+
+    #[async_trait::async_trait]
+    impl Balancer for Registry {
+        async fn servers(&self) -> anyhow::Result<Vec<ServerStat>> {
+            let servers = self.servers.lock().unwrap();
+            Ok(servers
+                .iter()
+                .map(|name| ServerStat {
+                    name: name.clone(),
+                    state: ServerState::Up,
+                    status: "UP".into(),
+                    sessions: 0,
+                })
+                .collect())
+        }
+        async fn add(&self, member: &Member, _port: u16) -> anyhow::Result<()> {
+            if self.register_fails {
+                anyhow::bail!("RegisterTargets: service unavailable");
+            }
+            self.servers.lock().unwrap().push(member.id.clone());
+            Ok(())
+        }
+        async fn wait_up(&self, id: &str, _timeout: Duration) -> Result<(), CycleError> {
+            Err(CycleError::Unhealthy(format!("{id} never became healthy")))
+        }
+        async fn remove(&self, id: &str, _drain: Duration) -> anyhow::Result<()> {
+            self.servers.lock().unwrap().retain(|s| s != id);
+            Ok(())
+        }
+    }
+
+    /// Rolls a one-instance fleet on `old` to `new`; returns the error, the summary and
+    /// what the fleet runs afterwards.
+    async fn roll(register_fails: bool) -> (CycleError, Summary, Vec<String>) {
+        let home = tempfile::tempdir().unwrap();
+        let spec = CycleSpec {
+            name: "web".into(),
+            image: None,
+            platform: Platform::Local {
+                fleet: LocalFleet { count: 1 },
+                balancer: HaproxyBalancer {
+                    socket: None,
+                    backend: "web".into(),
+                    listen: "127.0.0.1:8080".into(),
+                },
+            },
+            strategy: Strategy::default(),
+            health: Health::default(),
+            drain_timeout: "0s".into(),
+        };
+        let fleet = Instances::default();
+        let old = fleet.launch("old").await.unwrap();
+        let balancer = Registry {
+            servers: Mutex::new(vec![old.id]),
+            register_fails,
+        };
+        let history = FleetStore::open(home.path(), "web").unwrap();
+        let rollout = Rollout {
+            spec: &spec,
+            fleet: &fleet,
+            balancer: &balancer,
+            history: &history,
+            health_timeout: Duration::ZERO,
+            drain_timeout: Duration::ZERO,
+            say: &|_: &str| {},
+        };
+        let mut summary = Summary::default();
+        let error = rollout.run("new", &mut summary).await.unwrap_err();
+        let images = fleet.members().await.unwrap();
+        (
+            error,
+            summary,
+            images.into_iter().map(|m| m.image).collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn unhealthy_new_instances_roll_back() {
+        let (error, summary, images) = roll(false).await;
+        assert!(matches!(error, CycleError::Unhealthy(_)), "{error:?}");
+        assert!(summary.rolled_back);
+        assert_eq!(images, ["old"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_stops_without_calling_it_a_rollback() {
+        let (error, summary, images) = roll(true).await;
+        assert!(matches!(error, CycleError::Call(_)), "{error:?}");
+        assert!(error.to_string().contains("RegisterTargets"), "{error}");
+        assert!(!summary.rolled_back);
+        assert_eq!(images, ["old"], "the new instance is removed either way");
     }
 }
