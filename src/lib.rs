@@ -14,3 +14,4 @@ pub mod modules;
 pub mod output;
 pub mod run;
 pub mod template;
+pub mod util;

@@ -7,6 +7,7 @@ mod host;
 mod invoke;
 mod items;
 pub mod loops;
+pub mod playbook_run;
 pub mod state;
 pub mod tags;
 mod target;
@@ -59,16 +60,16 @@ pub enum Gathering {
 }
 
 impl std::str::FromStr for Gathering {
-    type Err = String;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.trim().to_ascii_lowercase().as_str() {
             "implicit" => Ok(Self::Implicit),
             "explicit" => Ok(Self::Explicit),
             "smart" => Ok(Self::Smart),
-            other => Err(format!(
+            other => Err(Error::Usage(format!(
                 "gathering = {other} is not one of implicit, explicit, smart"
-            )),
+            ))),
         }
     }
 }
