@@ -267,7 +267,8 @@ impl TaskRun<'_> {
                             &delegate_scope,
                             &self.login_user(&delegate_scope),
                             self.task.inherited.connection.as_deref(),
-                        )?,
+                        )
+                        .map_err(|e| e.to_string())?,
                     )
                 }
             }
@@ -279,7 +280,8 @@ impl TaskRun<'_> {
                     scope,
                     &self.login_user(scope),
                     self.task.inherited.connection.as_deref(),
-                )?,
+                )
+                .map_err(|e| e.to_string())?,
             ),
         };
         // A host reached locally by one task (`connection: local`) and over SSH by another

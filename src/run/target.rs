@@ -16,6 +16,15 @@ fn expand_home(path: &str) -> PathBuf {
     }
 }
 
+/// Why a host's variables name no target kiln can reach.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("connection type '{0}' is not supported by kiln (use ssh or local)")]
+    UnsupportedConnection(String),
+    #[error("ansible_port '{0}' is not a port number")]
+    BadPort(String),
+}
+
 /// `keyword`: the task's `connection:` (from its play, role or block), which a host's
 /// `ansible_connection` overrides, as variables override keywords in Ansible.
 pub fn resolve(
@@ -24,7 +33,7 @@ pub fn resolve(
     scope: &Scope,
     user: &str,
     keyword: Option<&str>,
-) -> Result<Target, String> {
+) -> Result<Target, TargetError> {
     let connection = scope
         .text("ansible_connection")
         .or_else(|| keyword.map(str::to_string))
@@ -39,11 +48,7 @@ pub fn resolve(
     match connection.as_str() {
         "local" => return Ok(Target::Local),
         "ssh" | "smart" | "paramiko" | "paramiko_ssh" | "ansible.builtin.ssh" => {}
-        other => {
-            return Err(format!(
-                "connection type '{other}' is not supported by kiln (use ssh or local)"
-            ))
-        }
+        other => return Err(TargetError::UnsupportedConnection(other.to_string())),
     }
     let mut address = scope
         .text("ansible_host")
@@ -53,9 +58,7 @@ pub fn resolve(
         .text("ansible_port")
         .or_else(|| scope.text("ansible_ssh_port"))
     {
-        Some(p) => p
-            .parse()
-            .map_err(|_| format!("ansible_port '{p}' is not a port number"))?,
+        Some(p) => p.parse().map_err(|_| TargetError::BadPort(p.clone()))?,
         None => 22,
     };
     let mut user = user.to_string();
@@ -134,4 +137,51 @@ pub fn resolve(
         alive_interval,
         alive_count,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use minijinja::Value;
+
+    use super::*;
+    use crate::template::Templar;
+
+    fn resolve_with(name: &str, value: &str) -> Result<Target, TargetError> {
+        let mut vars = crate::load::model::VarMap::new();
+        vars.insert(name.into(), Value::from(value));
+        let scope = Scope::new(Templar::new(), vec![Arc::new(vars)]);
+        let defaults = ConnectionDefaults {
+            connection: None,
+            remote_user: None,
+            private_key: None,
+            host_key_checking: true,
+            timeout: Duration::from_secs(10),
+            ssh_args: String::new(),
+            known_hosts: Some(vec![PathBuf::from("/dev/null")]),
+        };
+        resolve(&defaults, "web1", &scope, "root", None)
+    }
+
+    #[test]
+    fn unreachable_settings_are_typed_errors_with_ansible_like_words() {
+        let error = resolve_with("ansible_connection", "winrm").unwrap_err();
+        assert!(matches!(error, TargetError::UnsupportedConnection(_)));
+        assert_eq!(
+            error.to_string(),
+            "connection type 'winrm' is not supported by kiln (use ssh or local)"
+        );
+        let error = resolve_with("ansible_port", "ssh").unwrap_err();
+        assert!(matches!(error, TargetError::BadPort(_)));
+        assert_eq!(error.to_string(), "ansible_port 'ssh' is not a port number");
+        match resolve_with("ansible_port", "2222").unwrap() {
+            Target::Ssh(ssh) => {
+                assert_eq!(ssh.port, 2222);
+                assert_eq!(ssh.known_hosts, [PathBuf::from("/dev/null")]);
+            }
+            other => panic!("not an SSH target: {other:?}"),
+        }
+    }
 }
