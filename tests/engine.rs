@@ -504,3 +504,49 @@ fn the_connection_keyword_runs_a_play_or_task_locally() {
     assert!(marker.exists(), "the local play wrote on the controller");
     assert!(!t.check(&format!("test -e {}", marker.display())));
 }
+
+/// Every module ansible-core ships is known by name: one kiln has no native version of loads
+/// (a Debian run is not stopped by an `rpm_key` task meant for other hosts), and only a host
+/// that reaches it fails, saying so.
+#[test]
+fn ansible_modules_kiln_lacks_load_and_fail_only_where_reached() {
+    let t = Target::start("t");
+    let site = r#"- hosts: all
+  become: yes
+  tasks:
+    - ansible.builtin.rpm_key:
+        key: https://example.com/RPM-GPG-KEY
+      when: ansible_facts.os_family == 'RedHat'
+    - copy: content=x dest=/tmp/after-rpm-key
+"#;
+    support::run_play(&t, site).assert_ok();
+    assert!(t.check("test -e /tmp/after-rpm-key"));
+
+    let reached = support::run_play(&t, &support::play("    - pause: seconds=1\n"));
+    assert_eq!(reached.code, 2, "{}", reached.stdout);
+    assert!(
+        reached.stdout.contains("kiln has no native `pause` module"),
+        "{}",
+        reached.stdout
+    );
+}
+
+/// `action: "{{ ... }}"` names the module through a variable, resolved when the task runs;
+/// the templated module follows the module protocol (check, change, then no change).
+#[test]
+fn a_templated_action_is_resolved_when_the_task_runs() {
+    let t = Target::start("t");
+    let tasks = r#"    - action: "{{ writer }}"
+      args:
+        content: templated
+        dest: /tmp/templated-action
+      vars:
+        writer: ansible.builtin.copy
+    - action: "{{ 'debug' }} msg={{ writer | default('no writer') }}"
+      register: said
+    - assert:
+        that: said.msg == 'no writer'
+"#;
+    support::converge(&t, &[("site.yml", &support::play(tasks))], "/tmp", true);
+    assert_eq!(t.root("cat /tmp/templated-action"), "templated");
+}
