@@ -277,7 +277,7 @@ async fn systemd(
                     .await
                     .map(|o| o.stdout_text())
                     .unwrap_or_default();
-                return Ok(ModuleResult::failed(format!(
+                return Err(ModuleError::Failed(format!(
                     "Unable to {verb} service {}: {}\n{}",
                     wanted.name,
                     out.stderr_text().trim(),
