@@ -331,7 +331,8 @@ mod tests {
     }
 
     /// Words in the loader and runner that are a module's name but mean something else
-    /// there: an argument key, an SSH config key, a role directory, a play keyword.
+    /// there: an argument key, an SSH config key, a role directory, a play keyword, a
+    /// `loop_control` option.
     const OTHER_MEANINGS: &[(&str, &str)] = &[
         ("run/actions.rs", "file"),
         ("run/items.rs", "file"),
@@ -340,6 +341,7 @@ mod tests {
         ("run/target.rs", "hostname"),
         ("load/role.rs", "meta"),
         ("load/playbook.rs", "gather_facts"),
+        ("load/task.rs", "pause"),
     ];
 
     fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
