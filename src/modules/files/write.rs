@@ -13,8 +13,9 @@ use super::write_script::{
     compare_script, present_state_script, probe_script, write_script, CONTENT_MARKER, SAME,
 };
 use crate::connection::quote;
-use crate::modules::util::{if_exists, octal, parse_probe, sha1_hex, wanted_mode, Mode, PathState};
+use crate::modules::util::{if_exists, octal, parse_probe, wanted_mode, Mode, PathState};
 use crate::modules::{Diff, ModuleCtx, ModuleError, ModuleResult};
+use crate::util::sha1_hex;
 
 /// Files larger than this are not shown in `--diff`.
 const DIFF_LIMIT: u64 = 256 * 1024;

@@ -107,7 +107,7 @@ pub(super) fn write_script(
     let temp_path = format!(
         "{}/.kiln-tmp.{}",
         parent_dir(&request.dest),
-        &crate::modules::util::random_id()[..12]
+        &crate::util::random_id()[..12]
     );
     let temp = quote(&temp_path);
     // A link being replaced passes on nothing: neither its mode nor its owner.
