@@ -2,8 +2,9 @@
 //! observed state, what to do (nothing, only attributes, or write the content).
 
 use super::write::{AttrChange, WriteRequest};
-use crate::modules::util::{sha1_hex, PathState};
+use crate::modules::util::PathState;
 use crate::modules::ModuleError;
+use crate::util::sha1_hex;
 
 /// What converging the destination takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
