@@ -16,3 +16,4 @@ pub mod run;
 pub mod shell;
 pub mod template;
 pub mod util;
+pub mod value;

@@ -7,12 +7,11 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use minijinja::Value;
 
 use crate::error::Location;
 
-pub type VarMap = IndexMap<String, Value>;
+pub use crate::value::VarMap;
 
 /// A loaded playbook: its plays in order, `import_playbook` already expanded.
 #[derive(Debug, Clone)]

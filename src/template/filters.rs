@@ -537,7 +537,7 @@ mod unit {
         let env = crate::template::Templar::new();
         let scope = crate::template::Scope::new(
             env.clone(),
-            vec![std::sync::Arc::new(crate::load::model::VarMap::from([(
+            vec![std::sync::Arc::new(crate::value::VarMap::from([(
                 "out".to_string(),
                 crate::template::trust::untrusted_str("<b>\"it's\" & more</b>"),
             )]))],
