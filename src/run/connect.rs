@@ -31,6 +31,9 @@ pub struct ConnectionDefaults {
     pub timeout: Duration,
     /// `-o Key=Value` options from ANSIBLE_SSH_ARGS, ansible.cfg and `--ssh-*-args`.
     pub ssh_args: String,
+    /// The known-hosts files to judge host keys by (None: `~/.ssh/known_hosts`); an
+    /// explicit `UserKnownHostsFile` option still overrides it.
+    pub known_hosts: Option<Vec<PathBuf>>,
 }
 
 /// What one host needs to be reached.

@@ -6,19 +6,21 @@
 #   repo:   real Debian packages (nginx and small tools, with what they depend on) plus two
 #           versions of a tiny package `kiln-demo` for state=latest, as flat repositories
 #           `main/` (kiln-demo 1.0) and `updates/` (kiln-demo 2.0).
-# Usage: build-systemd-rootfs.sh [DEST [REPO]]
-#   (defaults: /var/cache/kiln-test/bookworm-systemd, /var/cache/kiln-test/apt-repo)
+# Usage: build-systemd-rootfs.sh [DEST [REPO [EXTRA_PACKAGES]]]
+#   (defaults: /var/cache/kiln-test/bookworm-systemd, /var/cache/kiln-test/apt-repo; the
+#   compatibility suite builds a variant with python3, which ansible-core needs on targets)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 dest=${1:-/var/cache/kiln-test/bookworm-systemd}
 repo=${2:-/var/cache/kiln-test/apt-repo}
+extra=${3:-}
 [ -f "$dest/.kiln-systemd-ready" ] && [ -f "$repo/.kiln-ready" ] && exit 0
 mkdir -p "$(dirname "$dest")"
 exec 8>"$dest.systemd.lock"
 flock 8
 [ -f "$dest/.kiln-systemd-ready" ] && [ -f "$repo/.kiln-ready" ] && exit 0
 
-"$here/build-rootfs.sh" "$dest" systemd,systemd-sysv,dbus,cron,procps,iproute2
+"$here/build-rootfs.sh" "$dest" systemd,systemd-sysv,dbus,cron,procps,iproute2${extra:+,$extra}
 
 # Packages the tests install, downloaded with their dependencies as the fresh rootfs needs them.
 repo_packages="nginx hello tree"
