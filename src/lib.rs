@@ -17,3 +17,4 @@ pub mod shell;
 pub mod template;
 pub mod util;
 pub mod value;
+pub mod yaml;

@@ -1,7 +1,8 @@
 //! Values as kiln passes them between layers: variable maps, mappings as minijinja values,
 //! and the two ways Ansible reads a value as true or false: the boolean table of options and
 //! keywords ([`parse_bool`], [`bool_of`]) and the looser truthiness of conditions
-//! ([`truthy`]). A leaf module: it imports nothing from the rest of kiln.
+//! ([`truthy`]); strings marked as never to be templated. A leaf module: it imports nothing
+//! from the rest of kiln.
 
 use indexmap::IndexMap;
 use minijinja::value::ValueKind;
@@ -17,6 +18,17 @@ pub fn map_value(map: IndexMap<String, Value>) -> Value {
             .map(|(k, v)| (Value::from(k), v))
             .collect::<IndexMap<Value, Value>>(),
     )
+}
+
+/// Whether a string is marked as never to be templated (minijinja's safe-string flag; see
+/// `template::trust`).
+pub fn is_untrusted(value: &Value) -> bool {
+    value.kind() == ValueKind::String && value.is_safe()
+}
+
+/// A string marked as never to be templated.
+pub fn untrusted_str(text: &str) -> Value {
+    Value::from_safe_string(text.to_string())
 }
 
 /// The strings Ansible reads as true (`BOOLEANS_TRUE` of ansible-core's `convert_bool`),

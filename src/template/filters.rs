@@ -275,7 +275,7 @@ fn from_json(value: String) -> Result<Value, Error> {
 }
 
 fn from_yaml(value: String) -> Result<Value, Error> {
-    crate::load::yaml::parse_str(&value, std::path::Path::new("<from_yaml>"))
+    crate::yaml::parse_str(&value, std::path::Path::new("<from_yaml>"))
         .map(|doc| doc.root.to_value())
         .map_err(|e| invalid(format!("from_yaml: {e}")))
 }
