@@ -371,8 +371,6 @@ pub async fn create_if_absent(
     Ok(Speculation::Exists(state, content))
 }
 
-/// The file's mode/owner/group after the write, as far as they are known without asking
-/// again (a new file's defaults come from the target's umask and user: left out).
 /// Converges only the attributes of an existing file whose content is right.
 pub async fn converge_attributes(
     ctx: &ModuleCtx<'_>,
@@ -389,6 +387,8 @@ pub async fn converge_attributes(
     Ok(with_final_attrs(result, state, attrs))
 }
 
+/// The file's mode/owner/group after the write, as far as they are known without asking
+/// again (a new file's defaults come from the target's umask and user: left out).
 fn with_final_attrs(
     mut result: ModuleResult,
     state: &PathState,
