@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::value::parse_bool;
+
 #[derive(Debug, Clone, Default)]
 pub struct AnsibleConfig {
     pub path: Option<PathBuf>,
@@ -68,14 +70,6 @@ pub fn unhonoured_environment() -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-pub fn parse_bool(text: &str) -> Option<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "yes" | "true" | "on" | "1" | "y" => Some(true),
-        "no" | "false" | "off" | "0" | "n" => Some(false),
-        _ => None,
-    }
 }
 
 /// An `ANSIBLE_*` boolean from the environment, as Ansible reads one (unset or unreadable:

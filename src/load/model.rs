@@ -7,13 +7,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use minijinja::Value;
 
 use crate::error::Location;
 use crate::modules::registry::{Kind, ModuleSpec, RunnerAction};
 
-pub type VarMap = IndexMap<String, Value>;
+pub use crate::value::VarMap;
 
 /// A loaded playbook: its plays in order, `import_playbook` already expanded.
 #[derive(Debug, Clone)]

@@ -21,8 +21,8 @@ use indexmap::IndexMap;
 use minijinja::Value;
 
 use crate::connection::{quote, Connection, ConnectionError, ExecOutput};
-use crate::load::model::VarMap;
 use crate::template::Scope;
+use crate::value::VarMap;
 pub use args::Args;
 
 /// A before/after pair for `--diff`.

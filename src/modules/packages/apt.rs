@@ -445,7 +445,7 @@ mod tests {
 
     #[test]
     fn a_name_list_built_by_an_expression_stays_a_list() {
-        let vars: crate::load::model::VarMap = [
+        let vars: crate::value::VarMap = [
             ("base".to_string(), minijinja::Value::from(vec!["sudo"])),
             (
                 "extra".to_string(),
