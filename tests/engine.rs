@@ -504,3 +504,48 @@ fn the_connection_keyword_runs_a_play_or_task_locally() {
     assert!(marker.exists(), "the local play wrote on the controller");
     assert!(!t.check(&format!("test -e {}", marker.display())));
 }
+
+/// A notified handler runs after a later failure when forced (play keyword, flag, or
+/// environment), and a handler may be an `include_tasks`; unforced, a failed host drops its
+/// notifications without warning that the handler does not exist.
+#[test]
+fn forced_handlers_run_after_a_failure_and_may_include_tasks() {
+    let t = Target::start("web1");
+    let play = |force: &str| {
+        format!(
+            "- hosts: web\n  gather_facts: no\n{force}  tasks:\n    - command: /bin/true\n      notify: clean up\n    - fail: msg=boom\n  handlers:\n    - name: clean up\n      include_tasks: cleanup.yml\n"
+        )
+    };
+    let cleanup = "- shell: echo cleaned >> /tmp/handled\n";
+    let forced_play = play("  force_handlers: true\n");
+    let (_dir, run) = run_on(
+        &[&t],
+        &[("site.yml", &forced_play), ("cleanup.yml", cleanup)],
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(t.root("cat /tmp/handled"), "cleaned\n", "{}", run.stdout);
+
+    let plain_play = play("");
+    let files = [("site.yml", plain_play.as_str()), ("cleanup.yml", cleanup)];
+    let (_dir, run) = run_on(&[&t], &files, &["--force-handlers"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(t.root("cat /tmp/handled"), "cleaned\ncleaned\n");
+
+    let dir = project(&files);
+    let inv = inventory(dir.path(), "web", &[&t]);
+    let args = ["playbook", "-i", inv.to_str().unwrap(), "site.yml"];
+    let env = [
+        ("ANSIBLE_HOST_KEY_CHECKING", "false"),
+        ("ANSIBLE_FORCE_HANDLERS", "true"),
+    ];
+    let run = support::run_kiln(&support::kiln(), dir.path(), &args, &env);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(t.root("cat /tmp/handled"), "cleaned\ncleaned\ncleaned\n");
+
+    let (_dir, run) = run_on(&[&t], &files, &[]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(t.root("cat /tmp/handled"), "cleaned\ncleaned\ncleaned\n");
+    let output = format!("{}{}", run.stdout, run.stderr);
+    assert!(!output.contains("no handler by that name"), "{output}");
+}

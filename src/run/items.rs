@@ -54,10 +54,8 @@ impl Runner {
                 return Ok(());
             }
             match item {
-                TaskItem::Task(task)
-                    if matches!(task.action.as_str(), "include_tasks" | "include_role") =>
-                {
-                    Box::pin(self.run_include(ctx, task, &active)).await?;
+                TaskItem::Task(task) if is_include(task) => {
+                    Box::pin(self.run_include(ctx, task, &active, false)).await?;
                 }
                 TaskItem::Task(task) => self.run_task(ctx, task, &active, false).await?,
                 TaskItem::Block(block) => Box::pin(self.run_block(ctx, block, &active)).await?,
@@ -321,36 +319,59 @@ impl Runner {
     }
 
     /// Runs notified handlers in definition order, each once, on the hosts that notified it.
+    /// With `force_handlers` a host that failed since still runs them (as an `always` would).
     pub(crate) async fn flush_handlers(&mut self, ctx: &mut PlayCtx) -> Result<()> {
+        let force = ctx
+            .play
+            .force_handlers
+            .unwrap_or(self.shared.opts.force_handlers);
         let handlers = ctx.handlers.clone();
         for handler in &handlers {
-            let name = handler.name.clone().unwrap_or_default();
-            let qualified = handler.display_name();
-            let matches = |n: &String| *n == name || *n == qualified || handler.listen.contains(n);
+            let matches = |n: &String| handler_matches(handler, n);
             let hosts: Vec<String> = ctx
                 .hosts
                 .iter()
                 .filter(|h| {
-                    self.hosts
-                        .get(*h)
-                        .is_some_and(|s| s.active() && s.notified.iter().any(matches))
+                    self.hosts.get(*h).is_some_and(|s| {
+                        let runs = s.active() || (force && s.failed && !s.unreachable && !s.ended);
+                        runs && s.notified.iter().any(matches)
+                    })
                 })
                 .cloned()
                 .collect();
             if hosts.is_empty() {
                 continue;
             }
+            let mut revived = Vec::new();
             for host in &hosts {
                 if let Some(state) = self.hosts.get_mut(host) {
                     state.notified.retain(|n| !matches(n));
+                    if state.failed {
+                        state.failed = false;
+                        revived.push(host.clone());
+                    }
                 }
             }
-            self.run_task(ctx, handler, &hosts, true).await?;
+            let ran = if is_include(handler) {
+                Box::pin(self.run_include(ctx, handler, &hosts, true)).await
+            } else {
+                self.run_task(ctx, handler, &hosts, true).await
+            };
+            for host in &revived {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.failed = true;
+                }
+            }
+            ran?;
         }
-        // Notifications naming no handler are an error in Ansible; warn and drop them.
+        // Notifications naming no handler are an error in Ansible; warn and drop them. Those
+        // of a host that failed before the flush are dropped silently.
         for host in ctx.hosts.clone() {
             if let Some(state) = self.hosts.get_mut(&host) {
                 for orphan in state.notified.drain(..) {
+                    if handlers.iter().any(|h| handler_matches(h, &orphan)) {
+                        continue;
+                    }
                     self.shared.reporter.warning(&format!("[{host}]: the handler '{orphan}' was notified but no handler by that name or listen topic exists"));
                 }
             }
@@ -365,8 +386,9 @@ impl Runner {
         ctx: &mut PlayCtx,
         task: &Arc<Task>,
         hosts: &[String],
+        handler: bool,
     ) -> Result<()> {
-        if !self.selected(task) {
+        if !handler && !self.selected(task) {
             return Ok(());
         }
         let hostvars = HostVars::build(self.shared.templar.clone(), &self.hosts, &ctx.layers);
@@ -415,7 +437,9 @@ impl Runner {
                 }
                 if !pass {
                     if !announced {
-                        self.shared.reporter.task_start(&task.display_name(), false);
+                        self.shared
+                            .reporter
+                            .task_start(&task.display_name(), handler);
                         announced = true;
                     }
                     continue;
@@ -518,4 +542,16 @@ impl Runner {
         }
         Ok(())
     }
+}
+
+/// A dynamic include, which the task loop expands rather than running as a module.
+fn is_include(task: &Task) -> bool {
+    matches!(task.action.as_str(), "include_tasks" | "include_role")
+}
+
+/// Whether a notification names `handler` (by name, role-qualified name or listen topic).
+fn handler_matches(handler: &Task, notified: &str) -> bool {
+    handler.name.as_deref() == Some(notified)
+        || handler.display_name() == notified
+        || handler.listen.iter().any(|topic| topic == notified)
 }
