@@ -265,6 +265,9 @@ impl Runner {
             Some(Status::Failed) if outcome.ignored => {
                 state.stats.ok += 1;
                 state.stats.ignored += 1;
+                if outcome.changed {
+                    state.stats.changed += 1;
+                }
             }
             Some(Status::Failed) => {
                 state.stats.failed += 1;
@@ -395,7 +398,11 @@ impl Runner {
         // (target, include vars) → hosts
         let mut groups: IndexMap<(String, String), (Value, VarMap, Vec<String>)> = IndexMap::new();
         let mut announced = false;
+        // Hosts for which every item's condition was false (or the loop was empty): the
+        // include counts once as skipped for each, as in Ansible's recap.
+        let mut skipped = Vec::new();
         for host in hosts {
+            let mut included = false;
             let state = self.hosts.get(host).cloned().unwrap_or_default();
             let scope = Scope::new(
                 self.shared.templar.clone(),
@@ -462,6 +469,15 @@ impl Runner {
                     .or_insert_with(|| (args.clone(), layer.clone(), Vec::new()))
                     .2
                     .push(host.clone());
+                included = true;
+            }
+            if !included {
+                skipped.push(host.clone());
+            }
+        }
+        for host in &skipped {
+            if let Some(state) = self.hosts.get_mut(host) {
+                state.stats.skipped += 1;
             }
         }
         for ((target, _), (args, item_vars, group_hosts)) in groups {
