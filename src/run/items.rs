@@ -14,6 +14,7 @@ use super::{PlayCtx, Runner};
 use crate::error::{Error, Result};
 use crate::load::model::{Block, Inherited, Task, TaskItem, VarMap};
 use crate::load::role::RoleRequest;
+use crate::modules::registry::RunnerAction;
 use crate::modules::VarLevel;
 use crate::output::Status;
 use crate::template::Scope;
@@ -491,7 +492,7 @@ impl Runner {
             }
             inherited.include_vars = Arc::new(include_vars);
             inherited.when.clear();
-            let loaded = if task.action == "include_tasks" {
+            let loaded = if task.action.is(RunnerAction::IncludeTasks) {
                 let dir = task
                     .location
                     .file
@@ -562,7 +563,7 @@ impl Runner {
 
 /// A dynamic include, which the task loop expands rather than running as a module.
 fn is_include(task: &Task) -> bool {
-    matches!(task.action.as_str(), "include_tasks" | "include_role")
+    task.action.is(RunnerAction::IncludeTasks) || task.action.is(RunnerAction::IncludeRole)
 }
 
 /// Whether a notification names `handler` (by name, role-qualified name or listen topic).

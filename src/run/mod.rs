@@ -20,7 +20,7 @@ use minijinja::Value;
 
 use crate::error::{Error, Result};
 use crate::load::inventory::{patterns, Inventory};
-use crate::load::model::{Play, Playbook, Task, VarMap};
+use crate::load::model::{Action, Play, Playbook, Task, VarMap};
 use crate::load::Loader;
 use crate::output::{Reporter, Stats};
 use crate::template::{map_value, Scope, Templar};
@@ -430,7 +430,7 @@ impl Runner {
     async fn gather_facts(&mut self, ctx: &mut PlayCtx) {
         let task = Arc::new(Task {
             name: Some("Gathering Facts".into()),
-            action: "setup".into(),
+            action: Action::from_spec(crate::modules::registry::fact_gathering()),
             args: map_value(IndexMap::new()),
             // Facts are gathered with the play's become and environment, as in Ansible.
             inherited: crate::load::model::Inherited {

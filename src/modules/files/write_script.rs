@@ -3,9 +3,7 @@
 //! file (in place when new, else through a temporary file and `mv`).
 
 use crate::connection::quote;
-use crate::modules::util::{
-    if_exists, octal, present_state_command, stat_command, wanted_mode, PathState,
-};
+use crate::modules::util::{if_exists, octal, present_state_command, stat_command, PathState};
 
 use super::write::{parent_dir, WriteRequest};
 
@@ -116,9 +114,7 @@ pub(super) fn write_script(
     let kept = state.exists && state.kind != "link";
     let mode = request
         .attrs
-        .mode
-        .as_ref()
-        .and_then(|m| wanted_mode(m, kept.then_some(state.mode), false))
+        .wanted_mode(kept.then_some(state.mode), false)
         .or(kept.then_some(state.mode));
     let inline = match std::str::from_utf8(&request.content) {
         Ok(text) if request.content.len() <= INLINE_LIMIT && !text.contains('\0') => Some(text),
