@@ -16,3 +16,5 @@ pub mod run;
 pub mod shell;
 pub mod template;
 pub mod util;
+pub mod value;
+pub mod yaml;

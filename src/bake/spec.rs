@@ -125,7 +125,7 @@ impl BakeSpec {
 /// A spec error at the line that causes it: serde reports an unknown field of a tagged
 /// section at the section's start, so the field's own line is looked up in the text.
 fn schema_error(file: &Arc<PathBuf>, text: &str, err: &serde_saphyr::Error) -> Error {
-    let base = crate::load::yaml::yaml_error(file, err);
+    let base = crate::yaml::yaml_error(file, err);
     let Error::Yaml { location, message } = base else {
         return base;
     };

@@ -43,7 +43,6 @@ pub trait Connection: Send + Sync {
         command: &str,
         stdin: Option<Vec<u8>>,
     ) -> Result<ExecOutput, ConnectionError>;
-    /// Commands run so far (for the round-trip count in `-vvv` and the JSON stream).
     /// Runs a user's command (`command`, `shell`, …) that may leave daemons behind holding its
     /// output open: a session captures its output in a file before framing it.
     async fn exec_user(
@@ -62,6 +61,7 @@ pub trait Connection: Send + Sync {
     ) -> Result<ExecOutput, ConnectionError> {
         self.exec(command, stdin).await
     }
+    /// Commands run so far (for the round-trip count in `-vvv` and the JSON stream).
     fn round_trips(&self) -> u64;
     /// Starts `command` and returns its stdin/stdout as one stream (for [`session::Session`]).
     async fn open_stream(&self, command: &str) -> Result<session::BoxStream, ConnectionError>;

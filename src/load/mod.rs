@@ -8,7 +8,7 @@ pub mod playbook;
 pub mod role;
 pub mod task;
 pub mod tasklist;
-pub mod yaml;
+pub use crate::yaml;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

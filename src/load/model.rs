@@ -7,13 +7,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use minijinja::Value;
 
 use crate::error::Location;
 use crate::modules::registry::{Kind, ModuleSpec, RunnerAction};
 
-pub type VarMap = IndexMap<String, Value>;
+pub use crate::value::VarMap;
 
 /// A loaded playbook: its plays in order, `import_playbook` already expanded.
 #[derive(Debug, Clone)]
@@ -34,6 +33,8 @@ pub struct Play {
     pub serial: Vec<Value>,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
+    /// `force_handlers:` as written; unset follows the run's option.
+    pub force_handlers: Option<bool>,
     /// pre_tasks, roles + tasks, post_tasks: handlers are flushed after each.
     pub sections: Vec<Vec<TaskItem>>,
     pub handlers: Vec<Arc<Task>>,

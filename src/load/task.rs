@@ -110,11 +110,11 @@ pub fn strings(doc: &Document, node: &Node, what: &str) -> Result<Vec<String>> {
 pub fn bool_of(doc: &Document, node: &Node, what: &str) -> Result<bool> {
     match &node.kind {
         NodeKind::Bool(b) => Ok(*b),
-        NodeKind::Int(i) => Ok(*i != 0),
-        NodeKind::Str(s) => match s.to_ascii_lowercase().as_str() {
-            "yes" | "true" | "on" | "y" | "1" => Ok(true),
-            "no" | "false" | "off" | "n" | "0" | "" => Ok(false),
-            _ => Err(Error::invalid(
+        NodeKind::Int(1) => Ok(true),
+        NodeKind::Int(0) => Ok(false),
+        NodeKind::Str(s) => match crate::value::parse_bool(s) {
+            Some(b) => Ok(b),
+            None => Err(Error::invalid(
                 doc.location(node),
                 format!("'{what}' must be a boolean (yes/no), got '{s}'"),
             )),

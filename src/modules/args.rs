@@ -206,11 +206,4 @@ impl Args {
     }
 }
 
-pub fn parse_bool(v: &Value) -> Option<bool> {
-    match v.kind() {
-        ValueKind::Bool => Some(v.is_true()),
-        ValueKind::Number => v.as_i64().map(|i| i != 0),
-        ValueKind::String => crate::load::config::parse_bool(v.as_str().unwrap_or_default()),
-        _ => None,
-    }
-}
+pub use crate::value::bool_of as parse_bool;

@@ -21,8 +21,8 @@ use indexmap::IndexMap;
 use minijinja::Value;
 
 use crate::connection::{quote, Connection, ConnectionError, ExecOutput};
-use crate::load::model::VarMap;
 use crate::template::Scope;
+use crate::value::VarMap;
 pub use args::Args;
 
 /// A before/after pair for `--diff`.
@@ -87,6 +87,13 @@ impl ModuleResult {
             ..Default::default()
         }
     }
+    /// The module's failure, keeping these return values (`rc`, `stdout`, `changed`, …) in
+    /// the registered result.
+    pub fn fail(mut self, msg: impl Into<String>) -> ModuleError {
+        self.failed = true;
+        self.msg = Some(msg.into());
+        ModuleError::FailedWith(Box::new(self))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -97,6 +104,10 @@ pub enum ModuleError {
     /// The module ran and failed on the target.
     #[error("{0}")]
     Failed(String),
+    /// The module failed, with return values the registered result keeps
+    /// (`ModuleResult::fail`).
+    #[error("{}", .0.msg.as_deref().unwrap_or_default())]
+    FailedWith(Box<ModuleResult>),
     #[error(transparent)]
     Unreachable(#[from] ConnectionError),
 }
@@ -193,6 +204,9 @@ impl ModuleCtx<'_> {
     }
 }
 
+/// A module fails one way: with an `Err` (`ModuleError::Failed` for a message,
+/// `ModuleResult::fail` to keep return values such as `rc` and `stdout`), never with an `Ok`
+/// result marked failed.
 #[async_trait]
 pub trait Module: Send + Sync {
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Args) -> Result<ModuleResult, ModuleError>;

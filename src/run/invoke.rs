@@ -85,6 +85,7 @@ impl TaskRun<'_> {
         match module.run(&ctx, args).await {
             Ok(result) => result,
             Err(ModuleError::Unreachable(e)) => unreachable(e.to_string()),
+            Err(ModuleError::FailedWith(result)) => *result,
             Err(e) => failed_result(e.to_string()),
         }
     }

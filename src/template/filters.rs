@@ -275,7 +275,7 @@ fn from_json(value: String) -> Result<Value, Error> {
 }
 
 fn from_yaml(value: String) -> Result<Value, Error> {
-    crate::load::yaml::parse_str(&value, std::path::Path::new("<from_yaml>"))
+    crate::yaml::parse_str(&value, std::path::Path::new("<from_yaml>"))
         .map(|doc| doc.root.to_value())
         .map_err(|e| invalid(format!("from_yaml: {e}")))
 }
@@ -537,7 +537,7 @@ mod unit {
         let env = crate::template::Templar::new();
         let scope = crate::template::Scope::new(
             env.clone(),
-            vec![std::sync::Arc::new(crate::load::model::VarMap::from([(
+            vec![std::sync::Arc::new(crate::value::VarMap::from([(
                 "out".to_string(),
                 crate::template::trust::untrusted_str("<b>\"it's\" & more</b>"),
             )]))],

@@ -193,8 +193,8 @@ mod unit {
 
     use minijinja::Value;
 
-    use crate::load::model::VarMap;
     use crate::template::{Scope, Templar};
+    use crate::value::VarMap;
 
     #[test]
     fn undefined_variable_in_a_template_lookup_names_the_variable_and_the_file() {

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use minijinja::{Environment, UndefinedBehavior, Value};
 
+pub use crate::value::{map_value, truthy};
 pub use filters::python_replacement;
 pub use scope::Scope;
 pub use trust::{is_untrusted, untrusted, untrusted_str};
@@ -213,17 +214,6 @@ fn undefined_error() -> minijinja::Error {
     minijinja::Error::new(minijinja::ErrorKind::UndefinedError, "undefined value")
 }
 
-/// Ansible's truthiness for conditions: strings like "no"/"false" are false.
-pub fn truthy(value: &Value) -> bool {
-    if let Some(s) = value.as_str() {
-        return !matches!(
-            s.trim().to_ascii_lowercase().as_str(),
-            "" | "false" | "no" | "off" | "0" | "n" | "none"
-        );
-    }
-    value.is_true()
-}
-
 fn as_plain_bool(value: &Value) -> Option<bool> {
     match value.kind() {
         minijinja::value::ValueKind::Bool => Some(value.is_true()),
@@ -318,15 +308,6 @@ impl Templar {
 /// Where controller-side files are looked up for `lookup('file')` and friends.
 #[derive(Debug, Clone, Default)]
 pub struct SearchPaths(pub Vec<PathBuf>);
-
-/// A mapping value (insertion order kept) from string keys.
-pub fn map_value(map: indexmap::IndexMap<String, Value>) -> Value {
-    Value::from_object(
-        map.into_iter()
-            .map(|(k, v)| (Value::from(k), v))
-            .collect::<indexmap::IndexMap<Value, Value>>(),
-    )
-}
 
 #[cfg(test)]
 mod rendering_tests {

@@ -10,7 +10,7 @@ use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::Value;
 
 use super::{is_template, Templar};
-use crate::load::model::VarMap;
+use crate::value::VarMap;
 
 /// How deep variables may refer to variables before we call it a loop.
 const MAX_DEPTH: usize = 64;

@@ -9,22 +9,14 @@
 use minijinja::value::ValueKind;
 use minijinja::Value;
 
+pub use crate::value::{is_untrusted, untrusted_str};
+
 /// `value` with every string inside it (recursively) marked as never to be templated.
 pub fn untrusted(value: &Value) -> Value {
     super::walk::rebuild(value, &|leaf| match leaf.kind() {
         ValueKind::String if !leaf.is_safe() => untrusted_str(leaf.as_str().unwrap_or_default()),
         _ => leaf.clone(),
     })
-}
-
-/// Whether a string is marked as never to be templated.
-pub fn is_untrusted(value: &Value) -> bool {
-    value.kind() == ValueKind::String && value.is_safe()
-}
-
-/// A string marked as never to be templated.
-pub fn untrusted_str(text: &str) -> Value {
-    Value::from_safe_string(text.to_string())
 }
 
 #[cfg(test)]

@@ -99,11 +99,11 @@ impl Module for Command {
             }
         }
         if !self.shell {
-            if let Some(result) = program_not_started(&line, &out) {
-                return Ok(result);
+            if let Some(failure) = program_not_started(&line, &out) {
+                return Err(failure);
             }
         }
-        Ok(command_result(&line, &out, started, strip))
+        command_result(&line, &out, started, strip)
     }
 }
 
@@ -135,7 +135,7 @@ fn argv_line(words: impl Iterator<Item = String>, expand: bool) -> String {
 
 /// `command` reports a program that could not be started as Ansible does (it runs no shell,
 /// so the error is the operating system's): `rc` is the errno and nothing changed.
-fn program_not_started(line: &str, out: &crate::connection::ExecOutput) -> Option<ModuleResult> {
+fn program_not_started(line: &str, out: &crate::connection::ExecOutput) -> Option<ModuleError> {
     let stderr = out.stderr_text();
     let program = split_words(line).first().map(|w| unquote(w))?;
     // The shell's own words for it (dash, bash and busybox differ around them).
@@ -147,16 +147,14 @@ fn program_not_started(line: &str, out: &crate::connection::ExecOutput) -> Optio
         _ => return None,
     };
     let none: Vec<minijinja::Value> = Vec::new();
-    let mut result = ModuleResult::changed(false)
+    let result = ModuleResult::changed(false)
         .with("cmd", line)
         .with("rc", errno)
         .with("stdout", "")
         .with("stderr", "")
         .with("stdout_lines", none.clone())
         .with("stderr_lines", none);
-    result.failed = true;
-    result.msg = Some(format!("[Errno {errno}] {reason}: b'{program}'"));
-    Some(result)
+    Some(result.fail(format!("[Errno {errno}] {reason}: b'{program}'")))
 }
 
 #[cfg(test)]

@@ -6,15 +6,16 @@ pub mod raw;
 pub mod script;
 
 use crate::connection::ExecOutput;
-use crate::modules::ModuleResult;
+use crate::modules::{ModuleError, ModuleResult};
 
-/// The return values every command-like module registers (`rc`, `stdout_lines`, …).
+/// The return values every command-like module registers (`rc`, `stdout_lines`, …); a
+/// non-zero return code fails the module with them.
 pub fn command_result(
     cmd: &str,
     out: &ExecOutput,
     started: std::time::Instant,
     strip: bool,
-) -> ModuleResult {
+) -> Result<ModuleResult, ModuleError> {
     let mut stdout = out.stdout_text();
     let mut stderr = out.stderr_text();
     if strip {
@@ -22,7 +23,7 @@ pub fn command_result(
         stderr = stderr.trim_end_matches(['\n', '\r']).to_string();
     }
     let lines = |s: &str| s.lines().map(minijinja::Value::from).collect::<Vec<_>>();
-    let mut result = ModuleResult::changed(true)
+    let result = ModuleResult::changed(true)
         .with("cmd", cmd)
         .with("rc", out.rc)
         .with("stdout_lines", lines(&stdout))
@@ -31,10 +32,9 @@ pub fn command_result(
         .with("stderr", stderr)
         .with("delta", format!("{:?}", started.elapsed()));
     if out.rc != 0 {
-        result.failed = true;
-        result.msg = Some("non-zero return code".into());
+        return Err(result.fail("non-zero return code"));
     }
-    result
+    Ok(result)
 }
 
 /// A shell prefix that exits early, printing a marker, when something matches `creates` or

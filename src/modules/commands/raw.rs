@@ -29,6 +29,6 @@ impl Module for Raw {
         };
         let started = std::time::Instant::now();
         let out = ctx.run_user(&full, None).await?;
-        Ok(command_result(&line, &out, started, false))
+        command_result(&line, &out, started, false)
     }
 }

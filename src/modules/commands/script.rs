@@ -61,6 +61,6 @@ impl Module for Script {
                 .with("rc", 0)
                 .with_msg("skipped: creates/removes condition met"));
         }
-        Ok(command_result(&line, &out, started, false))
+        command_result(&line, &out, started, false)
     }
 }

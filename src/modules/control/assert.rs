@@ -29,14 +29,14 @@ impl Module for Assert {
                 .eval_condition(condition, ctx.scope)
                 .map_err(|e| ModuleError::Failed(e.message))?;
             if !ok {
-                let mut result = ModuleResult::failed(
-                    fail_msg
-                        .map(|m| m.to_string())
-                        .unwrap_or_else(|| "Assertion failed".into()),
-                );
-                result.data.insert("assertion".into(), condition.clone());
-                result.data.insert("evaluated_to".into(), false.into());
-                return Ok(result);
+                return Err(ModuleResult::default()
+                    .with("assertion", condition.clone())
+                    .with("evaluated_to", false)
+                    .fail(
+                        fail_msg
+                            .map(|m| m.to_string())
+                            .unwrap_or_else(|| "Assertion failed".into()),
+                    ));
             }
         }
         let mut result = ModuleResult::changed(false);

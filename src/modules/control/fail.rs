@@ -14,6 +14,6 @@ impl Module for Fail {
             .map(|m| m.to_string())
             .unwrap_or_else(|| "Failed as requested from task".into());
         args.finish()?;
-        Ok(ModuleResult::failed(msg))
+        Err(ModuleError::Failed(msg))
     }
 }

@@ -63,7 +63,7 @@ impl Module for WaitFor {
                 .map(|p| format!("path {p}"))
                 .or(port.map(|p| format!("port {p}")))
                 .unwrap_or_default();
-            return Ok(ModuleResult::failed(msg.unwrap_or_else(|| {
+            return Err(ModuleError::Failed(msg.unwrap_or_else(|| {
                 format!("Timeout when waiting for {what} to be {state}")
             })));
         }

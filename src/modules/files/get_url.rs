@@ -223,15 +223,15 @@ impl Module for GetUrl {
         }
         let (status, body) = fetch_async(request(&url)).await?;
         if !(200..300).contains(&status) {
-            let mut failed = ModuleResult::failed(format!("Request failed: HTTP Error {status}"));
-            failed.data.insert("status_code".into(), status.into());
-            failed.data.insert("url".into(), url.as_str().into());
-            return Ok(failed);
+            return Err(ModuleResult::default()
+                .with("status_code", status)
+                .with("url", url.as_str())
+                .fail(format!("Request failed: HTTP Error {status}")));
         }
         if let Some((algorithm, digest)) = &expected {
             let actual = digest_hex(algorithm, &body).unwrap_or_default();
             if &actual != digest {
-                return Ok(ModuleResult::failed(format!(
+                return Err(ModuleError::Failed(format!(
                     "The checksum for {dest} did not match {digest}; it was {actual}."
                 )));
             }

@@ -13,4 +13,5 @@ pub mod tempfile;
 pub mod template;
 pub mod unarchive;
 pub mod write;
+pub mod write_plan;
 pub mod write_script;

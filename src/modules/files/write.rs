@@ -8,6 +8,7 @@
 
 use minijinja::Value;
 
+use super::write_plan::{self, WriteAction};
 use super::write_script::{
     compare_script, present_state_script, probe_script, write_script, CONTENT_MARKER, SAME,
 };
@@ -77,15 +78,6 @@ impl Attributes {
         let owner = self.owner.clone().map(AttrChange::Owner);
         let group = self.group.clone().map(AttrChange::Group);
         owner.into_iter().chain(group).collect()
-    }
-
-    /// The attribute changes needed on an existing path, as shell commands.
-    pub fn changes(&self, path: &str, state: &PathState) -> Vec<String> {
-        let q = quote(path);
-        self.differences(state)
-            .iter()
-            .map(|change| change.command(&q, false))
-            .collect()
     }
 }
 
@@ -218,12 +210,6 @@ pub async fn converge_from(
     mut state: PathState,
     mut before: Option<Vec<u8>>,
 ) -> Result<ModuleResult, ModuleError> {
-    if state.kind == "directory" {
-        return Err(ModuleError::Failed(format!(
-            "{} is a directory; name the file to write",
-            request.dest
-        )));
-    }
     if state.kind == "link" {
         if request.follow {
             request.dest = resolve_link(ctx, &request.dest).await?;
@@ -233,20 +219,12 @@ pub async fn converge_from(
             before = None;
         }
     }
-    let checksum = sha1_hex(&request.content);
-    let content_changes = !state.exists || state.checksum.as_deref() != Some(checksum.as_str());
-    let attr_changes = if state.exists {
-        request.attrs.changes(&request.dest, &state)
-    } else {
-        vec![]
-    };
-    let changed = content_changes || !attr_changes.is_empty();
-
-    let mut result = ModuleResult::changed(changed)
+    let plan = write_plan::plan(&request, &state)?;
+    let mut result = ModuleResult::changed(plan.changed())
         .with("dest", request.dest.as_str())
-        .with("checksum", checksum.as_str())
+        .with("checksum", plan.checksum.as_str())
         .with("size", request.content.len() as i64);
-    if ctx.diff && content_changes {
+    if ctx.diff && plan.writes_content() {
         result.diffs.push(Diff {
             before_header: request.dest.clone(),
             after_header: request.dest.clone(),
@@ -262,24 +240,35 @@ pub async fn converge_from(
     } else {
         state.clone()
     };
-    if !changed || ctx.check_mode {
-        return Ok(with_final_attrs(result, &kept, &request.attrs));
-    }
-    if !content_changes {
-        ctx.run_ok_inline(&attr_changes.join(" && "), None, "changing attributes")
-            .await?;
-        return Ok(with_final_attrs(result, &state, &request.attrs));
-    }
-    let backup_file = request.backup && state.exists;
-    let (script, stdin) = write_script(&request, &state, backup_file);
-    let out = run_write(ctx, &request, &script, stdin).await?;
-    if out.rc != 0 {
-        return Err(write_failure(&request.dest, &out.stderr_text()));
-    }
-    if backup_file {
-        result = result.with("backup_file", out.stdout_text().trim());
+    if !ctx.check_mode {
+        result = apply(ctx, &request, &state, &plan.action, result).await?;
     }
     Ok(with_final_attrs(result, &kept, &request.attrs))
+}
+
+/// Carries out a write plan's action (`result` gains the backup's path).
+async fn apply(
+    ctx: &ModuleCtx<'_>,
+    request: &WriteRequest,
+    state: &PathState,
+    action: &WriteAction,
+    mut result: ModuleResult,
+) -> Result<ModuleResult, ModuleError> {
+    match action {
+        WriteAction::Nothing => {}
+        WriteAction::Attributes(changes) => change_attributes(ctx, &request.dest, changes).await?,
+        WriteAction::Content { backup } => {
+            let (script, stdin) = write_script(request, state, *backup);
+            let out = run_write(ctx, request, &script, stdin).await?;
+            if out.rc != 0 {
+                return Err(write_failure(&request.dest, &out.stderr_text()));
+            }
+            if *backup {
+                result = result.with("backup_file", out.stdout_text().trim());
+            }
+        }
+    }
+    Ok(result)
 }
 
 /// Runs a write script inline, or in a subshell when it carries the user's `validate`
@@ -371,8 +360,6 @@ pub async fn create_if_absent(
     Ok(Speculation::Exists(state, content))
 }
 
-/// The file's mode/owner/group after the write, as far as they are known without asking
-/// again (a new file's defaults come from the target's umask and user: left out).
 /// Converges only the attributes of an existing file whose content is right.
 pub async fn converge_attributes(
     ctx: &ModuleCtx<'_>,
@@ -380,15 +367,31 @@ pub async fn converge_attributes(
     state: &PathState,
     attrs: &Attributes,
 ) -> Result<ModuleResult, ModuleError> {
-    let changes = attrs.changes(dest, state);
-    if !changes.is_empty() && !ctx.check_mode {
-        ctx.run_ok_inline(&changes.join(" && "), None, "changing attributes")
-            .await?;
+    let changes = attrs.differences(state);
+    if !ctx.check_mode {
+        change_attributes(ctx, dest, &changes).await?;
     }
     let result = ModuleResult::changed(!changes.is_empty()).with("dest", dest);
     Ok(with_final_attrs(result, state, attrs))
 }
 
+async fn change_attributes(
+    ctx: &ModuleCtx<'_>,
+    dest: &str,
+    changes: &[AttrChange],
+) -> Result<(), ModuleError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let q = quote(dest);
+    let commands: Vec<String> = changes.iter().map(|c| c.command(&q, false)).collect();
+    ctx.run_ok_inline(&commands.join(" && "), None, "changing attributes")
+        .await?;
+    Ok(())
+}
+
+/// The file's mode/owner/group after the write, as far as they are known without asking
+/// again (a new file's defaults come from the target's umask and user: left out).
 fn with_final_attrs(
     mut result: ModuleResult,
     state: &PathState,

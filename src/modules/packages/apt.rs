@@ -309,7 +309,7 @@ impl Module for Apt {
                 stdout.push_str(&out.stdout_text());
                 stderr.push_str(&out.stderr_text());
                 if out.rc != 0 {
-                    return Ok(failure("install", &install, &out));
+                    return Err(failure("install", &install, &out));
                 }
             }
         }
@@ -322,7 +322,7 @@ impl Module for Apt {
                 stdout.push_str(&out.stdout_text());
                 stderr.push_str(&out.stderr_text());
                 if out.rc != 0 {
-                    return Ok(failure("remove", &remove, &out));
+                    return Err(failure("remove", &remove, &out));
                 }
             }
         }
@@ -397,9 +397,9 @@ fn quote_all(items: &[String]) -> String {
     items.iter().map(|i| quote(i)).collect::<Vec<_>>().join(" ")
 }
 
-fn failure(action: &str, packages: &[String], out: &crate::connection::ExecOutput) -> ModuleResult {
+fn failure(action: &str, packages: &[String], out: &crate::connection::ExecOutput) -> ModuleError {
     let stderr = out.stderr_text();
-    let mut result = ModuleResult::failed(format!(
+    let msg = format!(
         "'apt-get {action} {}' failed: {}",
         packages.join(" "),
         stderr
@@ -408,13 +408,12 @@ fn failure(action: &str, packages: &[String], out: &crate::connection::ExecOutpu
             .collect::<Vec<_>>()
             .join(" ")
             .trim()
-    ));
-    result.data.insert("rc".into(), out.rc.into());
-    result
-        .data
-        .insert("stdout".into(), out.stdout_text().into());
-    result.data.insert("stderr".into(), stderr.into());
-    result
+    );
+    ModuleResult::default()
+        .with("rc", out.rc)
+        .with("stdout", out.stdout_text())
+        .with("stderr", stderr)
+        .fail(msg)
 }
 
 #[cfg(test)]
@@ -446,7 +445,7 @@ mod tests {
 
     #[test]
     fn a_name_list_built_by_an_expression_stays_a_list() {
-        let vars: crate::load::model::VarMap = [
+        let vars: crate::value::VarMap = [
             ("base".to_string(), minijinja::Value::from(vec!["sudo"])),
             (
                 "extra".to_string(),

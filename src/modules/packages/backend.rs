@@ -118,12 +118,12 @@ impl Backend {
                 .with("stdout", out.stdout_text())
                 .with("stderr", out.stderr_text());
             if out.rc != 0 {
-                result.failed = true;
-                result.msg = Some(format!(
+                let msg = format!(
                     "{} failed for {quoted}: {}",
                     self.name,
                     out.stderr_text().trim()
-                ));
+                );
+                return Err(result.with("results", targets).fail(msg));
             }
         }
         Ok(result.with("results", targets))

@@ -101,88 +101,187 @@ fn render(lines: &[String]) -> String {
     }
 }
 
-#[async_trait]
-impl Module for Cron {
-    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let name = args.str(&["name"])?;
-        let state = args.choice("state", &["present", "absent"], "present")?;
-        let job = args.str(&["job", "value"])?;
-        let user = args.str(&["user"])?;
-        let cron_file = args.str(&["cron_file"])?;
-        let env = args.bool("env", false)?;
-        let disabled = args.bool("disabled", false)?;
-        let backup = args.bool("backup", false)?;
-        let mut special = args.str(&["special_time"])?;
-        if args.bool("reboot", false)? {
-            special = Some("reboot".into());
-        }
-        let mut times = Vec::new();
-        for key in ["minute", "hour", "day", "month", "weekday"] {
-            times.push(args.str(&[key])?.unwrap_or_else(|| "*".into()));
-        }
-        let insertafter = args.str(&["insertafter"])?;
-        let insertbefore = args.str(&["insertbefore"])?;
-        args.finish()?;
-        let name =
-            name.ok_or_else(|| ModuleError::Args("cron: missing required argument: name".into()))?;
-        if let Some(s) = &special {
-            let allowed = [
-                "reboot", "yearly", "annually", "monthly", "weekly", "daily", "hourly",
-            ];
-            if !allowed.contains(&s.as_str()) {
-                return Err(ModuleError::Args(format!(
-                    "cron: value of special_time must be one of: {}, got: {s}",
+/// `special_time` (or `reboot: yes`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecialTime {
+    Reboot,
+    Yearly,
+    Annually,
+    Monthly,
+    Weekly,
+    Daily,
+    Hourly,
+}
+
+impl SpecialTime {
+    const ALL: [SpecialTime; 7] = [
+        Self::Reboot,
+        Self::Yearly,
+        Self::Annually,
+        Self::Monthly,
+        Self::Weekly,
+        Self::Daily,
+        Self::Hourly,
+    ];
+
+    pub fn parse(text: &str) -> Result<Self, ModuleError> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| {
+                let allowed: Vec<&str> = Self::ALL.iter().map(|s| s.as_str()).collect();
+                ModuleError::Args(format!(
+                    "cron: value of special_time must be one of: {}, got: {text}",
                     allowed.join(", ")
-                )));
-            }
-            if times.iter().any(|t| t != "*") {
+                ))
+            })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Reboot => "reboot",
+            Self::Yearly => "yearly",
+            Self::Annually => "annually",
+            Self::Monthly => "monthly",
+            Self::Weekly => "weekly",
+            Self::Daily => "daily",
+            Self::Hourly => "hourly",
+        }
+    }
+}
+
+/// When a job runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    Special(SpecialTime),
+    /// minute, hour, day, month, weekday.
+    Fields([String; 5]),
+}
+
+/// The module's arguments, checked and typed.
+#[derive(Debug, Clone)]
+pub struct CronArgs {
+    pub name: String,
+    pub present: bool,
+    /// The command, or the variable's value with `env`; empty only when absent.
+    pub job: String,
+    pub user: Option<String>,
+    /// The cron.d file (absolute), instead of a user's crontab.
+    pub cron_path: Option<String>,
+    pub env: bool,
+    pub disabled: bool,
+    pub backup: bool,
+    pub schedule: Schedule,
+    pub insertafter: Option<String>,
+    pub insertbefore: Option<String>,
+}
+
+impl CronArgs {
+    /// The entry this asks for (the job line a crontab or cron.d file holds).
+    pub fn entry(&self) -> Entry {
+        let line = if self.env {
+            self.job.clone()
+        } else {
+            let schedule = match &self.schedule {
+                Schedule::Special(s) => format!("@{}", s.as_str()),
+                Schedule::Fields(fields) => fields.join(" "),
+            };
+            let who = match (&self.cron_path, &self.user) {
+                (Some(_), Some(u)) => format!("{u} "),
+                _ => String::new(),
+            };
+            let hash = if self.disabled { "#" } else { "" };
+            format!("{hash}{schedule} {who}{}", self.job)
+        };
+        Entry {
+            name: self.name.clone(),
+            line,
+            present: self.present,
+            env: self.env,
+            insertafter: self.insertafter.clone(),
+            insertbefore: self.insertbefore.clone(),
+        }
+    }
+}
+
+fn parse(mut args: Args) -> Result<CronArgs, ModuleError> {
+    let name = args.str(&["name"])?;
+    let state = args.choice("state", &["present", "absent"], "present")?;
+    let job = args.str(&["job", "value"])?;
+    let user = args.str(&["user"])?;
+    let cron_file = args.str(&["cron_file"])?;
+    let env = args.bool("env", false)?;
+    let disabled = args.bool("disabled", false)?;
+    let backup = args.bool("backup", false)?;
+    let mut special = args.str(&["special_time"])?;
+    if args.bool("reboot", false)? {
+        special = Some("reboot".into());
+    }
+    let mut fields: [String; 5] = Default::default();
+    for (field, key) in fields
+        .iter_mut()
+        .zip(["minute", "hour", "day", "month", "weekday"])
+    {
+        *field = args.str(&[key])?.unwrap_or_else(|| "*".into());
+    }
+    let insertafter = args.str(&["insertafter"])?;
+    let insertbefore = args.str(&["insertbefore"])?;
+    args.finish()?;
+    let name =
+        name.ok_or_else(|| ModuleError::Args("cron: missing required argument: name".into()))?;
+    let schedule = match special {
+        Some(s) => {
+            let special = SpecialTime::parse(&s)?;
+            if fields.iter().any(|t| t != "*") {
                 return Err(ModuleError::Args(
                     "cron: parameters are mutually exclusive: special_time|minute/hour/day/month/weekday".into(),
                 ));
             }
+            Schedule::Special(special)
         }
-        if cron_file.is_some() && user.is_none() {
-            return Err(ModuleError::Args(
-                "cron: to use cron_file you must give user as well (cron.d lines name their user)"
-                    .into(),
-            ));
-        }
-        if state == "present" && job.is_none() {
-            return Err(ModuleError::Args(
-                "cron: job is required with state=present".into(),
-            ));
-        }
-        let job = job.unwrap_or_default();
-        let line = if env {
-            job.clone()
+        None => Schedule::Fields(fields),
+    };
+    if cron_file.is_some() && user.is_none() {
+        return Err(ModuleError::Args(
+            "cron: to use cron_file you must give user as well (cron.d lines name their user)"
+                .into(),
+        ));
+    }
+    let present = state == "present";
+    if present && job.is_none() {
+        return Err(ModuleError::Args(
+            "cron: job is required with state=present".into(),
+        ));
+    }
+    let cron_path = cron_file.map(|f| {
+        if f.starts_with('/') {
+            f
         } else {
-            let schedule = match &special {
-                Some(s) => format!("@{s}"),
-                None => times.join(" "),
-            };
-            let who = match (&cron_file, &user) {
-                (Some(_), Some(u)) => format!("{u} "),
-                _ => String::new(),
-            };
-            format!("{}{schedule} {who}{job}", if disabled { "#" } else { "" })
-        };
-        let entry = Entry {
-            name: name.clone(),
-            line,
-            present: state == "present",
-            env,
-            insertafter,
-            insertbefore,
-        };
+            format!("/etc/cron.d/{f}")
+        }
+    });
+    Ok(CronArgs {
+        name,
+        present,
+        job: job.unwrap_or_default(),
+        user,
+        cron_path,
+        env,
+        disabled,
+        backup,
+        schedule,
+        insertafter,
+        insertbefore,
+    })
+}
 
-        let cron_path = cron_file.map(|f| {
-            if f.starts_with('/') {
-                f
-            } else {
-                format!("/etc/cron.d/{f}")
-            }
-        });
-        let (read, install) = match (&cron_path, &user) {
+#[async_trait]
+impl Module for Cron {
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Args) -> Result<ModuleResult, ModuleError> {
+        let args = parse(args)?;
+        let entry = args.entry();
+        let (cron_path, user, backup) = (&args.cron_path, &args.user, args.backup);
+        let (read, install) = match (cron_path, user) {
             (Some(path), _) => (
                 format!("cat {} 2>/dev/null; true", quote(path)),
                 String::new(),
@@ -198,7 +297,7 @@ impl Module for Cron {
         let updated = edit(&current, &entry);
         let before = render(&current);
         let after = render(&updated);
-        if let Some(path) = &cron_path {
+        if let Some(path) = cron_path {
             // A cron.d file left without entries is removed, as Ansible does.
             let mut result = if updated.is_empty() {
                 remove_file(ctx, path).await?
@@ -303,5 +402,77 @@ mod tests {
         assert_eq!(edit(&lines, &var)[0], "PATH=/bin");
         var.insertafter = Some("A".into());
         assert_eq!(edit(&lines, &var)[1], "PATH=/bin");
+    }
+
+    /// A recorded `crontab -l` (with the header Debian's cron prints).
+    const RECORDED: &str = "# DO NOT EDIT THIS FILE - edit the master and reinstall.\n\
+        # (/tmp/crontab.x installed on Mon Nov 30 12:00:00 2026)\n\
+        MAILTO=ops\n#Ansible: backup\n0 2 * * * /bin/backup\n";
+
+    fn cron_args(name: &str, job: &str) -> CronArgs {
+        CronArgs {
+            name: name.into(),
+            present: true,
+            job: job.into(),
+            user: None,
+            cron_path: None,
+            env: false,
+            disabled: false,
+            backup: false,
+            schedule: Schedule::Fields(["*/5", "*", "*", "*", "*"].map(String::from)),
+            insertafter: None,
+            insertbefore: None,
+        }
+    }
+
+    fn plan(args: &CronArgs) -> String {
+        render(&edit(&strip_header(RECORDED), &args.entry()))
+    }
+
+    #[test]
+    fn present_adds_a_job_once_and_keeps_a_converged_one() {
+        let args = cron_args("sync", "/bin/sync");
+        assert_eq!(
+            plan(&args),
+            "MAILTO=ops\n#Ansible: backup\n0 2 * * * /bin/backup\n#Ansible: sync\n*/5 * * * * /bin/sync\n"
+        );
+        let mut same = cron_args("backup", "/bin/backup");
+        same.schedule = Schedule::Fields(["0", "2", "*", "*", "*"].map(String::from));
+        assert_eq!(plan(&same), render(&strip_header(RECORDED)));
+    }
+
+    #[test]
+    fn absent_removes_the_named_job_only() {
+        let mut args = cron_args("backup", "");
+        args.present = false;
+        assert_eq!(plan(&args), "MAILTO=ops\n");
+        args.name = "other".into();
+        assert_eq!(plan(&args), render(&strip_header(RECORDED)));
+    }
+
+    #[test]
+    fn env_sets_a_variable_in_place() {
+        let mut args = cron_args("MAILTO", "root");
+        args.env = true;
+        assert_eq!(
+            plan(&args),
+            "MAILTO=root\n#Ansible: backup\n0 2 * * * /bin/backup\n"
+        );
+    }
+
+    #[test]
+    fn special_time_replaces_the_fields_and_cron_d_lines_name_their_user() {
+        assert_eq!(
+            SpecialTime::parse("annually").ok(),
+            Some(SpecialTime::Annually)
+        );
+        assert!(SpecialTime::parse("fortnightly").is_err());
+        let mut args = cron_args("boot", "/bin/warm");
+        args.schedule = Schedule::Special(SpecialTime::Reboot);
+        assert_eq!(args.entry().line, "@reboot /bin/warm");
+        args.cron_path = Some("/etc/cron.d/warm".into());
+        args.user = Some("kiln".into());
+        args.disabled = true;
+        assert_eq!(args.entry().line, "#@reboot kiln /bin/warm");
     }
 }

@@ -53,8 +53,8 @@ impl Module for Getent {
             0 => {}
             2 if !fail_key => {}
             2 => {
-                return Ok(ModuleResult::failed(
-                    "One or more supplied key could not be found in the database.",
+                return Err(ModuleError::Failed(
+                    "One or more supplied key could not be found in the database.".into(),
                 ))
             }
             1 => {

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use crate::connection::quote;
-use crate::load::model::VarMap;
 use crate::modules::{Args, Diff, Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::value::VarMap;
 
 pub struct Hostname;
 

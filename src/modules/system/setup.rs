@@ -6,8 +6,8 @@ use indexmap::IndexMap;
 use minijinja::Value;
 
 use super::export_list::parse_export_list;
-use crate::load::model::VarMap;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::value::VarMap;
 
 pub struct Setup;
 

@@ -148,7 +148,7 @@ impl Module for Sysctl {
                 .run(&format!("sysctl{flag} -p {}", quote(&file)), None)
                 .await?;
             if out.rc != 0 && !ignoreerrors {
-                return Ok(ModuleResult::failed(format!(
+                return Err(ModuleError::Failed(format!(
                     "Failed to reload sysctl: {}",
                     out.stderr_text().trim()
                 )));

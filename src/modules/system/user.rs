@@ -320,13 +320,14 @@ impl Module for User {
             if !ctx.check_mode {
                 let out = ctx.run(cmd, secret_input.map(String::into_bytes)).await?;
                 if out.rc != 0 {
-                    return Ok(ModuleResult::failed(format!(
-                        "user {name}: `{}` failed (rc={}): {}",
-                        cmd.split_whitespace().next().unwrap_or("useradd"),
-                        out.rc,
-                        out.stderr_text().trim()
-                    ))
-                    .with("name", name.as_str()));
+                    return Err(ModuleResult::default()
+                        .with("name", name.as_str())
+                        .fail(format!(
+                            "user {name}: `{}` failed (rc={}): {}",
+                            cmd.split_whitespace().next().unwrap_or("useradd"),
+                            out.rc,
+                            out.stderr_text().trim()
+                        )));
                 }
             }
         }
@@ -383,7 +384,7 @@ impl Module for User {
                 .stdout_text();
             if found.trim() == "link" {
                 // ssh-keygen and chown would follow a link the user planted.
-                return Ok(ModuleResult::failed(format!(
+                return Err(ModuleError::Failed(format!(
                     "user {name}: {file}, its .pub or its directory is a symbolic link; refusing to write the key through it"
                 )));
             }

@@ -5,6 +5,8 @@
 //! Plan: one `systemctl show` (plus `is-enabled`) reads everything; apply runs only the
 //! `systemctl` verbs that change something (`restarted`/`reloaded` always do).
 
+pub mod plan;
+
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use minijinja::Value;
@@ -12,68 +14,11 @@ use minijinja::Value;
 use crate::connection::quote;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::template::map_value;
+use plan::{parse_sysv, parse_unit, plan_systemd, plan_sysv, RunState, Wanted};
 
 pub struct Service {
-    /// `systemd`/`systemd_service`: daemon_reload, masked and scope are accepted.
+    /// `systemd`/`systemd_service`: fail on a host without systemd rather than fall back.
     pub systemd_only: bool,
-}
-
-/// What the target's systemd says about a unit.
-#[derive(Debug, Default, Clone)]
-pub struct UnitState {
-    pub properties: IndexMap<String, String>,
-    /// `systemctl is-enabled` output: enabled, disabled, static, masked, …
-    pub enablement: String,
-}
-
-impl UnitState {
-    pub fn found(&self) -> bool {
-        let load = self.prop("LoadState");
-        load != "not-found" && !(load == "masked" && self.prop("ActiveState").is_empty())
-            || self.enablement == "masked"
-    }
-    pub fn prop(&self, key: &str) -> &str {
-        self.properties.get(key).map(String::as_str).unwrap_or("")
-    }
-    pub fn running(&self) -> bool {
-        matches!(
-            self.prop("ActiveState"),
-            "active" | "activating" | "reloading"
-        )
-    }
-    pub fn enabled(&self) -> bool {
-        matches!(
-            self.enablement.as_str(),
-            "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated"
-        )
-    }
-    pub fn masked(&self) -> bool {
-        self.enablement == "masked" || self.prop("LoadState") == "masked"
-    }
-}
-
-/// Parses `systemctl show` output followed by `enablement:` from `is-enabled`.
-pub fn parse_unit(text: &str) -> UnitState {
-    let mut state = UnitState::default();
-    for line in text.lines() {
-        if let Some(e) = line.strip_prefix("enablement:") {
-            state.enablement = e.trim().to_string();
-        } else if let Some((k, v)) = line.split_once('=') {
-            state.properties.insert(k.to_string(), v.to_string());
-        }
-    }
-    state
-}
-
-struct Wanted {
-    name: String,
-    state: Option<String>,
-    enabled: Option<bool>,
-    masked: Option<bool>,
-    daemon_reload: bool,
-    daemon_reexec: bool,
-    no_block: bool,
-    user_scope: bool,
 }
 
 #[async_trait]
@@ -81,19 +26,11 @@ impl Module for Service {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
         let module = args.module();
         let name = args.str(&["name", "service", "unit"])?;
-        let state = match args.str(&["state"])? {
-            None => None,
-            Some(s) => {
-                let allowed = ["started", "stopped", "restarted", "reloaded"];
-                if !allowed.contains(&s.as_str()) {
-                    return Err(ModuleError::Args(format!(
-                        "{module}: value of state must be one of: {}, got: {s}",
-                        allowed.join(", ")
-                    )));
-                }
-                Some(s)
-            }
-        };
+        let state = args
+            .str(&["state"])?
+            .as_deref()
+            .map(|s| RunState::parse(module, s))
+            .transpose()?;
         let optional_bool = |args: &mut Args, key: &str| -> Result<Option<bool>, ModuleError> {
             match args.raw(key) {
                 None => Ok(None),
@@ -107,16 +44,15 @@ impl Module for Service {
             }
         };
         let enabled = optional_bool(&mut args, "enabled")?;
-        let (masked, daemon_reload, daemon_reexec, scope) = if self.systemd_only {
-            (
-                optional_bool(&mut args, "masked")?,
-                args.bool("daemon_reload", false)? || args.bool("daemon-reload", false)?,
-                args.bool("daemon_reexec", false)? || args.bool("daemon-reexec", false)?,
-                args.choice("scope", &["system", "user", "global"], "system")?,
-            )
-        } else {
-            (None, false, false, "system".to_string())
-        };
+        // `service` hands these to systemd as Ansible's service action does; only a host
+        // without systemd refuses them (below).
+        let masked = optional_bool(&mut args, "masked")?;
+        let daemon_reload =
+            args.bool("daemon_reload", false)? || args.bool("daemon-reload", false)?;
+        let daemon_reexec =
+            args.bool("daemon_reexec", false)? || args.bool("daemon-reexec", false)?;
+        let scope = args.choice("scope", &["system", "user", "global"], "system")?;
+        let systemd_args = masked.is_some() || daemon_reload || daemon_reexec || scope != "system";
         let no_block = args.bool("no_block", false)?;
         let _ = args.raw_any(&[
             "pattern",
@@ -167,6 +103,11 @@ impl Module for Service {
             if self.systemd_only {
                 return Err(ModuleError::Failed(format!(
                     "{module}: systemd is not running on this host (no /run/systemd/system)"
+                )));
+            }
+            if systemd_args {
+                return Err(ModuleError::Args(format!(
+                    "{module}: masked, daemon_reload, daemon_reexec and scope need systemd, which this host does not run"
                 )));
             }
             return sysv(ctx, &wanted).await;
@@ -238,35 +179,16 @@ async fn systemd(
             wanted.name
         )));
     }
-    let mut verbs: Vec<&str> = Vec::new();
-    match wanted.masked {
-        Some(true) if !unit.masked() => verbs.push("mask"),
-        Some(false) if unit.masked() => verbs.push("unmask"),
-        _ => {}
-    }
-    match wanted.enabled {
-        Some(true) if !unit.enabled() || verbs.contains(&"unmask") => verbs.push("enable"),
-        Some(false) if unit.enabled() && unit.enablement != "static" => verbs.push("disable"),
-        _ => {}
-    }
-    if wanted.enabled == Some(true) && unit.enablement == "static" {
-        // A static unit has no [Install] section; there is nothing to enable.
-        verbs.retain(|v| *v != "enable");
-    }
+    let verbs = plan_systemd(wanted, &unit);
     let running = unit.running();
-    match wanted.state.as_deref() {
-        Some("started") if !running => verbs.push("start"),
-        Some("stopped") if running => verbs.push("stop"),
-        Some("restarted") => verbs.push("restart"),
-        Some("reloaded") if running => verbs.push("reload"),
-        Some("reloaded") => verbs.push("start"),
-        _ => {}
-    }
     let no_block = if wanted.no_block { " --no-block" } else { "" };
     if !ctx.check_mode {
         for verb in &verbs {
             let out = ctx
-                .run(&format!("{systemctl}{no_block} {verb} -- {q}"), None)
+                .run(
+                    &format!("{systemctl}{no_block} {} -- {q}", verb.as_str()),
+                    None,
+                )
                 .await?;
             if out.rc != 0 {
                 let journal = ctx
@@ -277,8 +199,9 @@ async fn systemd(
                     .await
                     .map(|o| o.stdout_text())
                     .unwrap_or_default();
-                return Ok(ModuleResult::failed(format!(
-                    "Unable to {verb} service {}: {}\n{}",
+                return Err(ModuleError::Failed(format!(
+                    "Unable to {} service {}: {}\n{}",
+                    verb.as_str(),
                     wanted.name,
                     out.stderr_text().trim(),
                     journal.trim_end()
@@ -287,8 +210,8 @@ async fn systemd(
         }
     }
     result.changed = !verbs.is_empty();
-    let final_state = match wanted.state.as_deref() {
-        Some("stopped") => "stopped",
+    let final_state = match wanted.state {
+        Some(RunState::Stopped) => "stopped",
         Some(_) => "started",
         None if running => "started",
         None => "stopped",
@@ -318,43 +241,13 @@ async fn sysv(ctx: &ModuleCtx<'_>, wanted: &Wanted) -> Result<ModuleResult, Modu
          if command -v update-rc.d >/dev/null 2>&1; then echo tool:update-rc.d; elif command -v chkconfig >/dev/null 2>&1; then echo tool:chkconfig; fi; fi"
     );
     let text = ctx.run(&probe, None).await?.stdout_text();
-    let running = text.contains("running:0");
-    let enabled = text.contains("enabled:yes");
-    let tool = text
-        .lines()
-        .find_map(|l| l.strip_prefix("tool:"))
-        .unwrap_or("")
-        .to_string();
-    let (ctl, start) = if tool == "openrc" {
-        ("rc-service", format!("rc-service {q}"))
+    let observed = parse_sysv(&text);
+    let commands = plan_sysv(wanted, &observed)?;
+    let ctl = if observed.tool == "openrc" {
+        "rc-service"
     } else {
-        ("service", format!("service {q}"))
+        "service"
     };
-    let mut commands: Vec<String> = Vec::new();
-    match wanted.enabled {
-        Some(want) if want != enabled => commands.push(match (tool.as_str(), want) {
-            ("openrc", true) => format!("rc-update add {q} default"),
-            ("openrc", false) => format!("rc-update del {q} default"),
-            ("update-rc.d", true) => format!("update-rc.d {q} defaults && update-rc.d {q} enable"),
-            ("update-rc.d", false) => format!("update-rc.d {q} disable"),
-            ("chkconfig", true) => format!("chkconfig {q} on"),
-            ("chkconfig", false) => format!("chkconfig {q} off"),
-            _ => {
-                return Err(ModuleError::Failed(format!(
-                    "service: no tool found to enable or disable {} at boot",
-                    wanted.name
-                )))
-            }
-        }),
-        _ => {}
-    }
-    match wanted.state.as_deref() {
-        Some("started") if !running => commands.push(format!("{start} start")),
-        Some("stopped") if running => commands.push(format!("{start} stop")),
-        Some("restarted") => commands.push(format!("{start} restart")),
-        Some("reloaded") => commands.push(format!("{start} reload")),
-        _ => {}
-    }
     if !ctx.check_mode {
         for command in &commands {
             ctx.run_ok(command, None, ctl).await?;
@@ -364,27 +257,9 @@ async fn sysv(ctx: &ModuleCtx<'_>, wanted: &Wanted) -> Result<ModuleResult, Modu
         .with("name", wanted.name.as_str())
         .with(
             "state",
-            match wanted.state.as_deref() {
-                Some("stopped") => "stopped",
+            match wanted.state {
+                Some(RunState::Stopped) => "stopped",
                 _ => "started",
             },
         ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unit_states() {
-        let nginx = parse_unit(
-            "Id=nginx.service\nLoadState=loaded\nActiveState=active\nenablement:enabled\n",
-        );
-        assert!(nginx.found() && nginx.running() && nginx.enabled() && !nginx.masked());
-        let missing =
-            parse_unit("Id=nope.service\nLoadState=not-found\nActiveState=inactive\nenablement:\n");
-        assert!(!missing.found());
-        let masked = parse_unit("LoadState=masked\nActiveState=inactive\nenablement:masked\n");
-        assert!(masked.found() && masked.masked());
-    }
 }

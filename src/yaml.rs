@@ -6,6 +6,9 @@
 //! liberal than PyYAML are corrected from the source text: only PyYAML's boolean spellings
 //! (`yes/no/on/off/true/false` in lower, Title or UPPER case) become booleans; `y`, `n` or
 //! `yEs` stay strings.
+//!
+//! A leaf module: the loader, `from_yaml` and the CLI's `-e @file` all read YAML here, so it
+//! imports only the other leaves (`error`, `value`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -128,7 +131,7 @@ impl Node {
             NodeKind::BigInt(digits) => Value::from(digits.as_str()),
             NodeKind::Float(f) => Value::from(*f),
             NodeKind::Str(s) | NodeKind::Vault(s) => Value::from(s.as_str()),
-            NodeKind::Unsafe(s) => crate::template::untrusted_str(s),
+            NodeKind::Unsafe(s) => crate::value::untrusted_str(s),
             NodeKind::Seq(items) => {
                 Value::from(items.iter().map(Node::to_value).collect::<Vec<_>>())
             }
@@ -137,7 +140,7 @@ impl Node {
                     .iter()
                     .filter_map(|(k, v)| Some((k.key_text()?, v.to_value())))
                     .collect();
-                crate::template::map_value(map)
+                crate::value::map_value(map)
             }
         }
     }
@@ -418,7 +421,7 @@ mod tests {
         assert!(matches!(root.get("v").unwrap().kind, NodeKind::Vault(_)));
         let unsafe_value = root.get("u").unwrap().to_value();
         assert_eq!(unsafe_value.as_str(), Some("{{ raw }}"));
-        assert!(crate::template::is_untrusted(&unsafe_value));
+        assert!(crate::value::is_untrusted(&unsafe_value));
     }
 
     #[test]
