@@ -473,9 +473,9 @@ fn an_undefined_loop_is_skipped_when_its_condition_is_false() {
         ("keys.yml", "- fail: msg=included\n"),
     ];
     let (_dir, run) = run_on(&[&t], &files, &[]);
-    // keys.yml fails if it is included; the skipped debug counts once.
+    // keys.yml fails if it is included; the skipped debug and include count once each.
     run.assert_ok();
-    assert_eq!(run.recap("web1", "skipped"), 1, "{}", run.stdout);
+    assert_eq!(run.recap("web1", "skipped"), 2, "{}", run.stdout);
     assert_eq!(run.recap("web1", "ok"), 1, "{}", run.stdout);
 
     // A true condition reports the loop's error.
@@ -503,6 +503,97 @@ fn the_connection_keyword_runs_a_play_or_task_locally() {
     support::playbook(dir.path(), &["-i", inv, "site.yml"]).assert_ok();
     assert!(marker.exists(), "the local play wrote on the controller");
     assert!(!t.check(&format!("test -e {}", marker.display())));
+}
+
+/// A notified handler runs after a later failure when forced (play keyword, flag, or
+/// environment), and a handler may be an `include_tasks`; unforced, a failed host drops its
+/// notifications without warning that the handler does not exist.
+#[test]
+fn forced_handlers_run_after_a_failure_and_may_include_tasks() {
+    let t = Target::start("web1");
+    let play = |force: &str| {
+        format!(
+            "- hosts: web\n  gather_facts: no\n{force}  tasks:\n    - command: /bin/true\n      notify: clean up\n    - fail: msg=boom\n  handlers:\n    - name: clean up\n      include_tasks: cleanup.yml\n"
+        )
+    };
+    let cleanup = "- shell: echo cleaned >> /tmp/handled\n";
+    let forced_play = play("  force_handlers: true\n");
+    let (_dir, run) = run_on(
+        &[&t],
+        &[("site.yml", &forced_play), ("cleanup.yml", cleanup)],
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(t.root("cat /tmp/handled"), "cleaned\n", "{}", run.stdout);
+
+    let plain_play = play("");
+    let files = [("site.yml", plain_play.as_str()), ("cleanup.yml", cleanup)];
+    let (_dir, run) = run_on(&[&t], &files, &["--force-handlers"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(t.root("cat /tmp/handled"), "cleaned\ncleaned\n");
+
+    let dir = project(&files);
+    let inv = inventory(dir.path(), "web", &[&t]);
+    let args = ["playbook", "-i", inv.to_str().unwrap(), "site.yml"];
+    let env = [
+        ("ANSIBLE_HOST_KEY_CHECKING", "false"),
+        ("ANSIBLE_FORCE_HANDLERS", "true"),
+    ];
+    let run = support::run_kiln(&support::kiln(), dir.path(), &args, &env);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(t.root("cat /tmp/handled"), "cleaned\ncleaned\ncleaned\n");
+
+    let (_dir, run) = run_on(&[&t], &files, &[]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert_eq!(t.root("cat /tmp/handled"), "cleaned\ncleaned\ncleaned\n");
+    let output = format!("{}{}", run.stdout, run.stderr);
+    assert!(!output.contains("no handler by that name"), "{output}");
+}
+
+/// The recap counts as Ansible's: a skipped include and an empty loop are skipped once, a
+/// loop with some items skipped is ok once, an ignored failure that changed is changed; and
+/// `failed_when` sees the module's own result, `failed` included (also when false).
+#[test]
+fn recap_counts_and_registered_results_follow_ansible() {
+    let t = Target::start("web1");
+    let site = r#"- hosts: web
+  gather_facts: no
+  vars:
+    a_var: one
+  tasks:
+    - include_tasks: never.yml
+      when: false
+    - include_tasks: never.yml
+      loop: []
+    - debug: msg={{ item }}
+      loop: [1, 2, 3]
+      when: item != 2
+    - command: /bin/false
+      ignore_errors: true
+    - command: /bin/true
+      register: fine
+    - assert: {that: a_var != "one"}
+      register: result
+      failed_when: result is not failed or result.msg is not contains("Assertion failed")
+    - assert:
+        that: fine.failed is defined and not fine.failed
+"#;
+    let (_dir, run) = run_on(&[&t], &[("site.yml", site)], &[]);
+    run.assert_ok();
+    for (counter, expected) in [
+        ("ok", 5),
+        ("changed", 2),
+        ("skipped", 2),
+        ("ignored", 1),
+        ("failed", 0),
+    ] {
+        assert_eq!(
+            run.recap("web1", counter),
+            expected,
+            "{counter}:\n{}",
+            run.stdout
+        );
+    }
 }
 
 /// Every module ansible-core ships is known by name: one kiln has no native version of loads

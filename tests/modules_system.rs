@@ -127,6 +127,33 @@ fn apt_bad_arguments_name_the_option() {
     );
 }
 
+/// `service` passes systemd's own options through, as Ansible's service action does.
+#[test]
+fn service_passes_systemd_options_through() {
+    let t = Target::start_systemd("t");
+    let tasks = r#"
+    - copy:
+        dest: /etc/systemd/system/kiln-pass.service
+        content: "[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n"
+    - service:
+        name: kiln-pass
+        state: started
+        enabled: yes
+        daemon-reload: yes
+    - service: name=kiln-pass masked=no daemon_reload=yes scope=system
+"#;
+    converge(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/etc/systemd/system",
+        true,
+    );
+    assert_eq!(
+        t.root("systemctl is-active kiln-pass; systemctl is-enabled kiln-pass"),
+        "active\nenabled\n"
+    );
+}
+
 #[test]
 fn services_start_stop_enable_and_mask_under_systemd() {
     let t = Target::start_systemd("t");

@@ -232,6 +232,7 @@ fn run_options(args: &PlaybookArgs, config: &AnsibleConfig) -> anyhow::Result<Ru
         .or(options.become_user);
     options.become_method = args.become_method.clone().or(options.become_method);
     options.verbosity = args.verbose;
+    options.force_handlers |= args.force_handlers;
     let connection = &mut options.connection;
     connection.connection = args.connection.clone();
     connection.remote_user = args.user.clone().or(connection.remote_user.take());

@@ -23,6 +23,8 @@ pub struct AnsibleConfig {
     pub become_user: Option<String>,
     pub become_method: Option<String>,
     pub gathering: Option<String>,
+    /// `force_handlers` / `ANSIBLE_FORCE_HANDLERS`: notified handlers run on failed hosts too.
+    pub force_handlers: Option<bool>,
     /// `nocolor` / `ANSIBLE_NOCOLOR` / `NO_COLOR`.
     pub nocolor: Option<bool>,
     /// `force_color` / `ANSIBLE_FORCE_COLOR`: colour even when stdout is not a terminal.
@@ -52,6 +54,7 @@ pub const HONOURED_ENVIRONMENT: &[&str] = &[
     "ANSIBLE_BECOME_USER",
     "ANSIBLE_BECOME_METHOD",
     "ANSIBLE_GATHERING",
+    "ANSIBLE_FORCE_HANDLERS",
     "ANSIBLE_NOCOLOR",
     "ANSIBLE_FORCE_COLOR",
     "ANSIBLE_STDOUT_CALLBACK",
@@ -169,6 +172,7 @@ impl AnsibleConfig {
                 ("defaults", "host_key_checking") => config.host_key_checking = parse_bool(value),
                 ("defaults", "timeout") => config.timeout = value.parse().ok(),
                 ("defaults", "gathering") => config.gathering = Some(value.to_string()),
+                ("defaults", "force_handlers") => config.force_handlers = parse_bool(value),
                 ("defaults", "nocolor") => config.nocolor = parse_bool(value),
                 ("defaults", "stdout_callback") => config.stdout_callback = Some(value.to_string()),
                 ("defaults", "display_skipped_hosts") => {
@@ -235,6 +239,9 @@ impl AnsibleConfig {
         }
         if let Some(b) = env_bool("ANSIBLE_DISPLAY_OK_HOSTS") {
             self.display_ok_hosts = Some(b);
+        }
+        if let Some(b) = env_bool("ANSIBLE_FORCE_HANDLERS") {
+            self.force_handlers = Some(b);
         }
         if let Ok(v) = std::env::var("ANSIBLE_GATHERING") {
             self.gathering = Some(v);

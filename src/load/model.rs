@@ -33,6 +33,8 @@ pub struct Play {
     pub serial: Vec<Value>,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
+    /// `force_handlers:` as written; unset follows the run's option.
+    pub force_handlers: Option<bool>,
     /// pre_tasks, roles + tasks, post_tasks: handlers are flushed after each.
     pub sections: Vec<Vec<TaskItem>>,
     pub handlers: Vec<Arc<Task>>,

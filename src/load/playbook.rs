@@ -198,6 +198,10 @@ impl Loader {
             Some(node) => Some(bool_of(doc, node, "gather_facts")?),
             None => None,
         };
+        let force_handlers = match map.get("force_handlers") {
+            Some(node) => Some(bool_of(doc, node, "force_handlers")?),
+            None => None,
+        };
         let serial = match map.get("serial") {
             Some(node) => string_or_list(doc, node, "serial")?,
             None => vec![],
@@ -226,6 +230,7 @@ impl Loader {
             any_errors_fatal: inherited.any_errors_fatal.unwrap_or(false),
             inherited: inherited.clone(),
             max_fail_percentage,
+            force_handlers,
             sections: vec![pre_tasks, main, post_tasks],
             handlers,
             roles: self.take_role_scopes(),

@@ -25,6 +25,8 @@ pub struct HostOutcome {
     pub facts: Option<VarMap>,
     pub set_vars: Vec<(VarMap, VarLevel)>,
     pub notify: bool,
+    /// The task changed something, also when it then failed (an ignored failure counts).
+    pub changed: bool,
     pub meta: Option<String>,
 }
 
@@ -39,11 +41,11 @@ struct ItemRun {
 fn result_map(r: &ModuleResult) -> IndexMap<String, Value> {
     let mut map = r.data.clone();
     map.insert("changed".into(), Value::from(r.changed));
-    if r.failed {
-        map.insert("failed".into(), Value::from(true));
-    }
+    // Ansible registers `failed` on every result that ran (callbacks never show it).
     if r.skipped {
         map.insert("skipped".into(), Value::from(true));
+    } else {
+        map.insert("failed".into(), Value::from(r.failed));
     }
     if let Some(msg) = &r.msg {
         map.insert("msg".into(), Value::from(msg.as_str()));
@@ -204,6 +206,7 @@ impl TaskRun<'_> {
         };
         out.status = Some(status);
         out.notify = status == Status::Changed;
+        out.changed = runs.iter().any(|r| r.outcome.changed);
         for run in &runs {
             if let Some(facts) = &run.outcome.facts {
                 out.facts
@@ -299,6 +302,18 @@ impl TaskRun<'_> {
         is_debug: bool,
         no_log: bool,
     ) {
+        // `failed: false` is registered but, as in Ansible's callbacks, never shown.
+        let shown;
+        let result = if result.get("failed").is_some_and(|f| !f.is_true()) {
+            shown = {
+                let mut copy = result.clone();
+                copy.shift_remove("failed");
+                copy
+            };
+            &shown
+        } else {
+            result
+        };
         let delegated = self
             .task
             .inherited

@@ -55,11 +55,8 @@ impl Runner {
                 return Ok(());
             }
             match item {
-                TaskItem::Task(task)
-                    if task.action.is(RunnerAction::IncludeTasks)
-                        || task.action.is(RunnerAction::IncludeRole) =>
-                {
-                    Box::pin(self.run_include(ctx, task, &active)).await?;
+                TaskItem::Task(task) if is_include(task) => {
+                    Box::pin(self.run_include(ctx, task, &active, false)).await?;
                 }
                 TaskItem::Task(task) => self.run_task(ctx, task, &active, false).await?,
                 TaskItem::Block(block) => Box::pin(self.run_block(ctx, block, &active)).await?,
@@ -269,6 +266,9 @@ impl Runner {
             Some(Status::Failed) if outcome.ignored => {
                 state.stats.ok += 1;
                 state.stats.ignored += 1;
+                if outcome.changed {
+                    state.stats.changed += 1;
+                }
             }
             Some(Status::Failed) => {
                 state.stats.failed += 1;
@@ -323,36 +323,59 @@ impl Runner {
     }
 
     /// Runs notified handlers in definition order, each once, on the hosts that notified it.
+    /// With `force_handlers` a host that failed since still runs them (as an `always` would).
     pub(crate) async fn flush_handlers(&mut self, ctx: &mut PlayCtx) -> Result<()> {
+        let force = ctx
+            .play
+            .force_handlers
+            .unwrap_or(self.shared.opts.force_handlers);
         let handlers = ctx.handlers.clone();
         for handler in &handlers {
-            let name = handler.name.clone().unwrap_or_default();
-            let qualified = handler.display_name();
-            let matches = |n: &String| *n == name || *n == qualified || handler.listen.contains(n);
+            let matches = |n: &String| handler_matches(handler, n);
             let hosts: Vec<String> = ctx
                 .hosts
                 .iter()
                 .filter(|h| {
-                    self.hosts
-                        .get(*h)
-                        .is_some_and(|s| s.active() && s.notified.iter().any(matches))
+                    self.hosts.get(*h).is_some_and(|s| {
+                        let runs = s.active() || (force && s.failed && !s.unreachable && !s.ended);
+                        runs && s.notified.iter().any(matches)
+                    })
                 })
                 .cloned()
                 .collect();
             if hosts.is_empty() {
                 continue;
             }
+            let mut revived = Vec::new();
             for host in &hosts {
                 if let Some(state) = self.hosts.get_mut(host) {
                     state.notified.retain(|n| !matches(n));
+                    if state.failed {
+                        state.failed = false;
+                        revived.push(host.clone());
+                    }
                 }
             }
-            self.run_task(ctx, handler, &hosts, true).await?;
+            let ran = if is_include(handler) {
+                Box::pin(self.run_include(ctx, handler, &hosts, true)).await
+            } else {
+                self.run_task(ctx, handler, &hosts, true).await
+            };
+            for host in &revived {
+                if let Some(state) = self.hosts.get_mut(host) {
+                    state.failed = true;
+                }
+            }
+            ran?;
         }
-        // Notifications naming no handler are an error in Ansible; warn and drop them.
+        // Notifications naming no handler are an error in Ansible; warn and drop them. Those
+        // of a host that failed before the flush are dropped silently.
         for host in ctx.hosts.clone() {
             if let Some(state) = self.hosts.get_mut(&host) {
                 for orphan in state.notified.drain(..) {
+                    if handlers.iter().any(|h| handler_matches(h, &orphan)) {
+                        continue;
+                    }
                     self.shared.reporter.warning(&format!("[{host}]: the handler '{orphan}' was notified but no handler by that name or listen topic exists"));
                 }
             }
@@ -367,15 +390,20 @@ impl Runner {
         ctx: &mut PlayCtx,
         task: &Arc<Task>,
         hosts: &[String],
+        handler: bool,
     ) -> Result<()> {
-        if !self.selected(task) {
+        if !handler && !self.selected(task) {
             return Ok(());
         }
         let hostvars = HostVars::build(self.shared.templar.clone(), &self.hosts, &ctx.layers);
         // (target, include vars) → hosts
         let mut groups: IndexMap<(String, String), (Value, VarMap, Vec<String>)> = IndexMap::new();
         let mut announced = false;
+        // Hosts for which every item's condition was false (or the loop was empty): the
+        // include counts once as skipped for each, as in Ansible's recap.
+        let mut skipped = Vec::new();
         for host in hosts {
+            let mut included = false;
             let state = self.hosts.get(host).cloned().unwrap_or_default();
             let scope = Scope::new(
                 self.shared.templar.clone(),
@@ -417,7 +445,9 @@ impl Runner {
                 }
                 if !pass {
                     if !announced {
-                        self.shared.reporter.task_start(&task.display_name(), false);
+                        self.shared
+                            .reporter
+                            .task_start(&task.display_name(), handler);
                         announced = true;
                     }
                     continue;
@@ -440,6 +470,15 @@ impl Runner {
                     .or_insert_with(|| (args.clone(), layer.clone(), Vec::new()))
                     .2
                     .push(host.clone());
+                included = true;
+            }
+            if !included {
+                skipped.push(host.clone());
+            }
+        }
+        for host in &skipped {
+            if let Some(state) = self.hosts.get_mut(host) {
+                state.stats.skipped += 1;
             }
         }
         for ((target, _), (args, item_vars, group_hosts)) in groups {
@@ -520,4 +559,16 @@ impl Runner {
         }
         Ok(())
     }
+}
+
+/// A dynamic include, which the task loop expands rather than running as a module.
+fn is_include(task: &Task) -> bool {
+    task.action.is(RunnerAction::IncludeTasks) || task.action.is(RunnerAction::IncludeRole)
+}
+
+/// Whether a notification names `handler` (by name, role-qualified name or listen topic).
+fn handler_matches(handler: &Task, notified: &str) -> bool {
+    handler.name.as_deref() == Some(notified)
+        || handler.display_name() == notified
+        || handler.listen.iter().any(|topic| topic == notified)
 }

@@ -45,6 +45,8 @@ pub struct RunOptions {
     pub connection: ConnectionDefaults,
     pub verbosity: u8,
     pub gathering: Gathering,
+    /// Notified handlers run on hosts that failed later (a play's `force_handlers:` wins).
+    pub force_handlers: bool,
 }
 
 /// ansible.cfg's `gathering`: when a play without `gather_facts:` gathers facts.

@@ -138,6 +138,7 @@ impl RunOptions {
                 Some(text) => text.parse()?,
                 None => Default::default(),
             },
+            force_handlers: config.force_handlers.unwrap_or(false),
         })
     }
 }

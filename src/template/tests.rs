@@ -19,11 +19,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test("version_compare", version_test);
     env.add_test("truthy", |v: Value| super::truthy(&v));
     env.add_test("falsy", |v: Value| !super::truthy(&v));
-    env.add_test("contains", |v: Value, item: Value| {
-        v.try_iter()
-            .map(|mut it| it.any(|x| x == item))
-            .unwrap_or(false)
-    });
+    env.add_test("contains", contains);
     env.add_test("subset", |a: Value, b: Value| {
         let b: Vec<Value> = b.try_iter().map(|i| i.collect()).unwrap_or_default();
         a.try_iter()
@@ -131,9 +127,33 @@ fn version_test(
     })
 }
 
+/// `seq is contains(item)`: Python's `item in seq`, so a substring of a string.
+fn contains(seq: Value, item: Value) -> bool {
+    if let (Some(text), Some(part)) = (seq.as_str(), item.as_str()) {
+        return text.contains(part);
+    }
+    seq.try_iter()
+        .map(|mut it| it.any(|x| x == item))
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;
+
+    #[test]
+    fn contains_finds_substrings_items_and_keys() {
+        let mut env = Environment::new();
+        register(&mut env);
+        let render = |expr: &str| env.render_str(expr, ()).unwrap();
+        assert_eq!(
+            render("{{ 'Assertion failed' is contains('Assertion') }}"),
+            "True"
+        );
+        assert_eq!(render("{{ 'abc' is contains('x') }}"), "False");
+        assert_eq!(render("{{ [1, 2] is contains(2) }}"), "True");
+        assert_eq!(render("{{ {'k': 1} is contains('k') }}"), "True");
+    }
 
     #[test]
     fn versions_compare_numerically() {

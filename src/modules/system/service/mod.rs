@@ -17,7 +17,7 @@ use crate::template::map_value;
 use plan::{parse_sysv, parse_unit, plan_systemd, plan_sysv, RunState, Wanted};
 
 pub struct Service {
-    /// `systemd`/`systemd_service`: daemon_reload, masked and scope are accepted.
+    /// `systemd`/`systemd_service`: fail on a host without systemd rather than fall back.
     pub systemd_only: bool,
 }
 
@@ -44,16 +44,15 @@ impl Module for Service {
             }
         };
         let enabled = optional_bool(&mut args, "enabled")?;
-        let (masked, daemon_reload, daemon_reexec, scope) = if self.systemd_only {
-            (
-                optional_bool(&mut args, "masked")?,
-                args.bool("daemon_reload", false)? || args.bool("daemon-reload", false)?,
-                args.bool("daemon_reexec", false)? || args.bool("daemon-reexec", false)?,
-                args.choice("scope", &["system", "user", "global"], "system")?,
-            )
-        } else {
-            (None, false, false, "system".to_string())
-        };
+        // `service` hands these to systemd as Ansible's service action does; only a host
+        // without systemd refuses them (below).
+        let masked = optional_bool(&mut args, "masked")?;
+        let daemon_reload =
+            args.bool("daemon_reload", false)? || args.bool("daemon-reload", false)?;
+        let daemon_reexec =
+            args.bool("daemon_reexec", false)? || args.bool("daemon-reexec", false)?;
+        let scope = args.choice("scope", &["system", "user", "global"], "system")?;
+        let systemd_args = masked.is_some() || daemon_reload || daemon_reexec || scope != "system";
         let no_block = args.bool("no_block", false)?;
         let _ = args.raw_any(&[
             "pattern",
@@ -104,6 +103,11 @@ impl Module for Service {
             if self.systemd_only {
                 return Err(ModuleError::Failed(format!(
                     "{module}: systemd is not running on this host (no /run/systemd/system)"
+                )));
+            }
+            if systemd_args {
+                return Err(ModuleError::Args(format!(
+                    "{module}: masked, daemon_reload, daemon_reexec and scope need systemd, which this host does not run"
                 )));
             }
             return sysv(ctx, &wanted).await;
