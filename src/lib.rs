@@ -13,4 +13,6 @@ pub mod load;
 pub mod modules;
 pub mod output;
 pub mod run;
+pub mod shell;
 pub mod template;
+pub mod util;

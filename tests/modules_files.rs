@@ -14,7 +14,7 @@ fn file_directories_links_touch_and_absent() {
     let tasks = r#"
     - file: path=/srv/data state=directory owner=kiln group=kiln mode=0750
     - file: path=/srv/data/sub/deep state=directory
-    - file: src=/srv/data dest=/srv/current state=link
+    - file: src=/srv/data dest=/srv/current state=link group=kiln
     - file: path=/srv/old state=absent
     - file:
         path: /srv/data
@@ -31,6 +31,7 @@ fn file_directories_links_touch_and_absent() {
     assert!(t.check("test -d /srv/data/sub/deep"));
     assert_eq!(t.root("stat -c %U /srv/data/sub/deep").trim(), "kiln");
     assert_eq!(t.root("readlink /srv/current").trim(), "/srv/data");
+    assert_eq!(t.root("stat -c %G /srv/current").trim(), "kiln");
     assert!(!t.check("test -e /srv/old"));
     assert_eq!(t.root("stat -c %a /srv/pre/f").trim(), "640");
     assert_eq!(t.root("stat -c %a /srv/pre/stamp").trim(), "644");

@@ -54,7 +54,7 @@ pub async fn client(region: Option<&str>, endpoint: Option<&str>) -> anyhow::Res
 }
 
 pub fn tags(run_id: &str, extra: &std::collections::BTreeMap<String, String>) -> Vec<Tag> {
-    let created = crate::modules::util::unix_now().to_string();
+    let created = crate::clock::epoch_seconds().to_string();
     let mut tags: Vec<Tag> = extra
         .iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())

@@ -13,7 +13,7 @@ use sha2::Digest;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
-use crate::modules::util::unix_now;
+use crate::clock::epoch_seconds as unix_now;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Image {

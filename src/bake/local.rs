@@ -83,7 +83,7 @@ pub async fn allocate_network() -> anyhow::Result<Network> {
         .context("running `ip` (package iproute2)")?;
     let used = String::from_utf8_lossy(&used.stdout).into_owned();
     for _ in 0..64 {
-        let id = crate::modules::util::random_id();
+        let id = crate::util::random_id();
         let bytes = u32::from_str_radix(&id[..8], 16).unwrap_or(0).to_be_bytes();
         let (b, c) = (bytes[0], (bytes[1] % 64) * 4);
         let host = Ipv4Addr::new(10, 201, b, c + 1);

@@ -17,7 +17,7 @@ use crate::bake::local::{self, Instance};
 use crate::bake::manifest::{self, Build};
 use crate::bake::proxy::Proxy;
 use crate::bake::spec::{BakeSpec, LocalSource, Provision, Source};
-use crate::modules::util::unix_now as now;
+use crate::clock::epoch_seconds as now;
 
 /// The port of the apt proxy on the host's end of a build instance's veth.
 const PROXY_PORT: u16 = 3142;
@@ -71,7 +71,7 @@ pub async fn run(args: BakeArgs) -> anyhow::Result<i32> {
 
 /// A run id in Packer's uuid shape.
 pub(super) fn run_uuid() -> String {
-    let id = crate::modules::util::random_id();
+    let id = crate::util::random_id();
     format!(
         "{}-{}-{}-{}-{}",
         &id[0..8],

@@ -313,7 +313,7 @@ async fn build(
 fn write_private_key(dir: &Path, material: &[u8]) -> std::io::Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let private = dir.join(format!("key-{}", &crate::modules::util::random_id()[..16]));
+    let private = dir.join(format!("key-{}", &crate::util::random_id()[..16]));
     std::fs::DirBuilder::new().mode(0o700).create(&private)?;
     let path = private.join("key.pem");
     let mut file = std::fs::OpenOptions::new()

@@ -1,10 +1,9 @@
 //! `kiln playbook` / `kiln-playbook`: ansible-playbook's command line.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 
 use crate::error::Error;
@@ -12,12 +11,9 @@ use crate::load::config::AnsibleConfig;
 use crate::load::inventory::Inventory;
 use crate::load::model::{Playbook, TaskItem};
 use crate::load::Loader;
-use crate::output::ansible::{AnsibleText, TextOptions};
-use crate::output::{json::JsonLines, json_doc::JsonDocument, Fanout, Reporter};
-use crate::run::connect::{ConnectionDefaults, ConnectionPool};
+use crate::run::playbook_run::{reporter, PlaybookRun, RunEnd};
 use crate::run::tags::TagFilter;
-use crate::run::{RunOptions, Runner, Shared};
-use crate::template::Templar;
+use crate::run::RunOptions;
 
 #[derive(Debug, Args, Clone)]
 pub struct PlaybookArgs {
@@ -201,110 +197,56 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
         }
         return Ok(0);
     }
-    let mut inventory = Inventory::load(&inventory_sources(&args, &config))?;
-    for pb in &playbooks {
-        if let Some(dir) = pb.path.parent() {
-            inventory.add_playbook_dir(&dir.canonicalize().unwrap_or(dir.to_path_buf()));
-        }
+    let inventory = Inventory::load(&inventory_sources(&args, &config))?;
+    let reporter = reporter(&config, args.verbose, args.json_events.as_deref())?;
+    let options = run_options(&args, &config)?;
+    let run = PlaybookRun::new(playbooks, loader, inventory, options, reporter);
+    if args.list_hosts || args.list_tasks || args.list_tags {
+        return list(&args, run);
     }
-    let extra_vars = super::extra_vars::parse(&args.extra_vars)?;
-    let verbosity = args.verbose;
-    let mut warnings = Vec::new();
-    let stdout_reporter = stdout_reporter(&config, verbosity, &mut warnings);
-    let mut reporters: Vec<Arc<dyn Reporter>> = Vec::new();
-    match &args.json_events {
-        Some(path) if path.as_os_str() == "-" => {
-            reporters.push(Arc::new(JsonLines::new(Box::new(std::io::stdout()))))
-        }
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("creating the event file {}", path.display()))?;
-            reporters.push(Arc::new(JsonLines::new(Box::new(file))));
-            reporters.push(stdout_reporter);
-        }
-        None => reporters.push(stdout_reporter),
+    let end = run.run_until(interrupt_signal(interrupts)).await?;
+    if end == RunEnd::Stopped {
+        eprintln!("[ERROR]: User interrupted execution");
     }
-    let reporter = Arc::new(Fanout(reporters));
-    warnings.extend(config.unhonoured.iter().map(|setting| {
-        format!("kiln does not act on the ansible.cfg setting {setting}: it is ignored")
-    }));
-    warnings.extend(
-        crate::load::config::unhonoured_environment()
-            .into_iter()
-            .map(|name| format!("kiln does not act on {name}: it is ignored")),
-    );
-    for warning in &warnings {
-        reporter.warning(warning);
+    Ok(end.exit_code())
+}
+
+/// ansible.cfg's options with the command line's on top.
+fn run_options(args: &PlaybookArgs, config: &AnsibleConfig) -> anyhow::Result<RunOptions> {
+    let mut options = RunOptions::from_config(config)?;
+    options.check = args.check;
+    options.diff = args.diff;
+    options.forks = args.forks.unwrap_or(options.forks);
+    options.limit = args.limit.clone();
+    options.tags = TagFilter {
+        only: split_tags(&args.tags),
+        skip: split_tags(&args.skip_tags),
+    };
+    options.start_at_task = args.start_at_task.clone();
+    options.extra_vars = super::extra_vars::parse(&args.extra_vars)?;
+    options.become_default |= args.become_flag || args.sudo;
+    options.become_user = args
+        .become_user
+        .clone()
+        .or(args.sudo_user.clone())
+        .or(options.become_user);
+    options.become_method = args.become_method.clone().or(options.become_method);
+    options.verbosity = args.verbose;
+    let connection = &mut options.connection;
+    connection.connection = args.connection.clone();
+    connection.remote_user = args.user.clone().or(connection.remote_user.take());
+    connection.private_key = args.private_key.clone().or(connection.private_key.take());
+    if let Some(timeout) = args.timeout {
+        connection.timeout = Duration::from_secs(timeout);
     }
-    let ssh_args = [
-        config.ssh_args.clone().unwrap_or_default(),
+    connection.ssh_args = [
+        std::mem::take(&mut connection.ssh_args),
         args.ssh_common_args.clone().unwrap_or_default(),
         args.ssh_extra_args.clone().unwrap_or_default(),
     ]
     .join(" ");
-    let opts = RunOptions {
-        check: args.check,
-        diff: args.diff,
-        forks: args.forks.or(config.forks).unwrap_or(0),
-        limit: args.limit.clone(),
-        tags: TagFilter {
-            only: split_tags(&args.tags),
-            skip: split_tags(&args.skip_tags),
-        },
-        start_at_task: args.start_at_task.clone(),
-        extra_vars,
-        become_default: args.become_flag || args.sudo || config.escalate.unwrap_or(false),
-        become_user: args
-            .become_user
-            .clone()
-            .or(args.sudo_user.clone())
-            .or(config.become_user.clone()),
-        become_method: args.become_method.clone().or(config.become_method.clone()),
-        connection: ConnectionDefaults {
-            connection: args.connection.clone(),
-            remote_user: args.user.clone().or(config.remote_user.clone()),
-            private_key: args.private_key.clone().or(config.private_key_file.clone()),
-            host_key_checking: config.host_key_checking.unwrap_or(true),
-            timeout: Duration::from_secs(args.timeout.or(config.timeout).unwrap_or(10)),
-            ssh_args,
-        },
-        verbosity,
-        gathering: match &config.gathering {
-            Some(text) => text.parse().map_err(Error::Usage)?,
-            None => Default::default(),
-        },
-    };
-    if args.list_hosts || args.list_tasks || args.list_tags {
-        return list(&args, &playbooks, inventory, opts);
-    }
-    let shared = Shared {
-        templar: Templar::new(),
-        pool: ConnectionPool::default(),
-        reporter,
-        opts,
-        inventory,
-        loader: Mutex::new(loader),
-    };
-    let mut runner = Runner::new(shared)?;
-    let mut code = 0;
-    let interrupt = interrupt_signal(interrupts);
-    tokio::pin!(interrupt);
-    for playbook in &playbooks {
-        tokio::select! {
-            summary = runner.run(playbook) => code = code.max(summary?.exit_code),
-            _ = &mut interrupt => {
-                // The run's future is dropped here, so no host starts anything more.
-                runner.interrupt().await;
-                eprintln!("[ERROR]: User interrupted execution");
-                return Ok(INTERRUPTED);
-            }
-        }
-    }
-    Ok(code)
+    Ok(options)
 }
-
-/// ansible-playbook's exit code after Ctrl-C.
-const INTERRUPTED: i32 = 99;
 
 /// Resolves at the first SIGINT or SIGTERM (never, when the caller handles them or neither
 /// can be watched).
@@ -325,36 +267,6 @@ async fn interrupt_signal(interrupts: Interrupts) {
         }
         _ => std::future::pending().await,
     }
-}
-
-/// What prints to stdout, from `stdout_callback` (`default`, `json`, `yaml`) and the display
-/// settings; an unknown callback falls back to the default with a warning.
-fn stdout_reporter(
-    config: &AnsibleConfig,
-    verbosity: u8,
-    warnings: &mut Vec<String>,
-) -> Arc<dyn Reporter> {
-    let mut options = TextOptions {
-        color: config.color_output(std::io::IsTerminal::is_terminal(&std::io::stdout())),
-        show_skipped: config.display_skipped_hosts.unwrap_or(true),
-        show_ok: config.display_ok_hosts.unwrap_or(true),
-        yaml: config.result_format.as_deref() == Some("yaml"),
-    };
-    let callback = config.stdout_callback.as_deref().unwrap_or("default");
-    let short = callback.rsplit('.').next().unwrap_or(callback);
-    match short {
-        "json" => return Arc::new(JsonDocument::new(Box::new(std::io::stdout()))),
-        "yaml" => options.yaml = true,
-        "default" => {}
-        other => warnings.push(format!(
-            "kiln has no stdout callback '{other}' (it has default, json and yaml): using default"
-        )),
-    }
-    Arc::new(AnsibleText::new(
-        verbosity,
-        options,
-        Box::new(std::io::stdout()),
-    ))
 }
 
 /// `--version` as ansible-playbook prints it: tools match `[core X.Y.Z]` on the first line
@@ -399,22 +311,10 @@ fn split_tags(values: &[String]) -> Vec<String> {
 }
 
 /// `--list-hosts`, `--list-tasks`, `--list-tags` in ansible-playbook's layout.
-fn list(
-    args: &PlaybookArgs,
-    playbooks: &[Playbook],
-    inventory: Inventory,
-    opts: RunOptions,
-) -> anyhow::Result<i32> {
-    let shared = Shared {
-        templar: Templar::new(),
-        pool: ConnectionPool::default(),
-        reporter: Arc::new(Fanout(vec![])),
-        opts: opts.clone(),
-        inventory,
-        loader: Mutex::new(Loader::default()),
-    };
-    let mut runner = Runner::new(shared)?;
-    for pb in playbooks {
+fn list(args: &PlaybookArgs, run: PlaybookRun) -> anyhow::Result<i32> {
+    let (playbooks, mut runner) = run.into_runner()?;
+    let opts = runner.shared.opts.clone();
+    for pb in &playbooks {
         println!("\nplaybook: {}", pb.path.display());
         for (i, play) in pb.plays.iter().enumerate() {
             let hosts = runner.play_hosts(play)?;

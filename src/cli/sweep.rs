@@ -30,7 +30,7 @@ pub struct SweepArgs {
 
 /// `--older-than`'s value as a duration.
 pub fn parse_age(text: &str) -> anyhow::Result<Duration> {
-    crate::modules::util::parse_duration(text).ok_or_else(|| {
+    crate::util::parse_duration(text).ok_or_else(|| {
         anyhow::anyhow!("--older-than: '{text}' is not a duration (use e.g. 90s, 30m, 2h, 1d)")
     })
 }
@@ -80,7 +80,7 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<i32> {
 async fn sweep_aws(args: &SweepArgs, older_than: Duration) -> anyhow::Result<usize> {
     use crate::bake::aws;
     let ec2 = aws::client(args.region.as_deref(), args.endpoint_url.as_deref()).await?;
-    let now = crate::modules::util::unix_now();
+    let now = crate::clock::epoch_seconds();
     let mut orphans: Vec<aws::Orphan> = aws::orphans(&ec2)
         .await?
         .into_iter()

@@ -70,17 +70,7 @@ pub trait Connection: Send + Sync {
 
 pub type SharedConnection = Arc<dyn Connection>;
 
-/// Quotes a value for POSIX sh. Every value that reaches a shell goes through here.
-pub fn quote(value: &str) -> String {
-    if !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
-    {
-        return value.to_string();
-    }
-    format!("'{}'", value.replace('\'', "'\"'\"'"))
-}
+pub use crate::shell::quote;
 
 /// The command that starts a session's shell as `user` through `method`, as Ansible's
 /// `become` does (`exec`: the login shell need not wait for it). Like
@@ -110,13 +100,5 @@ mod tests {
             assert!(become_shell(method, "root").is_some(), "{method}");
         }
         assert_eq!(become_shell("pbrun", "root"), None);
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote("/etc/x.conf"), "/etc/x.conf");
-        assert_eq!(quote("a b"), "'a b'");
-        assert_eq!(quote("it's"), "'it'\"'\"'s'");
-        assert_eq!(quote(""), "''");
     }
 }

@@ -174,7 +174,7 @@ impl Session {
     /// Sets up the session on `stream` (already running [`SHELL_COMMAND`]) and waits until it
     /// is ready.
     pub async fn start(stream: BoxStream, what: String) -> Result<Self, ConnectionError> {
-        use crate::modules::util::random_id;
+        use crate::util::random_id;
         let nonce = random_id();
         let setup = SETUP.replace("@N@", &nonce).replace("@D@", &random_id());
         let mut io = Io {

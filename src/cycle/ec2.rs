@@ -119,7 +119,7 @@ impl super::Fleet for Ec2Fleet {
                 .unwrap_or_default()
                 .to_string(),
             image: ami.to_string(),
-            created: crate::modules::util::unix_now(),
+            created: crate::clock::epoch_seconds(),
         })
     }
 

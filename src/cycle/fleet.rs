@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::bake::images::{Image, ImageStore};
 use crate::bake::local;
-use crate::modules::util::unix_now as now;
+use crate::clock::epoch_seconds as now;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Member {

@@ -179,7 +179,7 @@ fn default_expect() -> u16 {
 
 /// `90s`, `30m`, `2h` → a duration, or an error naming the field.
 pub fn duration(text: &str, field: &str) -> Result<Duration, Error> {
-    crate::modules::util::parse_duration(text).ok_or_else(|| {
+    crate::util::parse_duration(text).ok_or_else(|| {
         Error::Usage(format!(
             "{field}: '{text}' is not a duration (use e.g. 30s, 2m)"
         ))

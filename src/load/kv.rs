@@ -2,73 +2,7 @@
 
 use indexmap::IndexMap;
 
-/// Splits a string on spaces the way Ansible's `split_args` does: quotes group words and
-/// are removed from values; `{{ … }}` spans are kept whole.
-pub fn split_words(text: &str) -> Vec<String> {
-    word_spans(text)
-        .into_iter()
-        .map(|(start, end)| text[start..end].to_string())
-        .collect()
-}
-
-/// The byte ranges of the words of `text` (see [`split_words`]).
-pub fn word_spans(text: &str) -> Vec<(usize, usize)> {
-    let mut spans = Vec::new();
-    let mut quote: Option<char> = None;
-    let mut depth = 0usize;
-    let mut chars = text.char_indices().peekable();
-    let mut start: Option<usize> = None;
-    while let Some((i, c)) = chars.next() {
-        let next = chars.peek().map(|(_, n)| *n);
-        match c {
-            '{' if quote.is_none() && (next == Some('{') || next == Some('%')) => {
-                depth += 1;
-                start.get_or_insert(i);
-                chars.next();
-            }
-            '}' | '%' if depth > 0 && next == Some('}') => {
-                depth -= 1;
-                chars.next();
-            }
-            '\'' | '"' if depth == 0 && quote.is_none() => {
-                quote = Some(c);
-                start.get_or_insert(i);
-            }
-            q if Some(q) == quote => quote = None,
-            '\\' if quote.is_some() => {
-                chars.next();
-            }
-            c if c.is_whitespace() && quote.is_none() && depth == 0 => {
-                if let Some(s) = start.take() {
-                    spans.push((s, i));
-                }
-            }
-            _ => {
-                start.get_or_insert(i);
-            }
-        }
-    }
-    if let Some(s) = start {
-        spans.push((s, text.len()));
-    }
-    spans
-}
-
-/// Removes one pair of matching outer quotes.
-pub fn unquote(word: &str) -> String {
-    let bytes = word.as_bytes();
-    if bytes.len() >= 2
-        && (bytes[0] == b'"' || bytes[0] == b'\'')
-        && bytes[bytes.len() - 1] == bytes[0]
-    {
-        let inner = &word[1..word.len() - 1];
-        if bytes[0] == b'"' {
-            return inner.replace("\\\"", "\"").replace("\\\\", "\\");
-        }
-        return inner.to_string();
-    }
-    word.to_string()
-}
+use crate::shell::{unquote, word_spans};
 
 /// Decodes backslash escapes in a `k=v` value the way Ansible's `parse_kv` does
 /// (`\n`, `\t`, `\\`, `\"`, `\xHH`, `\uHHHH`, `\UHHHHHHHH`, octal `\NNN`).

@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use minijinja::Value;
 
 use crate::error::Location;
+use crate::modules::registry::{Kind, ModuleSpec, RunnerAction};
 
 pub type VarMap = IndexMap<String, Value>;
 
@@ -121,11 +122,52 @@ pub struct LoopSpec {
     pub extended: bool,
 }
 
+/// What a task does, resolved when it is loaded.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// A module: one of kiln's, or an Ansible module kiln cannot run (the host fails).
+    Module(&'static ModuleSpec),
+    /// One of the runner's own actions (`set_fact`, `include_vars`, `meta`, includes).
+    Runner(RunnerAction),
+    /// `action: "{{ ... }}"`: the module is known only once the name is templated.
+    Templated(String),
+}
+
+impl Action {
+    pub fn from_spec(spec: &'static ModuleSpec) -> Self {
+        match spec.kind {
+            Kind::Runner(action) => Action::Runner(action),
+            Kind::Native(_) | Kind::Missing => Action::Module(spec),
+        }
+    }
+
+    /// The action's short name (`ansible.builtin.` stripped), or the template as written.
+    pub fn name(&self) -> &str {
+        match self {
+            Action::Module(spec) => spec.name,
+            Action::Runner(action) => action.name(),
+            Action::Templated(text) => text,
+        }
+    }
+
+    /// The action's registry row, when known at load time.
+    pub fn spec(&self) -> Option<&'static ModuleSpec> {
+        match self {
+            Action::Module(spec) => Some(spec),
+            Action::Runner(action) => action.spec(),
+            Action::Templated(_) => None,
+        }
+    }
+
+    pub fn is(&self, action: RunnerAction) -> bool {
+        matches!(self, Action::Runner(a) if *a == action)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Task {
     pub name: Option<String>,
-    /// The module's short name (`ansible.builtin.` stripped).
-    pub action: String,
+    pub action: Action,
     /// The module's arguments, not yet templated.
     pub args: Value,
     pub inherited: Inherited,
@@ -146,7 +188,10 @@ pub struct Task {
 impl Task {
     /// The name printed in `TASK [...]` headers: Ansible shows `role : name`.
     pub fn display_name(&self) -> String {
-        let base = self.name.clone().unwrap_or_else(|| self.action.clone());
+        let base = self
+            .name
+            .clone()
+            .unwrap_or_else(|| self.action.name().to_string());
         match &self.inherited.role {
             Some(role) => format!("{} : {}", role.name, base),
             None => base,

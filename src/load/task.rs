@@ -6,10 +6,10 @@ use indexmap::IndexMap;
 use minijinja::Value;
 
 use super::kv::parse_kv;
-use super::model::{Inherited, LoopKind, LoopSpec, Task, VarMap};
+use super::model::{Action, Inherited, LoopKind, LoopSpec, Task, VarMap};
 use super::yaml::{Document, Node, NodeKind};
 use crate::error::{did_you_mean, Error, Result};
-use crate::modules::registry;
+use crate::modules::registry::{self, FreeForm};
 
 /// Keywords a task may carry besides its module.
 pub const TASK_KEYWORDS: &[&str] = &[
@@ -80,30 +80,6 @@ pub const IGNORED_KEYWORDS: &[&str] = &[
     "collections",
     "module_defaults",
     "delegate_facts",
-];
-
-/// The options `command` and `shell` take out of their free-form command line.
-const COMMAND_OPTIONS: &[&str] = &[
-    "creates",
-    "removes",
-    "chdir",
-    "executable",
-    "warn",
-    "stdin",
-    "strip_empty_ends",
-];
-
-/// Modules whose free-form string is a command line, with the options Ansible takes out of it.
-const RAW_PARAM_OPTIONS: &[(&str, &[&str])] = &[
-    ("command", COMMAND_OPTIONS),
-    ("shell", COMMAND_OPTIONS),
-    ("raw", &["executable"]),
-    ("script", &["creates", "removes", "chdir", "executable"]),
-    ("include_tasks", &["apply"]),
-    ("import_tasks", &[]),
-    ("meta", &[]),
-    ("fail", &["msg"]),
-    ("debug", &["msg", "var", "verbosity"]),
 ];
 
 /// A string or list of strings (for `when`, `tags`, `notify`, …), as values.
@@ -214,9 +190,9 @@ pub fn apply_common_keywords(
 }
 
 /// Finds the module key of a task mapping and checks every other key is a keyword.
-fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(String, Option<&'a Node>)> {
+fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(Action, Option<&'a Node>)> {
     let entries = map.as_map().unwrap_or_default();
-    let mut action: Option<(String, Option<&Node>)> = None;
+    let mut action: Option<(Action, Option<&Node>)> = None;
     let mut unknown: Vec<&Node> = Vec::new();
     for (key, value) in entries {
         let Some(name) = key.as_str() else {
@@ -232,15 +208,18 @@ fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(String, Option<&'a 
             }
             continue;
         }
-        match registry::canonical_name(name) {
-            Some(canonical) => {
+        match registry::resolve(name) {
+            Some(spec) => {
                 if let Some((previous, _)) = &action {
                     return Err(Error::invalid(
                         doc.location(key),
-                        format!("a task may name only one module, but this one names '{previous}' and '{name}'"),
+                        format!(
+                            "a task may name only one module, but this one names '{}' and '{name}'",
+                            previous.name()
+                        ),
                     ));
                 }
-                action = Some((canonical.to_string(), Some(value)));
+                action = Some((Action::from_spec(spec), Some(value)));
             }
             None => unknown.push(key),
         }
@@ -270,10 +249,11 @@ fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(String, Option<&'a 
     })
 }
 
-/// `action: copy src=a dest=b` or `action: {module: copy, src: a}`.
-fn split_action_value<'a>(doc: &Document, value: &'a Node) -> Result<(String, Option<&'a Node>)> {
+/// `action: copy src=a dest=b`, `action: {module: copy, src: a}` or a templated name
+/// (`action: "{{ module }}"`, resolved when the task runs).
+fn split_action_value<'a>(doc: &Document, value: &'a Node) -> Result<(Action, Option<&'a Node>)> {
     let module = match &value.kind {
-        NodeKind::Str(s) => s.split_whitespace().next().unwrap_or_default().to_string(),
+        NodeKind::Str(s) => action_name(s).to_string(),
         NodeKind::Map(_) => value
             .get("module")
             .and_then(Node::as_str)
@@ -281,7 +261,10 @@ fn split_action_value<'a>(doc: &Document, value: &'a Node) -> Result<(String, Op
             .to_string(),
         _ => String::new(),
     };
-    let canonical = registry::canonical_name(&module).ok_or_else(|| {
+    if module.contains("{{") {
+        return Ok((Action::Templated(module), Some(value)));
+    }
+    let spec = registry::resolve(&module).ok_or_else(|| {
         Error::invalid(
             doc.location(value),
             format!(
@@ -290,13 +273,25 @@ fn split_action_value<'a>(doc: &Document, value: &'a Node) -> Result<(String, Op
             ),
         )
     })?;
-    Ok((canonical.to_string(), Some(value)))
+    Ok((Action::from_spec(spec), Some(value)))
+}
+
+/// The module name an `action:` string starts with: its first word, or a whole leading
+/// `{{ ... }}` template.
+fn action_name(text: &str) -> &str {
+    let text = text.trim_start();
+    if text.starts_with("{{") {
+        if let Some(end) = text.find("}}") {
+            return &text[..end + 2];
+        }
+    }
+    text.split_whitespace().next().unwrap_or_default()
 }
 
 /// Turns a module's argument node (mapping, free-form string or null) into a mapping value.
 fn module_args(
     doc: &Document,
-    action: &str,
+    action: &Action,
     node: Option<&Node>,
     from_action_keyword: bool,
 ) -> Result<IndexMap<String, Value>> {
@@ -326,33 +321,36 @@ fn module_args(
                 None => node.to_value().to_string(),
             };
             let text = if from_action_keyword {
-                text.split_once(char::is_whitespace)
-                    .map(|(_, rest)| rest.to_string())
+                let text = text.trim_start();
+                text[action_name(text).len()..]
+                    .strip_prefix(char::is_whitespace)
                     .unwrap_or_default()
+                    .to_string()
             } else {
                 text
             };
-            let raw_keys = RAW_PARAM_OPTIONS
-                .iter()
-                .find(|(m, _)| *m == action)
-                .map(|(_, keys)| *keys);
-            if matches!(
-                action,
-                "include_tasks" | "import_tasks" | "include_role" | "import_role" | "include_vars"
-            ) && !text.contains('=')
-            {
-                out.insert("_raw_params".to_string(), Value::from(text.trim()));
-            } else {
-                for (k, v) in parse_kv(&text, raw_keys) {
-                    out.insert(k, Value::from(v));
+            let free_form = action
+                .spec()
+                .map_or(FreeForm::KeyValue, |spec| spec.free_form);
+            let raw_keys = match free_form {
+                FreeForm::KeyValue => None,
+                FreeForm::CommandLine(keys) => Some(keys),
+                FreeForm::Target(_) if !text.contains('=') => {
+                    out.insert("_raw_params".to_string(), Value::from(text.trim()));
+                    return Ok(out);
                 }
+                FreeForm::Target(keys) => keys,
+            };
+            for (k, v) in parse_kv(&text, raw_keys) {
+                out.insert(k, Value::from(v));
             }
         }
         NodeKind::Seq(_) | NodeKind::Vault(_) => {
             return Err(Error::invalid(
                 doc.location(node),
                 format!(
-                    "the arguments of '{action}' must be a mapping or a 'key=value' string, not {}",
+                    "the arguments of '{}' must be a mapping or a 'key=value' string, not {}",
+                    action.name(),
                     node.type_name()
                 ),
             ))

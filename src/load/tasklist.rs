@@ -10,6 +10,7 @@ use super::task::{apply_common_keywords, parse_task};
 use super::yaml::{load_file, Document, Node, NodeKind};
 use super::Loader;
 use crate::error::{Error, Result};
+use crate::modules::registry::{self, Kind, RunnerAction};
 
 const BLOCK_KEYWORDS: &[&str] = &[
     "block",
@@ -121,8 +122,8 @@ impl Loader {
                 self.load_block(doc, map, dir, inherited)?,
             ))]);
         }
-        for key in ["import_tasks", "ansible.builtin.import_tasks"] {
-            if let Some(target) = map.get(key) {
+        match static_import(map) {
+            Some((RunnerAction::ImportTasks, target)) => {
                 let inherited = apply_common_keywords(doc, map, inherited)?;
                 let file = target
                     .as_str()
@@ -139,14 +140,13 @@ impl Loader {
                 }
                 return self.load_task_file(&path, &inherited);
             }
-        }
-        for key in ["import_role", "ansible.builtin.import_role"] {
-            if let Some(spec) = map.get(key) {
+            Some((RunnerAction::ImportRole, spec)) => {
                 let inherited = apply_common_keywords(doc, map, inherited)?;
                 let request = RoleRequest::from_import(doc, spec)?;
                 let loaded = self.load_role(&request, &inherited, doc, spec)?;
                 return Ok(loaded);
             }
+            _ => {}
         }
         Ok(vec![TaskItem::Task(Arc::new(parse_task(
             doc, map, inherited,
@@ -234,4 +234,20 @@ pub fn flatten_tasks(items: &[TaskItem], out: &mut Vec<Arc<Task>>) {
             }
         }
     }
+}
+
+/// The static import a task entry names (`import_tasks` or `import_role`, by any of their
+/// names), with its argument node.
+fn static_import(map: &Node) -> Option<(RunnerAction, &Node)> {
+    map.as_map()
+        .unwrap_or_default()
+        .iter()
+        .find_map(
+            |(key, value)| match registry::resolve(key.as_str()?)?.kind {
+                Kind::Runner(action @ (RunnerAction::ImportTasks | RunnerAction::ImportRole)) => {
+                    Some((action, value))
+                }
+                _ => None,
+            },
+        )
 }

@@ -31,6 +31,9 @@ pub struct ConnectionDefaults {
     pub timeout: Duration,
     /// `-o Key=Value` options from ANSIBLE_SSH_ARGS, ansible.cfg and `--ssh-*-args`.
     pub ssh_args: String,
+    /// The known-hosts files to judge host keys by (None: `~/.ssh/known_hosts`); an
+    /// explicit `UserKnownHostsFile` option still overrides it.
+    pub known_hosts: Option<Vec<PathBuf>>,
 }
 
 /// What one host needs to be reached.
@@ -293,11 +296,11 @@ async fn close_each(cells: &[ConnectionCell]) {
 
 /// Parses `-o Key=Value` / `-oKey=Value` / `-i file` options out of an ssh argument string.
 pub fn parse_ssh_options(args: &str) -> Vec<(String, String)> {
-    let words = crate::load::kv::split_words(args);
+    let words = crate::shell::split_words(args);
     let mut out = Vec::new();
     let mut i = 0;
     while i < words.len() {
-        let word = crate::load::kv::unquote(&words[i]);
+        let word = crate::shell::unquote(&words[i]);
         let (flag, inline) = if let Some(rest) = word.strip_prefix("-o") {
             ("o", rest.to_string())
         } else if let Some(rest) = word.strip_prefix("-i") {
@@ -310,7 +313,7 @@ pub fn parse_ssh_options(args: &str) -> Vec<(String, String)> {
             i += 1;
             words
                 .get(i)
-                .map(|w| crate::load::kv::unquote(w))
+                .map(|w| crate::shell::unquote(w))
                 .unwrap_or_default()
         } else {
             inline

@@ -11,6 +11,7 @@ use super::state::HostState;
 use super::vars::{search_paths, task_layers, PlayLayers};
 use super::Shared;
 use crate::load::model::{Task, VarMap};
+use crate::modules::registry::ResultDisplay;
 use crate::modules::{ModuleResult, VarLevel};
 use crate::output::{HostEvent, Status};
 use crate::template::Scope;
@@ -269,7 +270,7 @@ impl TaskRun<'_> {
             .as_ref()
             .map(|v| scope.templar().eval_condition(v, scope).unwrap_or(true))
             .unwrap_or(false);
-        let is_debug = self.task.action == "debug";
+        let is_debug = self.shows(ResultDisplay::Always);
         // A hidden result hides its loop item and its diff too (Ansible prints `item=None`).
         let (label, diffs): (_, &[crate::modules::Diff]) = if no_log {
             (label.map(|_| "None".to_string()), &[])
@@ -307,18 +308,26 @@ impl TaskRun<'_> {
         self.shared.reporter.host_result(&HostEvent {
             host: self.host,
             task: self.display_name,
-            action: &self.task.action,
+            action: self.task.action.name(),
             status,
             result,
             item_label: label,
             ignored,
             diffs,
             is_debug,
-            verbose_override: matches!(self.task.action.as_str(), "setup" | "gather_facts"),
+            verbose_override: self.shows(ResultDisplay::Never),
             delegated_to: delegated.as_deref(),
             round_trips: self.shared.pool.round_trips(self.host),
             no_log,
         });
+    }
+
+    /// Whether the task's module asks the output to show its results this way.
+    fn shows(&self, display: ResultDisplay) -> bool {
+        self.task
+            .action
+            .spec()
+            .is_some_and(|spec| spec.display == display)
     }
 
     /// The skipped (or, for a condition that cannot be evaluated, failed) result when the

@@ -11,7 +11,9 @@ use super::connect::Target;
 use super::host::{failed_result, render_flag, unreachable, TaskRun};
 use super::vars::{search_paths, OMIT};
 use crate::connection::SharedConnection;
-use crate::modules::{registry, Args, ModuleCtx, ModuleError, ModuleResult};
+use crate::load::model::Action;
+use crate::modules::registry::{self, Kind, ModuleSpec, RunnerAction};
+use crate::modules::{Args, ModuleCtx, ModuleError, ModuleResult};
 use crate::template::{truthy, Scope};
 
 impl TaskRun<'_> {
@@ -21,22 +23,29 @@ impl TaskRun<'_> {
             Ok(args) => args,
             Err(msg) => return failed_result(msg),
         };
-        match self.task.action.as_str() {
-            "set_fact" => return super::actions::set_fact(&args),
-            "include_vars" => return super::actions::include_vars(&args, self.task, self.play),
-            "meta" => return super::actions::meta(&args),
-            _ => {}
-        }
-        let Some(module) = registry::lookup(&self.task.action) else {
-            return failed_result(format!("module '{}' cannot run here", self.task.action));
+        let spec = match &self.task.action {
+            Action::Module(spec) => *spec,
+            Action::Runner(action) => return self.run_runner_action(*action, &args),
+            Action::Templated(template) => match self.resolve_templated(scope, template) {
+                Ok(spec) => spec,
+                Err(msg) => return failed_result(msg),
+            },
         };
-        let module_name: &'static str =
-            registry::canonical_name(&self.task.action).unwrap_or("module");
-        let args = match Args::new(module_name, &args) {
+        let module = match spec.kind {
+            Kind::Native(module) => module,
+            Kind::Runner(action) => return self.run_runner_action(action, &args),
+            Kind::Missing => {
+                return failed_result(format!(
+                    "kiln has no native `{}` module: the task loads, but kiln cannot run it (see the README for the modules it has)",
+                    spec.name
+                ))
+            }
+        };
+        let args = match Args::new(spec.name, &args) {
             Ok(a) => a,
             Err(e) => return failed_result(e.to_string()),
         };
-        let needs_connection = !matches!(self.task.action.as_str(), "debug" | "assert" | "fail");
+        let needs_connection = spec.needs_connection;
         let escalation = self.escalation(scope);
         if let Some((method, _)) = &escalation {
             if !crate::connection::BECOME_METHODS.contains(&method.as_str()) {
@@ -78,6 +87,44 @@ impl TaskRun<'_> {
             Err(ModuleError::Unreachable(e)) => unreachable(e.to_string()),
             Err(e) => failed_result(e.to_string()),
         }
+    }
+
+    /// `set_fact`, `include_vars` and `meta`; includes are expanded by the lockstep loop and
+    /// imports at load time, so neither reaches a host (a templated name may name them).
+    fn run_runner_action(&self, action: RunnerAction, args: &Value) -> ModuleResult {
+        match action {
+            RunnerAction::SetFact => super::actions::set_fact(args),
+            RunnerAction::IncludeVars => super::actions::include_vars(args, self.task, self.play),
+            RunnerAction::Meta => super::actions::meta(args),
+            RunnerAction::IncludeTasks
+            | RunnerAction::IncludeRole
+            | RunnerAction::ImportTasks
+            | RunnerAction::ImportRole => failed_result(format!(
+                "'{}' cannot be named by a templated 'action': write it as the task's own key",
+                action.name()
+            )),
+        }
+    }
+
+    /// The module a templated `action:` names, once rendered for this host.
+    fn resolve_templated(
+        &self,
+        scope: &Scope,
+        template: &str,
+    ) -> Result<&'static ModuleSpec, String> {
+        let name = scope
+            .templar()
+            .render_str(template, scope)
+            .map_err(|e| format!("{}: {}", self.task.location, e.message))?
+            .to_string();
+        let name = name.trim();
+        registry::resolve(name).ok_or_else(|| {
+            format!(
+                "{}: unknown module '{name}' in 'action'{}",
+                self.task.location,
+                crate::error::did_you_mean(name, registry::names())
+            )
+        })
     }
 
     fn render_args(&self, scope: &Scope) -> Result<Value, String> {

@@ -14,6 +14,7 @@ use super::{PlayCtx, Runner};
 use crate::error::{Error, Result};
 use crate::load::model::{Block, Inherited, Task, TaskItem, VarMap};
 use crate::load::role::RoleRequest;
+use crate::modules::registry::RunnerAction;
 use crate::modules::VarLevel;
 use crate::output::Status;
 use crate::template::Scope;
@@ -55,7 +56,8 @@ impl Runner {
             }
             match item {
                 TaskItem::Task(task)
-                    if matches!(task.action.as_str(), "include_tasks" | "include_role") =>
+                    if task.action.is(RunnerAction::IncludeTasks)
+                        || task.action.is(RunnerAction::IncludeRole) =>
                 {
                     Box::pin(self.run_include(ctx, task, &active)).await?;
                 }
@@ -451,7 +453,7 @@ impl Runner {
             }
             inherited.include_vars = Arc::new(include_vars);
             inherited.when.clear();
-            let loaded = if task.action == "include_tasks" {
+            let loaded = if task.action.is(RunnerAction::IncludeTasks) {
                 let dir = task
                     .location
                     .file

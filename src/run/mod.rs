@@ -7,6 +7,7 @@ mod host;
 mod invoke;
 mod items;
 pub mod loops;
+pub mod playbook_run;
 pub mod state;
 pub mod tags;
 mod target;
@@ -19,7 +20,7 @@ use minijinja::Value;
 
 use crate::error::{Error, Result};
 use crate::load::inventory::{patterns, Inventory};
-use crate::load::model::{Play, Playbook, Task, VarMap};
+use crate::load::model::{Action, Play, Playbook, Task, VarMap};
 use crate::load::Loader;
 use crate::output::{Reporter, Stats};
 use crate::template::{map_value, Scope, Templar};
@@ -59,16 +60,16 @@ pub enum Gathering {
 }
 
 impl std::str::FromStr for Gathering {
-    type Err = String;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         match text.trim().to_ascii_lowercase().as_str() {
             "implicit" => Ok(Self::Implicit),
             "explicit" => Ok(Self::Explicit),
             "smart" => Ok(Self::Smart),
-            other => Err(format!(
+            other => Err(Error::Usage(format!(
                 "gathering = {other} is not one of implicit, explicit, smart"
-            )),
+            ))),
         }
     }
 }
@@ -427,7 +428,7 @@ impl Runner {
     async fn gather_facts(&mut self, ctx: &mut PlayCtx) {
         let task = Arc::new(Task {
             name: Some("Gathering Facts".into()),
-            action: "setup".into(),
+            action: Action::from_spec(crate::modules::registry::fact_gathering()),
             args: map_value(IndexMap::new()),
             // Facts are gathered with the play's become and environment, as in Ansible.
             inherited: crate::load::model::Inherited {

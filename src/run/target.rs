@@ -85,9 +85,11 @@ pub fn resolve(
     }
     let mut alive_interval = Some(ALIVE_INTERVAL);
     let mut alive_count = ALIVE_COUNT;
-    let mut known_hosts = vec![std::env::var_os("HOME")
-        .map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
-        .unwrap_or_default()];
+    let mut known_hosts = defaults.known_hosts.clone().unwrap_or_else(|| {
+        vec![std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".ssh/known_hosts"))
+            .unwrap_or_default()]
+    });
     let args = [
         defaults.ssh_args.clone(),
         scope.text("ansible_ssh_common_args").unwrap_or_default(),
@@ -110,7 +112,7 @@ pub fn resolve(
                     .collect()
             }
             "serveraliveinterval" => {
-                if let Some(interval) = crate::modules::util::parse_duration(&value) {
+                if let Some(interval) = crate::util::parse_duration(&value) {
                     alive_interval = Some(interval).filter(|i| !i.is_zero());
                 }
             }

@@ -55,9 +55,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("expanduser", |s: String| s);
     env.add_filter("realpath", |s: String| s);
     env.add_filter("hash", hash);
-    env.add_filter("checksum", |s: String| {
-        crate::modules::util::sha1_hex(s.as_bytes())
-    });
+    env.add_filter("checksum", |s: String| crate::util::sha1_hex(s.as_bytes()));
     env.add_filter("zip", zip);
     env.add_filter("type_debug", type_debug);
     env.add_filter("comment", |s: String| {
@@ -481,7 +479,7 @@ fn splitext(path: String) -> Value {
 
 fn hash(value: String, algorithm: Option<String>) -> Result<String, Error> {
     match algorithm.as_deref().unwrap_or("sha1") {
-        "sha1" => Ok(crate::modules::util::sha1_hex(value.as_bytes())),
+        "sha1" => Ok(crate::util::sha1_hex(value.as_bytes())),
         other => Err(invalid(format!(
             "hash: algorithm '{other}' is not supported (use sha1)"
         ))),

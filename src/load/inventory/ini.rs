@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{ini_scalar, Inventory};
 use crate::error::{Error, Location, Result};
-use crate::load::kv::split_words;
+use crate::shell::split_words;
 
 pub fn parse(inv: &mut Inventory, text: &str, path: &Path) -> Result<()> {
     let file = Arc::new(path.to_path_buf());

@@ -5,9 +5,8 @@ use async_trait::async_trait;
 
 use super::expand::{expanding_word, expands};
 use super::{command_result, guard, skipped};
-use crate::connection::quote;
-use crate::load::kv::{split_words, unquote};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::shell::{quote, quote_always, split_words, unquote};
 
 pub struct Command {
     pub shell: bool,
@@ -119,7 +118,7 @@ fn argv_line(words: impl Iterator<Item = String>, expand: bool) -> String {
             let word = if expand && expands(&w) {
                 expanding_word(&w, false)
             } else if i == 0 && w.contains('=') {
-                format!("'{}'", w.replace('\'', "'\"'\"'"))
+                quote_always(&w)
             } else {
                 quote(&w)
             };

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 
 use super::{command_result, guard, skipped};
 use crate::connection::quote;
-use crate::load::kv::split_words;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::shell::split_words;
 
 pub struct Script;
 

@@ -8,9 +8,9 @@ use minijinja::Value;
 use regex::Regex;
 
 use crate::connection::quote;
-use crate::modules::util::{parse_age, split_unit};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::template::map_value;
+use crate::util::{parse_age, split_unit};
 
 pub struct Find;
 

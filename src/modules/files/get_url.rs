@@ -9,8 +9,8 @@ use async_trait::async_trait;
 
 use super::write::{converge, converge_attributes, probe, Attributes, WriteRequest};
 use crate::connection::quote;
-use crate::modules::util::digest_hex;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::util::digest_hex;
 
 pub struct GetUrl;
 
@@ -237,7 +237,7 @@ impl Module for GetUrl {
             }
         }
         let size = body.len();
-        let checksum_src = crate::modules::util::sha1_hex(&body);
+        let checksum_src = crate::util::sha1_hex(&body);
         let result = converge(
             ctx,
             WriteRequest {

@@ -5,8 +5,8 @@
 
 use async_trait::async_trait;
 
-use crate::connection::quote;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::shell::{quote, quote_all};
 
 pub struct Unarchive;
 
@@ -108,20 +108,13 @@ impl Module for Unarchive {
         let members = if include.is_empty() {
             String::new()
         } else {
-            format!(
-                " {}",
-                include
-                    .iter()
-                    .map(|i| quote(i))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )
+            format!(" {}", quote_all(&include))
         };
         let (list, compare, extract) = if zip {
             (
                 format!("unzip -Z1 {a}{members}"),
                 format!("cd {d} && unzip -Z1 {a}{members} | while IFS= read -r m; do [ -e \"$m\" ] || echo \"$m: missing\"; done"),
-                format!("unzip -o {} {a}{members} -d {d}", extra_opts.iter().map(|o| quote(o)).collect::<Vec<_>>().join(" ")),
+                format!("unzip -o {} {a}{members} -d {d}", quote_all(&extra_opts)),
             )
         } else {
             let extra = extra_opts

@@ -12,8 +12,9 @@ use super::write_script::{
     compare_script, present_state_script, probe_script, write_script, CONTENT_MARKER, SAME,
 };
 use crate::connection::quote;
-use crate::modules::util::{if_exists, octal, parse_probe, sha1_hex, wanted_mode, Mode, PathState};
+use crate::modules::util::{if_exists, octal, parse_probe, wanted_mode, Mode, PathState};
 use crate::modules::{Diff, ModuleCtx, ModuleError, ModuleResult};
+use crate::util::sha1_hex;
 
 /// Files larger than this are not shown in `--diff`.
 const DIFF_LIMIT: u64 = 256 * 1024;
@@ -41,30 +42,71 @@ impl Attributes {
         })
     }
 
-    /// The attribute changes needed on an existing path, as shell commands.
-    pub fn changes(&self, path: &str, state: &PathState) -> Vec<String> {
+    /// The mode this asks for, resolved against the current one (None: leave it as it is).
+    pub fn wanted_mode(&self, current: Option<u32>, is_dir: bool) -> Option<u32> {
+        self.mode
+            .as_ref()
+            .and_then(|m| wanted_mode(m, current, is_dir))
+    }
+
+    /// The attribute changes needed on an existing path (a link's own mode is left alone).
+    pub fn differences(&self, state: &PathState) -> Vec<AttrChange> {
         let mut out = Vec::new();
-        let q = quote(path);
         if let Some(owner) = &self.owner {
             if owner != &state.owner && owner != &state.uid.to_string() {
-                out.push(format!("chown -h {} {q}", quote(owner)));
+                out.push(AttrChange::Owner(owner.clone()));
             }
         }
         if let Some(group) = &self.group {
             if group != &state.group && group != &state.gid.to_string() {
-                out.push(format!("chgrp -h {} {q}", quote(group)));
+                out.push(AttrChange::Group(group.clone()));
             }
         }
-        if let Some(mode) = &self.mode {
-            if state.kind != "link" {
-                if let Some(want) = wanted_mode(mode, Some(state.mode), state.kind == "directory") {
-                    if want != state.mode {
-                        out.push(format!("chmod {} {q}", octal(want)));
-                    }
+        if state.kind != "link" {
+            if let Some(want) = self.wanted_mode(Some(state.mode), state.kind == "directory") {
+                if want != state.mode {
+                    out.push(AttrChange::Mode(want));
                 }
             }
         }
         out
+    }
+
+    /// The owner and group this asks for, unconditionally (for a path just created).
+    pub fn ownership(&self) -> Vec<AttrChange> {
+        let owner = self.owner.clone().map(AttrChange::Owner);
+        let group = self.group.clone().map(AttrChange::Group);
+        owner.into_iter().chain(group).collect()
+    }
+
+    /// The attribute changes needed on an existing path, as shell commands.
+    pub fn changes(&self, path: &str, state: &PathState) -> Vec<String> {
+        let q = quote(path);
+        self.differences(state)
+            .iter()
+            .map(|change| change.command(&q, false))
+            .collect()
+    }
+}
+
+/// One attribute to set on a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrChange {
+    Owner(String),
+    Group(String),
+    Mode(u32),
+}
+
+impl AttrChange {
+    /// The command for the quoted path `q` (ownership of a link is the link's own; with
+    /// `recursive`, of everything below too).
+    pub fn command(&self, q: &str, recursive: bool) -> String {
+        let r = if recursive { "-R " } else { "" };
+        match self {
+            AttrChange::Owner(owner) => format!("chown -h {r}{} {q}", quote(owner)),
+            AttrChange::Group(group) => format!("chgrp -h {r}{} {q}", quote(group)),
+            AttrChange::Mode(mode) => format!("chmod {} {q}", octal(*mode)),
+        }
     }
 }
 
@@ -353,12 +395,7 @@ fn with_final_attrs(
     attrs: &Attributes,
 ) -> ModuleResult {
     let current = state.exists.then_some(state.mode);
-    if let Some(mode) = attrs
-        .mode
-        .as_ref()
-        .and_then(|m| wanted_mode(m, current, false))
-        .or(current)
-    {
+    if let Some(mode) = attrs.wanted_mode(current, false).or(current) {
         result.data.insert("mode".into(), Value::from(octal(mode)));
     }
     let known = |wanted: &Option<String>, current: &str| {

@@ -3,9 +3,7 @@
 //! file (in place when new, else through a temporary file and `mv`).
 
 use crate::connection::quote;
-use crate::modules::util::{
-    if_exists, octal, present_state_command, stat_command, wanted_mode, PathState,
-};
+use crate::modules::util::{if_exists, octal, present_state_command, stat_command, PathState};
 
 use super::write::{parent_dir, WriteRequest};
 
@@ -109,16 +107,14 @@ pub(super) fn write_script(
     let temp_path = format!(
         "{}/.kiln-tmp.{}",
         parent_dir(&request.dest),
-        &crate::modules::util::random_id()[..12]
+        &crate::util::random_id()[..12]
     );
     let temp = quote(&temp_path);
     // A link being replaced passes on nothing: neither its mode nor its owner.
     let kept = state.exists && state.kind != "link";
     let mode = request
         .attrs
-        .mode
-        .as_ref()
-        .and_then(|m| wanted_mode(m, kept.then_some(state.mode), false))
+        .wanted_mode(kept.then_some(state.mode), false)
         .or(kept.then_some(state.mode));
     let inline = match std::str::from_utf8(&request.content) {
         Ok(text) if request.content.len() <= INLINE_LIMIT && !text.contains('\0') => Some(text),

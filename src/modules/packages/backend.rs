@@ -1,8 +1,8 @@
 //! The shared plan/apply for package managers without apt's extras (dnf, yum, apk): which
 //! named packages are installed, then one install, upgrade or remove transaction.
 
-use crate::connection::quote;
 use crate::modules::{Args, Diff, ModuleCtx, ModuleError, ModuleResult};
+use crate::shell::quote_all;
 
 /// The commands one package manager needs. `{}` in a template is the quoted package list.
 pub struct Backend {
@@ -48,7 +48,7 @@ impl Backend {
                 self.name
             )));
         }
-        let list = names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(" ");
+        let list = quote_all(&names);
         let fill = |template: &str| template.replace("{}", &list);
         if update_cache && !ctx.check_mode {
             ctx.run_ok(
@@ -102,11 +102,7 @@ impl Backend {
             return Ok(result);
         }
         result.changed = true;
-        let quoted = targets
-            .iter()
-            .map(|n| quote(n))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let quoted = quote_all(&targets);
         if ctx.diff {
             result.diffs.push(Diff {
                 before_header: "packages".into(),

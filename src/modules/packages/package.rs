@@ -45,7 +45,7 @@ impl Module for Package {
                 "package: no support for the package manager '{manager}' (kiln drives apt, dnf, yum and apk)"
             ))
         })?;
-        let module = registry::lookup(name)
+        let module = registry::native(name)
             .ok_or_else(|| ModuleError::Failed(format!("package: module {name} missing")))?;
         module.run(ctx, args.forward(name, &["use"])).await
     }

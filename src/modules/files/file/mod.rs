@@ -1,0 +1,178 @@
+//! `file`: a path's existence, kind (file, directory, link, hard link, touch) and attributes.
+//!
+//! Parse the arguments, observe the path, plan (pure, see `plan`), then apply the plan unless
+//! in check mode.
+
+pub mod plan;
+
+use async_trait::async_trait;
+
+use super::write::{probe, Attributes};
+use crate::connection::quote;
+use crate::modules::util::{if_exists, octal, parse_probe, present_state_command, PathState};
+use crate::modules::{Args, Diff, Module, ModuleCtx, ModuleError, ModuleResult};
+use plan::{missing_src, plan, FileArgs, FilePlan, FileState, Observed};
+
+pub struct File;
+
+#[async_trait]
+impl Module for File {
+    async fn run(&self, ctx: &ModuleCtx<'_>, args: Args) -> Result<ModuleResult, ModuleError> {
+        let args = parse(args)?;
+        // With an explicit state that creates something, one command creates the path when it
+        // is absent (the plan for an absent path, sent ahead) and reports its state otherwise.
+        let current = if args.creates() && !ctx.check_mode && !ctx.diff {
+            let ahead = plan(&args, &Observed::default())?;
+            match create_if_absent(ctx, &args, &ahead).await? {
+                Some(state) => state,
+                None => return Ok(report(&args, &ahead, true)),
+            }
+        } else {
+            probe(ctx, &args.path, None).await?.0
+        };
+        let observed = observe(ctx, &args, current).await?;
+        let plan = plan(&args, &observed)?;
+        let changed = !plan.steps.is_empty();
+        let mut result = report(&args, &plan, changed);
+        if ctx.diff && changed {
+            result.diffs.push(Diff {
+                before_header: args.path.clone(),
+                after_header: args.path.clone(),
+                before: format!("{}\n", describe(&observed.path)),
+                after: format!("state: {}\n", plan.state.as_str()),
+            });
+        }
+        if changed && !ctx.check_mode {
+            ctx.run_ok_inline(
+                &plan.script(&args.path),
+                None,
+                &format!("file {}", args.path),
+            )
+            .await?;
+        }
+        Ok(result)
+    }
+}
+
+fn parse(mut args: Args) -> Result<FileArgs, ModuleError> {
+    let path = args.required_str(&["path", "dest", "name"])?;
+    let state = args
+        .str(&["state"])?
+        .as_deref()
+        .map(FileState::parse)
+        .transpose()?;
+    let src = args.str(&["src"])?;
+    let recurse = args.bool("recurse", false)?;
+    let force = args.bool("force", false)?;
+    let attrs = Attributes::from_args(&mut args)?;
+    let preserve_times = args.str(&["modification_time"])?.as_deref() == Some("preserve")
+        && args.str(&["access_time"])?.as_deref() == Some("preserve");
+    let _ = args.raw_any(&["follow", "modification_time_format", "access_time_format"]);
+    args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
+    args.finish()?;
+    if let Some(state @ (FileState::Link | FileState::Hard)) = state {
+        if src.is_none() {
+            return Err(missing_src(state));
+        }
+    }
+    Ok(FileArgs {
+        path,
+        state,
+        src,
+        recurse,
+        force,
+        attrs,
+        preserve_times,
+    })
+}
+
+const CREATED: &str = "__kiln_created__";
+
+/// Runs the plan for an absent path if the path is absent (None: it was created); otherwise
+/// returns the path's state.
+async fn create_if_absent(
+    ctx: &ModuleCtx<'_>,
+    args: &FileArgs,
+    ahead: &FilePlan,
+) -> Result<Option<PathState>, ModuleError> {
+    let path = &args.path;
+    let script = if_exists(
+        path,
+        &present_state_command(path, false),
+        &format!("{} && echo {CREATED}", ahead.script(path)),
+    );
+    let out = ctx
+        .run_ok_inline(&script, None, &format!("file {path}"))
+        .await?;
+    if out.stdout_text().trim_end() == CREATED {
+        return Ok(None);
+    }
+    Ok(Some(parse_probe(&out.stdout_text())))
+}
+
+/// Asks the target what the plan needs beyond the path's own state: whether an existing path
+/// already is `src`'s hard link, and whether a tree to `recurse` into has other owners.
+async fn observe(
+    ctx: &ModuleCtx<'_>,
+    args: &FileArgs,
+    path: PathState,
+) -> Result<Observed, ModuleError> {
+    let q = quote(&args.path);
+    let wanted = args.wanted(&path);
+    let mut observed = Observed {
+        path,
+        ..Observed::default()
+    };
+    if wanted == FileState::Hard && observed.path.exists {
+        if let Some(src) = &args.src {
+            let test = format!("[ {q} -ef {} ]", quote(src));
+            observed.same_file = ctx.run(&test, None).await?.rc == 0;
+        }
+    }
+    if wanted == FileState::Directory && observed.path.kind == "directory" && args.recurse {
+        observed.tree_differs = tree_differs(ctx, &args.attrs, &q).await?;
+    }
+    Ok(observed)
+}
+
+/// `recurse: yes`: ownership is changed only when some path below differs, so a converged
+/// tree reports ok. One command asks `find` for the first offender.
+async fn tree_differs(
+    ctx: &ModuleCtx<'_>,
+    attrs: &Attributes,
+    q: &str,
+) -> Result<bool, ModuleError> {
+    let mut tests = Vec::new();
+    if let Some(owner) = &attrs.owner {
+        tests.push(format!("! -user {}", quote(owner)));
+    }
+    if let Some(group) = &attrs.group {
+        tests.push(format!("! -group {}", quote(group)));
+    }
+    if tests.is_empty() {
+        return Ok(false);
+    }
+    let command = format!("find {q} \\( {} \\) -print -quit", tests.join(" -o "));
+    let out = ctx.run(&command, None).await?;
+    Ok(!out.stdout.is_empty())
+}
+
+/// The module's result for a plan (`touch` always changes timestamps; Ansible reports it
+/// changed).
+fn report(args: &FileArgs, plan: &FilePlan, changed: bool) -> ModuleResult {
+    let mut result = ModuleResult::changed(changed)
+        .with("path", args.path.as_str())
+        .with("state", plan.state.as_str());
+    if let Some(mode) = plan.mode {
+        result.data.insert("mode".into(), octal(mode).into());
+    }
+    result
+}
+
+fn describe(state: &PathState) -> String {
+    if state.exists {
+        format!("state: {}", state.kind)
+    } else {
+        "state: absent".into()
+    }
+}
