@@ -505,51 +505,6 @@ fn the_connection_keyword_runs_a_play_or_task_locally() {
     assert!(!t.check(&format!("test -e {}", marker.display())));
 }
 
-/// Every module ansible-core ships is known by name: one kiln has no native version of loads
-/// (a Debian run is not stopped by an `rpm_key` task meant for other hosts), and only a host
-/// that reaches it fails, saying so.
-#[test]
-fn ansible_modules_kiln_lacks_load_and_fail_only_where_reached() {
-    let t = Target::start("t");
-    let site = r#"- hosts: all
-  become: yes
-  tasks:
-    - ansible.builtin.rpm_key:
-        key: https://example.com/RPM-GPG-KEY
-      when: ansible_facts.os_family == 'RedHat'
-    - copy: content=x dest=/tmp/after-rpm-key
-"#;
-    support::run_play(&t, site).assert_ok();
-    assert!(t.check("test -e /tmp/after-rpm-key"));
-
-    let reached = support::run_play(&t, &support::play("    - pause: seconds=1\n"));
-    assert_eq!(reached.code, 2, "{}", reached.stdout);
-    assert!(
-        reached.stdout.contains("kiln has no native `pause` module"),
-        "{}",
-        reached.stdout
-    );
-}
-
-/// `action: "{{ ... }}"` names the module through a variable, resolved when the task runs;
-/// the templated module follows the module protocol (check, change, then no change).
-#[test]
-fn a_templated_action_is_resolved_when_the_task_runs() {
-    let t = Target::start("t");
-    let tasks = r#"    - action: "{{ writer }}"
-      args:
-        content: templated
-        dest: /tmp/templated-action
-      vars:
-        writer: ansible.builtin.copy
-    - action: "{{ 'debug' }} msg={{ writer | default('no writer') }}"
-      register: said
-    - assert:
-        that: said.msg == 'no writer'
-"#;
-    support::converge(&t, &[("site.yml", &support::play(tasks))], "/tmp", true);
-    assert_eq!(t.root("cat /tmp/templated-action"), "templated");
-
 /// A notified handler runs after a later failure when forced (play keyword, flag, or
 /// environment), and a handler may be an `include_tasks`; unforced, a failed host drops its
 /// notifications without warning that the handler does not exist.
@@ -639,4 +594,103 @@ fn recap_counts_and_registered_results_follow_ansible() {
             run.stdout
         );
     }
+}
+
+/// Every module ansible-core ships is known by name: one kiln has no native version of loads
+/// (a Debian run is not stopped by an `rpm_key` task meant for other hosts), and only a host
+/// that reaches it fails, saying so.
+#[test]
+fn ansible_modules_kiln_lacks_load_and_fail_only_where_reached() {
+    let t = Target::start("t");
+    let site = r#"- hosts: all
+  become: yes
+  tasks:
+    - ansible.builtin.rpm_key:
+        key: https://example.com/RPM-GPG-KEY
+      when: ansible_facts.os_family == 'RedHat'
+    - copy: content=x dest=/tmp/after-rpm-key
+"#;
+    support::run_play(&t, site).assert_ok();
+    assert!(t.check("test -e /tmp/after-rpm-key"));
+
+    let reached = support::run_play(&t, &support::play("    - pause: seconds=1\n"));
+    assert_eq!(reached.code, 2, "{}", reached.stdout);
+    assert!(
+        reached.stdout.contains("kiln has no native `pause` module"),
+        "{}",
+        reached.stdout
+    );
+}
+
+/// `action: "{{ ... }}"` names the module through a variable, resolved when the task runs;
+/// the templated module follows the module protocol (check, change, then no change).
+#[test]
+fn a_templated_action_is_resolved_when_the_task_runs() {
+    let t = Target::start("t");
+    let tasks = r#"    - action: "{{ writer }}"
+      args:
+        content: templated
+        dest: /tmp/templated-action
+      vars:
+        writer: ansible.builtin.copy
+    - action: "{{ 'debug' }} msg={{ writer | default('no writer') }}"
+      register: said
+    - assert:
+        that: said.msg == 'no writer'
+"#;
+    support::converge(&t, &[("site.yml", &support::play(tasks))], "/tmp", true);
+    assert_eq!(t.root("cat /tmp/templated-action"), "templated");
+}
+
+#[test]
+fn every_with_lookup_loops_over_that_lookup() {
+    let t = Target::start("web1");
+    let site = r#"- hosts: web
+  gather_facts: no
+  vars:
+    users:
+      - name: alice
+        auth: {pubkeys: [a1, a2], shell: /bin/sh}
+      - name: bob
+        auth: {pubkeys: [], shell: /bin/sh}
+    qz_1: one
+    qz_2: two
+  tasks:
+    - set_fact: "{{ item }}=moo"
+      with_items: [foo, [bar]]
+    - set_fact: "line_{{ item }}=seen"
+      with_lines: printf 'l1\nl2\n'
+    - debug:
+        msg: "{{ item.0.name ~ ':' ~ item.1 ~ ':' ~ (item.0.auth.pubkeys is defined) }}"
+      with_subelements: [ "{{ users }}", auth.pubkeys ]
+      register: pairs
+    - debug: msg="{{ item }}"
+      with_sequence: 2-6/2:web%02d
+      register: seq
+    - debug: msg="{{ item.key }}"
+      with_dict: {a: 1, b: 2}
+      register: dict_keys
+    - set_fact:
+        found: "{{ lookup('varnames', '^qz_.+', wantlist=True) | sort }}"
+    - assert:
+        that:
+          - foo == 'moo' and bar == 'moo'
+          - line_l1 == 'seen' and line_l2 == 'seen'
+          - pairs.results | map(attribute='msg') | list == ['alice:a1:False', 'alice:a2:False']
+          - seq.results | map(attribute='msg') | list == ['web02', 'web04', 'web06']
+          - dict_keys.results | map(attribute='msg') | list == ['a', 'b']
+          - found == ['qz_1', 'qz_2']
+    - debug: msg="{{ item }}"
+      with_no_such_lookup: [1]
+"#;
+    let (_dir, run) = run_on(&[&t], &[("site.yml", site)], &[]);
+    assert_eq!(run.recap("web1", "ok"), 7, "{}", run.stdout);
+    // A lookup kiln does not have fails the task that loops over it, not the whole load.
+    assert_eq!(run.recap("web1", "failed"), 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("lookup plugin 'no_such_lookup' is not supported"),
+        "{}",
+        run.stdout
+    );
 }

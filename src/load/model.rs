@@ -99,17 +99,10 @@ pub struct RoleScope {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum LoopKind {
-    /// `loop:` and `with_list:`
+    /// `loop:`
     List,
-    /// `with_items:` (flattens one level)
-    Items,
-    Dict,
-    FirstFound,
-    Fileglob,
-    IndexedItems,
-    Together,
-    Nested,
-    Sequence,
+    /// `with_<lookup>:`, the items of that lookup (`with_items` is the `items` lookup).
+    Lookup(String),
 }
 
 #[derive(Debug, Clone)]

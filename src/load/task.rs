@@ -55,15 +55,6 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "async",
     "poll",
     "port",
-    "with_items",
-    "with_list",
-    "with_dict",
-    "with_first_found",
-    "with_fileglob",
-    "with_indexed_items",
-    "with_together",
-    "with_nested",
-    "with_sequence",
     "apply",
 ];
 
@@ -201,7 +192,7 @@ fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(Action, Option<&'a 
                 "task keys must be strings",
             ));
         };
-        if TASK_KEYWORDS.contains(&name) {
+        if TASK_KEYWORDS.contains(&name) || loop_lookup(name).is_some() {
             if name == "action" || name == "local_action" {
                 let (module, args) = split_action_value(doc, value)?;
                 action = Some((module, args));
@@ -359,38 +350,37 @@ fn module_args(
     Ok(out)
 }
 
+/// The lookup a `with_<lookup>:` key loops over (any lookup, as in Ansible).
+fn loop_lookup(key: &str) -> Option<&str> {
+    key.strip_prefix("with_").filter(|name| !name.is_empty())
+}
+
 fn loop_spec(doc: &Document, map: &Node) -> Result<Option<LoopSpec>> {
-    const LOOPS: &[(&str, LoopKind)] = &[
-        ("loop", LoopKind::List),
-        ("with_list", LoopKind::List),
-        ("with_items", LoopKind::Items),
-        ("with_dict", LoopKind::Dict),
-        ("with_first_found", LoopKind::FirstFound),
-        ("with_fileglob", LoopKind::Fileglob),
-        ("with_indexed_items", LoopKind::IndexedItems),
-        ("with_together", LoopKind::Together),
-        ("with_nested", LoopKind::Nested),
-        ("with_sequence", LoopKind::Sequence),
-    ];
     let mut found: Option<LoopSpec> = None;
-    for (key, kind) in LOOPS {
-        if let Some(node) = map.get(key) {
-            if found.is_some() {
-                return Err(Error::invalid(
-                    doc.location(node),
-                    "a task may have only one loop keyword",
-                ));
-            }
-            found = Some(LoopSpec {
-                kind: kind.clone(),
-                items: node.to_value(),
-                loop_var: "item".to_string(),
-                index_var: None,
-                label: None,
-                pause: None,
-                extended: false,
-            });
+    for (key, node) in map.as_map().into_iter().flatten() {
+        let Some(key) = key.as_str() else { continue };
+        let kind = match key {
+            "loop" => LoopKind::List,
+            other => match loop_lookup(other) {
+                Some(lookup) => LoopKind::Lookup(lookup.to_string()),
+                None => continue,
+            },
+        };
+        if found.is_some() {
+            return Err(Error::invalid(
+                doc.location(node),
+                "a task may have only one loop keyword",
+            ));
         }
+        found = Some(LoopSpec {
+            kind,
+            items: node.to_value(),
+            loop_var: "item".to_string(),
+            index_var: None,
+            label: None,
+            pause: None,
+            extended: false,
+        });
     }
     if let (Some(spec), Some(control)) = (found.as_mut(), map.get("loop_control")) {
         let Some(entries) = control.as_map() else {

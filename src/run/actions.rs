@@ -15,14 +15,39 @@ fn entries(args: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
+/// The `name=value` pairs of a free-form `set_fact`, once templated: a templated name
+/// (`set_fact: "{{ item }}=moo"`) is only known now.
+fn free_form_facts(text: &str) -> Option<Vec<(String, Value)>> {
+    let pairs = crate::load::kv::parse_kv(text, None);
+    if pairs.is_empty() || pairs.contains_key("_raw_params") {
+        return None;
+    }
+    Some(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::from(v)))
+            .collect(),
+    )
+}
+
 pub fn set_fact(args: &Value) -> ModuleResult {
     let mut vars = VarMap::new();
+    let mut pairs = Vec::new();
     for (key, value) in entries(args) {
-        if key == "cacheable" {
+        if key != "_raw_params" {
+            pairs.push((key, value));
             continue;
         }
-        if key == "_raw_params" {
-            return ModuleResult::failed(format!("set_fact: '{value}' is not 'name=value'"));
+        match free_form_facts(&value.to_string()) {
+            Some(facts) => pairs.extend(facts),
+            None => {
+                return ModuleResult::failed(format!("set_fact: '{value}' is not 'name=value'"))
+            }
+        }
+    }
+    for (key, value) in pairs {
+        if key == "cacheable" {
+            continue;
         }
         if !crate::load::task::is_identifier(&key) {
             return ModuleResult::failed(format!("set_fact: '{key}' is not a valid variable name"));

@@ -8,7 +8,7 @@ use indexmap::IndexMap;
 use minijinja::Value;
 
 use super::state::HostState;
-use super::vars::{search_paths, task_layers, PlayLayers};
+use super::vars::{task_layers, PlayLayers};
 use super::Shared;
 use crate::load::model::{Task, VarMap};
 use crate::modules::registry::ResultDisplay;
@@ -120,7 +120,7 @@ impl TaskRun<'_> {
             self.report(&run, None, &scope);
             return self.outcome(vec![run], false);
         };
-        let items = match super::loops::expand(spec, &scope, &search_paths(self.task, self.play)) {
+        let items = match super::loops::expand(spec, &scope) {
             Ok(items) => items,
             Err(e) => {
                 // As in Ansible, a loop over something undefined defers its error to `when`,

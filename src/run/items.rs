@@ -411,11 +411,7 @@ impl Runner {
             );
             let mut deferred = None;
             let items: Vec<Option<Value>> = match &task.loop_spec {
-                Some(spec) => match super::loops::expand(
-                    spec,
-                    &scope,
-                    &super::vars::search_paths(task, &ctx.layers),
-                ) {
+                Some(spec) => match super::loops::expand(spec, &scope) {
                     Ok(items) => items.into_iter().map(Some).collect(),
                     // An undefined loop defers its error to `when`, evaluated without an item:
                     // a false condition skips the include, a true one reports the loop's error.

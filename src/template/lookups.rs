@@ -1,4 +1,6 @@
-//! Lookups (`lookup('env', …)`, `file`, `template`, `pipe`, `first_found`) and `query`/`q`.
+//! Lookups (`lookup('env', …)`, `file`, `template`, `pipe`, `first_found`, `vars`) and
+//! `query`/`q`; the lookups that make lists (`items`, `dict`, `subelements`, …) are in
+//! `list_lookups.rs`, and a `with_<lookup>:` loop asks for its items through `loop_items`.
 //! They run on the controller, as in Ansible. Relative paths are searched for in the
 //! directories listed by the `__search_paths` variable (role files/templates, playbook dir).
 
@@ -9,10 +11,42 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_function("lookup", lookup);
     env.add_function("query", query);
     env.add_function("q", query);
+    env.add_function(LOOP_ITEMS, loop_items);
 }
 
-fn fail(message: String) -> Error {
+/// The function a `with_<lookup>:` loop calls: `(lookup name, list of terms)`.
+pub(super) const LOOP_ITEMS: &str = "__kiln_loop_items";
+
+pub(super) fn fail(message: String) -> Error {
     Error::new(ErrorKind::InvalidOperation, message)
+}
+
+/// What a shell command run on the controller prints (`pipe`, `lines`); a failure names
+/// the lookup and the command.
+pub(super) fn controller_command(lookup: &str, command: &str) -> Result<String, Error> {
+    let output = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(command)
+        .output()
+        .map_err(|e| fail(format!("lookup('{lookup}'): {e}")))?;
+    if !output.status.success() {
+        return Err(fail(format!(
+            "lookup('{lookup}'): '{command}' exited with {}",
+            output.status
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The controller directories relative lookup paths are searched in.
+pub(super) fn search_paths(state: &State) -> Vec<std::path::PathBuf> {
+    state
+        .lookup("__search_paths")
+        .and_then(|dirs| dirs.try_iter().ok().map(|it| it.collect::<Vec<_>>()))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| std::path::PathBuf::from(d.to_string()))
+        .collect()
 }
 
 /// Finds a controller file: absolute as given, else in the search directories.
@@ -21,9 +55,7 @@ pub fn find_file(state: &State, name: &str, subdir: &str) -> Option<std::path::P
     if path.is_absolute() {
         return path.exists().then(|| path.to_path_buf());
     }
-    let dirs = state.lookup("__search_paths")?;
-    for dir in dirs.try_iter().ok()? {
-        let dir = std::path::PathBuf::from(dir.to_string());
+    for dir in search_paths(state) {
         for candidate in [dir.join(subdir).join(name), dir.join(name)] {
             if candidate.exists() {
                 return Some(candidate);
@@ -39,9 +71,13 @@ fn run_lookup(
     terms: &[Value],
     kwargs: &Kwargs,
 ) -> Result<Vec<Value>, Error> {
+    let name = name.strip_prefix("ansible.builtin.").unwrap_or(name);
+    if let Some(items) = super::list_lookups::run(state, name, terms, kwargs) {
+        return items;
+    }
     let mut out = Vec::new();
     match name {
-        "env" | "ansible.builtin.env" => {
+        "env" => {
             for term in terms {
                 let default = kwargs.get::<Option<String>>("default")?.unwrap_or_default();
                 out.push(Value::from(
@@ -49,7 +85,7 @@ fn run_lookup(
                 ));
             }
         }
-        "file" | "ansible.builtin.file" => {
+        "file" => {
             for term in terms {
                 let path = find_file(state, &term.to_string(), "files")
                     .ok_or_else(|| fail(format!("lookup('file'): could not find '{term}'")))?;
@@ -63,7 +99,7 @@ fn run_lookup(
                 out.push(Value::from(text));
             }
         }
-        "template" | "ansible.builtin.template" => {
+        "template" => {
             for term in terms {
                 let path = find_file(state, &term.to_string(), "templates")
                     .ok_or_else(|| fail(format!("lookup('template'): could not find '{term}'")))?;
@@ -86,27 +122,13 @@ fn run_lookup(
                 )));
             }
         }
-        "pipe" | "ansible.builtin.pipe" => {
+        "pipe" => {
             for term in terms {
-                let output = std::process::Command::new("/bin/sh")
-                    .arg("-c")
-                    .arg(term.to_string())
-                    .output()
-                    .map_err(|e| fail(format!("lookup('pipe'): {e}")))?;
-                if !output.status.success() {
-                    return Err(fail(format!(
-                        "lookup('pipe'): '{term}' exited with {}",
-                        output.status
-                    )));
-                }
-                out.push(Value::from(
-                    String::from_utf8_lossy(&output.stdout)
-                        .trim_end()
-                        .to_string(),
-                ));
+                let stdout = controller_command("pipe", &term.to_string())?;
+                out.push(Value::from(stdout.trim_end().to_string()));
             }
         }
-        "first_found" | "ansible.builtin.first_found" => {
+        "first_found" => {
             let mut names: Vec<String> = Vec::new();
             for term in terms {
                 if let Some(files) = term.get_attr("files").ok().filter(|v| !v.is_undefined()) {
@@ -132,7 +154,7 @@ fn run_lookup(
                 }
             }
         }
-        "vars" | "ansible.builtin.vars" => {
+        "vars" => {
             for term in terms {
                 let value = state
                     .lookup(&term.to_string())
@@ -140,7 +162,6 @@ fn run_lookup(
                 out.push(value);
             }
         }
-        "items" | "list" => out.extend(terms.iter().cloned()),
         other => {
             return Err(fail(format!(
                 "lookup plugin '{other}' is not supported by kiln"
@@ -184,6 +205,11 @@ fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Re
 }
 
 fn query(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    Ok(Value::from(run_lookup(state, &name, &terms, &kwargs)?))
+}
+
+fn loop_items(state: &State, name: String, terms: Vec<Value>) -> Result<Value, Error> {
+    let kwargs = Kwargs::from_iter(std::iter::empty::<(&str, Value)>());
     Ok(Value::from(run_lookup(state, &name, &terms, &kwargs)?))
 }
 

@@ -6,6 +6,7 @@
 mod clock;
 pub(crate) mod filters;
 pub mod limits;
+mod list_lookups;
 mod literals;
 mod lookups;
 mod random;
@@ -111,6 +112,30 @@ impl Templar {
         self.render_template(&literals::in_template(text), ctx)
             .map(Value::from)
             .map_err(|e| explain(&e, text, scope))
+    }
+
+    /// The items of a `with_<lookup>:` loop: lookup `lookup` run over `terms` (already
+    /// templated), as ansible-core runs a loop's lookup plugin.
+    pub fn loop_items(
+        &self,
+        lookup: &str,
+        terms: Vec<Value>,
+        scope: &Scope,
+    ) -> Result<Vec<Value>, TemplateError> {
+        let mut layer = crate::value::VarMap::new();
+        layer.insert("__kiln_lookup".into(), Value::from(lookup));
+        layer.insert("__kiln_terms".into(), Value::from(terms));
+        let scope = scope.with_layer(std::sync::Arc::new(layer));
+        let expression = format!("{}(__kiln_lookup, __kiln_terms)", lookups::LOOP_ITEMS);
+        let items = self
+            .eval_expression(&expression, scope.to_value())
+            .map_err(|e| {
+                TemplateError::new(format!(
+                    "with_{lookup}: {}",
+                    describe(&e, &expression, &scope)
+                ))
+            })?;
+        Ok(items.try_iter().map(|it| it.collect()).unwrap_or_default())
     }
 
     /// Renders a template file's text (for `template:` and `lookup('template')`).
