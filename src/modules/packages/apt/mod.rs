@@ -145,13 +145,11 @@ impl Module for Apt {
                 first.stderr_text().trim()
             )));
         }
-        let text = first.stdout_text();
-        let probed = parse_probe(&text);
-        let update = args.needs_cache_update(probed.cache_age);
+        let probed = parse_probe(&first.stdout_text());
         if ctx.check_mode {
-            report(ctx, &args, &text, &probed, update).await
+            report(ctx, &args, &probed).await
         } else {
-            apply(ctx, &args, &text, &probed, update).await
+            apply(ctx, &args, &probed).await
         }
     }
 }
@@ -161,11 +159,10 @@ impl Module for Apt {
 async fn report(
     ctx: &ModuleCtx<'_>,
     args: &AptArgs,
-    probe_text: &str,
     probed: &Probed,
-    update: bool,
 ) -> Result<ModuleResult, ModuleError> {
-    let observed = observe(ctx, args, probe_text, probed, !update).await?;
+    let update = args.needs_cache_update(probed.cache_age);
+    let observed = observe(ctx, args, probed, !update).await?;
     let plan = plan::plan(args, &observed);
     let mut changed = !plan.install.is_empty() || !plan.remove.is_empty();
     let apt = args.apt_get();
@@ -185,10 +182,9 @@ async fn report(
 async fn apply(
     ctx: &ModuleCtx<'_>,
     args: &AptArgs,
-    probe_text: &str,
     probed: &Probed,
-    update: bool,
 ) -> Result<ModuleResult, ModuleError> {
+    let update = args.needs_cache_update(probed.cache_age);
     let apt = args.apt_get();
     let mut output = Output {
         cache_mtime: probed.cache_mtime.clone(),
@@ -213,7 +209,7 @@ async fn apply(
         output.cache_updated = after != output.cache_mtime;
         output.cache_mtime = after;
     }
-    let observed = observe(ctx, args, probe_text, probed, true).await?;
+    let observed = observe(ctx, args, probed, true).await?;
     let plan = plan::plan(args, &observed);
     if !plan.install.is_empty() {
         output.changed = true;
@@ -252,7 +248,6 @@ async fn apply(
 async fn observe(
     ctx: &ModuleCtx<'_>,
     args: &AptArgs,
-    probe_text: &str,
     probed: &Probed,
     read_candidates: bool,
 ) -> Result<Observed, ModuleError> {
@@ -261,7 +256,7 @@ async fn observe(
             .await?
             .stdout_text()
     } else {
-        probe_text.to_string()
+        probed.text.clone()
     };
     let deb = match &args.deb {
         None => None,

@@ -173,6 +173,8 @@ pub struct Probed {
     pub cache_mtime: String,
     /// `(package, version)` inside the `.deb` file.
     pub deb: Option<(String, String)>,
+    /// The whole output: the named packages' `pkg:` lines are in it.
+    pub text: String,
 }
 
 /// Parses the probe's `age:SECONDS MTIME` and `deb:PACKAGE\tVERSION` lines.
@@ -192,6 +194,7 @@ pub fn parse_probe(text: &str) -> Probed {
         cache_age,
         cache_mtime,
         deb,
+        text: text.to_string(),
     }
 }
 
