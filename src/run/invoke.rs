@@ -7,41 +7,51 @@ use indexmap::IndexMap;
 use minijinja::value::ValueKind;
 use minijinja::Value;
 
+use super::actions::ActionResult;
 use super::connect::Target;
 use super::host::{failed_result, render_flag, unreachable, TaskRun};
 use super::vars::{search_paths, OMIT};
 use crate::connection::SharedConnection;
 use crate::load::model::Action;
 use crate::modules::registry::{self, Kind, ModuleSpec, RunnerAction};
-use crate::modules::{Args, ModuleCtx, ModuleError, ModuleResult};
+use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::template::{truthy, Scope};
 
 impl TaskRun<'_> {
     /// Runs the action once: a runner action (set_fact, include_vars, meta) or a module.
-    pub(super) async fn run_action(&self, scope: &Scope) -> ModuleResult {
+    pub(super) async fn run_action(&self, scope: &Scope) -> ActionResult {
         let args = match self.render_args(scope) {
             Ok(args) => args,
-            Err(msg) => return failed_result(msg),
+            Err(msg) => return failed_result(msg).into(),
         };
         let spec = match &self.task.action {
             Action::Module(spec) => *spec,
             Action::Runner(action) => return self.run_runner_action(*action, &args),
             Action::Templated(template) => match self.resolve_templated(scope, template) {
                 Ok(spec) => spec,
-                Err(msg) => return failed_result(msg),
+                Err(msg) => return failed_result(msg).into(),
             },
         };
-        let module = match spec.kind {
-            Kind::Native(module) => module,
-            Kind::Runner(action) => return self.run_runner_action(action, &args),
-            Kind::Missing => {
-                return failed_result(format!(
-                    "kiln has no native `{}` module: the task loads, but kiln cannot run it (see the README for the modules it has)",
-                    spec.name
-                ))
-            }
-        };
-        let args = match Args::new(spec.name, &args) {
+        match spec.kind {
+            Kind::Native(module) => self.run_module(scope, spec, module, &args).await.into(),
+            Kind::Runner(action) => self.run_runner_action(action, &args),
+            Kind::Missing => failed_result(format!(
+                "kiln has no native `{}` module: the task loads, but kiln cannot run it (see the README for the modules it has)",
+                spec.name
+            ))
+            .into(),
+        }
+    }
+
+    /// Runs one of kiln's modules on the host (or its delegate).
+    async fn run_module(
+        &self,
+        scope: &Scope,
+        spec: &'static ModuleSpec,
+        module: &'static dyn Module,
+        args: &Value,
+    ) -> ModuleResult {
+        let args = match Args::new(spec.name, args) {
             Ok(a) => a,
             Err(e) => return failed_result(e.to_string()),
         };
@@ -92,18 +102,19 @@ impl TaskRun<'_> {
 
     /// `set_fact`, `include_vars` and `meta`; includes are expanded by the lockstep loop and
     /// imports at load time, so neither reaches a host (a templated name may name them).
-    fn run_runner_action(&self, action: RunnerAction, args: &Value) -> ModuleResult {
+    fn run_runner_action(&self, action: RunnerAction, args: &Value) -> ActionResult {
         match action {
             RunnerAction::SetFact => super::actions::set_fact(args),
             RunnerAction::IncludeVars => super::actions::include_vars(args, self.task, self.play),
-            RunnerAction::Meta => super::actions::meta(args),
+            RunnerAction::Meta => super::actions::meta(args).into(),
             RunnerAction::IncludeTasks
             | RunnerAction::IncludeRole
             | RunnerAction::ImportTasks
             | RunnerAction::ImportRole => failed_result(format!(
                 "'{}' cannot be named by a templated 'action': write it as the task's own key",
                 action.name()
-            )),
+            ))
+            .into(),
         }
     }
 
