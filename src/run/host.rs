@@ -15,7 +15,7 @@ use crate::load::model::{Task, VarMap};
 use crate::modules::registry::ResultDisplay;
 use crate::modules::ModuleResult;
 use crate::output::{HostEvent, Status};
-use crate::template::Scope;
+use crate::template::{Scope, TemplateError};
 
 /// What a task did on a host; the runner applies it to the host's state.
 #[derive(Debug, Default)]
@@ -82,13 +82,10 @@ pub(super) fn render_flag(
     scope: &Scope,
     value: &Option<Value>,
     default: bool,
-) -> Result<bool, String> {
+) -> Result<bool, TemplateError> {
     match value {
         None => Ok(default),
-        Some(v) => scope
-            .templar()
-            .eval_condition(v, scope)
-            .map_err(|e| e.message),
+        Some(v) => scope.templar().eval_condition(v, scope),
     }
 }
 
