@@ -4,14 +4,29 @@ use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Value};
 
 pub fn register(env: &mut Environment<'static>) {
-    env.add_test("succeeded", |v: Value| !flag(&v, "failed"));
-    env.add_test("success", |v: Value| !flag(&v, "failed"));
-    env.add_test("failed", |v: Value| flag(&v, "failed"));
-    env.add_test("failure", |v: Value| flag(&v, "failed"));
-    env.add_test("changed", |v: Value| flag(&v, "changed"));
-    env.add_test("change", |v: Value| flag(&v, "changed"));
-    env.add_test("skipped", |v: Value| flag(&v, "skipped"));
-    env.add_test("skip", |v: Value| flag(&v, "skipped"));
+    // Each test under every name ansible-core gives it (core.py, files.py, mathstuff.py).
+    let succeeded = |v: Value| !flag(&v, "failed");
+    for name in ["succeeded", "success", "successful"] {
+        env.add_test(name, succeeded);
+    }
+    for name in ["failed", "failure"] {
+        env.add_test(name, |v: Value| flag(&v, "failed"));
+    }
+    env.add_test("unreachable", |v: Value| flag(&v, "unreachable"));
+    env.add_test("reachable", |v: Value| !flag(&v, "unreachable"));
+    env.add_test("timedout", |v: Value| {
+        v.get_attr("timedout")
+            .is_ok_and(|t| !t.is_undefined() && flag(&t, "period"))
+    });
+    for name in ["changed", "change"] {
+        env.add_test(name, |v: Value| flag(&v, "changed"));
+    }
+    for name in ["skipped", "skip"] {
+        env.add_test(name, |v: Value| flag(&v, "skipped"));
+    }
+    // A task that did not run asynchronously counts as started and finished.
+    env.add_test("finished", |v: Value| flag_or(&v, "finished", true));
+    env.add_test("started", |v: Value| flag_or(&v, "started", true));
     env.add_test("match", regex_match);
     env.add_test("search", regex_search);
     env.add_test("regex", regex_search);
@@ -19,23 +34,82 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test("version_compare", version_test);
     env.add_test("truthy", |v: Value| super::truthy(&v));
     env.add_test("falsy", |v: Value| !super::truthy(&v));
+    env.add_test("any", |v: Value| items(&v).iter().any(Value::is_true));
+    env.add_test("all", |v: Value| items(&v).iter().all(Value::is_true));
     env.add_test("contains", contains);
-    env.add_test("subset", |a: Value, b: Value| {
-        let b: Vec<Value> = b.try_iter().map(|i| i.collect()).unwrap_or_default();
-        a.try_iter()
-            .map(|mut it| it.all(|x| b.contains(&x)))
-            .unwrap_or(false)
+    let subset = |a: Value, b: Value| {
+        let b = items(&b);
+        items(&a).iter().all(|x| b.contains(x))
+    };
+    for name in ["subset", "issubset"] {
+        env.add_test(name, subset);
+    }
+    for name in ["superset", "issuperset"] {
+        env.add_test(name, move |a: Value, b: Value| subset(b, a));
+    }
+    for name in ["nan", "isnan"] {
+        env.add_test(name, |v: Value| f64::try_from(v).is_ok_and(f64::is_nan));
+    }
+    let path = |p: &str| std::path::PathBuf::from(p);
+    for name in ["file", "is_file"] {
+        env.add_test(name, move |p: String| path(&p).is_file());
+    }
+    for name in ["directory", "is_dir"] {
+        env.add_test(name, move |p: String| path(&p).is_dir());
+    }
+    for name in ["link", "is_link"] {
+        env.add_test(name, move |p: String| path(&p).is_symlink());
+    }
+    env.add_test("exists", move |p: String| path(&p).exists());
+    env.add_test("link_exists", move |p: String| {
+        path(&p).symlink_metadata().is_ok()
     });
-    env.add_test("superset", |a: Value, b: Value| {
-        let a: Vec<Value> = a.try_iter().map(|i| i.collect()).unwrap_or_default();
-        b.try_iter()
-            .map(|mut it| it.all(|x| a.contains(&x)))
-            .unwrap_or(false)
-    });
-    env.add_test("file", |p: String| std::path::Path::new(&p).is_file());
-    env.add_test("directory", |p: String| std::path::Path::new(&p).is_dir());
-    env.add_test("exists", |p: String| std::path::Path::new(&p).exists());
-    env.add_test("abs", |p: String| p.starts_with('/'));
+    for name in ["abs", "is_abs"] {
+        env.add_test(name, |p: String| p.starts_with('/'));
+    }
+    for name in ["same_file", "is_same_file"] {
+        env.add_test(name, move |a: String, b: String| {
+            same_file(&path(&a), &path(&b))
+        });
+    }
+    for name in ["mount", "is_mount"] {
+        env.add_test(name, move |p: String| is_mount(&path(&p)));
+    }
+}
+
+/// A list's (or any iterable's) items; nothing for a scalar.
+fn items(value: &Value) -> Vec<Value> {
+    value.try_iter().map(|it| it.collect()).unwrap_or_default()
+}
+
+fn flag_or(result: &Value, name: &str, default: bool) -> bool {
+    match result.get_attr(name) {
+        Ok(v) if !v.is_undefined() => v.is_true(),
+        _ => default,
+    }
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// A mount point: on another device than its parent, or the same inode as its parent (`/`).
+fn is_mount(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return false;
+    }
+    match std::fs::metadata(path.join("..")) {
+        Ok(parent) => parent.dev() != meta.dev() || parent.ino() == meta.ino(),
+        Err(_) => false,
+    }
 }
 
 fn flag(result: &Value, name: &str) -> bool {
@@ -159,5 +233,34 @@ mod unit {
     fn versions_compare_numerically() {
         assert_eq!(compare_versions("1.10", "1.9"), std::cmp::Ordering::Greater);
         assert_eq!(compare_versions("12", "12.0"), std::cmp::Ordering::Equal);
+    }
+
+    #[test]
+    fn every_name_ansible_gives_a_test_works() {
+        let mut env = Environment::new();
+        register(&mut env);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        std::os::unix::fs::symlink(&file, dir.path().join("l")).unwrap();
+        let ctx = minijinja::context! {
+            ok => minijinja::context! { failed => false, changed => true },
+            down => minijinja::context! { unreachable => true },
+            d => dir.path().display().to_string(),
+            f => file.display().to_string(),
+            l => dir.path().join("l").display().to_string(),
+        };
+        let render = |expr: &str| env.render_str(&format!("{{{{ {expr} }}}}"), &ctx).unwrap();
+        for expr in [
+            "ok is successful",
+            "ok is reachable and down is unreachable",
+            "ok is finished and ok is started",
+            "[1] is issubset([1, 2]) and [1, 2] is issuperset([2])",
+            "[1, 0] is any and not ([1, 0] is all)",
+            "d is is_dir and f is is_file and l is is_link and l is link_exists",
+            "f is is_abs and f is same_file(l) and '/' is is_mount and not (d is mount)",
+        ] {
+            assert_eq!(render(expr), "True", "{expr}");
+        }
     }
 }
