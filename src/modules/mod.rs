@@ -47,15 +47,6 @@ pub struct ModuleResult {
     /// Facts to store for the host, named as Ansible modules return them: `ansible_hostname`
     /// (seen as `ansible_facts.hostname`), or a plain `getent_passwd` / `services`.
     pub facts: Option<VarMap>,
-    /// Variables `set_fact` and `include_vars` define.
-    pub set_vars: Option<(VarMap, VarLevel)>,
-}
-
-/// Where variables a module defines sit in Ansible's precedence order.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum VarLevel {
-    IncludeVars,
-    SetFact,
 }
 
 impl ModuleResult {

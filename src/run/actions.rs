@@ -5,7 +5,43 @@ use minijinja::Value;
 
 use super::vars::{search_paths, PlayLayers};
 use crate::load::model::{Task, VarMap};
-use crate::modules::{ModuleResult, VarLevel};
+use crate::modules::ModuleResult;
+
+/// Where variables a runner action defines sit in Ansible's precedence order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum VarLevel {
+    IncludeVars,
+    SetFact,
+}
+
+/// Variables an action defines for the host, with their precedence level.
+pub type SetVars = (VarMap, VarLevel);
+
+/// What an action did: the module's result, plus the variables a runner action defines.
+#[derive(Debug, Default)]
+pub struct ActionResult {
+    pub result: ModuleResult,
+    pub set_vars: Option<SetVars>,
+}
+
+impl From<ModuleResult> for ActionResult {
+    fn from(result: ModuleResult) -> Self {
+        Self {
+            result,
+            set_vars: None,
+        }
+    }
+}
+
+impl ActionResult {
+    /// An unchanged result that defines `vars` at `level`.
+    fn defining(result: ModuleResult, vars: VarMap, level: VarLevel) -> Self {
+        Self {
+            result,
+            set_vars: Some((vars, level)),
+        }
+    }
+}
 
 fn entries(args: &Value) -> Vec<(String, Value)> {
     args.try_iter()
@@ -30,7 +66,7 @@ fn free_form_facts(text: &str) -> Option<Vec<(String, Value)>> {
     )
 }
 
-pub fn set_fact(args: &Value) -> ModuleResult {
+pub fn set_fact(args: &Value) -> ActionResult {
     let mut vars = VarMap::new();
     let mut pairs = Vec::new();
     for (key, value) in entries(args) {
@@ -42,6 +78,7 @@ pub fn set_fact(args: &Value) -> ModuleResult {
             Some(facts) => pairs.extend(facts),
             None => {
                 return ModuleResult::failed(format!("set_fact: '{value}' is not 'name=value'"))
+                    .into()
             }
         }
     }
@@ -50,19 +87,19 @@ pub fn set_fact(args: &Value) -> ModuleResult {
             continue;
         }
         if !crate::load::task::is_identifier(&key) {
-            return ModuleResult::failed(format!("set_fact: '{key}' is not a valid variable name"));
+            return ModuleResult::failed(format!("set_fact: '{key}' is not a valid variable name"))
+                .into();
         }
         vars.insert(key, value);
     }
     if vars.is_empty() {
-        return ModuleResult::failed("set_fact: no variables given (write them as 'name: value')");
+        return ModuleResult::failed("set_fact: no variables given (write them as 'name: value')")
+            .into();
     }
-    let mut result = ModuleResult::changed(false);
-    result.set_vars = Some((vars, VarLevel::SetFact));
-    result
+    ActionResult::defining(ModuleResult::changed(false), vars, VarLevel::SetFact)
 }
 
-pub fn include_vars(args: &Value, task: &Task, play: &PlayLayers) -> ModuleResult {
+pub fn include_vars(args: &Value, task: &Task, play: &PlayLayers) -> ActionResult {
     let map: VarMap = entries(args).into_iter().collect();
     let file = map
         .get("file")
@@ -70,7 +107,7 @@ pub fn include_vars(args: &Value, task: &Task, play: &PlayLayers) -> ModuleResul
         .or_else(|| map.get("dir"))
         .map(|v| v.to_string());
     let Some(file) = file else {
-        return ModuleResult::failed("include_vars: give a file (or dir) to load");
+        return ModuleResult::failed("include_vars: give a file (or dir) to load").into();
     };
     let candidates: Vec<std::path::PathBuf> = if file.starts_with('/') {
         vec![file.clone().into()]
@@ -88,11 +125,12 @@ pub fn include_vars(args: &Value, task: &Task, play: &PlayLayers) -> ModuleResul
                 .map(|p| p.display().to_string())
                 .collect::<Vec<_>>()
                 .join(", ")
-        ));
+        ))
+        .into();
     };
     let loaded = match crate::load::load_vars_path(path) {
         Ok(v) => v,
-        Err(e) => return ModuleResult::failed(e.to_string()),
+        Err(e) => return ModuleResult::failed(e.to_string()).into(),
     };
     let vars = match map.get("name") {
         Some(name) => VarMap::from([(name.to_string(), crate::template::map_value(loaded))]),
@@ -103,8 +141,7 @@ pub fn include_vars(args: &Value, task: &Task, play: &PlayLayers) -> ModuleResul
         "ansible_included_var_files".into(),
         Value::from(vec![path.display().to_string()]),
     );
-    result.set_vars = Some((vars, VarLevel::IncludeVars));
-    result
+    ActionResult::defining(result, vars, VarLevel::IncludeVars)
 }
 
 /// `meta:` actions are reported back to the runner through the `_meta` key.

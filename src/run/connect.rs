@@ -61,8 +61,43 @@ pub struct SshParamsKey {
 pub const ALIVE_INTERVAL: Duration = Duration::from_secs(15);
 pub const ALIVE_COUNT: u32 = 3;
 
-/// A host's connection, opened at most once (a failure is kept as its message).
-type ConnectionCell = Arc<OnceCell<Result<SharedConnection, String>>>;
+/// A host's connection, opened at most once (a failure is kept for the run).
+type ConnectionCell = Arc<OnceCell<Result<SharedConnection, OpenError>>>;
+
+/// Why a host's connection or shell could not be opened; kept, so cloneable, and shown as
+/// the host's unreachable message.
+#[derive(Debug, Clone, thiserror::Error)]
+enum OpenError {
+    /// The SSH connection, or the stream for a shell, failed.
+    #[error("{0}")]
+    Connection(String),
+    #[error("{}", unknown_become_method(.0))]
+    UnknownBecomeMethod(String),
+    #[error("starting a shell for {what} timed out (does {by} need a password?)")]
+    ShellTimeout { what: String, by: String },
+    /// The handshake limiter was closed (only while the run shuts down).
+    #[error("semaphore closed")]
+    HandshakesClosed,
+}
+
+impl From<ConnectionError> for OpenError {
+    fn from(e: ConnectionError) -> Self {
+        Self::Connection(e.to_string())
+    }
+}
+
+impl From<tokio::sync::AcquireError> for OpenError {
+    fn from(_: tokio::sync::AcquireError) -> Self {
+        Self::HandshakesClosed
+    }
+}
+
+impl OpenError {
+    /// The kept failure, as the connection error every later use of the host sees.
+    fn unreachable(&self) -> ConnectionError {
+        ConnectionError::Unreachable(self.to_string())
+    }
+}
 
 pub struct ConnectionPool {
     /// Handshakes in flight at once: with hundreds of hosts, starting every handshake at once
@@ -118,7 +153,7 @@ impl ConnectionPool {
                 match target {
                     Target::Local => Ok(Arc::new(LocalConnection::default()) as SharedConnection),
                     Target::Ssh(p) => {
-                        let _permit = self.handshakes.acquire().await.map_err(|e| e.to_string())?;
+                        let _permit = self.handshakes.acquire().await?;
                         SshConnection::connect(SshParams {
                             host: p.host.clone(),
                             port: p.port,
@@ -136,12 +171,12 @@ impl ConnectionPool {
                         })
                         .await
                         .map(|c| Arc::new(c) as SharedConnection)
-                        .map_err(|e| e.to_string())
+                        .map_err(OpenError::from)
                     }
                 }
             })
             .await;
-        result.clone().map_err(ConnectionError::Unreachable)
+        result.clone().map_err(|e| e.unreachable())
     }
 
     /// The persistent shell on `name` that runs commands as `escalation` (method, user), or
@@ -168,40 +203,30 @@ impl ConnectionPool {
         };
         let result = cell
             .get_or_init(|| async {
-                let base = self
-                    .get(name, target, timeout)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let base = self.get(name, target, timeout).await?;
                 let command = match escalation {
-                    Some((method, user)) => {
-                        become_shell(method, user).ok_or_else(|| unknown_become_method(method))?
-                    }
+                    Some((method, user)) => become_shell(method, user)
+                        .ok_or_else(|| OpenError::UnknownBecomeMethod(method.clone()))?,
                     None => SHELL_COMMAND.to_string(),
                 };
                 let what = match escalation {
                     Some((method, user)) => format!("{name} ({method} to {user})"),
                     None => name.to_string(),
                 };
-                let _permit = self.handshakes.acquire().await.map_err(|e| e.to_string())?;
-                let stream = base
-                    .open_stream(&command)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let _permit = self.handshakes.acquire().await?;
+                let stream = base.open_stream(&command).await?;
                 let session = tokio::time::timeout(timeout, Session::start(stream, what.clone()))
                     .await
-                    .map_err(|_| {
-                        format!(
-                            "starting a shell for {what} timed out (does {} need a password?)",
-                            escalation
-                                .map(|(m, _)| m.as_str())
-                                .unwrap_or("the login shell")
-                        )
-                    })?
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|_| OpenError::ShellTimeout {
+                        what: what.clone(),
+                        by: escalation
+                            .map(|(m, _)| m.clone())
+                            .unwrap_or_else(|| "the login shell".into()),
+                    })??;
                 Ok(Arc::new(session) as SharedConnection)
             })
             .await;
-        result.clone().map_err(ConnectionError::Unreachable)
+        result.clone().map_err(|e| e.unreachable())
     }
 
     /// Forgets a host's connection and shells (`meta: reset_connection`).

@@ -7,14 +7,15 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use minijinja::Value;
 
+use super::actions::{ActionResult, SetVars, VarLevel};
 use super::state::HostState;
 use super::vars::{task_layers, PlayLayers};
 use super::Shared;
 use crate::load::model::{Task, VarMap};
 use crate::modules::registry::ResultDisplay;
-use crate::modules::{ModuleResult, VarLevel};
+use crate::modules::ModuleResult;
 use crate::output::{HostEvent, Status};
-use crate::template::Scope;
+use crate::template::{Scope, TemplateError};
 
 /// What a task did on a host; the runner applies it to the host's state.
 #[derive(Debug, Default)]
@@ -23,7 +24,7 @@ pub struct HostOutcome {
     pub ignored: bool,
     pub register: Option<(String, Value)>,
     pub facts: Option<VarMap>,
-    pub set_vars: Vec<(VarMap, VarLevel)>,
+    pub set_vars: Vec<SetVars>,
     pub notify: bool,
     /// The task changed something, also when it then failed (an ignored failure counts).
     pub changed: bool,
@@ -35,10 +36,11 @@ struct ItemRun {
     status: Status,
     result: IndexMap<String, Value>,
     outcome: ModuleResult,
+    set_vars: Option<SetVars>,
     ignored: bool,
 }
 
-fn result_map(r: &ModuleResult) -> IndexMap<String, Value> {
+fn result_map(r: &ModuleResult, set_vars: Option<&SetVars>) -> IndexMap<String, Value> {
     let mut map = r.data.clone();
     map.insert("changed".into(), Value::from(r.changed));
     // Ansible registers `failed` on every result that ran (callbacks never show it).
@@ -62,7 +64,7 @@ fn result_map(r: &ModuleResult) -> IndexMap<String, Value> {
             crate::template::map_value(short.collect()),
         );
     }
-    if let Some((vars, VarLevel::SetFact)) = &r.set_vars {
+    if let Some((vars, VarLevel::SetFact)) = set_vars {
         map.insert(
             "ansible_facts".into(),
             crate::template::map_value(vars.clone()),
@@ -80,13 +82,10 @@ pub(super) fn render_flag(
     scope: &Scope,
     value: &Option<Value>,
     default: bool,
-) -> Result<bool, String> {
+) -> Result<bool, TemplateError> {
     match value {
         None => Ok(default),
-        Some(v) => scope
-            .templar()
-            .eval_condition(v, scope)
-            .map_err(|e| e.message),
+        Some(v) => scope.templar().eval_condition(v, scope),
     }
 }
 
@@ -213,7 +212,7 @@ impl TaskRun<'_> {
                     .get_or_insert_with(VarMap::new)
                     .extend(facts.clone());
             }
-            if let Some(set) = &run.outcome.set_vars {
+            if let Some(set) = &run.set_vars {
                 out.set_vars.push(set.clone());
             }
             if let Some(meta) = run.result.get("_meta").and_then(|m| m.as_str()) {
@@ -354,7 +353,7 @@ impl TaskRun<'_> {
                 Ok(false) => {
                     let mut skipped = ModuleResult::changed(false);
                     skipped.skipped = true;
-                    let mut result = result_map(&skipped);
+                    let mut result = result_map(&skipped, None);
                     result.insert(
                         "skip_reason".into(),
                         Value::from("Conditional result was False"),
@@ -364,6 +363,7 @@ impl TaskRun<'_> {
                         status: Status::Skipped,
                         result,
                         outcome: skipped,
+                        set_vars: None,
                         ignored: false,
                     });
                 }
@@ -465,10 +465,13 @@ impl TaskRun<'_> {
     }
 
     /// Applies changed_when/failed_when and decides the status.
-    fn finish(&self, outcome: ModuleResult, scope: &Scope) -> ItemRun {
-        let mut outcome = outcome;
+    fn finish(&self, action: impl Into<ActionResult>, scope: &Scope) -> ItemRun {
+        let ActionResult {
+            result: mut outcome,
+            set_vars,
+        } = action.into();
         let unreachable = outcome.data.contains_key("unreachable");
-        let mut result = result_map(&outcome);
+        let mut result = result_map(&outcome, set_vars.as_ref());
         if !unreachable && !outcome.skipped {
             let check_scope = self.with_registered(scope, &result);
             if !self.task.changed_when.is_empty() {
@@ -515,7 +518,7 @@ impl TaskRun<'_> {
                 .filter(|(k, _)| k.as_str() == "failed_when_result")
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            result = result_map(&outcome);
+            result = result_map(&outcome, set_vars.as_ref());
             result.extend(extra);
         }
         let status = if unreachable {
@@ -534,6 +537,7 @@ impl TaskRun<'_> {
             status,
             result,
             outcome,
+            set_vars,
             ignored,
         }
     }

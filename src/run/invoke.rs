@@ -7,41 +7,52 @@ use indexmap::IndexMap;
 use minijinja::value::ValueKind;
 use minijinja::Value;
 
+use super::actions::ActionResult;
 use super::connect::Target;
+use super::error::TaskError;
 use super::host::{failed_result, render_flag, unreachable, TaskRun};
 use super::vars::{search_paths, OMIT};
 use crate::connection::SharedConnection;
 use crate::load::model::Action;
 use crate::modules::registry::{self, Kind, ModuleSpec, RunnerAction};
-use crate::modules::{Args, ModuleCtx, ModuleError, ModuleResult};
-use crate::template::{truthy, Scope};
+use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::template::{truthy, Scope, TemplateError};
 
 impl TaskRun<'_> {
     /// Runs the action once: a runner action (set_fact, include_vars, meta) or a module.
-    pub(super) async fn run_action(&self, scope: &Scope) -> ModuleResult {
+    pub(super) async fn run_action(&self, scope: &Scope) -> ActionResult {
         let args = match self.render_args(scope) {
             Ok(args) => args,
-            Err(msg) => return failed_result(msg),
+            Err(e) => return failed_result(e.to_string()).into(),
         };
         let spec = match &self.task.action {
             Action::Module(spec) => *spec,
             Action::Runner(action) => return self.run_runner_action(*action, &args),
             Action::Templated(template) => match self.resolve_templated(scope, template) {
                 Ok(spec) => spec,
-                Err(msg) => return failed_result(msg),
+                Err(e) => return failed_result(e.to_string()).into(),
             },
         };
-        let module = match spec.kind {
-            Kind::Native(module) => module,
-            Kind::Runner(action) => return self.run_runner_action(action, &args),
-            Kind::Missing => {
-                return failed_result(format!(
-                    "kiln has no native `{}` module: the task loads, but kiln cannot run it (see the README for the modules it has)",
-                    spec.name
-                ))
-            }
-        };
-        let args = match Args::new(spec.name, &args) {
+        match spec.kind {
+            Kind::Native(module) => self.run_module(scope, spec, module, &args).await.into(),
+            Kind::Runner(action) => self.run_runner_action(action, &args),
+            Kind::Missing => failed_result(format!(
+                "kiln has no native `{}` module: the task loads, but kiln cannot run it (see the README for the modules it has)",
+                spec.name
+            ))
+            .into(),
+        }
+    }
+
+    /// Runs one of kiln's modules on the host (or its delegate).
+    async fn run_module(
+        &self,
+        scope: &Scope,
+        spec: &'static ModuleSpec,
+        module: &'static dyn Module,
+        args: &Value,
+    ) -> ModuleResult {
+        let args = match Args::new(spec.name, args) {
             Ok(a) => a,
             Err(e) => return failed_result(e.to_string()),
         };
@@ -55,7 +66,7 @@ impl TaskRun<'_> {
         let conn: SharedConnection = if needs_connection {
             match self.connection(scope, escalation.as_ref()).await {
                 Ok(c) => c,
-                Err(msg) => return unreachable(msg),
+                Err(e) => return unreachable(e.to_string()),
             }
         } else {
             Arc::new(crate::connection::local::LocalConnection::default())
@@ -66,11 +77,11 @@ impl TaskRun<'_> {
             self.shared.opts.check,
         ) {
             Ok(v) => v,
-            Err(e) => return failed_result(e),
+            Err(e) => return failed_result(e.to_string()),
         };
         let environment = match self.environment(scope) {
             Ok(v) => v,
-            Err(e) => return failed_result(e),
+            Err(e) => return failed_result(e.to_string()),
         };
         let search = search_paths(self.task, self.play);
         let ctx = ModuleCtx {
@@ -92,18 +103,19 @@ impl TaskRun<'_> {
 
     /// `set_fact`, `include_vars` and `meta`; includes are expanded by the lockstep loop and
     /// imports at load time, so neither reaches a host (a templated name may name them).
-    fn run_runner_action(&self, action: RunnerAction, args: &Value) -> ModuleResult {
+    fn run_runner_action(&self, action: RunnerAction, args: &Value) -> ActionResult {
         match action {
             RunnerAction::SetFact => super::actions::set_fact(args),
             RunnerAction::IncludeVars => super::actions::include_vars(args, self.task, self.play),
-            RunnerAction::Meta => super::actions::meta(args),
+            RunnerAction::Meta => super::actions::meta(args).into(),
             RunnerAction::IncludeTasks
             | RunnerAction::IncludeRole
             | RunnerAction::ImportTasks
             | RunnerAction::ImportRole => failed_result(format!(
                 "'{}' cannot be named by a templated 'action': write it as the task's own key",
                 action.name()
-            )),
+            ))
+            .into(),
         }
     }
 
@@ -112,27 +124,33 @@ impl TaskRun<'_> {
         &self,
         scope: &Scope,
         template: &str,
-    ) -> Result<&'static ModuleSpec, String> {
+    ) -> Result<&'static ModuleSpec, TaskError> {
         let name = scope
             .templar()
             .render_str(template, scope)
-            .map_err(|e| format!("{}: {}", self.task.location, e.message))?
+            .map_err(|source| self.template_error(source))?
             .to_string();
         let name = name.trim();
-        registry::resolve(name).ok_or_else(|| {
-            format!(
-                "{}: unknown module '{name}' in 'action'{}",
-                self.task.location,
-                crate::error::did_you_mean(name, registry::names())
-            )
+        registry::resolve(name).ok_or_else(|| TaskError::UnknownModule {
+            location: self.task.location.to_string(),
+            name: name.to_string(),
+            suggestion: crate::error::did_you_mean(name, registry::names()),
         })
     }
 
-    fn render_args(&self, scope: &Scope) -> Result<Value, String> {
+    /// A template error in the task's arguments or `action`, naming the task.
+    fn template_error(&self, source: TemplateError) -> TaskError {
+        TaskError::TemplateAt {
+            location: self.task.location.to_string(),
+            source,
+        }
+    }
+
+    fn render_args(&self, scope: &Scope) -> Result<Value, TaskError> {
         let rendered = scope
             .templar()
             .render_value(&self.task.args, scope)
-            .map_err(|e| format!("{}: {}", self.task.location, e.message))?;
+            .map_err(|source| self.template_error(source))?;
         let mut map: IndexMap<String, Value> = IndexMap::new();
         for key in rendered.try_iter().into_iter().flatten() {
             let value = rendered.get_item(&key).unwrap_or_default();
@@ -153,15 +171,12 @@ impl TaskRun<'_> {
         Ok(crate::template::map_value(map))
     }
 
-    fn environment(&self, scope: &Scope) -> Result<Vec<(String, String)>, String> {
+    fn environment(&self, scope: &Scope) -> Result<Vec<(String, String)>, TaskError> {
         let mut out: IndexMap<String, String> = IndexMap::new();
         for env in &self.task.inherited.environment {
-            let value = scope
-                .templar()
-                .render_value(env, scope)
-                .map_err(|e| e.message)?;
+            let value = scope.templar().render_value(env, scope)?;
             if value.kind() != ValueKind::Map {
-                return Err(format!("'environment' must be a mapping, got {value}"));
+                return Err(TaskError::EnvironmentNotMapping(value.to_string()));
             }
             for key in value.try_iter().into_iter().flatten() {
                 out.insert(
@@ -236,15 +251,9 @@ impl TaskRun<'_> {
         &self,
         scope: &Scope,
         escalation: Option<&(String, String)>,
-    ) -> Result<SharedConnection, String> {
+    ) -> Result<SharedConnection, TaskError> {
         let delegate = match &self.task.inherited.delegate_to {
-            Some(d) => Some(
-                scope
-                    .templar()
-                    .render_value(d, scope)
-                    .map_err(|e| e.message)?
-                    .to_string(),
-            ),
+            Some(d) => Some(scope.templar().render_value(d, scope)?.to_string()),
             None => None,
         };
         let (name, target) = match delegate.as_deref() {
@@ -254,11 +263,7 @@ impl TaskRun<'_> {
                 {
                     (d.to_string(), Target::Local)
                 } else {
-                    let vars = self
-                        .shared
-                        .inventory
-                        .host_vars(d)
-                        .map_err(|e| e.to_string())?;
+                    let vars = self.shared.inventory.host_vars(d)?;
                     let delegate_scope = Scope::new(scope.templar().clone(), vec![Arc::new(vars)]);
                     (
                         d.to_string(),
@@ -268,8 +273,7 @@ impl TaskRun<'_> {
                             &delegate_scope,
                             &self.login_user(&delegate_scope),
                             self.task.inherited.connection.as_deref(),
-                        )
-                        .map_err(|e| e.to_string())?,
+                        )?,
                     )
                 }
             }
@@ -281,8 +285,7 @@ impl TaskRun<'_> {
                     scope,
                     &self.login_user(scope),
                     self.task.inherited.connection.as_deref(),
-                )
-                .map_err(|e| e.to_string())?,
+                )?,
             ),
         };
         // A host reached locally by one task (`connection: local`) and over SSH by another
@@ -324,6 +327,6 @@ impl TaskRun<'_> {
             (Target::Local, None) => pool.get(&name, &target, timeout).await,
             (_, escalation) => pool.session(&name, &target, timeout, escalation).await,
         }
-        .map_err(|e| e.to_string())
+        .map_err(TaskError::from)
     }
 }

@@ -8,6 +8,7 @@ use futures::stream::{self, StreamExt};
 use indexmap::IndexMap;
 use minijinja::Value;
 
+use super::actions::VarLevel;
 use super::host::{HostOutcome, TaskRun};
 use super::vars::HostVars;
 use super::{PlayCtx, Runner};
@@ -15,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::load::model::{Block, Inherited, Task, TaskItem, VarMap};
 use crate::load::role::RoleRequest;
 use crate::modules::registry::RunnerAction;
-use crate::modules::VarLevel;
 use crate::output::Status;
 use crate::template::Scope;
 

@@ -3,6 +3,7 @@
 
 mod actions;
 pub mod connect;
+mod error;
 mod host;
 mod invoke;
 mod items;
