@@ -75,6 +75,18 @@ const CONDITION_FALSE_WORDS: &[&str] = &["false", "no", "off", "0", "n", "none"]
 /// `default(x, true)`): Jinja's, except that a string reads as false when it is empty or one
 /// of a few words meaning false. Unlike [`bool_of`] it never fails: any other value is
 /// true or false by Jinja's rules.
+/// A value as a list of items, as Ansible listifies a loop's or a lookup's terms: a list's
+/// elements, nothing for none or undefined, anything else as the one item.
+pub fn list_of(value: &Value) -> Vec<Value> {
+    match value.kind() {
+        minijinja::value::ValueKind::Seq => {
+            value.try_iter().map(|it| it.collect()).unwrap_or_default()
+        }
+        minijinja::value::ValueKind::None | minijinja::value::ValueKind::Undefined => vec![],
+        _ => vec![value.clone()],
+    }
+}
+
 pub fn truthy(value: &Value) -> bool {
     if let Some(s) = value.as_str() {
         let s = s.trim().to_ascii_lowercase();

@@ -6,14 +6,6 @@ use minijinja::Value;
 use crate::load::model::{LoopKind, LoopSpec};
 use crate::template::{Scope, TemplateError};
 
-fn list_of(value: &Value) -> Vec<Value> {
-    match value.kind() {
-        ValueKind::Seq => value.try_iter().map(|it| it.collect()).unwrap_or_default(),
-        ValueKind::None | ValueKind::Undefined => vec![],
-        _ => vec![value.clone()],
-    }
-}
-
 /// The items of a loop, templated against `scope`: `loop:`'s list, or the items of a
 /// `with_<lookup>:` loop's lookup run over its terms.
 pub fn expand(spec: &LoopSpec, scope: &Scope) -> Result<Vec<Value>, TemplateError> {
@@ -21,13 +13,13 @@ pub fn expand(spec: &LoopSpec, scope: &Scope) -> Result<Vec<Value>, TemplateErro
     let value = templar.render_value(&spec.items, scope)?;
     match &spec.kind {
         LoopKind::List => match value.kind() {
-            ValueKind::Seq => Ok(list_of(&value)),
+            ValueKind::Seq => Ok(crate::value::list_of(&value)),
             ValueKind::None | ValueKind::Undefined => Ok(vec![]),
             kind => Err(TemplateError::new(format!("Invalid data passed to 'loop', it requires a list, got this instead: {value} ({kind}). Hint: use dict2items for a mapping"))),
         },
         // Ansible hands a lookup its terms as a list: a list as it is, anything else as
         // the one term.
-        LoopKind::Lookup(lookup) => templar.loop_items(lookup, list_of(&value), scope),
+        LoopKind::Lookup(lookup) => templar.loop_items(lookup, crate::value::list_of(&value), scope),
     }
 }
 

@@ -35,17 +35,8 @@ pub fn run(
     })
 }
 
-/// A term's items: a list's elements, anything else as one item.
-fn list_of(value: &Value) -> Vec<Value> {
-    match value.kind() {
-        ValueKind::Seq => value.try_iter().map(|it| it.collect()).unwrap_or_default(),
-        ValueKind::None | ValueKind::Undefined => vec![],
-        _ => vec![value.clone()],
-    }
-}
-
 fn flatten_once(terms: &[Value]) -> Vec<Value> {
-    terms.iter().flat_map(list_of).collect()
+    terms.iter().flat_map(crate::value::list_of).collect()
 }
 
 fn dict(terms: &[Value]) -> Result<Vec<Value>, Error> {
@@ -70,7 +61,7 @@ fn dict(terms: &[Value]) -> Result<Vec<Value>, Error> {
 
 /// Zips the terms, padding the shorter ones with None.
 fn together(terms: &[Value]) -> Vec<Value> {
-    let lists: Vec<Vec<Value>> = terms.iter().map(list_of).collect();
+    let lists: Vec<Vec<Value>> = terms.iter().map(crate::value::list_of).collect();
     let len = lists.iter().map(Vec::len).max().unwrap_or(0);
     (0..len)
         .map(|i| {
@@ -90,7 +81,7 @@ fn nested(terms: &[Value]) -> Vec<Value> {
         return vec![];
     }
     let mut product: Vec<Vec<Value>> = vec![vec![]];
-    for list in terms.iter().map(list_of) {
+    for list in terms.iter().map(crate::value::list_of) {
         product = product
             .into_iter()
             .flat_map(|prefix| {
@@ -275,7 +266,7 @@ fn subelements(terms: &[Value]) -> Result<Vec<Value>, Error> {
                 .map(|k| terms[0].get_item(&k))
                 .collect::<Result<Vec<_>, _>>()?
         }
-        ValueKind::Seq => list_of(&terms[0]),
+        ValueKind::Seq => crate::value::list_of(&terms[0]),
         _ => return Err(usage()),
     };
     let mut out = Vec::new();
@@ -330,7 +321,7 @@ fn take_path(
                 "the key {key} should point to a list, got '{child}'"
             )));
         }
-        (None, list_of(&child))
+        (None, crate::value::list_of(&child))
     } else {
         if child.kind() != ValueKind::Map {
             return if skip_missing {
