@@ -386,7 +386,7 @@ fn fileglob(state: &State, terms: &[Value]) -> Vec<Value> {
 fn lines(terms: &[Value]) -> Result<Vec<Value>, Error> {
     let mut out = Vec::new();
     for term in terms {
-        let stdout = super::lookups::controller_command("lines", &term.to_string())?;
+        let stdout = super::lookups::controller_command("lines", term)?;
         out.extend(stdout.lines().map(|l| Value::from(l.to_string())));
     }
     Ok(out)
@@ -500,6 +500,17 @@ mod unit {
         assert_eq!(
             strings(&flatten_once(&[a, Value::from("z")])),
             ["x", "y", "z"]
+        );
+    }
+
+    #[test]
+    fn a_command_a_target_sent_is_never_run_on_the_controller() {
+        let planted = crate::template::untrusted_str("touch /tmp/never");
+        let err = lines(&[planted]).unwrap_err();
+        assert!(err.to_string().contains("came from a target"), "{err}");
+        assert_eq!(
+            strings(&lines(&[Value::from("echo a; echo b")]).unwrap()),
+            ["a", "b"]
         );
     }
 }

@@ -22,11 +22,17 @@ pub(super) fn fail(message: String) -> Error {
 }
 
 /// What a shell command run on the controller prints (`pipe`, `lines`); a failure names
-/// the lookup and the command.
-pub(super) fn controller_command(lookup: &str, command: &str) -> Result<String, Error> {
+/// the lookup and the command. Text a target sent back is never run as a command here.
+pub(super) fn controller_command(lookup: &str, command: &Value) -> Result<String, Error> {
+    if super::is_untrusted(command) {
+        return Err(fail(format!(
+            "lookup('{lookup}'): refusing to run a command that came from a target"
+        )));
+    }
+    let command = command.to_string();
     let output = std::process::Command::new("/bin/sh")
         .arg("-c")
-        .arg(command)
+        .arg(&command)
         .output()
         .map_err(|e| fail(format!("lookup('{lookup}'): {e}")))?;
     if !output.status.success() {
@@ -124,7 +130,7 @@ fn run_lookup(
         }
         "pipe" => {
             for term in terms {
-                let stdout = controller_command("pipe", &term.to_string())?;
+                let stdout = controller_command("pipe", term)?;
                 out.push(Value::from(stdout.trim_end().to_string()));
             }
         }
