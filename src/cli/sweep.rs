@@ -77,6 +77,12 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+#[cfg(not(feature = "aws"))]
+async fn sweep_aws(_: &SweepArgs, _: Duration) -> anyhow::Result<usize> {
+    Err(crate::bake::aws_unavailable("--aws"))
+}
+
+#[cfg(feature = "aws")]
 async fn sweep_aws(args: &SweepArgs, older_than: Duration) -> anyhow::Result<usize> {
     use crate::bake::aws;
     let ec2 = aws::client(args.region.as_deref(), args.endpoint_url.as_deref()).await?;
