@@ -18,56 +18,14 @@ fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
         .block_on(f)
 }
 
-fn config(moto: &Moto) -> aws_config::SdkConfig {
-    block_on(async {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&moto.url)
-            .credentials_provider(aws_sdk_ec2::config::Credentials::new(
-                "test", "test", None, None, "tests",
-            ))
-            .load()
-            .await
-    })
-}
-
 /// A target group in moto's default VPC, and two public AMIs moto ships.
 fn setup(moto: &Moto) -> (String, String, String) {
-    let config = config(moto);
-    block_on(async {
-        let ec2 = aws_sdk_ec2::Client::new(&config);
-        let vpc = ec2.describe_vpcs().send().await.unwrap().vpcs()[0]
-            .vpc_id()
-            .unwrap()
-            .to_string();
-        let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
-        let group = elb
-            .create_target_group()
-            .name("web")
-            .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
-            .port(80)
-            .vpc_id(vpc)
-            .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
-            .send()
-            .await
-            .unwrap();
-        let arn = group.target_groups()[0]
-            .target_group_arn()
-            .unwrap()
-            .to_string();
-        let images = ec2.describe_images().send().await.unwrap();
-        let amis: Vec<String> = images
-            .images()
-            .iter()
-            .filter_map(|i| i.image_id().map(str::to_string))
-            .take(2)
-            .collect();
-        (arn, amis[0].clone(), amis[1].clone())
-    })
+    let (arn, [ami1, ami2]) = moto.target_group_and_amis();
+    (arn, ami1, ami2)
 }
 
 fn terminated(moto: &Moto, ids: &[String]) -> bool {
-    let config = config(moto);
+    let config = moto.sdk_config();
     block_on(async {
         let ec2 = aws_sdk_ec2::Client::new(&config);
         let out = ec2

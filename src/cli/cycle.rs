@@ -68,7 +68,7 @@ fn resolve_image(spec: &CycleSpec, dir: &Path, store: &ImageStore) -> anyhow::Re
                 .with_context(|| format!("{} lists no build", path.display()))?
         }
     };
-    if matches!(spec.platform, Platform::Ec2 { .. }) {
+    if matches!(spec.platform, Platform::Ec2 { .. } | Platform::Asg { .. }) {
         let ami = crate::cycle::spec::ami_id(&reference);
         if !ami.starts_with("ami-") {
             bail!("image {reference} is not an AMI (an ec2 fleet needs ami-… or region:ami-…)");
@@ -89,6 +89,8 @@ async fn backends(
 ) -> anyhow::Result<(Box<dyn Fleet>, Box<dyn Balancer>, Option<HaProxy>)> {
     let (fleet, balancer) = match &spec.platform {
         Platform::Ec2 { fleet, balancer } => (fleet, balancer),
+        // Rolled and shown by `cycle_asg`, which needs no instance-level backends.
+        Platform::Asg { .. } => bail!("an asg fleet has no instance-level backends"),
         Platform::Local { balancer, .. } => {
             let fleet = LocalFleet {
                 store: FleetStore::open(home, &spec.name)?,
@@ -150,6 +152,36 @@ async fn aws_backends(
     Ok((Box::new(instances), Box::new(target_group), None))
 }
 
+#[cfg(feature = "aws")]
+async fn asg_cycle(
+    args: &CycleArgs,
+    spec: &CycleSpec,
+    fleet: &crate::cycle::spec::AsgFleet,
+    image: Option<String>,
+) -> anyhow::Result<i32> {
+    super::cycle_asg::run(args, spec, fleet, image).await
+}
+
+#[cfg(feature = "aws")]
+async fn asg_status(fleet: &crate::cycle::spec::AsgFleet) -> anyhow::Result<i32> {
+    super::cycle_asg::status(fleet).await
+}
+
+#[cfg(not(feature = "aws"))]
+async fn asg_cycle(
+    _: &CycleArgs,
+    _: &CycleSpec,
+    _: &crate::cycle::spec::AsgFleet,
+    _: Option<String>,
+) -> anyhow::Result<i32> {
+    Err(crate::bake::aws_unavailable("an asg fleet"))
+}
+
+#[cfg(not(feature = "aws"))]
+async fn asg_status(_: &crate::cycle::spec::AsgFleet) -> anyhow::Result<i32> {
+    Err(crate::bake::aws_unavailable("an asg fleet"))
+}
+
 fn haproxy_for(balancer: &HaproxyBalancer, fleet: &FleetStore) -> HaProxy {
     HaProxy {
         socket: balancer
@@ -165,6 +197,14 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
     let dir = spec_dir(&args.spec);
     let home = local::home();
     let store = ImageStore::open(&home);
+    if let Platform::Asg { fleet } = &spec.platform {
+        let image = if args.rollback {
+            None
+        } else {
+            Some(resolve_image(&spec, &dir, &store)?)
+        };
+        return asg_cycle(&args, &spec, fleet, image).await;
+    }
     let history = FleetStore::open(&home, &spec.name)?;
     let target = if args.rollback {
         history
@@ -180,11 +220,12 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
     if args.dry_run {
         let members = fleet.members().await?;
         let (new, old): (Vec<_>, Vec<_>) = members.iter().partition(|m| m.image == target);
+        let count = spec.platform.count().unwrap_or(0);
         crate::output::progress::line(&spec.name, &format!(
             "dry run: would roll fleet {} to {target}: launch {}, retire {} ({} strategy, batch {})",
             spec.name,
-            spec.platform.count().saturating_sub(new.len()),
-            old.len() + new.len().saturating_sub(spec.platform.count()),
+            count.saturating_sub(new.len()),
+            old.len() + new.len().saturating_sub(count),
             spec.strategy.kind,
             spec.strategy.batch
         ));
@@ -218,6 +259,18 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
         ..Default::default()
     };
     let result = rollout.run(&target, &mut summary).await;
+    finish(&args, &spec, &mut summary, result)
+}
+
+/// Writes the summary (`--summary`) and reports the outcome: exit 0, or 1 after a failure
+/// (rolled back or not).
+pub(super) fn finish(
+    args: &CycleArgs,
+    spec: &CycleSpec,
+    summary: &mut Summary,
+    result: Result<(), crate::cycle::CycleError>,
+) -> anyhow::Result<i32> {
+    let target = summary.image.clone();
     summary.ok = result.is_ok();
     if let Err(e) = &result {
         summary.error = Some(format!("{e:#}"));
@@ -230,11 +283,12 @@ pub async fn run(args: CycleArgs) -> anyhow::Result<i32> {
         Ok(()) => {
             crate::output::progress::line(
                 &spec.name,
-                &format!(
-                    "fleet {} runs {target} on {} instances",
-                    spec.name,
-                    spec.platform.count()
-                ),
+                &match spec.platform.count() {
+                    Some(count) => {
+                        format!("fleet {} runs {target} on {count} instances", spec.name)
+                    }
+                    None => format!("fleet {} runs {target}", spec.name),
+                },
             );
             Ok(0)
         }
@@ -260,6 +314,12 @@ pub async fn fleet(args: FleetArgs) -> anyhow::Result<i32> {
         FleetCommand::Down { spec } => (spec, true),
     };
     let spec = CycleSpec::load(&path)?;
+    if let Platform::Asg { fleet } = &spec.platform {
+        if down {
+            bail!("kiln fleet down does not take an asg fleet down (its groups are Terraform's)");
+        }
+        return asg_status(fleet).await;
+    }
     let home = local::home();
     let history = FleetStore::open(&home, &spec.name)?;
     let (fleet, balancer_backend, haproxy) = backends(&spec, &home, &history).await?;

@@ -3,6 +3,8 @@
 
 pub mod bake;
 pub mod cycle;
+#[cfg(feature = "aws")]
+mod cycle_asg;
 pub mod extra_vars;
 pub mod images;
 pub mod inventory;

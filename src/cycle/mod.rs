@@ -3,6 +3,10 @@
 //! `cli/cycle.rs`.
 
 #[cfg(feature = "aws")]
+pub mod asg;
+#[cfg(feature = "aws")]
+pub mod asg_rollout;
+#[cfg(feature = "aws")]
 pub mod ec2;
 #[cfg(feature = "aws")]
 pub mod elbv2;

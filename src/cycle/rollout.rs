@@ -203,7 +203,8 @@ impl Rollout<'_> {
 
     /// Rolls the fleet to `target` (an artifact id).
     pub async fn run(&self, target: &str, summary: &mut Summary) -> Result<(), CycleError> {
-        let desired = self.spec.platform.count();
+        // Auto Scaling groups are rolled by `asg_rollout`, never here.
+        let desired = self.spec.platform.count().unwrap_or(0);
         let batch = self.spec.strategy.batch;
         let min_in_service = (desired * self.spec.strategy.min_healthy_percent).div_ceil(100);
         let members = self.reconcile(target, summary).await?;

@@ -32,7 +32,8 @@ struct SpecFile {
     name: String,
     image: Option<ImageRef>,
     fleet: Fleet,
-    balancer: Balancer,
+    #[serde(default)]
+    balancer: Option<Balancer>,
     #[serde(default)]
     strategy: Strategy,
     #[serde(default)]
@@ -68,14 +69,18 @@ pub enum Platform {
         fleet: Ec2Fleet,
         balancer: TargetGroupBalancer,
     },
+    /// An Auto Scaling group (or blue/green pair of groups) whose instances the group
+    /// itself registers in its target groups.
+    Asg { fleet: AsgFleet },
 }
 
 impl Platform {
-    /// How many instances the fleet runs.
-    pub fn count(&self) -> usize {
+    /// How many instances the fleet runs (an Auto Scaling group decides that itself).
+    pub fn count(&self) -> Option<usize> {
         match self {
-            Platform::Local { fleet, .. } => fleet.count,
-            Platform::Ec2 { fleet, .. } => fleet.count,
+            Platform::Local { fleet, .. } => Some(fleet.count),
+            Platform::Ec2 { fleet, .. } => Some(fleet.count),
+            Platform::Asg { .. } => None,
         }
     }
 }
@@ -87,6 +92,8 @@ enum Fleet {
     Local(LocalFleet),
     #[serde(rename = "ec2")]
     Ec2(Ec2Fleet),
+    #[serde(rename = "asg")]
+    Asg(AsgFleet),
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +118,76 @@ pub struct Ec2Fleet {
     pub endpoint_url: Option<String>,
 }
 
+/// An Auto Scaling group fleet: the group (found by its name or name prefix) and its launch
+/// template are the record; kiln keeps no state of its own for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsgFleet {
+    /// The group's name, or the prefix its names start with (Terraform's `name_prefix`);
+    /// blue/green names new groups `<group><timestamp>`.
+    pub group: String,
+    #[serde(default)]
+    pub refresh: Refresh,
+    /// Blue/green: how long the old group keeps its (deregistered) instances after the
+    /// shift before it is deleted.
+    #[serde(default = "zero")]
+    pub delete_after: String,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+}
+
+/// How a rolling cycle replaces a group's instances.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refresh {
+    #[serde(default)]
+    pub method: RefreshMethod,
+    #[serde(default = "ninety")]
+    pub min_healthy_percent: u8,
+    #[serde(default = "default_warmup")]
+    pub instance_warmup: String,
+    /// Percentages at which an instance refresh pauses for `checkpoint_delay`.
+    #[serde(default)]
+    pub checkpoints: Vec<u8>,
+    pub checkpoint_delay: Option<String>,
+}
+
+impl Default for Refresh {
+    fn default() -> Self {
+        Refresh {
+            method: RefreshMethod::default(),
+            min_healthy_percent: ninety(),
+            instance_warmup: default_warmup(),
+            checkpoints: Vec::new(),
+            checkpoint_delay: None,
+        }
+    }
+}
+
+/// Who replaces the instances: AWS's instance refresh, or kiln itself (capacity up, wait
+/// healthy in the target groups, terminate old instances with a decrement). `auto` tries the
+/// instance refresh and falls back to kiln when the endpoint does not implement it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum RefreshMethod {
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "instance-refresh")]
+    InstanceRefresh,
+    #[serde(rename = "kiln")]
+    Kiln,
+}
+
+fn ninety() -> u8 {
+    90
+}
+fn default_warmup() -> String {
+    "60s".into()
+}
+fn zero() -> String {
+    "0s".into()
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 enum Balancer {
@@ -118,6 +195,9 @@ enum Balancer {
     Haproxy(HaproxyBalancer),
     #[serde(rename = "elbv2")]
     Elbv2(TargetGroupBalancer),
+    /// The target groups attached to the Auto Scaling group.
+    #[serde(rename = "asg")]
+    Asg,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,13 +358,16 @@ impl CycleSpec {
             serde_saphyr::from_str(&text).map_err(|e| crate::load::yaml::yaml_error(&file, &e))?;
         let at = |m: String| Error::Usage(format!("{}: {m}", path.display()));
         let platform = match (spec.fleet, spec.balancer) {
-            (Fleet::Local(fleet), Balancer::Haproxy(balancer)) => Platform::Local { fleet, balancer },
-            (Fleet::Ec2(fleet), Balancer::Elbv2(balancer)) => Platform::Ec2 { fleet, balancer },
+            (Fleet::Local(fleet), Some(Balancer::Haproxy(balancer))) => {
+                Platform::Local { fleet, balancer }
+            }
+            (Fleet::Ec2(fleet), Some(Balancer::Elbv2(balancer))) => Platform::Ec2 { fleet, balancer },
+            (Fleet::Asg(fleet), None | Some(Balancer::Asg)) => Platform::Asg { fleet },
             (fleet, balancer) => {
                 return Err(at(format!(
-                    "fleet.type {} with balancer.type {} is not supported (use local with haproxy, or ec2 with elbv2)",
+                    "fleet.type {} with balancer.type {} is not supported (use local with haproxy, ec2 with elbv2, or asg with the group's own target groups)",
                     fleet.kind(),
-                    balancer.kind()
+                    balancer.as_ref().map_or("(none)", Balancer::kind)
                 )))
             }
         };
@@ -296,7 +379,7 @@ impl CycleSpec {
             health: spec.health,
             drain_timeout: spec.drain_timeout,
         };
-        if spec.platform.count() == 0
+        if spec.platform.count() == Some(0)
             || spec.strategy.batch == 0
             || spec.strategy.min_healthy_percent > 100
         {
@@ -306,6 +389,27 @@ impl CycleSpec {
         }
         duration(&spec.health.timeout, "health.timeout")?;
         duration(&spec.drain_timeout, "drain_timeout")?;
+        if let Platform::Asg { fleet } = &spec.platform {
+            duration(&fleet.delete_after, "fleet.delete_after")?;
+            duration(
+                &fleet.refresh.instance_warmup,
+                "fleet.refresh.instance_warmup",
+            )?;
+            if let Some(delay) = &fleet.refresh.checkpoint_delay {
+                duration(delay, "fleet.refresh.checkpoint_delay")?;
+            }
+            if fleet.refresh.min_healthy_percent > 100
+                || fleet
+                    .refresh
+                    .checkpoints
+                    .iter()
+                    .any(|p| *p == 0 || *p > 100)
+            {
+                return Err(at(
+                    "fleet.refresh.min_healthy_percent and checkpoints are percentages (checkpoints 1 to 100)".into(),
+                ));
+            }
+        }
         Ok(spec)
     }
 }
@@ -315,6 +419,7 @@ impl Fleet {
         match self {
             Fleet::Local(_) => "local",
             Fleet::Ec2(_) => "ec2",
+            Fleet::Asg(_) => "asg",
         }
     }
 }
@@ -324,6 +429,7 @@ impl Balancer {
         match self {
             Balancer::Haproxy(_) => "haproxy",
             Balancer::Elbv2(_) => "elbv2",
+            Balancer::Asg => "asg",
         }
     }
 }
@@ -351,7 +457,7 @@ mod tests {
         let (spec, _) = load(&format!("{LOCAL}strategy: {{type: blue-green}}\n"));
         let spec = spec.unwrap();
         assert!(matches!(spec.platform, Platform::Local { .. }));
-        assert_eq!(spec.platform.count(), 2);
+        assert_eq!(spec.platform.count(), Some(2));
         assert_eq!(spec.strategy.kind, StrategyKind::BlueGreen);
         let (spec, _) = load(
             "fleet: {type: ec2, count: 3, instance_type: t3.micro}\nbalancer: {type: elbv2, target_group_arn: arn:tg}\n",
@@ -394,6 +500,33 @@ mod tests {
                 assert!(message.contains(value), "{value} missing from: {message}");
             }
         }
+    }
+
+    #[test]
+    fn an_asg_fleet_needs_no_balancer_and_defaults_to_ninety_percent() {
+        let (spec, _) = load("fleet: {type: asg, group: web-}\nstrategy: {type: blue-green}\n");
+        match spec.unwrap().platform {
+            Platform::Asg { fleet } => {
+                assert_eq!(fleet.group, "web-");
+                assert_eq!(fleet.refresh.min_healthy_percent, 90);
+                assert_eq!(fleet.refresh.method, RefreshMethod::Auto);
+            }
+            other => panic!("not an asg platform: {other:?}"),
+        }
+        let (spec, _) = load(
+            "fleet: {type: asg, group: web, refresh: {method: kiln, checkpoints: [50, 100]}}\nbalancer: {type: asg}\n",
+        );
+        assert!(matches!(spec.unwrap().platform, Platform::Asg { .. }));
+        let (spec, _) = load("fleet: {type: asg, group: web, refresh: {method: rolling}}\n");
+        let message = spec.unwrap_err().to_string();
+        assert!(
+            message.contains("instance-refresh") && message.contains("kiln"),
+            "{message}"
+        );
+        let (spec, _) = load("fleet: {type: asg, group: web, refresh: {checkpoints: [0]}}\n");
+        assert!(spec.unwrap_err().to_string().contains("checkpoints"));
+        let (spec, _) = load("fleet: {type: local, count: 1}\n");
+        assert!(spec.unwrap_err().to_string().contains("(none)"));
     }
 
     #[test]

@@ -61,6 +61,55 @@ impl Moto {
             .block_on(f)
     }
 
+    /// SDK configuration for this server (dummy credentials).
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .endpoint_url(&self.url)
+                .credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                    "test", "test", None, None, "tests",
+                ))
+                .load(),
+        )
+    }
+
+    /// An HTTP target group `web` on port 80 in moto's default VPC, and two public AMIs
+    /// moto ships: (target group ARN, [ami, ami]).
+    pub fn target_group_and_amis(&self) -> (String, [String; 2]) {
+        let config = self.sdk_config();
+        self.block_on(async {
+            let ec2 = aws_sdk_ec2::Client::new(&config);
+            let vpc = ec2.describe_vpcs().send().await.unwrap().vpcs()[0]
+                .vpc_id()
+                .unwrap()
+                .to_string();
+            let elb = aws_sdk_elasticloadbalancingv2::Client::new(&config);
+            let group = elb
+                .create_target_group()
+                .name("web")
+                .protocol(aws_sdk_elasticloadbalancingv2::types::ProtocolEnum::Http)
+                .port(80)
+                .vpc_id(vpc)
+                .target_type(aws_sdk_elasticloadbalancingv2::types::TargetTypeEnum::Instance)
+                .send()
+                .await
+                .unwrap();
+            let arn = group.target_groups()[0]
+                .target_group_arn()
+                .unwrap()
+                .to_string();
+            let images = ec2.describe_images().send().await.unwrap();
+            let amis: Vec<String> = images
+                .images()
+                .iter()
+                .filter_map(|i| i.image_id().map(str::to_string))
+                .take(2)
+                .collect();
+            (arn, [amis[0].clone(), amis[1].clone()])
+        })
+    }
+
     fn client(&self) -> aws_sdk_ec2::Client {
         let config = aws_sdk_ec2::Config::builder()
             .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
