@@ -490,6 +490,33 @@ fn blue_green_creates_a_group_shifts_and_deletes_the_old_one() {
         "{healthy:?} {new_ids:?}"
     );
     assert_eq!(f.orphans(), Vec::<String>::new());
+    // `kiln fleet status` shows the live group, its version and image, and each instance's
+    // target group health.
+    let status = f.command("blue-green", &ami2, &[]);
+    let args: Vec<_> = status.get_args().map(|a| a.to_owned()).collect();
+    let mut command = Command::new(support::kiln());
+    command.args(["fleet", "status"]).arg(&args[1]);
+    for (k, v) in status.get_envs() {
+        if let Some(v) = v {
+            command.env(k, v);
+        }
+    }
+    let out = command.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("GROUP {new_group} (live)"))
+            && text.contains(&format!("= version 2 image {ami2}")),
+        "{text}"
+    );
+    for id in &healthy {
+        assert!(
+            text.lines().any(|l| l.contains(id.as_str())
+                && l.contains("InService")
+                && l.contains("healthy")),
+            "{text}"
+        );
+    }
 
     // `--rollback` makes another group from version 1, with no new version.
     let (ok, summary, out) = f.cycle("blue-green", &ami2, &["--rollback"]);
