@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_autoscaling::types::RefreshPreferences;
 use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 
-use super::asg::{refresh_outcome, Aws, Group, RefreshOutcome, TemplateVersion, VersionRef};
+use super::asg::{Aws, Group, TemplateVersion, VersionRef};
+use super::asg_refresh::{refresh_outcome, RefreshOutcome};
 use super::rollout::Summary;
 use super::spec::{duration, AsgFleet, RefreshMethod, StrategyKind};
 use super::CycleError;
@@ -95,12 +96,12 @@ pub fn prefixed_name(prefix: &str, now: std::time::SystemTime) -> String {
     format!("{prefix}{stamp}{fraction:04}00000001")
 }
 
-fn call(e: anyhow::Error) -> CycleError {
+pub(super) fn call(e: anyhow::Error) -> CycleError {
     CycleError::Call(e)
 }
 
 impl AsgRollout<'_> {
-    fn event(&self, summary: &mut Summary, event: String) {
+    pub(super) fn event(&self, summary: &mut Summary, event: String) {
         (self.say)(&event);
         summary.events.push(event);
     }
@@ -149,7 +150,7 @@ impl AsgRollout<'_> {
     }
 
     /// The newest version with `image` when the group can point at it, else a new one.
-    async fn version_for(
+    pub(super) async fn version_for(
         &self,
         live: &Group,
         versions: &[TemplateVersion],
@@ -427,7 +428,7 @@ impl AsgRollout<'_> {
         Ok(())
     }
 
-    async fn group(&self, name: &str) -> anyhow::Result<Group> {
+    pub(super) async fn group(&self, name: &str) -> anyhow::Result<Group> {
         self.aws
             .groups(name)
             .await?
@@ -438,7 +439,7 @@ impl AsgRollout<'_> {
 
     /// Waits until `count` instances of the group run `image` and are healthy in every one
     /// of its target groups.
-    async fn wait_healthy(
+    pub(super) async fn wait_healthy(
         &self,
         group: &str,
         image: &str,
@@ -537,132 +538,6 @@ impl AsgRollout<'_> {
             }
         }
         self.event(summary, format!("rolled-back {}", live.name));
-        Ok(())
-    }
-
-    async fn blue_green(
-        &self,
-        groups: &[Group],
-        live: &Group,
-        versions: &[TemplateVersion],
-        image: &str,
-        summary: &mut Summary,
-    ) -> Result<(), CycleError> {
-        let current = resolve(versions, &live.version).cloned().ok_or_else(|| {
-            call(anyhow::anyhow!(
-                "the live group's launch template version is gone"
-            ))
-        })?;
-        let delete_after =
-            duration(&self.fleet.delete_after, "delete_after").map_err(|e| call(e.into()))?;
-        // What the live group runs is what its instances run: a group on `$Latest` already
-        // names a version made for the new group.
-        let running = self.aws.images(&live.live_instances()).await?;
-        let live_on_target = if running.is_empty() {
-            current.image == image
-        } else {
-            running.values().all(|i| i == image)
-        };
-        // Groups other than the live one: a new group left by an interrupted run on the
-        // target image is reused; any other is a leftover.
-        let mut new_group = None;
-        for group in groups.iter().filter(|g| g.name != live.name) {
-            let runs = resolve(versions, &group.version).map(|v| v.image.as_str());
-            if runs == Some(image) && !live_on_target && new_group.is_none() {
-                self.event(summary, format!("reuse-group {}", group.name));
-                new_group = Some(group.clone());
-            } else {
-                self.aws.delete_group(&group.name).await?;
-                self.event(summary, format!("delete-group {}", group.name));
-            }
-        }
-        if live_on_target {
-            self.event(summary, format!("converged {}", live.name));
-            return Ok(());
-        }
-        let new_group = match new_group {
-            Some(group) => group,
-            None => {
-                let number = self
-                    .version_for(
-                        &Group {
-                            version: VersionRef::Number(current.number),
-                            ..live.clone()
-                        },
-                        versions,
-                        &current,
-                        image,
-                        summary,
-                    )
-                    .await?;
-                let name = prefixed_name(&self.fleet.group, std::time::SystemTime::now());
-                self.aws
-                    .create_group_like(
-                        live,
-                        &name,
-                        &VersionRef::Number(number),
-                        &live.target_groups,
-                    )
-                    .await?;
-                self.event(summary, format!("create-group {name}"));
-                self.group(&name).await?
-            }
-        };
-        let capacity = live.desired.max(1);
-        let staged = async {
-            if new_group.desired < capacity {
-                self.aws
-                    .update_group(
-                        &new_group.name,
-                        None,
-                        Some((capacity, live.max.max(capacity))),
-                    )
-                    .await?;
-                self.event(summary, format!("scale-out {} {capacity}", new_group.name));
-            }
-            self.wait_healthy(&new_group.name, image, capacity as usize, summary)
-                .await
-        };
-        if let Err(e) = staged.await {
-            (self.say)(&format!("{e}; deleting {}", new_group.name));
-            summary.rolled_back = matches!(e, CycleError::Unhealthy(_));
-            self.aws.delete_group(&new_group.name).await?;
-            self.event(summary, format!("delete-group {}", new_group.name));
-            return Err(e);
-        }
-        // The shift: the old group leaves the target groups, then goes.
-        if !live.target_groups.is_empty() {
-            self.aws.detach(&live.name, &live.target_groups).await?;
-            // AWS deregisters a detached group's instances; moto leaves some registered.
-            for target_group in &live.target_groups {
-                let health = self.aws.target_health(target_group).await?;
-                let registered: Vec<String> = live
-                    .live_instances()
-                    .into_iter()
-                    .filter(|id| {
-                        health.get(id).is_some_and(|s| {
-                            !matches!(
-                                s,
-                                TargetHealthStateEnum::Unused | TargetHealthStateEnum::Draining
-                            )
-                        })
-                    })
-                    .collect();
-                self.aws.deregister(target_group, &registered).await?;
-            }
-        }
-        self.event(
-            summary,
-            format!("shift {} -> {}", live.name, new_group.name),
-        );
-        self.aws
-            .update_group(&live.name, None, Some((0, live.max)))
-            .await?;
-        self.event(summary, format!("scale-in {} 0", live.name));
-        summary.retired.extend(live.live_instances());
-        tokio::time::sleep(delete_after).await;
-        self.aws.delete_group(&live.name).await?;
-        self.event(summary, format!("delete-group {}", live.name));
         Ok(())
     }
 }

@@ -5,6 +5,10 @@
 #[cfg(feature = "aws")]
 pub mod asg;
 #[cfg(feature = "aws")]
+mod asg_blue_green;
+#[cfg(feature = "aws")]
+pub mod asg_refresh;
+#[cfg(feature = "aws")]
 pub mod asg_rollout;
 #[cfg(feature = "aws")]
 pub mod ec2;
