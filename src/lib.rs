@@ -17,4 +17,5 @@ pub mod shell;
 pub mod template;
 pub mod util;
 pub mod value;
+pub mod vault;
 pub mod yaml;

@@ -32,6 +32,8 @@ enum Command {
     Cycle(cli::cycle::CycleArgs),
     /// The fleet's instances, images, health and balancer state.
     Fleet(cli::cycle::FleetArgs),
+    /// Encrypt, decrypt, view, edit and rekey ansible-vault files and strings.
+    Vault(cli::vault::VaultArgs),
     /// Print a shell completion script (e.g. `kiln completions bash > /etc/bash_completion.d/kiln`).
     Completions {
         #[arg(value_enum)]
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => cli::block_on(cli::sweep::run(args)),
         Command::Cycle(args) => cli::block_on(cli::cycle::run(args)),
         Command::Fleet(args) => cli::block_on(cli::cycle::fleet(args)),
+        Command::Vault(args) => cli::exit(cli::vault::run(args)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kiln", &mut std::io::stdout());
             ExitCode::SUCCESS

@@ -165,6 +165,12 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
         )
         .into());
     }
+    super::vault::install_run_keyring(
+        &args.vault_id,
+        &args.vault_password_file,
+        args.ask_vault_pass,
+        &config,
+    )?;
     let (playbooks, loader) = load_playbooks(&args.playbooks, &config.roles_path)?;
     if args.syntax_check {
         for pb in &playbooks {

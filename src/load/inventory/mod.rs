@@ -101,11 +101,7 @@ impl Inventory {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<()> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            action: "read inventory",
-            source: e,
-        })?;
+        let text = crate::yaml::read_text(path, "read inventory")?;
         let is_yaml = matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yml" | "yaml" | "json")
