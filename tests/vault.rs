@@ -8,7 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use support::{converge_with, inventory, play, playbook, project, repo, run_kiln, Target};
+use support::{converge_with, inventory, play, playbook, project, repo, run_kiln, Run, Target};
 
 const PASSWORD: &str = "ansible-fixture-pw";
 const ANSIBLE_VENV: &str = "/var/cache/kiln-test/ansible-venv/bin";
@@ -74,23 +74,19 @@ fn vaulted_vars_inline_values_and_copy_src_converge() {
 #[test]
 fn the_vault_password_never_shows_and_a_script_can_print_it() {
     let t = Target::start("t");
-    let files = vaulted_project_files();
-    let mut files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
     let script = format!("#!/bin/sh\necho {PASSWORD}\n");
-    files.push(("pw-script", &script));
-    let dir = project(&files);
+    let (dir, inv) = vaulted_project(&t, &[("pw-script", &script)]);
     let script_path = dir.path().join("pw-script");
     std::fs::set_permissions(
         &script_path,
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .unwrap();
-    let inv = inventory(dir.path(), "all", &[&t]);
     let run = playbook(
         dir.path(),
         &[
             "-i",
-            inv.to_str().unwrap(),
+            &inv,
             "-vvv",
             "--vault-password-file",
             "pw-script",
@@ -110,15 +106,14 @@ fn the_vault_password_never_shows_and_a_script_can_print_it() {
 #[test]
 fn the_configured_vault_password_file_is_used() {
     let t = Target::start("t");
-    let files = vaulted_project_files();
-    let mut files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
-    files.push(("ansible.cfg", "[defaults]\nvault_password_file = pw\n"));
-    let dir = project(&files);
-    let inv = inventory(dir.path(), "all", &[&t]);
+    let (dir, inv) = vaulted_project(
+        &t,
+        &[("ansible.cfg", "[defaults]\nvault_password_file = pw\n")],
+    );
     let run = run_kiln(
         &support::kiln(),
         dir.path(),
-        &["playbook", "-i", inv.to_str().unwrap(), "site.yml"],
+        &["playbook", "-i", &inv, "site.yml"],
         &[
             ("ANSIBLE_HOST_KEY_CHECKING", "false"),
             (
@@ -134,25 +129,20 @@ fn the_configured_vault_password_file_is_used() {
 #[test]
 fn a_wrong_password_names_the_file_and_nothing_is_written() {
     let t = Target::start("t");
-    let files = vaulted_project_files();
-    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
-    let dir = project(&files);
-    let inv = inventory(dir.path(), "all", &[&t]);
-    let inv = inv.to_str().unwrap();
+    let (dir, inv) = vaulted_project(&t, &[]);
+    let inv = inv.as_str();
 
     let wrong = playbook(
         dir.path(),
         &["-i", inv, "--vault-password-file", "wrong", "site.yml"],
     );
-    assert_ne!(wrong.code, 0, "{}", wrong.stdout);
-    let all = format!("{}{}", wrong.stdout, wrong.stderr);
+    let all = failed_output(&wrong);
     assert!(
         all.contains("Decryption failed")
             && (all.contains("group_vars/all/vault.yml") || all.contains("secrets.yml")),
         "{all}"
     );
-    let none = playbook(dir.path(), &["-i", inv, "site.yml"]);
-    let all = format!("{}{}", none.stdout, none.stderr);
+    let all = failed_output(&playbook(dir.path(), &["-i", inv, "site.yml"]));
     assert!(all.contains("no vault secrets found"), "{all}");
     assert!(
         !t.check("test -e /etc/app"),
@@ -177,14 +167,30 @@ fn a_wrong_password_names_the_file_and_nothing_is_written() {
         inline_only.path(),
         &["-i", inv, "--vault-password-file", "wrong", "site.yml"],
     );
-    assert_ne!(used.code, 0, "{}", used.stdout);
-    let all = format!("{}{}", used.stdout, used.stderr);
+    let all = failed_output(&used);
     assert!(
         all.contains("Decryption failed") && all.contains("group_vars/all/main.yml:2:"),
         "{all}"
     );
     assert!(!t.check("test -e /etc/inline"));
     playbook(inline_only.path(), &["-i", inv, "unused.yml"]).assert_ok();
+}
+
+/// The vaulted project with `extra` files, and its inventory of `target`.
+fn vaulted_project(target: &Target, extra: &[(&str, &str)]) -> (tempfile::TempDir, String) {
+    let files = vaulted_project_files();
+    let mut files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    files.extend_from_slice(extra);
+    let dir = project(&files);
+    let inv = inventory(dir.path(), "all", &[target]);
+    let inv = inv.to_str().expect("utf-8 path").to_string();
+    (dir, inv)
+}
+
+/// The output of a run that must have failed.
+fn failed_output(run: &Run) -> String {
+    assert_ne!(run.code, 0, "the run should have failed:\n{}", run.stdout);
+    format!("{}{}", run.stdout, run.stderr)
 }
 
 /// No file in the project holds a secret's plaintext (nothing decrypted was left behind).

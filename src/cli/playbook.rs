@@ -92,16 +92,8 @@ pub struct PlaybookArgs {
     pub scp_extra_args: Option<String>,
     #[arg(long = "sftp-extra-args", allow_hyphen_values = true)]
     pub sftp_extra_args: Option<String>,
-    #[arg(long = "vault-password-file", visible_alias = "vault-pass-file")]
-    pub vault_password_file: Vec<PathBuf>,
-    #[arg(long = "vault-id")]
-    pub vault_id: Vec<String>,
-    #[arg(
-        short = 'J',
-        long = "ask-vault-pass",
-        visible_alias = "ask-vault-password"
-    )]
-    pub ask_vault_pass: bool,
+    #[command(flatten)]
+    pub vault: super::vault::PasswordArgs,
     #[arg(short = 'M', long = "module-path")]
     pub module_path: Vec<String>,
     #[arg(long = "flush-cache")]
@@ -165,12 +157,7 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
         )
         .into());
     }
-    super::vault::install_run_keyring(
-        &args.vault_id,
-        &args.vault_password_file,
-        args.ask_vault_pass,
-        &config,
-    )?;
+    super::vault::install_run_keyring(&args.vault, &config)?;
     let (playbooks, loader) = load_playbooks(&args.playbooks, &config.roles_path)?;
     if args.syntax_check {
         for pb in &playbooks {

@@ -46,19 +46,8 @@ impl PasswordArgs {
 
 /// Reads a playbook run's vault passwords and makes them the process's, before anything is
 /// loaded (vaulted files are decrypted as they are read).
-pub fn install_run_keyring(
-    vault_ids: &[String],
-    password_files: &[PathBuf],
-    ask: bool,
-    config: &AnsibleConfig,
-) -> anyhow::Result<()> {
-    let ids = secrets::vault_ids(
-        vault_ids,
-        password_files,
-        ask,
-        config.vault_password_file.as_deref(),
-    );
-    crate::vault::install(secrets::load(&ids)?);
+pub fn install_run_keyring(passwords: &PasswordArgs, config: &AnsibleConfig) -> anyhow::Result<()> {
+    crate::vault::install(secrets::load(&passwords.ids(config))?);
     Ok(())
 }
 
@@ -173,8 +162,7 @@ pub fn run(args: VaultArgs) -> anyhow::Result<i32> {
                 if crate::vault::is_encrypted(&plain) {
                     bail!("input is already encrypted");
                 }
-                let text = crate::vault::encrypt(&plain, &secret)?;
-                write_output(output.as_deref().unwrap_or(&file), text.as_bytes())?;
+                encrypt_to(output.as_deref().unwrap_or(&file), &plain, &secret)?;
             }
             success("Encryption successful");
         }
@@ -208,8 +196,7 @@ pub fn run(args: VaultArgs) -> anyhow::Result<i32> {
             for file in files {
                 let (plain, secret) = open_input(&keyring, &file)?;
                 if let Some(edited) = edit_privately(&plain)? {
-                    let text = crate::vault::encrypt(&edited, &secret)?;
-                    write_output(&file, text.as_bytes())?;
+                    encrypt_to(&file, &edited, &secret)?;
                 }
             }
         }
@@ -223,8 +210,7 @@ pub fn run(args: VaultArgs) -> anyhow::Result<i32> {
             }
             let secret = encrypting_secret(&passwords, &target, &config)?;
             let edited = edit_privately(b"")?.unwrap_or_default();
-            let text = crate::vault::encrypt(&edited, &secret)?;
-            write_output(&file, text.as_bytes())?;
+            encrypt_to(&file, &edited, &secret)?;
         }
         VaultAction::EncryptString {
             passwords,
@@ -265,8 +251,7 @@ pub fn run(args: VaultArgs) -> anyhow::Result<i32> {
             );
             for file in &files {
                 let (plain, _) = open_input(&keyring, file)?;
-                let text = crate::vault::encrypt(&plain, &new_secret)?;
-                write_output(file, text.as_bytes())?;
+                encrypt_to(file, &plain, &new_secret)?;
             }
             eprintln!("Rekey successful");
         }
@@ -374,6 +359,11 @@ fn open_input(keyring: &Keyring, file: &str) -> anyhow::Result<(Vec<u8>, Secret)
         .map_err(|_| anyhow!("Vault format error: the file is not text for {name}"))?;
     let (plain, secret) = keyring.open(text).map_err(|e| anyhow!("{e} for {name}"))?;
     Ok((plain, secret.clone()))
+}
+
+fn encrypt_to(dest: &str, plain: &[u8], secret: &Secret) -> anyhow::Result<()> {
+    let text = crate::vault::encrypt(plain, secret)?;
+    write_output(dest, text.as_bytes())
 }
 
 /// Writes to stdout (`-`) or replaces a file atomically: a new file is private (0600), an
