@@ -19,7 +19,7 @@ fn fixture(name: &str) -> String {
 
 /// The vaulted project: a whole-file vault in group_vars/all/, an inline value beside it, a
 /// vaulted vars_files entry, a vaulted include_vars file (a 1.2 vault labelled `prod`) and a
-/// vaulted file copied to the target.
+/// vaulted file copied to the target and read by `lookup('file')`, and a vaulted template.
 fn vaulted_project_files() -> Vec<(&'static str, String)> {
     let site = r#"- hosts: all
   become: yes
@@ -39,6 +39,11 @@ fn vaulted_project_files() -> Vec<(&'static str, String)> {
         dest: /etc/app/creds
         mode: "0600"
     - copy: src=secret.txt dest=/etc/app/secret.txt mode=0600
+    - template: src=app.conf.j2 dest=/etc/app/app.conf mode=0600
+    - copy:
+        content: "{{ lookup('file', 'secret.txt') }}"
+        dest: /etc/app/looked-up
+        mode: "0600"
 "#;
     vec![
         ("site.yml", site.to_string()),
@@ -47,6 +52,7 @@ fn vaulted_project_files() -> Vec<(&'static str, String)> {
         ("secrets.yml", fixture("v11.vault")),
         ("included.yml", fixture("include-vars.vault")),
         ("files/secret.txt", fixture("s16.vault")),
+        ("templates/app.conf.j2", fixture("template.vault")),
         ("pw", format!("{PASSWORD}\n")),
         ("wrong", "not-the-password\n".to_string()),
     ]
@@ -69,6 +75,8 @@ fn vaulted_vars_inline_values_and_copy_src_converge() {
         "from-group-vars s3cr3t tok en from-include-vars inline value\n"
     );
     assert_eq!(t.root("cat /etc/app/secret.txt"), "exactly sixteen!");
+    assert_eq!(t.root("cat /etc/app/app.conf"), "key=from-group-vars\n");
+    assert_eq!(t.root("cat /etc/app/looked-up"), "exactly sixteen!");
 }
 
 #[test]
@@ -508,4 +516,45 @@ fn kiln_vault_refuses_a_wrong_password_and_writes_nothing() {
     assert!(!d.join("out.yml").exists());
     let again = kiln_vault(d, &["encrypt", "--vault-password-file", "pw", "f.yml"]);
     assert!(String::from_utf8_lossy(&again.stderr).contains("already encrypted"));
+}
+
+#[test]
+fn the_vault_password_is_asked_on_the_terminal_without_echo() {
+    use std::io::{Read, Write};
+    let dir = project(&[("f.yml", &fixture("v11.vault"))]);
+    // `script` gives kiln a terminal; the password is typed once the prompt shows.
+    let mut child = Command::new("script")
+        .current_dir(dir.path())
+        .args([
+            "-qec",
+            &format!(
+                "{} vault view --ask-vault-pass f.yml",
+                support::kiln().display()
+            ),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run script (util-linux)");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains("Vault password: ") {
+        assert_eq!(
+            stdout.read(&mut byte).unwrap(),
+            1,
+            "no prompt: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.push(byte[0]);
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    stdout.read_to_end(&mut seen).unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.contains("db_password: s3cr3t"), "{seen}");
+    assert!(!seen.contains(PASSWORD), "the password was echoed: {seen}");
 }

@@ -300,7 +300,6 @@ impl EchoOff {
             } else {
                 let mut quiet = term;
                 quiet.c_lflag &= !libc::ECHO;
-                quiet.c_lflag |= libc::ECHONL;
                 libc::tcsetattr(fd, libc::TCSANOW, &quiet);
                 Some(term)
             }
