@@ -520,41 +520,14 @@ fn kiln_vault_refuses_a_wrong_password_and_writes_nothing() {
 
 #[test]
 fn the_vault_password_is_asked_on_the_terminal_without_echo() {
-    use std::io::{Read, Write};
     let dir = project(&[("f.yml", &fixture("v11.vault"))]);
-    // `script` gives kiln a terminal; the password is typed once the prompt shows.
-    let mut child = Command::new("script")
-        .current_dir(dir.path())
-        .args([
-            "-qec",
-            &format!(
-                "{} vault view --ask-vault-pass f.yml",
-                support::kiln().display()
-            ),
-            "/dev/null",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run script (util-linux)");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut seen = Vec::new();
-    let mut byte = [0u8; 1];
-    while !String::from_utf8_lossy(&seen).contains("Vault password: ") {
-        assert_eq!(
-            stdout.read(&mut byte).unwrap(),
-            1,
-            "no prompt: {:?}",
-            String::from_utf8_lossy(&seen)
-        );
-        seen.push(byte[0]);
-    }
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
-    stdout.read_to_end(&mut seen).unwrap();
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
-    let seen = String::from_utf8_lossy(&seen);
+    let command = format!(
+        "{} vault view --ask-vault-pass f.yml",
+        support::kiln().display()
+    );
+    let (ok, seen) =
+        support::answer_on_terminal(dir.path(), &command, "Vault password: ", PASSWORD);
+    assert!(ok, "{seen}");
     assert!(seen.contains("db_password: s3cr3t"), "{seen}");
     assert!(!seen.contains(PASSWORD), "the password was echoed: {seen}");
 }

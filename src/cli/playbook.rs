@@ -150,10 +150,9 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
         print!("{}", version_text(&config));
         return Ok(0);
     }
-    if args.ask_pass || args.ask_become_pass || args.ask_sudo_pass {
+    if args.ask_become_pass || args.ask_sudo_pass {
         return Err(Error::Usage(
-            "kiln does not prompt for passwords: use SSH keys and passwordless sudo (drop -k/-K)"
-                .into(),
+            "kiln does not prompt for become passwords: use passwordless sudo (drop -K)".into(),
         )
         .into());
     }
@@ -167,7 +166,11 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
     }
     let inventory = Inventory::load(&inventory_sources(&args, &config))?;
     let reporter = reporter(&config, args.verbose, args.json_events.as_deref())?;
-    let options = run_options(&args, &config)?;
+    let mut options = run_options(&args, &config)?;
+    if args.ask_pass {
+        let password = crate::vault::secrets::prompt_hidden("SSH password: ")?;
+        options.connection.password = Some(crate::connection::Password(password));
+    }
     let run = PlaybookRun::new(playbooks, loader, inventory, options, reporter);
     if args.list_hosts || args.list_tasks || args.list_tags {
         return list(&args, run);

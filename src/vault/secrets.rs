@@ -250,17 +250,15 @@ fn trim_newlines(bytes: &[u8]) -> &[u8] {
     &bytes[start..end]
 }
 
-/// Asks on the controlling terminal with echo off; a password is never read from a pipe
-/// that was meant for something else.
+/// Asks on the controlling terminal with echo off (for a vault password, and `-k`'s SSH
+/// password); a password is never read from a pipe that was meant for something else.
 pub fn prompt_hidden(prompt: &str) -> Result<String, SecretError> {
     let tty = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/tty")
         .map_err(|e| {
-            SecretError::Prompt(format!(
-                "cannot prompt for a vault password: no terminal ({e})"
-            ))
+            SecretError::Prompt(format!("cannot prompt for a password: no terminal ({e})"))
         })?;
     let mut writer = &tty;
     let _ = writer.write_all(prompt.as_bytes());
@@ -271,12 +269,13 @@ pub fn prompt_hidden(prompt: &str) -> Result<String, SecretError> {
     drop(echo);
     let _ = writer.write_all(b"\n");
     match read {
-        Ok(0) => Err(SecretError::Prompt(
-            "EOFError (ctrl-d) on prompt for a vault password".into(),
-        )),
+        Ok(0) => Err(SecretError::Prompt(format!(
+            "EOFError (ctrl-d) on prompt for {}",
+            prompt.trim_end_matches([':', ' '])
+        ))),
         Ok(_) => Ok(line.trim_end_matches(['\n', '\r']).to_string()),
         Err(e) => Err(SecretError::Prompt(format!(
-            "cannot read the vault password: {e}"
+            "cannot read the password: {e}"
         ))),
     }
 }
