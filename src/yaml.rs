@@ -67,6 +67,13 @@ impl fmt::Debug for Vaulted {
 impl Vaulted {
     /// The value a template sees: the plaintext, or an invalid value carrying the error.
     fn to_value(&self) -> Value {
+        if crate::vault::shows_ciphertext() {
+            let entry = (
+                "__ansible_vault".to_string(),
+                Value::from(self.ciphertext.as_str()),
+            );
+            return crate::value::map_value([entry].into_iter().collect());
+        }
         match &self.plaintext {
             Ok(text) => Value::from(text.as_str()),
             Err(message) => Value::from(minijinja::Error::new(
@@ -351,6 +358,7 @@ fn convert(spanned: Spanned<Tagged<RawNode>>, source: &str) -> Node {
 /// with the value's place, for the moment it is used.
 fn open_vaults(node: &mut Node, file: &Path) {
     match &mut node.kind {
+        NodeKind::Vault(_) if crate::vault::shows_ciphertext() => {}
         NodeKind::Vault(vaulted) => {
             vaulted.plaintext = crate::vault::decrypt(&vaulted.ciphertext)
                 .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())

@@ -531,3 +531,39 @@ fn the_vault_password_is_asked_on_the_terminal_without_echo() {
     assert!(seen.contains("db_password: s3cr3t"), "{seen}");
     assert!(!seen.contains(PASSWORD), "the password was echoed: {seen}");
 }
+
+#[test]
+fn the_inventory_lists_inline_values_encrypted_as_ansible_inventory_does() {
+    let dir = project(&[
+        ("hosts", "[web]\nw1\n"),
+        ("group_vars/web/inline.yml", &fixture("inline.yml")),
+        ("group_vars/web/vault.yml", &fixture("group-vars.vault")),
+        ("pw", &format!("{PASSWORD}\n")),
+    ]);
+    let run = run_kiln(
+        &support::kiln(),
+        dir.path(),
+        &[
+            "inventory",
+            "-i",
+            "hosts",
+            "--host",
+            "w1",
+            "--vault-password-file",
+            "pw",
+        ],
+        &[],
+    );
+    run.assert_ok();
+    let vars: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    assert_eq!(vars["group_secret"], "from-group-vars");
+    let ciphertext = vars["inline"]["__ansible_vault"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        ciphertext.starts_with("$ANSIBLE_VAULT;1.1;AES256\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("inline value"), "{}", run.stdout);
+}

@@ -272,6 +272,18 @@ fn process_keyring() -> &'static Mutex<Keyring> {
     KEYRING.get_or_init(Mutex::default)
 }
 
+static SHOW_CIPHERTEXT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Inline vault values stay encrypted and show as `{"__ansible_vault": CIPHERTEXT}`, as
+/// ansible-inventory lists them.
+pub fn show_ciphertext() {
+    SHOW_CIPHERTEXT.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+pub fn shows_ciphertext() -> bool {
+    SHOW_CIPHERTEXT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Makes these the passwords every vaulted file and value of this process is opened with.
 pub fn install(keyring: Keyring) {
     *lock(process_keyring()) = keyring;

@@ -260,10 +260,11 @@ pub fn prompt_hidden(prompt: &str) -> Result<String, SecretError> {
         .map_err(|e| {
             SecretError::Prompt(format!("cannot prompt for a password: no terminal ({e})"))
         })?;
+    // Echo goes off before the prompt shows: a password typed at once is not echoed.
+    let echo = EchoOff::new(&tty);
     let mut writer = &tty;
     let _ = writer.write_all(prompt.as_bytes());
     let _ = writer.flush();
-    let echo = EchoOff::new(&tty);
     let mut line = String::new();
     let read = std::io::BufReader::new(&tty).read_line(&mut line);
     drop(echo);
