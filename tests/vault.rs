@@ -39,6 +39,7 @@ fn vaulted_project_files() -> Vec<(&'static str, String)> {
         dest: /etc/app/creds
         mode: "0600"
     - copy: src=secret.txt dest=/etc/app/secret.txt mode=0600
+    - copy: src=secret.txt dest=/etc/app/still-vaulted mode=0600 decrypt=no
     - template: src=app.conf.j2 dest=/etc/app/app.conf mode=0600
     - copy:
         content: "{{ lookup('file', 'secret.txt') }}"
@@ -77,6 +78,7 @@ fn vaulted_vars_inline_values_and_copy_src_converge() {
     assert_eq!(t.root("cat /etc/app/secret.txt"), "exactly sixteen!");
     assert_eq!(t.root("cat /etc/app/app.conf"), "key=from-group-vars\n");
     assert_eq!(t.root("cat /etc/app/looked-up"), "exactly sixteen!");
+    assert_eq!(t.root("cat /etc/app/still-vaulted"), fixture("s16.vault"));
 }
 
 #[test]
