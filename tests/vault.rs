@@ -569,3 +569,28 @@ fn the_inventory_lists_inline_values_encrypted_as_ansible_inventory_does() {
     );
     assert!(!run.stdout.contains("inline value"), "{}", run.stdout);
 }
+
+#[test]
+fn a_vaulted_script_runs_decrypted() {
+    let t = Target::start("t");
+    let dir = project(&[
+        ("pw", "script-pw\n"),
+        (
+            "files/mark.sh",
+            "#!/bin/sh\necho from-a-vaulted-script > /tmp/marked\n",
+        ),
+        (
+            "site.yml",
+            &play("    - script: mark.sh creates=/tmp/marked\n"),
+        ),
+    ]);
+    let d = dir.path();
+    ok(kiln_vault(
+        d,
+        &["encrypt", "--vault-password-file", "pw", "files/mark.sh"],
+    ));
+    let inv = inventory(d, "all", &[&t]);
+    let inv = inv.to_str().unwrap();
+    playbook(d, &["-i", inv, "--vault-password-file", "pw", "site.yml"]).assert_ok();
+    assert_eq!(t.root("cat /tmp/marked"), "from-a-vaulted-script\n");
+}

@@ -322,11 +322,21 @@ pub enum ReadError {
 
 /// Reads a file Ansible would read through its vault: decrypted when vaulted, as is otherwise.
 pub fn read_file(path: &Path) -> Result<Vec<u8>, ReadError> {
+    read_source(path, true)
+}
+
+/// A module's controller-side source file (`copy`/`script` `src`): decrypted when vaulted,
+/// unless the task says `decrypt: false`.
+pub fn read_source(path: &Path, decrypt: bool) -> Result<Vec<u8>, ReadError> {
     let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    decrypt_if_vaulted(bytes, path)
+    if decrypt {
+        decrypt_if_vaulted(bytes, path)
+    } else {
+        Ok(bytes)
+    }
 }
 
 /// Decrypts file content when it is vaulted; `path` names it in an error.

@@ -68,15 +68,8 @@ impl Module for Copy {
                 if path.is_dir() {
                     return Err(ModuleError::Failed(format!("copy: '{src}' is a directory; kiln copies single files (use one copy per file)")));
                 }
-                let bytes = std::fs::read(&path).map_err(|e| {
-                    ModuleError::Failed(format!("could not read {}: {e}", path.display()))
-                })?;
-                if decrypt {
-                    crate::vault::decrypt_if_vaulted(bytes, &path)
-                        .map_err(|e| ModuleError::Failed(e.to_string()))?
-                } else {
-                    bytes
-                }
+                crate::vault::read_source(&path, decrypt)
+                    .map_err(|e| ModuleError::Failed(e.to_string()))?
             }
         };
         let name = src
