@@ -154,8 +154,9 @@ fn text(out: &Output) -> String {
     )
 }
 
-/// A web image (nginx from the test apt repository, a page) with root's SSH access for the
-/// test key, and a record of the build that a test edits by hand.
+/// A web image (nginx from the test apt repository, a page) with SSH access for the test key
+/// (the test rootfs's sshd reads keys from /etc/kiln), and a record of the build that a test
+/// edits by hand.
 fn fleet_playbook(dir: &Path) -> std::path::PathBuf {
     let public = std::fs::read_to_string(support::client_key().with_extension("pub")).unwrap();
     let path = dir.join("fleet-site.yml");
@@ -173,12 +174,12 @@ fn fleet_playbook(dir: &Path) -> std::path::PathBuf {
         dest: /var/www/html/index.html
         mode: "0644"
     - name: operator directory
-      file: path=/root/.ssh state=directory mode=0700
+      file: path=/etc/kiln state=directory mode=0755
     - name: operator access
       copy:
         content: "{}\n"
-        dest: /root/.ssh/authorized_keys
-        mode: "0600"
+        dest: /etc/kiln/authorized_keys
+        mode: "0644"
     - name: Record the image build
       copy:
         content: "built by kiln\n"
