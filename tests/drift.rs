@@ -329,3 +329,70 @@ fn a_local_fleet_is_checked_against_the_playbook_its_image_was_baked_from() {
     assert_eq!(accepted.status.code(), Some(2), "{}", text(&accepted));
     assert!(text(&accepted).contains("checking against the current file"));
 }
+
+/// An EC2 fleet against moto: the instance is found by kiln's fleet tag and checked against
+/// the provenance its AMI's tags carry from an amazon-ebs bake. moto's instances have no
+/// real address, so the check itself ends unreachable; a playbook edited since the bake is
+/// refused before any connection.
+#[cfg(feature = "aws")]
+#[test]
+fn an_ec2_fleet_is_checked_against_the_provenance_its_ami_tags_carry() {
+    let moto = support::moto::Moto::start();
+    let build_host = Target::start("build");
+    let dir = project(&[(
+        "play.yml",
+        "- hosts: web\n  become: yes\n  gather_facts: no\n  tasks:\n    - name: baked\n      copy: {content: \"baked\\n\", dest: /etc/baked}\n",
+    )]);
+    std::fs::write(
+        dir.path().join("ebs.yml"),
+        format!(
+            "name: web\nsource:\n  type: amazon-ebs\n  region: us-east-1\n  instance_type: t3.micro\n  source_ami_filter:\n    filters: {{name: \"*ubuntu*\"}}\n    most_recent: true\n  ssh_username: kiln\n  ssh_host: {}\n  ssh_private_key_file: {}\n  ami_name: web\nprovision:\n  - playbook: play.yml\n    groups: [web]\npost:\n  manifest: {{output: manifest.json}}\n",
+            build_host.address,
+            support::client_key().display()
+        ),
+    )
+    .unwrap();
+    let kiln = |args: &[&str]| {
+        let mut command = Command::new(support::kiln());
+        command
+            .args(args)
+            .current_dir(dir.path())
+            .env("KILN_HOME", dir.path().join("home"))
+            .env("HOME", dir.path())
+            .env("ANSIBLE_HOST_KEY_CHECKING", "false");
+        for (k, v) in moto.env() {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    };
+    let baked = kiln(&["bake", "ebs.yml"]);
+    assert!(baked.status.success(), "{}", text(&baked));
+    let (ami, _) = moto.own_images().into_iter().next().unwrap();
+    let instance = moto.launch_fleet_instance(&ami, "web");
+    std::fs::write(
+        dir.path().join("fleet.yml"),
+        "name: web\nfleet: {type: ec2, count: 1, instance_type: t3.micro}\nbalancer: {type: elbv2, target_group_arn: \"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/0\"}\n",
+    )
+    .unwrap();
+    let drift = || {
+        let out = kiln(&["drift", "fleet.yml", "-T", "2", "--json", "drift.json"]);
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("drift.json")).unwrap())
+                .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+        (out, json)
+    };
+
+    let (out, json) = drift();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let host = &json["hosts"][&instance];
+    assert_eq!(host["state"], "unreachable", "{json:#}");
+    assert_eq!(host["problems"][0]["task"], "baked", "{json:#}");
+
+    std::fs::write(dir.path().join("play.yml"), "- hosts: web\n  tasks: []\n").unwrap();
+    let (out, json) = drift();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let host = &json["hosts"][&instance];
+    assert_eq!(host["state"], "failed", "{json:#}");
+    let msg = host["problems"][0]["msg"].as_str().unwrap();
+    assert!(msg.contains("changed since image"), "{msg}");
+}
