@@ -108,6 +108,12 @@ pub async fn run(args: DriftArgs) -> anyhow::Result<i32> {
             .into());
         }
         let (mut instances, provenance) = fleet_instances(spec).await?;
+        if instances.is_empty() {
+            collector.note(format!(
+                "the fleet in {} has no running instances: nothing to check",
+                spec.display()
+            ));
+        }
         if let Some(pattern) = &args.limit {
             let names = instances
                 .iter()

@@ -331,7 +331,7 @@ impl Reporter for DriftCollector {
     }
 
     fn no_hosts_matched(&self) {
-        eprintln!("[WARNING]: no hosts matched: nothing to check");
+        self.note("a play matched no hosts: it checked nothing".into());
     }
 }
 
@@ -419,6 +419,21 @@ mod tests {
         assert_eq!(json["hosts"]["web1"]["state"], "drifted");
         assert_eq!(json["hosts"]["web1"]["changes"][0]["task"], "motd");
         assert_eq!(json["hosts"]["web2"]["state"], "in_sync");
+    }
+
+    #[test]
+    fn a_play_that_matched_no_hosts_is_noted_in_the_report() {
+        let collector = DriftCollector::default();
+        collector.no_hosts_matched();
+        let report = collector.report();
+        assert!(
+            report.warnings[0].contains("matched no hosts"),
+            "{report:?}"
+        );
+        assert!(report
+            .table()
+            .contains("[WARNING]: a play matched no hosts"));
+        assert_eq!(report.to_json()["warnings"][0], report.warnings[0]);
     }
 
     #[test]
