@@ -41,12 +41,16 @@ pub struct DriftArgs {
     /// Only check tasks with these tags (with -i; a fleet uses its bake's).
     #[arg(short = 't', long = "tags")]
     pub tags: Vec<String>,
+    /// Skip tasks with these tags (with -i).
     #[arg(long = "skip-tags")]
     pub skip_tags: Vec<String>,
+    /// Log in as this user.
     #[arg(short = 'u', long = "user")]
     pub user: Option<String>,
+    /// The SSH private key to log in with.
     #[arg(long = "private-key", visible_alias = "key-file")]
     pub private_key: Option<PathBuf>,
+    /// Run tasks with privilege escalation (sudo).
     #[arg(short = 'b', long = "become")]
     pub become_flag: bool,
     /// Hosts in flight at once (default: all).
