@@ -52,11 +52,18 @@ impl Inventory {
 
     /// An inventory of one host with its variables, in `groups` (ungrouped without any).
     pub fn with_host(name: &str, vars: VarMap, groups: &[String]) -> Self {
+        Self::with_hosts(vec![(name.to_string(), vars)], groups)
+    }
+
+    /// Hosts with their variables, each in every one of `groups`.
+    pub fn with_hosts(hosts: Vec<(String, VarMap)>, groups: &[String]) -> Self {
         let mut inv = Self::new();
-        inv.add_host(name, None);
-        inv.hosts.insert(name.to_string(), vars);
-        for group in groups {
-            inv.add_host(name, Some(group));
+        for (name, vars) in hosts {
+            inv.add_host(&name, None);
+            inv.hosts.insert(name.clone(), vars);
+            for group in groups {
+                inv.add_host(&name, Some(group));
+            }
         }
         inv.finish();
         inv
