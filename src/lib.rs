@@ -13,6 +13,7 @@ pub mod load;
 pub mod modules;
 pub mod output;
 pub mod run;
+pub mod scenario;
 pub mod shell;
 pub mod template;
 pub mod util;

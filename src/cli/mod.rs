@@ -8,6 +8,7 @@ pub mod images;
 pub mod inventory;
 pub mod playbook;
 pub mod sweep;
+pub mod test;
 
 use std::future::Future;
 use std::process::ExitCode;

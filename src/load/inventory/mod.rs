@@ -52,11 +52,18 @@ impl Inventory {
 
     /// An inventory of one host with its variables, in `groups` (ungrouped without any).
     pub fn with_host(name: &str, vars: VarMap, groups: &[String]) -> Self {
+        Self::with_hosts(vec![(name.to_string(), vars, groups.to_vec())])
+    }
+
+    /// An inventory of hosts, each with its variables and groups, in the order given.
+    pub fn with_hosts(hosts: Vec<(String, VarMap, Vec<String>)>) -> Self {
         let mut inv = Self::new();
-        inv.add_host(name, None);
-        inv.hosts.insert(name.to_string(), vars);
-        for group in groups {
-            inv.add_host(name, Some(group));
+        for (name, vars, groups) in hosts {
+            inv.add_host(&name, None);
+            inv.hosts.insert(name.clone(), vars);
+            for group in &groups {
+                inv.add_host(&name, Some(group));
+            }
         }
         inv.finish();
         inv
