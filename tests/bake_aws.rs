@@ -3,6 +3,7 @@
 //! build's `ssh_host` points at a real local sshd target, which the playbook provisions.
 //! Every failure, injected at each step or by a signal, must leave moto with no instance,
 //! key pair, security group or unfinished image; a SIGKILL'd build's orphans are swept.
+#![cfg(feature = "aws")]
 
 mod support;
 

@@ -2,6 +2,7 @@
 //! is reachable here; moto answers the same API, and reports registered targets healthy at
 //! once, so health gating itself is tested with the local balancer). The order of kiln's
 //! actions must obey the rollout's rules, and the old instances must end terminated.
+#![cfg(feature = "aws")]
 
 mod support;
 

@@ -102,6 +102,7 @@ pub async fn bake(options: BakeOptions) -> anyhow::Result<i32> {
             )
             .await
         }
+        #[cfg(feature = "aws")]
         Source::AmazonEbs(source) => {
             drive(
                 &job,
@@ -109,6 +110,8 @@ pub async fn bake(options: BakeOptions) -> anyhow::Result<i32> {
             )
             .await
         }
+        #[cfg(not(feature = "aws"))]
+        Source::AmazonEbs(_) => Err(super::aws_unavailable("an amazon-ebs source")),
     }
 }
 

@@ -3,8 +3,10 @@
 //! stack every builder pushes its undos on, provisioning through the playbook engine's entry
 //! point, and the build manifest. The CLI only parses arguments into `BakeOptions`.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod build;
+#[cfg(feature = "aws")]
 pub mod build_ebs;
 pub mod build_local;
 pub mod cleanup;
@@ -14,3 +16,12 @@ pub mod manifest;
 pub mod provision;
 pub mod proxy;
 pub mod spec;
+
+/// The error for an AWS feature in a kiln built without the `aws` cargo feature.
+#[cfg(not(feature = "aws"))]
+pub fn aws_unavailable(what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} needs AWS, and this kiln was built without it: rebuild with the default \
+         features (`cargo install --path .`, or `--features aws`)"
+    )
+}

@@ -10,8 +10,6 @@ use clap::{Args, Subcommand};
 use crate::bake::images::ImageStore;
 use crate::bake::local;
 use crate::bake::manifest;
-use crate::cycle::ec2::Ec2Fleet;
-use crate::cycle::elbv2::TargetGroup;
 use crate::cycle::fleet::{http_status, FleetStore, LocalFleet};
 use crate::cycle::haproxy::{self, HaProxy};
 use crate::cycle::rollout::{Rollout, Summary};
@@ -71,10 +69,11 @@ fn resolve_image(spec: &CycleSpec, dir: &Path, store: &ImageStore) -> anyhow::Re
         }
     };
     if matches!(spec.platform, Platform::Ec2 { .. }) {
-        if !crate::cycle::ec2::ami_id(&reference).starts_with("ami-") {
+        let ami = crate::cycle::spec::ami_id(&reference);
+        if !ami.starts_with("ami-") {
             bail!("image {reference} is not an AMI (an ec2 fleet needs ami-… or region:ami-…)");
         }
-        return Ok(crate::cycle::ec2::ami_id(&reference).to_string());
+        return Ok(ami.to_string());
     }
     if !reference.starts_with("local:") && reference.contains(':') {
         bail!("image {reference} is not a local image (a local fleet needs local:<id>)");
@@ -103,6 +102,27 @@ async fn backends(
             ));
         }
     };
+    aws_backends(spec, fleet, balancer).await
+}
+
+#[cfg(not(feature = "aws"))]
+async fn aws_backends(
+    _: &CycleSpec,
+    _: &crate::cycle::spec::Ec2Fleet,
+    _: &crate::cycle::spec::TargetGroupBalancer,
+) -> anyhow::Result<(Box<dyn Fleet>, Box<dyn Balancer>, Option<HaProxy>)> {
+    Err(crate::bake::aws_unavailable("an ec2 fleet"))
+}
+
+/// An EC2 fleet behind an ELBv2 target group.
+#[cfg(feature = "aws")]
+async fn aws_backends(
+    spec: &CycleSpec,
+    fleet: &crate::cycle::spec::Ec2Fleet,
+    balancer: &crate::cycle::spec::TargetGroupBalancer,
+) -> anyhow::Result<(Box<dyn Fleet>, Box<dyn Balancer>, Option<HaProxy>)> {
+    use crate::cycle::ec2::Ec2Fleet;
+    use crate::cycle::elbv2::TargetGroup;
     let ec2 =
         crate::bake::aws::client(fleet.region.as_deref(), fleet.endpoint_url.as_deref()).await?;
     let elb_config = crate::bake::aws::sdk_config(

@@ -115,6 +115,12 @@ fn age(path: &std::path::Path) -> Duration {
         .unwrap_or_default()
 }
 
+#[cfg(not(feature = "aws"))]
+async fn sweep_aws(_: &SweepArgs, _: Duration) -> anyhow::Result<usize> {
+    Err(crate::bake::aws_unavailable("--aws"))
+}
+
+#[cfg(feature = "aws")]
 async fn sweep_aws(args: &SweepArgs, older_than: Duration) -> anyhow::Result<usize> {
     use crate::bake::aws;
     let ec2 = aws::client(args.region.as_deref(), args.endpoint_url.as_deref()).await?;

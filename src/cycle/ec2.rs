@@ -26,10 +26,7 @@ pub struct Ec2Fleet {
     pub tags: BTreeMap<String, String>,
 }
 
-/// `us-east-1:ami-1` (a manifest's artifact id) or `ami-1` → `ami-1`.
-pub fn ami_id(artifact: &str) -> &str {
-    artifact.rsplit(':').next().unwrap_or(artifact)
-}
+use super::spec::ami_id;
 
 #[async_trait::async_trait]
 impl super::Fleet for Ec2Fleet {

@@ -2,7 +2,9 @@
 //! runtime API, the local fleet, and the rollout itself (`rollout.rs`), driven by
 //! `cli/cycle.rs`.
 
+#[cfg(feature = "aws")]
 pub mod ec2;
+#[cfg(feature = "aws")]
 pub mod elbv2;
 pub mod fleet;
 pub mod haproxy;

@@ -328,6 +328,11 @@ impl Balancer {
     }
 }
 
+/// `us-east-1:ami-1` (a manifest's artifact id) or `ami-1` → `ami-1`.
+pub fn ami_id(artifact: &str) -> &str {
+    artifact.rsplit(':').next().unwrap_or(artifact)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 
 pub mod bake;
 pub mod http;
+#[cfg(feature = "aws")]
 pub mod moto;
 pub mod systemd;
 
