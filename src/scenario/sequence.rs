@@ -307,6 +307,10 @@ impl ScenarioRun<'_> {
 
     async fn idempotence(&mut self) -> anyhow::Result<Outcome> {
         let playbook = self.scenario.playbook(Stage::Converge);
+        self.say(&format!(
+            "idempotence: {} again",
+            self.role.relative(&playbook).display()
+        ));
         let watcher = Arc::new(ChangeWatcher::default());
         let outcome = self.run_playbook(&playbook, Some(watcher.clone())).await?;
         if !matches!(outcome, Outcome::Passed) {
