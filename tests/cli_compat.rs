@@ -275,6 +275,81 @@ fn gathering_explicit_and_smart() {
     );
 }
 
+/// `gather_subset` (play keyword, ansible.cfg, `setup` option) returns only the facts asked
+/// for, with ansible's error for an unknown subset; `fact_caching = jsonfile` keeps facts
+/// between runs, so `gathering = smart` does not gather a host whose facts are cached.
+#[test]
+fn gather_subset_and_the_jsonfile_fact_cache() {
+    let t = Target::start("t");
+    let show = "    - debug: msg=\"[{{ ansible_distribution | default('NO-DISTRIBUTION') }} {{ ansible_memtotal_mb | default('NO-MEMORY') }} {{ ansible_facts.gather_subset | join(',') }}]\"\n";
+    let site = format!(
+        "- hosts: all\n  tasks:\n{show}\
+         - hosts: all\n  gather_facts: no\n  tasks:\n    - setup: {{gather_subset: ['!all', '!min', 'hardware'], filter: 'ansible_mem*'}}\n{show}"
+    );
+    let bad = "- hosts: all\n  gather_subset: hardwre\n  tasks: []\n";
+    let cfg = "[defaults]\ngathering = smart\nfact_caching = jsonfile\nfact_caching_connection = cache\ngather_subset = !all\n";
+    let dir = project(&[("site.yml", &site), ("bad.yml", bad), ("ansible.cfg", cfg)]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let inv = inv.to_str().expect("utf-8 path");
+    let env = [("ANSIBLE_HOST_KEY_CHECKING", "false")];
+    let run = run_kiln(
+        &kiln(),
+        dir.path(),
+        &["playbook", "-i", inv, "site.yml"],
+        &env,
+    );
+    run.assert_ok();
+    assert!(
+        run.stdout.contains("[Debian NO-MEMORY !all]"),
+        "{}",
+        run.stdout
+    );
+    // The setup task's subset and filter: memory facts only (and the earlier ones kept).
+    assert!(
+        run.stdout.contains("[Debian ") && run.stdout.contains(" !all,!min,hardware]"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("NO-MEMORY !all,!min"),
+        "{}",
+        run.stdout
+    );
+    let cached = std::fs::read_to_string(dir.path().join("cache").join(&t.name))
+        .expect("jsonfile cache written for the host");
+    assert!(
+        cached.contains("\"ansible_distribution\": \"Debian\""),
+        "{cached}"
+    );
+    // A second run finds the host's facts in the cache and does not gather them again.
+    let again = run_kiln(
+        &kiln(),
+        dir.path(),
+        &["playbook", "-i", inv, "site.yml"],
+        &env,
+    );
+    again.assert_ok();
+    assert_eq!(
+        again.stdout.matches("TASK [Gathering Facts]").count(),
+        0,
+        "{}",
+        again.stdout
+    );
+    assert!(again.stdout.contains("[Debian "), "{}", again.stdout);
+    let bad = run_kiln(
+        &kiln(),
+        dir.path(),
+        &["playbook", "-i", inv, "bad.yml"],
+        &[env[0], ("ANSIBLE_GATHERING", "implicit")],
+    );
+    assert_eq!(bad.code, 2, "{}", bad.stdout);
+    assert!(
+        bad.stdout.contains("Bad subset 'hardwre' given to Ansible"),
+        "{}",
+        bad.stdout
+    );
+}
+
 /// display_skipped_hosts / display_ok_hosts hide those results (and the banners of tasks
 /// that show nothing); the json stdout callback prints one document; yaml prints results
 /// as YAML; settings kiln does not act on are named in one warning each.

@@ -18,5 +18,5 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    cli::block_on(cli::playbook::run(Cli::parse().args))
+    cli::block_on(Box::pin(cli::playbook::run(Cli::parse().args)))
 }

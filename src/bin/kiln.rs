@@ -45,14 +45,14 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Playbook(args) => cli::block_on(cli::playbook::run(*args)),
+        Command::Playbook(args) => cli::block_on(Box::pin(cli::playbook::run(*args))),
         Command::Inventory(args) => cli::exit(cli::inventory::run(args)),
-        Command::Bake(args) => cli::block_on(cli::bake::run(args)),
+        Command::Bake(args) => cli::block_on(Box::pin(cli::bake::run(args))),
         Command::Images(args) => cli::exit(cli::images::run(args)),
-        Command::Sweep(args) => cli::block_on(cli::sweep::run(args)),
-        Command::Test(args) => cli::block_on(cli::test::run(args)),
-        Command::Cycle(args) => cli::block_on(cli::cycle::run(args)),
-        Command::Fleet(args) => cli::block_on(cli::cycle::fleet(args)),
+        Command::Sweep(args) => cli::block_on(Box::pin(cli::sweep::run(args))),
+        Command::Test(args) => cli::block_on(Box::pin(cli::test::run(args))),
+        Command::Cycle(args) => cli::block_on(Box::pin(cli::cycle::run(args))),
+        Command::Fleet(args) => cli::block_on(Box::pin(cli::cycle::fleet(args))),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kiln", &mut std::io::stdout());
             ExitCode::SUCCESS

@@ -11,6 +11,7 @@ pub mod sweep;
 pub mod test;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::process::ExitCode;
 
 /// Raises the open-file limit to its hard maximum: each host holds a connection open for the
@@ -42,7 +43,9 @@ pub fn fail(err: &anyhow::Error) -> ExitCode {
 }
 
 /// Runs a command on a multi-threaded runtime and turns its result into the exit code.
-pub fn block_on(command: impl Future<Output = anyhow::Result<i32>>) -> ExitCode {
+/// Boxed rather than generic so the runtime is compiled once, here, and not again into
+/// each binary for each command.
+pub fn block_on(command: Pin<Box<dyn Future<Output = anyhow::Result<i32>> + '_>>) -> ExitCode {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -23,6 +23,14 @@ pub struct AnsibleConfig {
     pub become_user: Option<String>,
     pub become_method: Option<String>,
     pub gathering: Option<String>,
+    /// `gather_subset` / `ANSIBLE_GATHER_SUBSET`: the facts plays gather by default.
+    pub gather_subset: Vec<String>,
+    /// `fact_caching` / `ANSIBLE_CACHE_PLUGIN` (`memory`, `jsonfile`).
+    pub fact_caching: Option<String>,
+    /// `fact_caching_connection` / `ANSIBLE_CACHE_PLUGIN_CONNECTION`: jsonfile's directory.
+    pub fact_caching_connection: Option<PathBuf>,
+    /// `fact_caching_timeout` / `ANSIBLE_CACHE_PLUGIN_TIMEOUT`, in seconds (0: never expire).
+    pub fact_caching_timeout: Option<u64>,
     /// `force_handlers` / `ANSIBLE_FORCE_HANDLERS`: notified handlers run on failed hosts too.
     pub force_handlers: Option<bool>,
     /// `nocolor` / `ANSIBLE_NOCOLOR` / `NO_COLOR`.
@@ -54,6 +62,10 @@ pub const HONOURED_ENVIRONMENT: &[&str] = &[
     "ANSIBLE_BECOME_USER",
     "ANSIBLE_BECOME_METHOD",
     "ANSIBLE_GATHERING",
+    "ANSIBLE_GATHER_SUBSET",
+    "ANSIBLE_CACHE_PLUGIN",
+    "ANSIBLE_CACHE_PLUGIN_CONNECTION",
+    "ANSIBLE_CACHE_PLUGIN_TIMEOUT",
     "ANSIBLE_FORCE_HANDLERS",
     "ANSIBLE_NOCOLOR",
     "ANSIBLE_FORCE_COLOR",
@@ -172,6 +184,14 @@ impl AnsibleConfig {
                 ("defaults", "host_key_checking") => config.host_key_checking = parse_bool(value),
                 ("defaults", "timeout") => config.timeout = value.parse().ok(),
                 ("defaults", "gathering") => config.gathering = Some(value.to_string()),
+                ("defaults", "gather_subset") => config.gather_subset = comma_list(value),
+                ("defaults", "fact_caching") => config.fact_caching = Some(value.to_string()),
+                ("defaults", "fact_caching_connection") => {
+                    config.fact_caching_connection = Some(base.join(expand_home(value)))
+                }
+                ("defaults", "fact_caching_timeout") => {
+                    config.fact_caching_timeout = value.parse().ok()
+                }
                 ("defaults", "force_handlers") => config.force_handlers = parse_bool(value),
                 ("defaults", "nocolor") => config.nocolor = parse_bool(value),
                 ("defaults", "stdout_callback") => config.stdout_callback = Some(value.to_string()),
@@ -246,6 +266,18 @@ impl AnsibleConfig {
         if let Ok(v) = std::env::var("ANSIBLE_GATHERING") {
             self.gathering = Some(v);
         }
+        if let Ok(v) = std::env::var("ANSIBLE_GATHER_SUBSET") {
+            self.gather_subset = comma_list(&v);
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_CACHE_PLUGIN") {
+            self.fact_caching = Some(v);
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_CACHE_PLUGIN_CONNECTION") {
+            self.fact_caching_connection = Some(cwd.join(expand_home(&v)));
+        }
+        if let Some(n) = env_parse("ANSIBLE_CACHE_PLUGIN_TIMEOUT") {
+            self.fact_caching_timeout = Some(n);
+        }
         if let Ok(v) = std::env::var("ANSIBLE_SSH_ARGS") {
             self.ssh_args = Some(v);
         }
@@ -262,6 +294,15 @@ impl AnsibleConfig {
             self.timeout = Some(n);
         }
     }
+}
+
+/// A comma-separated ansible.cfg list (`gather_subset = !all,network`).
+fn comma_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ pub struct Play {
     pub vars_files: Vec<Value>,
     /// `gather_facts:` as written; unset follows `gathering` in ansible.cfg.
     pub gather_facts: Option<bool>,
+    /// `gather_subset:` as written; unset follows `gather_subset` in ansible.cfg.
+    pub gather_subset: Option<Vec<String>>,
     pub serial: Vec<Value>,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::model::{Inherited, Play, Playbook, TaskItem};
 use super::role::RoleRequest;
-use super::task::{apply_common_keywords, bool_of, string_or_list, var_map};
+use super::task::{apply_common_keywords, bool_of, string_or_list, strings, var_map};
 use super::yaml::{load_file, Document, Node, NodeKind};
 use super::Loader;
 use crate::error::{did_you_mean, Error, Result};
@@ -198,6 +198,10 @@ impl Loader {
             Some(node) => Some(bool_of(doc, node, "gather_facts")?),
             None => None,
         };
+        let gather_subset = match map.get("gather_subset") {
+            Some(node) => Some(strings(doc, node, "gather_subset")?),
+            None => None,
+        };
         let force_handlers = match map.get("force_handlers") {
             Some(node) => Some(bool_of(doc, node, "force_handlers")?),
             None => None,
@@ -226,6 +230,7 @@ impl Loader {
                 None => vec![],
             },
             gather_facts,
+            gather_subset,
             serial,
             any_errors_fatal: inherited.any_errors_fatal.unwrap_or(false),
             inherited: inherited.clone(),

@@ -4,6 +4,7 @@
 mod actions;
 pub mod connect;
 mod error;
+pub mod fact_cache;
 mod host;
 mod invoke;
 mod items;
@@ -46,6 +47,10 @@ pub struct RunOptions {
     pub connection: ConnectionDefaults,
     pub verbosity: u8,
     pub gathering: Gathering,
+    /// ansible.cfg's `gather_subset`, for plays that set none.
+    pub gather_subset: Vec<String>,
+    /// `fact_caching = jsonfile`: facts kept between runs.
+    pub fact_cache: Option<fact_cache::FactCache>,
     /// Notified handlers run on hosts that failed later (a play's `force_handlers:` wins).
     pub force_handlers: bool,
 }
@@ -121,10 +126,13 @@ impl Runner {
     pub fn new(shared: Shared) -> Result<Self> {
         let mut hosts = IndexMap::new();
         for name in shared.inventory.hosts.keys() {
-            let state = HostState {
+            let mut state = HostState {
                 inventory_vars: Arc::new(shared.inventory.host_vars(name)?),
                 ..Default::default()
             };
+            if let Some(cached) = shared.opts.fact_cache.as_ref().and_then(|c| c.load(name)) {
+                state.set_facts(cached);
+            }
             hosts.insert(name.clone(), state);
         }
         let start_at = shared.opts.start_at_task.clone();
@@ -429,10 +437,18 @@ impl Runner {
     }
 
     async fn gather_facts(&mut self, ctx: &mut PlayCtx) {
+        let subset = match &ctx.play.gather_subset {
+            Some(subset) => subset.clone(),
+            None => self.shared.opts.gather_subset.clone(),
+        };
+        let mut gather_args = IndexMap::new();
+        if !subset.is_empty() {
+            gather_args.insert("gather_subset".to_string(), Value::from(subset));
+        }
         let task = Arc::new(Task {
             name: Some("Gathering Facts".into()),
             action: Action::from_spec(crate::modules::registry::fact_gathering()),
-            args: map_value(IndexMap::new()),
+            args: map_value(gather_args),
             // Facts are gathered with the play's become and environment, as in Ansible.
             inherited: crate::load::model::Inherited {
                 tags: vec!["always".into()],
@@ -465,6 +481,14 @@ impl Runner {
         let pending = self.start_at.take();
         let _ = self.run_task(ctx, &task, &hosts, false).await;
         self.start_at = pending;
+        if let Some(cache) = &self.shared.opts.fact_cache {
+            for host in hosts.iter().filter(|h| self.facts_gathered(h)) {
+                let facts = &self.hosts[host.as_str()].facts;
+                if let Err(e) = cache.store(host, facts) {
+                    self.shared.reporter.warning(&e.to_string());
+                }
+            }
+        }
     }
 }
 

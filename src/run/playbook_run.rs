@@ -163,7 +163,32 @@ impl RunOptions {
                 None => Default::default(),
             },
             force_handlers: config.force_handlers.unwrap_or(false),
+            gather_subset: config.gather_subset.clone(),
+            fact_cache: fact_cache(config)?,
         })
+    }
+}
+
+/// ansible.cfg's fact cache: jsonfile in its directory, or none (ansible's `memory`).
+fn fact_cache(config: &AnsibleConfig) -> Result<Option<super::fact_cache::FactCache>> {
+    match config.fact_caching.as_deref().map(str::trim) {
+        None | Some("" | "memory") => Ok(None),
+        Some("jsonfile" | "ansible.builtin.jsonfile") => {
+            let dir = config.fact_caching_connection.clone().ok_or_else(|| {
+                Error::Usage(
+                    "fact_caching = jsonfile needs fact_caching_connection (the cache \
+                     directory) in ansible.cfg or ANSIBLE_CACHE_PLUGIN_CONNECTION"
+                        .into(),
+                )
+            })?;
+            Ok(Some(super::fact_cache::FactCache {
+                dir,
+                timeout: Duration::from_secs(config.fact_caching_timeout.unwrap_or(86400)),
+            }))
+        }
+        Some(other) => Err(Error::Usage(format!(
+            "fact_caching = {other}: kiln caches facts in memory or jsonfile"
+        ))),
     }
 }
 

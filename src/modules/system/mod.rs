@@ -9,5 +9,6 @@ pub mod hostname;
 pub mod service;
 pub mod service_facts;
 pub mod setup;
+pub mod setup_subset;
 pub mod sysctl;
 pub mod user;

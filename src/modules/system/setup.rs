@@ -6,6 +6,7 @@ use indexmap::IndexMap;
 use minijinja::Value;
 
 use super::export_list::parse_export_list;
+use super::setup_subset;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::value::VarMap;
 
@@ -48,13 +49,30 @@ export -p
 #[async_trait]
 impl Module for Setup {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let _ = args.raw_any(&["gather_subset", "gather_timeout", "filter", "fact_path"]);
+        let gather_subset = args.list(&["gather_subset"])?;
+        let collectors = setup_subset::collectors(&gather_subset).map_err(ModuleError::Failed)?;
+        let filter = args
+            .list(&["filter"])?
+            .iter()
+            .map(|p| {
+                glob::Pattern::new(p)
+                    .map_err(|e| ModuleError::Args(format!("setup: filter {p:?}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        args.ignore(&["gather_timeout", "fact_path"]);
         args.finish()?;
         let out = ctx.conn.exec(GATHER, None).await?;
         let mut facts: VarMap = parse_facts(&out.stdout_text())
             .into_iter()
+            .filter(|(k, _)| setup_subset::keep(&collectors, &filter, k))
             .map(|(k, v)| (format!("ansible_{k}"), v))
             .collect();
+        let given = if gather_subset.is_empty() {
+            vec!["all".to_string()]
+        } else {
+            gather_subset
+        };
+        facts.insert("ansible_gather_subset".into(), Value::from(given));
         // As Ansible's setup: marks the host's facts as gathered (`gathering = smart`).
         facts.insert("ansible_module_setup".into(), Value::from(true));
         let mut result = ModuleResult::changed(false);
