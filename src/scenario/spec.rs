@@ -384,6 +384,22 @@ mod tests {
     }
 
     #[test]
+    fn every_scenario_default_first() {
+        let role = tempfile::tempdir().unwrap();
+        for name in ["alpha", "default", "zeta", "no-file"] {
+            let dir = role.path().join("molecule").join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            if name != "no-file" {
+                std::fs::write(dir.join("molecule.yml"), "platforms: []\n").unwrap();
+            }
+        }
+        assert_eq!(
+            Scenario::names(role.path()),
+            vec!["default", "alpha", "zeta"]
+        );
+    }
+
+    #[test]
     fn default_sequence_and_refusals() {
         let s = scenario("platforms: [{name: instance, image: debian:12}]\n").unwrap();
         assert_eq!(s.sequence, DEFAULT_SEQUENCE.to_vec());
