@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clock;
 pub mod connection;
 pub mod cycle;
+pub mod drift;
 pub mod error;
 pub mod load;
 pub mod modules;

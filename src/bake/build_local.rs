@@ -109,6 +109,7 @@ impl Builder for LocalBuilder<'_> {
                 self.tags.clone(),
                 self.parent.as_ref(),
                 &self.base,
+                &self.job.provenance,
             )
             .await
     }

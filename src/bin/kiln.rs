@@ -34,6 +34,9 @@ enum Command {
     Cycle(cli::cycle::CycleArgs),
     /// The fleet's instances, images, health and balancer state.
     Fleet(cli::cycle::FleetArgs),
+    /// Which hosts drifted from their playbook (check mode + diff, nothing changed): exit 0
+    /// in sync, 2 drifted, 1 a host could not be checked.
+    Drift(Box<cli::drift::DriftArgs>),
     /// Print a shell completion script (e.g. `kiln completions bash > /etc/bash_completion.d/kiln`).
     Completions {
         #[arg(value_enum)]
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Test(args) => cli::block_on(Box::pin(cli::test::run(args))),
         Command::Cycle(args) => cli::block_on(Box::pin(cli::cycle::run(args))),
         Command::Fleet(args) => cli::block_on(Box::pin(cli::cycle::fleet(args))),
+        Command::Drift(args) => cli::block_on(Box::pin(cli::drift::run(*args))),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kiln", &mut std::io::stdout());
             ExitCode::SUCCESS

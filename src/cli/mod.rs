@@ -3,6 +3,7 @@
 
 pub mod bake;
 pub mod cycle;
+pub mod drift;
 pub mod extra_vars;
 pub mod images;
 pub mod inventory;

@@ -14,7 +14,7 @@ use crate::run::playbook_run::{load_playbooks, reporter, PlaybookRun, RunEnd};
 use crate::run::tags::TagFilter;
 use crate::run::RunOptions;
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct PlaybookArgs {
     /// Playbook files to run, in order.
     #[arg(required_unless_present = "version")]
@@ -118,7 +118,7 @@ pub struct PlaybookArgs {
     pub json_events: Option<PathBuf>,
 }
 
-fn inventory_sources(args: &PlaybookArgs, config: &AnsibleConfig) -> Vec<PathBuf> {
+pub(crate) fn inventory_sources(args: &PlaybookArgs, config: &AnsibleConfig) -> Vec<PathBuf> {
     if !args.inventory.is_empty() {
         return args.inventory.iter().map(PathBuf::from).collect();
     }
@@ -187,7 +187,10 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
 }
 
 /// ansible.cfg's options with the command line's on top.
-fn run_options(args: &PlaybookArgs, config: &AnsibleConfig) -> anyhow::Result<RunOptions> {
+pub(crate) fn run_options(
+    args: &PlaybookArgs,
+    config: &AnsibleConfig,
+) -> anyhow::Result<RunOptions> {
     let mut options = RunOptions::from_config(config)?;
     options.check = args.check;
     options.diff = args.diff;

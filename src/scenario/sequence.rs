@@ -408,7 +408,7 @@ impl ScenarioRun<'_> {
                 (l.platform.name.clone(), vars, l.platform.groups.clone())
             })
             .collect();
-        let mut inventory = Inventory::with_hosts(hosts);
+        let mut inventory = Inventory::with_grouped_hosts(hosts);
         for (group, vars) in &self.scenario.group_vars {
             inventory.group_mut(group).vars.extend(vars.clone());
         }

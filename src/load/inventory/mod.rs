@@ -52,11 +52,21 @@ impl Inventory {
 
     /// An inventory of one host with its variables, in `groups` (ungrouped without any).
     pub fn with_host(name: &str, vars: VarMap, groups: &[String]) -> Self {
-        Self::with_hosts(vec![(name.to_string(), vars, groups.to_vec())])
+        Self::with_hosts(vec![(name.to_string(), vars)], groups)
     }
 
-    /// An inventory of hosts, each with its variables and groups, in the order given.
-    pub fn with_hosts(hosts: Vec<(String, VarMap, Vec<String>)>) -> Self {
+    /// Hosts with their variables, each in every one of `groups`.
+    pub fn with_hosts(hosts: Vec<(String, VarMap)>, groups: &[String]) -> Self {
+        Self::with_grouped_hosts(
+            hosts
+                .into_iter()
+                .map(|(name, vars)| (name, vars, groups.to_vec()))
+                .collect(),
+        )
+    }
+
+    /// Hosts, each with its own variables and groups, in the order given.
+    pub fn with_grouped_hosts(hosts: Vec<(String, VarMap, Vec<String>)>) -> Self {
         let mut inv = Self::new();
         for (name, vars, groups) in hosts {
             inv.add_host(&name, None);
