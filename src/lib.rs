@@ -14,6 +14,7 @@ pub mod load;
 pub mod modules;
 pub mod output;
 pub mod run;
+pub mod scenario;
 pub mod shell;
 pub mod template;
 pub mod util;

@@ -166,7 +166,7 @@ async fn drive<B: Builder>(job: &Job, builder: B) -> anyhow::Result<i32> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM with the shell's exit code for it (130, 143).
-async fn interrupted() -> i32 {
+pub(crate) async fn interrupted() -> i32 {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,

@@ -83,7 +83,7 @@ async fn provision(job: &Job, step: &Provision, host: &BuildHost) -> anyhow::Res
 }
 
 /// ansible.cfg's options, the step's variables under the caller's, the step's tags, and no
-/// host key checking: every build instance has a fresh host key, and it is never recorded.
+/// host key checking.
 fn step_options(
     config: &AnsibleConfig,
     step: &Provision,
@@ -96,7 +96,13 @@ fn step_options(
         only: step.tags.clone(),
         skip: step.skip_tags.clone(),
     };
+    trust_fresh_host_keys(&mut options);
+    Ok(options)
+}
+
+/// No host key checking and no known_hosts file: every local instance has a fresh host key,
+/// and it is never recorded.
+pub(crate) fn trust_fresh_host_keys(options: &mut RunOptions) {
     options.connection.host_key_checking = false;
     options.connection.known_hosts = Some(vec![Path::new("/dev/null").to_path_buf()]);
-    Ok(options)
 }

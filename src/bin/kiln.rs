@@ -28,6 +28,8 @@ enum Command {
     Images(cli::images::ImagesArgs),
     /// List (and with --yes remove) what interrupted builds left behind.
     Sweep(cli::sweep::SweepArgs),
+    /// Run a role's Molecule scenarios on local throwaway instances.
+    Test(cli::test::TestArgs),
     /// Roll a fleet to a new image behind its load balancer (rolls back when unhealthy).
     Cycle(cli::cycle::CycleArgs),
     /// The fleet's instances, images, health and balancer state.
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Bake(args) => cli::block_on(Box::pin(cli::bake::run(args))),
         Command::Images(args) => cli::exit(cli::images::run(args)),
         Command::Sweep(args) => cli::block_on(Box::pin(cli::sweep::run(args))),
+        Command::Test(args) => cli::block_on(Box::pin(cli::test::run(args))),
         Command::Cycle(args) => cli::block_on(Box::pin(cli::cycle::run(args))),
         Command::Fleet(args) => cli::block_on(Box::pin(cli::cycle::fleet(args))),
         Command::Drift(args) => cli::block_on(Box::pin(cli::drift::run(*args))),

@@ -9,6 +9,7 @@ pub mod images;
 pub mod inventory;
 pub mod playbook;
 pub mod sweep;
+pub mod test;
 pub mod vault;
 
 use std::future::Future;

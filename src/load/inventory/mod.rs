@@ -57,11 +57,21 @@ impl Inventory {
 
     /// Hosts with their variables, each in every one of `groups`.
     pub fn with_hosts(hosts: Vec<(String, VarMap)>, groups: &[String]) -> Self {
+        Self::with_grouped_hosts(
+            hosts
+                .into_iter()
+                .map(|(name, vars)| (name, vars, groups.to_vec()))
+                .collect(),
+        )
+    }
+
+    /// Hosts, each with its own variables and groups, in the order given.
+    pub fn with_grouped_hosts(hosts: Vec<(String, VarMap, Vec<String>)>) -> Self {
         let mut inv = Self::new();
-        for (name, vars) in hosts {
+        for (name, vars, groups) in hosts {
             inv.add_host(&name, None);
             inv.hosts.insert(name.clone(), vars);
-            for group in groups {
+            for group in &groups {
                 inv.add_host(&name, Some(group));
             }
         }
