@@ -40,6 +40,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A vaulted file that could not be read or decrypted.
+    #[error(transparent)]
+    Vault(#[from] crate::vault::ReadError),
+
     /// ansible-playbook's words for a playbook path that is not a file.
     #[error("the playbook: {} could not be found", .0.display())]
     PlaybookNotFound(PathBuf),

@@ -11,6 +11,20 @@ use minijinja::Value;
 /// Variables by name, in the order they were defined.
 pub type VarMap = IndexMap<String, Value>;
 
+/// Variables from JSON values (a spec's or a record's `extra_vars`).
+pub fn vars_from_json<'a>(
+    vars: impl IntoIterator<Item = (&'a String, &'a serde_json::Value)>,
+) -> VarMap {
+    vars.into_iter()
+        .map(|(name, value)| {
+            (
+                name.clone(),
+                Value::from(minijinja::value::Serde(value.clone())),
+            )
+        })
+        .collect()
+}
+
 /// A mapping value (insertion order kept) from string keys.
 pub fn map_value(map: IndexMap<String, Value>) -> Value {
     Value::from_object(

@@ -41,10 +41,47 @@ pub enum NodeKind {
     Str(String),
     /// A `!unsafe` string: never templated.
     Unsafe(String),
-    /// A `!vault` encrypted string.
-    Vault(String),
+    /// A `!vault` encrypted string, opened when the file is read.
+    Vault(Vaulted),
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
+}
+
+/// An inline `!vault` value: its ciphertext and what opening it gave. A value that could not
+/// be opened fails only where it is used, as in Ansible (a variable nobody reads needs no
+/// password).
+#[derive(Clone)]
+pub struct Vaulted {
+    pub ciphertext: String,
+    /// The plaintext, or the error naming the value's file and line.
+    pub plaintext: Result<String, String>,
+}
+
+/// Never prints the plaintext.
+impl fmt::Debug for Vaulted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Vaulted(..)")
+    }
+}
+
+impl Vaulted {
+    /// The value a template sees: the plaintext, or an invalid value carrying the error.
+    fn to_value(&self) -> Value {
+        if crate::vault::shows_ciphertext() {
+            let entry = (
+                "__ansible_vault".to_string(),
+                Value::from(self.ciphertext.as_str()),
+            );
+            return crate::value::map_value([entry].into_iter().collect());
+        }
+        match &self.plaintext {
+            Ok(text) => Value::from(text.as_str()),
+            Err(message) => Value::from(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                message.clone(),
+            )),
+        }
+    }
 }
 
 /// A parsed YAML document together with the file it came from.
@@ -130,7 +167,8 @@ impl Node {
             // minijinja has no integers beyond 128 bits: the digits keep the exact value.
             NodeKind::BigInt(digits) => Value::from(digits.as_str()),
             NodeKind::Float(f) => Value::from(*f),
-            NodeKind::Str(s) | NodeKind::Vault(s) => Value::from(s.as_str()),
+            NodeKind::Str(s) => Value::from(s.as_str()),
+            NodeKind::Vault(vaulted) => vaulted.to_value(),
             NodeKind::Unsafe(s) => crate::value::untrusted_str(s),
             NodeKind::Seq(items) => {
                 Value::from(items.iter().map(Node::to_value).collect::<Vec<_>>())
@@ -146,14 +184,23 @@ impl Node {
     }
 }
 
-/// Reads and parses a YAML file.
+/// Reads and parses a YAML file, decrypting it first when it is vaulted.
 pub fn load_file(path: &Path) -> Result<Document, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        action: "read",
-        source: e,
-    })?;
+    let text = read_text(path, "read")?;
     parse_str(&text, path)
+}
+
+/// Reads a text file Ansible reads through its vault: decrypted when vaulted.
+pub fn read_text(path: &Path, action: &'static str) -> Result<String, Error> {
+    let bytes = crate::vault::read_file(path)?;
+    String::from_utf8(bytes).map_err(|_| Error::Io {
+        path: path.to_path_buf(),
+        action,
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ),
+    })
 }
 
 /// The most YAML nodes one file may hold (serde-saphyr's default is 250,000).
@@ -184,7 +231,8 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Document, Error> {
     options.budget = Some(budget);
     let raw: Spanned<Tagged<RawNode>> =
         serde_saphyr::from_str_with_options(text, options).map_err(|e| yaml_error(&file, &e))?;
-    let root = convert(raw, text);
+    let mut root = convert(raw, text);
+    open_vaults(&mut root, &file);
     Ok(Document { file, root })
 }
 
@@ -297,10 +345,36 @@ fn convert(spanned: Spanned<Tagged<RawNode>>, source: &str) -> Node {
     };
     let kind = match (tag.as_deref(), kind) {
         (Some("!unsafe"), NodeKind::Str(s)) => NodeKind::Unsafe(s),
-        (Some("!vault"), NodeKind::Str(s)) => NodeKind::Vault(s),
+        (Some("!vault"), NodeKind::Str(s)) => NodeKind::Vault(Vaulted {
+            ciphertext: s,
+            plaintext: Err(String::new()),
+        }),
         (_, kind) => kind,
     };
     Node { kind, line, column }
+}
+
+/// Decrypts every inline `!vault` value with the process's vault passwords; a failure is kept
+/// with the value's place, for the moment it is used.
+fn open_vaults(node: &mut Node, file: &Path) {
+    match &mut node.kind {
+        NodeKind::Vault(_) if crate::vault::shows_ciphertext() => {}
+        NodeKind::Vault(vaulted) => {
+            vaulted.plaintext = crate::vault::decrypt(&vaulted.ciphertext)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .map_err(|e| {
+                    format!(
+                        "{}:{}:{}: {e} (the !vault value here)",
+                        file.display(),
+                        node.line,
+                        node.column
+                    )
+                });
+        }
+        NodeKind::Seq(items) => items.iter_mut().for_each(|n| open_vaults(n, file)),
+        NodeKind::Map(entries) => entries.iter_mut().for_each(|(_, v)| open_vaults(v, file)),
+        _ => {}
+    }
 }
 
 /// What serde-saphyr hands us, before source-text corrections.

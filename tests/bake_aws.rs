@@ -124,6 +124,21 @@ fn bakes_an_ami_with_tags_and_a_manifest_and_leaves_nothing_else() {
         );
     }
     assert!(tags.iter().any(|(k, _)| k == "kiln:run-id"));
+    // The AMI records what it was baked from, for `kiln drift`.
+    let playbook = build.dir.path().join("play.yml").canonicalize().unwrap();
+    let digest = Command::new("sha256sum").arg(&playbook).output().unwrap();
+    let digest = String::from_utf8_lossy(&digest.stdout);
+    let digest = digest.split_whitespace().next().unwrap();
+    let tag = |key: &str| {
+        tags.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("no {key} tag in {tags:?}"))
+    };
+    assert_eq!(tag("kiln:playbook"), playbook.display().to_string());
+    assert_eq!(tag("kiln:playbook-sha256"), digest);
+    assert_eq!(tag("kiln:extra-vars"), "{}");
+    assert_eq!(tag("kiln:groups"), "web");
     let manifest: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(build.dir.path().join("manifest.json")).unwrap(),
     )
@@ -132,6 +147,7 @@ fn bakes_an_ami_with_tags_and_a_manifest_and_leaves_nothing_else() {
     assert_eq!(entry["artifact_id"], format!("us-east-1:{ami}"));
     assert_eq!(entry["builder_type"], "amazon-ebs");
     assert_eq!(entry["custom_data"]["Role"], "frontend");
+    assert_eq!(entry["custom_data"]["kiln:playbook-sha256"], digest);
     assert_eq!(manifest["last_run_uuid"], entry["packer_run_uuid"]);
     build.assert_no_leaks("after a good build");
 }

@@ -339,6 +339,28 @@ pub async fn finish_image(ec2: &Client, image_id: &str, tags: &[Tag]) -> anyhow:
     Ok(())
 }
 
+/// An image's tags (its provenance among them).
+pub async fn image_tags(
+    ec2: &Client,
+    image_id: &str,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let out = ec2
+        .describe_images()
+        .image_ids(image_id)
+        .send()
+        .await
+        .with_context(|| format!("DescribeImages {image_id}"))?;
+    let image = out
+        .images()
+        .first()
+        .with_context(|| format!("no image {image_id}"))?;
+    Ok(image
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+        .collect())
+}
+
 async fn snapshots(ec2: &Client, image_id: &str) -> anyhow::Result<Vec<String>> {
     let out = ec2
         .describe_images()

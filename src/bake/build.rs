@@ -11,6 +11,7 @@ use anyhow::Context;
 
 use super::cleanup::CleanupStack;
 use super::manifest::{self, Build};
+use super::provenance::Provenance;
 use super::spec::{BakeSpec, Source};
 use crate::clock::epoch_seconds as now;
 use crate::load::model::VarMap;
@@ -46,6 +47,8 @@ pub struct Job {
     pub spec_dir: PathBuf,
     /// A Packer-shaped uuid naming this run.
     pub run_id: String,
+    /// What the image is baked from, recorded with it.
+    pub provenance: Provenance,
     pub started: Instant,
 }
 
@@ -87,10 +90,12 @@ pub async fn bake(options: BakeOptions) -> anyhow::Result<i32> {
         .map(Path::to_path_buf)
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("."));
+    let provenance = Provenance::of_bake(&spec, &spec_dir, &options.extra_vars)?;
     let job = Job {
         options,
         spec,
         spec_dir,
+        provenance,
         run_id: run_uuid(),
         started: Instant::now(),
     };
@@ -161,7 +166,7 @@ async fn drive<B: Builder>(job: &Job, builder: B) -> anyhow::Result<i32> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM with the shell's exit code for it (130, 143).
-async fn interrupted() -> i32 {
+pub(crate) async fn interrupted() -> i32 {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => return std::future::pending().await,
@@ -223,13 +228,15 @@ pub fn render_tags(
 }
 
 impl Job {
-    /// Appends the build to the manifest the spec's post-processor names, if any.
+    /// Appends the build to the manifest the spec's post-processor names, if any; its
+    /// `custom_data` holds the image's provenance too.
     pub fn record(
         &self,
         builder_type: &str,
         artifact_id: &str,
-        custom_data: BTreeMap<String, String>,
+        mut custom_data: BTreeMap<String, String>,
     ) -> anyhow::Result<()> {
+        custom_data.extend(self.provenance.to_tags());
         if let Some(post) = &self.spec.post.manifest {
             let path = if post.output.is_absolute() {
                 post.output.clone()

@@ -22,7 +22,8 @@ use super::spec::AmazonEbsSource;
 use crate::error::Error;
 use crate::output::progress::{line, step as say};
 
-/// The spec's templated names and tags, rendered once for the whole build.
+/// The spec's templated names and tags, rendered once for the whole build (the image's tags
+/// with its provenance).
 struct Names {
     ami_name: String,
     tags: BTreeMap<String, String>,
@@ -92,9 +93,12 @@ impl<'a> EbsBuilder<'a> {
         let spec_path = &job.options.spec;
         required(&source.instance_type, "instance_type", spec_path)?;
         required(&source.ssh_username, "ssh_username", spec_path)?;
+        job.provenance.check_tag_lengths()?;
+        let mut tags = render_tags(&source.tags, name)?;
+        tags.extend(job.provenance.to_tags());
         let names = Names {
             ami_name: render(required(&source.ami_name, "ami_name", spec_path)?, name)?,
-            tags: render_tags(&source.tags, name)?,
+            tags,
             run_tags: render_tags(&source.run_tags, name)?,
         };
         if source.source_ami.is_none() && source.source_ami_filter.is_none() {

@@ -109,6 +109,7 @@ impl Builder for LocalBuilder<'_> {
                 self.tags.clone(),
                 self.parent.as_ref(),
                 &self.base,
+                &self.job.provenance,
             )
             .await
     }
@@ -163,19 +164,10 @@ async fn build(
             _ => Ok(()),
         }
     });
-    let key = dir.join("id_ed25519");
-    let status = tokio::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "kiln-build", "-f"])
-        .arg(&key)
-        .status()
-        .await
-        .context("running ssh-keygen (package openssh-client)")?;
-    if !status.success() {
-        bail!("ssh-keygen failed");
-    }
+    let key = generate_key(&dir).await?;
     let net = local::allocate_network().await?;
     std::fs::write(dir.join("netns"), &net.netns)?;
-    write_build_files(&dir.join("upper"), &key, &net.host, source)?;
+    write_build_files(&dir.join("upper"), &key, &net.host, &source.apt_sources)?;
     let netns = net.netns.clone();
     cleanup.push(
         format!("tear down instance {netns}"),
@@ -186,20 +178,7 @@ async fn build(
         &format!("launching build instance {} at {}", net.netns, net.instance),
     );
     let mut instance = Instance::boot(home, &dir, &net, lower).await?;
-    // The proxy binds the host's end of the veth once the instance's script made it.
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let proxy = loop {
-        match Proxy::start(SocketAddr::from((net.host, PROXY_PORT))).await {
-            Ok(p) => break p,
-            Err(e) if std::time::Instant::now() > deadline => {
-                bail!("could not start the apt proxy on {}: {e}", net.host)
-            }
-            Err(_) => {
-                instance.check_alive()?;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
+    let proxy = start_proxy(&mut instance).await?;
     say(name, "waiting for SSH");
     instance
         .wait_for_ssh(Duration::from_secs(source.ssh_timeout.unwrap_or(120)))
@@ -219,11 +198,47 @@ async fn build(
     Ok(upper)
 }
 
-fn write_build_files(
+/// A fresh ed25519 key pair for reaching an instance (`dir/id_ed25519`, `.pub` beside it).
+pub(crate) async fn generate_key(dir: &Path) -> anyhow::Result<PathBuf> {
+    let key = dir.join("id_ed25519");
+    let status = tokio::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "kiln-build", "-f"])
+        .arg(&key)
+        .status()
+        .await
+        .context("running ssh-keygen (package openssh-client)")?;
+    if !status.success() {
+        bail!("ssh-keygen failed");
+    }
+    Ok(key)
+}
+
+/// Starts the apt proxy on the host's end of a booting instance's veth.
+pub(crate) async fn start_proxy(instance: &mut Instance) -> anyhow::Result<Proxy> {
+    let host = instance.net.host;
+    // The proxy binds the host's end of the veth once the instance's script made it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match Proxy::start(SocketAddr::from((host, PROXY_PORT))).await {
+            Ok(p) => return Ok(p),
+            Err(e) if std::time::Instant::now() > deadline => {
+                bail!("could not start the apt proxy on {host}: {e}")
+            }
+            Err(_) => {
+                instance.check_alive()?;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Files placed in an instance's upper layer before it boots: the key kiln logs in with,
+/// sshd's settings for it, and apt's proxy (plus extra apt sources).
+pub(crate) fn write_build_files(
     upper: &Path,
     key: &Path,
     host: &std::net::Ipv4Addr,
-    source: &LocalSource,
+    apt_sources: &[String],
 ) -> anyhow::Result<()> {
     let write = |path: &str, text: &str| -> anyhow::Result<()> {
         let full = upper.join(path);
@@ -245,10 +260,10 @@ fn write_build_files(
             "Acquire::http::Proxy \"http://{host}:{PROXY_PORT}\";\nAcquire::https::Proxy \"http://{host}:{PROXY_PORT}\";\nAcquire::http::Pipeline-Depth \"0\";\n"
         ),
     )?;
-    if !source.apt_sources.is_empty() {
+    if !apt_sources.is_empty() {
         write(
             "etc/apt/sources.list.d/kiln-build.list",
-            &(source.apt_sources.join("\n") + "\n"),
+            &(apt_sources.join("\n") + "\n"),
         )?;
     }
     Ok(())

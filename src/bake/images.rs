@@ -13,6 +13,7 @@ use sha2::Digest;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use super::provenance::Provenance;
 use crate::clock::epoch_seconds as unix_now;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,6 +29,9 @@ pub struct Image {
     pub created: i64,
     /// Layer ids, topmost (this image's own) first.
     pub layers: Vec<String>,
+    /// What the image was baked from (absent for images kiln stored before it kept this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
 }
 
 impl Image {
@@ -101,6 +105,7 @@ impl ImageStore {
         tags: BTreeMap<String, String>,
         parent: Option<&Image>,
         base: &Path,
+        provenance: &Provenance,
     ) -> anyhow::Result<Image> {
         let id = content_id(upper).await?;
         let dir = self.root.join(&id);
@@ -123,6 +128,7 @@ impl ImageStore {
             base: base.to_path_buf(),
             created: unix_now(),
             layers,
+            provenance: Some(provenance.clone()),
         };
         let meta = serde_json::to_string_pretty(&image)?;
         let tmp = dir.join("image.json.tmp");

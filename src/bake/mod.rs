@@ -1,7 +1,7 @@
 //! Baking images: the spec, the builders behind one trait (`build.rs`; `build_local.rs` on
 //! systemd-nspawn instances and a local image store, `build_ebs.rs` on EC2), the cleanup
 //! stack every builder pushes its undos on, provisioning through the playbook engine's entry
-//! point, and the build manifest. The CLI only parses arguments into `BakeOptions`.
+//! point, the build manifest, and the provenance each image records (what it was baked from). The CLI only parses arguments into `BakeOptions`.
 
 #[cfg(feature = "aws")]
 pub mod aws;
@@ -13,6 +13,7 @@ pub mod cleanup;
 pub mod images;
 pub mod local;
 pub mod manifest;
+pub mod provenance;
 pub mod provision;
 pub mod proxy;
 pub mod spec;

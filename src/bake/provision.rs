@@ -17,6 +17,10 @@ use crate::run::playbook_run::{load_playbooks, reporter, PlaybookRun};
 use crate::run::tags::TagFilter;
 use crate::run::RunOptions;
 
+/// The build instance's name in the provisioning inventory (Packer's): templates that use
+/// `inventory_hostname` bake it into the image.
+pub const BUILD_HOST: &str = "default";
+
 /// The build instance as provisioning reaches it.
 pub struct BuildHost {
     pub address: String,
@@ -64,7 +68,7 @@ async fn provision(job: &Job, step: &Provision, host: &BuildHost) -> anyhow::Res
     let config = AnsibleConfig::discover();
     let (playbooks, loader) =
         load_playbooks(&[job.spec_dir.join(&step.playbook)], &config.roles_path)?;
-    let inventory = Inventory::with_host("default", host.vars(), &step.groups);
+    let inventory = Inventory::with_host(BUILD_HOST, host.vars(), &step.groups);
     let options = step_options(&config, step, &job.options.extra_vars)?;
     let reporter = reporter(&config, 0, job.options.json_events.as_deref())?;
     let run = PlaybookRun::new(playbooks, loader, inventory, options, reporter);
@@ -79,29 +83,26 @@ async fn provision(job: &Job, step: &Provision, host: &BuildHost) -> anyhow::Res
 }
 
 /// ansible.cfg's options, the step's variables under the caller's, the step's tags, and no
-/// host key checking: every build instance has a fresh host key, and it is never recorded.
+/// host key checking.
 fn step_options(
     config: &AnsibleConfig,
     step: &Provision,
     extra_vars: &VarMap,
 ) -> anyhow::Result<RunOptions> {
     let mut options = RunOptions::from_config(config)?;
-    options.extra_vars = step
-        .extra_vars
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.clone(),
-                Value::from(minijinja::value::Serde(value.clone())),
-            )
-        })
-        .collect();
+    options.extra_vars = crate::value::vars_from_json(&step.extra_vars);
     options.extra_vars.extend(extra_vars.clone());
     options.tags = TagFilter {
         only: step.tags.clone(),
         skip: step.skip_tags.clone(),
     };
+    trust_fresh_host_keys(&mut options);
+    Ok(options)
+}
+
+/// No host key checking and no known_hosts file: every local instance has a fresh host key,
+/// and it is never recorded.
+pub(crate) fn trust_fresh_host_keys(options: &mut RunOptions) {
     options.connection.host_key_checking = false;
     options.connection.known_hosts = Some(vec![Path::new("/dev/null").to_path_buf()]);
-    Ok(options)
 }

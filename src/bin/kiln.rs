@@ -28,10 +28,17 @@ enum Command {
     Images(cli::images::ImagesArgs),
     /// List (and with --yes remove) what interrupted builds left behind.
     Sweep(cli::sweep::SweepArgs),
+    /// Run a role's Molecule scenarios on local throwaway instances.
+    Test(cli::test::TestArgs),
     /// Roll a fleet to a new image behind its load balancer (rolls back when unhealthy).
     Cycle(cli::cycle::CycleArgs),
     /// The fleet's instances, images, health and balancer state.
     Fleet(cli::cycle::FleetArgs),
+    /// Which hosts drifted from their playbook (check mode + diff, nothing changed): exit 0
+    /// in sync, 2 drifted, 1 a host could not be checked.
+    Drift(Box<cli::drift::DriftArgs>),
+    /// Encrypt, decrypt, view, edit and rekey ansible-vault files and strings.
+    Vault(cli::vault::VaultArgs),
     /// Print a shell completion script (e.g. `kiln completions bash > /etc/bash_completion.d/kiln`).
     Completions {
         #[arg(value_enum)]
@@ -48,8 +55,11 @@ fn main() -> ExitCode {
         Command::Bake(args) => cli::block_on(Box::pin(cli::bake::run(args))),
         Command::Images(args) => cli::exit(cli::images::run(args)),
         Command::Sweep(args) => cli::block_on(Box::pin(cli::sweep::run(args))),
+        Command::Test(args) => cli::block_on(Box::pin(cli::test::run(args))),
         Command::Cycle(args) => cli::block_on(Box::pin(cli::cycle::run(args))),
         Command::Fleet(args) => cli::block_on(Box::pin(cli::cycle::fleet(args))),
+        Command::Drift(args) => cli::block_on(Box::pin(cli::drift::run(*args))),
+        Command::Vault(args) => cli::exit(cli::vault::run(args)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "kiln", &mut std::io::stdout());
             ExitCode::SUCCESS

@@ -82,7 +82,7 @@ fn resolve_image(spec: &CycleSpec, dir: &Path, store: &ImageStore) -> anyhow::Re
 }
 
 /// The fleet and balancer the spec names.
-async fn backends(
+pub(crate) async fn backends(
     spec: &CycleSpec,
     home: &Path,
     fleet_store: &FleetStore,

@@ -20,10 +20,15 @@ pub struct InventoryArgs {
     /// One host's variables as JSON.
     #[arg(long)]
     pub host: Option<String>,
+    /// Passwords for vaulted inventory and vars files (inline values stay encrypted).
+    #[command(flatten)]
+    pub vault: super::vault::PasswordArgs,
 }
 
 pub fn run(args: InventoryArgs) -> anyhow::Result<i32> {
     let config = AnsibleConfig::discover();
+    crate::vault::show_ciphertext();
+    super::vault::install_run_keyring(&args.vault, &config)?;
     let sources: Vec<PathBuf> = if args.inventory.is_empty() {
         config.inventory.clone()
     } else {

@@ -5,11 +5,14 @@ pub mod bake;
 pub mod cycle;
 #[cfg(feature = "aws")]
 mod cycle_asg;
+pub mod drift;
 pub mod extra_vars;
 pub mod images;
 pub mod inventory;
 pub mod playbook;
 pub mod sweep;
+pub mod test;
+pub mod vault;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -14,7 +14,7 @@ use crate::run::playbook_run::{load_playbooks, reporter, PlaybookRun, RunEnd};
 use crate::run::tags::TagFilter;
 use crate::run::RunOptions;
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct PlaybookArgs {
     /// Playbook files to run, in order.
     #[arg(required_unless_present = "version")]
@@ -92,16 +92,8 @@ pub struct PlaybookArgs {
     pub scp_extra_args: Option<String>,
     #[arg(long = "sftp-extra-args", allow_hyphen_values = true)]
     pub sftp_extra_args: Option<String>,
-    #[arg(long = "vault-password-file", visible_alias = "vault-pass-file")]
-    pub vault_password_file: Vec<PathBuf>,
-    #[arg(long = "vault-id")]
-    pub vault_id: Vec<String>,
-    #[arg(
-        short = 'J',
-        long = "ask-vault-pass",
-        visible_alias = "ask-vault-password"
-    )]
-    pub ask_vault_pass: bool,
+    #[command(flatten)]
+    pub vault: super::vault::PasswordArgs,
     #[arg(short = 'M', long = "module-path")]
     pub module_path: Vec<String>,
     #[arg(long = "flush-cache")]
@@ -118,7 +110,7 @@ pub struct PlaybookArgs {
     pub json_events: Option<PathBuf>,
 }
 
-fn inventory_sources(args: &PlaybookArgs, config: &AnsibleConfig) -> Vec<PathBuf> {
+pub(crate) fn inventory_sources(args: &PlaybookArgs, config: &AnsibleConfig) -> Vec<PathBuf> {
     if !args.inventory.is_empty() {
         return args.inventory.iter().map(PathBuf::from).collect();
     }
@@ -158,13 +150,13 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
         print!("{}", version_text(&config));
         return Ok(0);
     }
-    if args.ask_pass || args.ask_become_pass || args.ask_sudo_pass {
+    if args.ask_become_pass || args.ask_sudo_pass {
         return Err(Error::Usage(
-            "kiln does not prompt for passwords: use SSH keys and passwordless sudo (drop -k/-K)"
-                .into(),
+            "kiln does not prompt for become passwords: use passwordless sudo (drop -K)".into(),
         )
         .into());
     }
+    super::vault::install_run_keyring(&args.vault, &config)?;
     let (playbooks, loader) = load_playbooks(&args.playbooks, &config.roles_path)?;
     if args.syntax_check {
         for pb in &playbooks {
@@ -174,7 +166,11 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
     }
     let inventory = Inventory::load(&inventory_sources(&args, &config))?;
     let reporter = reporter(&config, args.verbose, args.json_events.as_deref())?;
-    let options = run_options(&args, &config)?;
+    let mut options = run_options(&args, &config)?;
+    if args.ask_pass {
+        let password = crate::vault::secrets::prompt_hidden("SSH password: ")?;
+        options.connection.password = Some(crate::connection::Password(password));
+    }
     let run = PlaybookRun::new(playbooks, loader, inventory, options, reporter);
     if args.list_hosts || args.list_tasks || args.list_tags {
         return list(&args, run);
@@ -187,7 +183,10 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
 }
 
 /// ansible.cfg's options with the command line's on top.
-fn run_options(args: &PlaybookArgs, config: &AnsibleConfig) -> anyhow::Result<RunOptions> {
+pub(crate) fn run_options(
+    args: &PlaybookArgs,
+    config: &AnsibleConfig,
+) -> anyhow::Result<RunOptions> {
     let mut options = RunOptions::from_config(config)?;
     options.check = args.check;
     options.diff = args.diff;

@@ -1,12 +1,14 @@
 //! `kiln sweep [--older-than 2h] [--yes]`: lists (and with `--yes` removes) what builds left
 //! behind when they could not clean up after themselves (SIGKILL, power loss, or
-//! `--on-error=abort`): local build instances, their network namespaces and directories.
+//! `--on-error=abort`): local build instances, their network namespaces and directories, and
+//! the instances `kiln test` left.
 
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
 
 use crate::bake::local;
+use crate::scenario::instances;
 
 #[derive(Debug, Args, Clone)]
 pub struct SweepArgs {
@@ -40,12 +42,7 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<i32> {
     let builds = local::home().join("builds");
     let mut found = 0;
     for entry in std::fs::read_dir(&builds).into_iter().flatten().flatten() {
-        let age = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .unwrap_or_default();
+        let age = age(&entry.path());
         if age < older_than {
             continue;
         }
@@ -66,6 +63,7 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<i32> {
             println!("  removed");
         }
     }
+    found += sweep_tests(&args, older_than).await?;
     if args.aws {
         found += sweep_aws(&args, older_than).await?;
     }
@@ -75,6 +73,46 @@ pub async fn run(args: SweepArgs) -> anyhow::Result<i32> {
         println!("run again with --yes to remove these");
     }
     Ok(0)
+}
+
+/// The instances `kiln test` left (`--destroy never`, a killed kiln), and their scenarios'
+/// directories.
+async fn sweep_tests(args: &SweepArgs, older_than: Duration) -> anyhow::Result<usize> {
+    let mut found = 0;
+    let root = instances::tests_root(&local::home());
+    for scenario in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        for dir in instances::instance_dirs(&scenario.path()) {
+            if age(&dir) < older_than {
+                continue;
+            }
+            found += 1;
+            let netns = std::fs::read_to_string(dir.join("netns")).unwrap_or_default();
+            println!(
+                "local test instance {}/{} ({}, {}s old)",
+                scenario.file_name().to_string_lossy(),
+                dir.file_name().unwrap_or_default().to_string_lossy(),
+                netns.trim(),
+                age(&dir).as_secs()
+            );
+            if args.yes {
+                instances::remove_instance(&dir).await?;
+                println!("  removed");
+            }
+        }
+        if args.yes && instances::instance_dirs(&scenario.path()).is_empty() {
+            std::fs::remove_dir_all(scenario.path())?;
+        }
+    }
+    Ok(found)
+}
+
+/// How long ago a file or directory was last modified.
+fn age(path: &std::path::Path) -> Duration {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(not(feature = "aws"))]

@@ -70,6 +70,16 @@ pub trait Connection: Send + Sync {
 
 pub type SharedConnection = Arc<dyn Connection>;
 
+/// A login password (`ansible_password`, `-k`): compared, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
 pub use crate::shell::quote;
 
 /// The command that starts a session's shell as `user` through `method`, as Ansible's

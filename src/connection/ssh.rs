@@ -44,6 +44,8 @@ pub struct SshParams {
     pub alive_interval: Option<Duration>,
     /// OpenSSH's ServerAliveCountMax (0: never give up).
     pub alive_count: u32,
+    /// Tried after the keys, as `ssh` with sshpass does (`ansible_password`, `-k`).
+    pub password: Option<super::Password>,
 }
 
 struct HostKeyCheck {
@@ -161,6 +163,24 @@ fn host_key_order(recorded: &[Entry]) -> Vec<russh::keys::Algorithm> {
     first.into_iter().chain(rest).collect()
 }
 
+/// Ansible's UNREACHABLE, in the words of its ssh connection.
+fn unreachable(what: String) -> ConnectionError {
+    ConnectionError::Unreachable(format!("Failed to connect to the host via ssh: {what}"))
+}
+
+/// Whether the server accepted one authentication attempt (bounded by the timeout).
+async fn accepted(
+    attempt: impl std::future::Future<Output = Result<client::AuthResult, russh::Error>>,
+    timeout: Duration,
+    target: &str,
+) -> Result<bool, ConnectionError> {
+    let result = tokio::time::timeout(timeout, attempt)
+        .await
+        .map_err(|_| unreachable(format!("authentication with {target} timed out")))?
+        .map_err(|e| unreachable(format!("authentication with {target} failed: {e}")))?;
+    Ok(result.success())
+}
+
 pub struct SshConnection {
     handle: client::Handle<HostKeyCheck>,
     alive: Alive,
@@ -173,9 +193,6 @@ impl SshConnection {
     /// Connects and authenticates, or says why not (unreachable, refused key, failed auth).
     pub async fn connect(params: SshParams) -> Result<Self, ConnectionError> {
         let target = format!("{}@{}:{}", params.user, params.host, params.port);
-        let unreachable = |what: String| {
-            ConnectionError::Unreachable(format!("Failed to connect to the host via ssh: {what}"))
-        };
         let stream = tokio::time::timeout(
             params.timeout,
             tokio::net::TcpStream::connect((params.host.as_str(), params.port)),
@@ -269,25 +286,34 @@ impl SshConnection {
                 params.user.clone(),
                 PrivateKeyWithHashAlg::new(Arc::new(key), hash),
             );
-            let result = tokio::time::timeout(params.timeout, attempt)
-                .await
-                .map_err(|_| unreachable(format!("authentication with {target} timed out")))?
-                .map_err(|e| unreachable(format!("authentication with {target} failed: {e}")))?;
-            if result.success() {
-                return Ok(Self {
-                    handle,
-                    alive,
-                    channels: Semaphore::new(CHANNELS_IN_FLIGHT),
-                    commands: AtomicU64::new(0),
-                    target,
-                });
+            if accepted(attempt, params.timeout, &target).await? {
+                return Ok(Self::established(handle, alive, target));
             }
             tried.push(path.display().to_string());
+        }
+        if let Some(password) = &params.password {
+            let attempt = handle.authenticate_password(params.user.clone(), password.0.clone());
+            if accepted(attempt, params.timeout, &target).await? {
+                return Ok(Self::established(handle, alive, target));
+            }
+            return Err(unreachable(format!(
+                "{target}: Invalid/incorrect password: Permission denied, please try again."
+            )));
         }
         Err(unreachable(format!(
             "{target}: Permission denied (publickey). Keys tried: {}. Set ansible_ssh_private_key_file or --private-key.",
             if tried.is_empty() { "none found".to_string() } else { tried.join(", ") }
         )))
+    }
+
+    fn established(handle: client::Handle<HostKeyCheck>, alive: Alive, target: String) -> Self {
+        Self {
+            handle,
+            alive,
+            channels: Semaphore::new(CHANNELS_IN_FLIGHT),
+            commands: AtomicU64::new(0),
+            target,
+        }
     }
 
     async fn run(&self, command: &str, stdin: Option<&[u8]>) -> Result<ExecOutput, russh::Error> {
@@ -436,6 +462,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             alive_interval: None,
             alive_count: 3,
+            password: None,
         }
     }
 

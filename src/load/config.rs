@@ -43,6 +43,8 @@ pub struct AnsibleConfig {
     pub display_ok_hosts: Option<bool>,
     /// `callback_result_format` (`json`, `yaml`).
     pub result_format: Option<String>,
+    /// `vault_password_file` (ANSIBLE_VAULT_PASSWORD_FILE): used when no vault option is given.
+    pub vault_password_file: Option<PathBuf>,
     /// Settings the file sets that kiln does not act on (`[section] key`), to warn about.
     pub unhonoured: Vec<String>,
 }
@@ -73,6 +75,7 @@ pub const HONOURED_ENVIRONMENT: &[&str] = &[
     "ANSIBLE_DISPLAY_SKIPPED_HOSTS",
     "ANSIBLE_DISPLAY_OK_HOSTS",
     "ANSIBLE_CALLBACK_RESULT_FORMAT",
+    "ANSIBLE_VAULT_PASSWORD_FILE",
 ];
 
 /// The `ANSIBLE_*` variables set in this environment that kiln does not act on.
@@ -203,6 +206,9 @@ impl AnsibleConfig {
                     config.result_format = Some(value.to_string())
                 }
                 ("defaults", "force_color") => config.force_color = parse_bool(value),
+                ("defaults", "vault_password_file") => {
+                    config.vault_password_file = Some(base.join(expand_home(value)))
+                }
                 ("ssh_connection", "ssh_args") => config.ssh_args = Some(value.to_string()),
                 ("privilege_escalation", "become") => config.escalate = parse_bool(value),
                 ("privilege_escalation", "become_user") => {
@@ -286,6 +292,9 @@ impl AnsibleConfig {
         }
         if let Ok(v) = std::env::var("ANSIBLE_PRIVATE_KEY_FILE") {
             self.private_key_file = Some(expand_home(&v));
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_VAULT_PASSWORD_FILE") {
+            self.vault_password_file = Some(cwd.join(expand_home(&v)));
         }
         if let Some(n) = env_parse("ANSIBLE_FORKS") {
             self.forks = Some(n);

@@ -76,4 +76,13 @@ impl Reporter for JsonLines {
     fn no_hosts_matched(&self) {
         self.emit(json!({"event": "no_hosts_matched"}));
     }
+    fn test_stage(&self, scenario: &str, stage: &str, outcome: &str, seconds: f64) {
+        self.emit(json!({
+            "event": "test_stage",
+            "scenario": scenario,
+            "stage": stage,
+            "outcome": outcome,
+            "duration_ms": (seconds * 1000.0).round(),
+        }));
+    }
 }

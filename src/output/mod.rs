@@ -76,6 +76,8 @@ pub trait Reporter: Send + Sync {
     fn playbook_start(&self, _path: &str) {}
     fn play_start(&self, name: &str);
     fn task_start(&self, name: &str, handler: bool);
+    /// Where the task just started was written (after `task_start`, whatever the verbosity).
+    fn task_location(&self, _location: &crate::error::Location) {}
     /// One host's result for a task or a loop item; also a loop's summary line after its
     /// items (Ansible prints one for failures only).
     fn host_result(&self, event: &HostEvent<'_>);
@@ -87,6 +89,8 @@ pub trait Reporter: Send + Sync {
     fn included(&self, _file: &str, _hosts: &[String]) {}
     /// A detail shown from `-v` × `level` on (`task path: …`, `<host> ESTABLISH …`).
     fn verbose(&self, _level: u8, _host: Option<&str>, _message: &str) {}
+    /// A stage of `kiln test` ended: `outcome` is `passed`, `failed` or `skipped`.
+    fn test_stage(&self, _scenario: &str, _stage: &str, _outcome: &str, _seconds: f64) {}
 }
 
 /// Sends every event to several reporters (text on stdout plus a JSON stream, say).
@@ -101,6 +105,9 @@ impl Reporter for Fanout {
     }
     fn task_start(&self, name: &str, handler: bool) {
         self.0.iter().for_each(|r| r.task_start(name, handler));
+    }
+    fn task_location(&self, location: &crate::error::Location) {
+        self.0.iter().for_each(|r| r.task_location(location));
     }
     fn host_result(&self, event: &HostEvent<'_>) {
         self.0.iter().for_each(|r| r.host_result(event));
@@ -119,6 +126,11 @@ impl Reporter for Fanout {
     }
     fn verbose(&self, level: u8, host: Option<&str>, message: &str) {
         self.0.iter().for_each(|r| r.verbose(level, host, message));
+    }
+    fn test_stage(&self, scenario: &str, stage: &str, outcome: &str, seconds: f64) {
+        self.0
+            .iter()
+            .for_each(|r| r.test_stage(scenario, stage, outcome, seconds));
     }
 }
 

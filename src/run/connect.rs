@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 use crate::connection::local::LocalConnection;
 use crate::connection::session::{Session, SHELL_COMMAND};
 use crate::connection::ssh::{HostKeyPolicy, SshConnection, SshParams};
-use crate::connection::{become_shell, ConnectionError, SharedConnection};
+use crate::connection::{become_shell, ConnectionError, Password, SharedConnection};
 
 /// Ansible's words for a `become_method` there is no plugin for (kiln's list added).
 pub fn unknown_become_method(method: &str) -> String {
@@ -34,6 +34,8 @@ pub struct ConnectionDefaults {
     /// The known-hosts files to judge host keys by (None: `~/.ssh/known_hosts`); an
     /// explicit `UserKnownHostsFile` option still overrides it.
     pub known_hosts: Option<Vec<PathBuf>>,
+    /// The SSH password `-k` asked for (a host's `ansible_password` overrides it).
+    pub password: Option<Password>,
 }
 
 /// What one host needs to be reached.
@@ -55,6 +57,7 @@ pub struct SshParamsKey {
     /// ServerAliveInterval (None: off) and ServerAliveCountMax.
     pub alive_interval: Option<Duration>,
     pub alive_count: u32,
+    pub password: Option<Password>,
 }
 
 /// Keepalive defaults: a target that answers nothing for about a minute is unreachable.
@@ -168,6 +171,7 @@ impl ConnectionPool {
                             timeout,
                             alive_interval: p.alive_interval,
                             alive_count: p.alive_count,
+                            password: p.password.clone(),
                         })
                         .await
                         .map(|c| Arc::new(c) as SharedConnection)

@@ -146,6 +146,7 @@ impl Runner {
         };
         let display_name = task.display_name();
         self.shared.reporter.task_start(&display_name, handler);
+        self.shared.reporter.task_location(&task.location);
         for keyword in &task.ignored_keywords {
             if self.warned_keywords.insert(keyword) {
                 self.shared.reporter.warning(&format!(

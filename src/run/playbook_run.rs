@@ -156,6 +156,7 @@ impl RunOptions {
                 timeout: Duration::from_secs(config.timeout.unwrap_or(10)),
                 ssh_args: config.ssh_args.clone().unwrap_or_default(),
                 known_hosts: None,
+                password: None,
             },
             verbosity: 0,
             gathering: match &config.gathering {

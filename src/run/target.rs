@@ -7,6 +7,7 @@ use super::connect::{
     parse_ssh_options, split_option_value, ConnectionDefaults, SshParamsKey, Target, ALIVE_COUNT,
     ALIVE_INTERVAL,
 };
+use crate::connection::Password;
 use crate::template::Scope;
 
 fn expand_home(path: &str) -> PathBuf {
@@ -136,6 +137,12 @@ pub fn resolve(
         known_hosts,
         alive_interval,
         alive_count,
+        password: scope
+            .text("ansible_password")
+            .or_else(|| scope.text("ansible_ssh_pass"))
+            .or_else(|| scope.text("ansible_ssh_password"))
+            .map(Password)
+            .or_else(|| defaults.password.clone()),
     }))
 }
 
@@ -161,6 +168,7 @@ mod tests {
             timeout: Duration::from_secs(10),
             ssh_args: String::new(),
             known_hosts: Some(vec![PathBuf::from("/dev/null")]),
+            password: None,
         };
         resolve(&defaults, "web1", &scope, "root", None)
     }

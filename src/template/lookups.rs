@@ -95,8 +95,9 @@ fn run_lookup(
             for term in terms {
                 let path = find_file(state, &term.to_string(), "files")
                     .ok_or_else(|| fail(format!("lookup('file'): could not find '{term}'")))?;
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| fail(format!("lookup('file'): {}: {e}", path.display())))?;
+                let bytes = crate::vault::read_file(&path)
+                    .map_err(|e| fail(format!("lookup('file'): {e}")))?;
+                let text = String::from_utf8_lossy(&bytes).into_owned();
                 let text = if kwargs.get::<Option<bool>>("rstrip")?.unwrap_or(true) {
                     text.trim_end().to_string()
                 } else {

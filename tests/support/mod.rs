@@ -112,6 +112,17 @@ impl Target {
 
     /// A target with a given host key (or the rootfs's) and sshd `LogLevel`.
     pub fn start_with(name: &str, host_key: Option<&Path>, log_level: &str) -> Target {
+        Self::launch(name, host_key, log_level, false)
+    }
+
+    /// A target whose sshd also accepts passwords, where `kiln` logs in with `password`.
+    pub fn start_with_password_login(name: &str, password: &str) -> Target {
+        let target = Self::launch(name, None, "INFO", true);
+        target.root(&format!("echo kiln:{} | chpasswd", shell_quote(password)));
+        target
+    }
+
+    fn launch(name: &str, host_key: Option<&Path>, log_level: &str, password_auth: bool) -> Target {
         let rootfs = rootfs();
         let dir = tempfile::Builder::new()
             .prefix("kiln-target-")
@@ -122,6 +133,10 @@ impl Target {
         command
             .env("KILN_TEST_ROOTFS", rootfs)
             .env("KILN_TEST_SSHD_LOG_LEVEL", log_level)
+            .env(
+                "KILN_TEST_SSHD_PASSWORD_AUTH",
+                if password_auth { "yes" } else { "no" },
+            )
             .arg(dir.path())
             .arg(address.to_string())
             .arg(client_key().with_extension("pub"));
@@ -449,6 +464,37 @@ pub fn converge_with(
 /// A one-play playbook running `tasks` (YAML text indented for a play) as root.
 pub fn play(tasks: &str) -> String {
     format!("- hosts: all\n  become: yes\n  gather_facts: no\n  tasks:\n{tasks}")
+}
+
+/// Runs `command` (a shell command line) under a terminal (`script`), types `answer` once
+/// `prompt` shows, and returns whether it succeeded and everything the terminal showed.
+pub fn answer_on_terminal(dir: &Path, command: &str, prompt: &str, answer: &str) -> (bool, String) {
+    use std::io::{Read, Write};
+    let mut child = Command::new("script")
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("ANSIBLE_HOST_KEY_CHECKING", "false")
+        .args(["-qec", command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run script (util-linux)");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut seen = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&seen).contains(prompt) {
+        let n = stdout.read(&mut byte).expect("read the terminal");
+        assert_eq!(n, 1, "no prompt: {:?}", String::from_utf8_lossy(&seen));
+        seen.push(byte[0]);
+    }
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(format!("{answer}\n").as_bytes())
+        .expect("type the answer");
+    stdout.read_to_end(&mut seen).expect("read the terminal");
+    drop(stdin);
+    let ok = child.wait().expect("wait for script").success();
+    (ok, String::from_utf8_lossy(&seen).into_owned())
 }
 
 /// A kiln run in the background, caught at a line of its output.

@@ -122,6 +122,32 @@ impl Moto {
         aws_sdk_ec2::Client::from_conf(config)
     }
 
+    /// Launches an instance of `ami` tagged as a member of kiln's fleet `fleet` (as
+    /// `kiln cycle` tags them); returns its id.
+    pub fn launch_fleet_instance(&self, ami: &str, fleet: &str) -> String {
+        use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+        let ec2 = self.client();
+        let (ami, fleet) = (ami.to_string(), fleet.to_string());
+        self.block_on(async move {
+            let out = ec2
+                .run_instances()
+                .image_id(&ami)
+                .min_count(1)
+                .max_count(1)
+                .tag_specifications(
+                    TagSpecification::builder()
+                        .resource_type(ResourceType::Instance)
+                        .tags(Tag::builder().key("kiln:fleet").value(&fleet).build())
+                        .tags(Tag::builder().key("kiln:image").value(&ami).build())
+                        .build(),
+                )
+                .send()
+                .await
+                .unwrap();
+            out.instances()[0].instance_id().unwrap().to_string()
+        })
+    }
+
     /// Instances not terminated, key pairs, non-default security groups, and images owned
     /// here: what a build might leak. Each as `kind id`.
     pub fn resources(&self) -> Vec<String> {

@@ -2,7 +2,8 @@
 # Starts one throwaway target: an overlay over the cached rootfs, in private mount, PID and
 # UTS namespaces, with a real sshd chrooted as PID 1 listening on ADDR:22.
 # Usage: start-target.sh DIR ADDR AUTHORIZED_KEYS_FILE [HOST_KEY]
-# KILN_TEST_SSHD_LOG_LEVEL sets sshd's LogLevel (DEBUG1 logs the negotiated algorithms).
+# KILN_TEST_SSHD_LOG_LEVEL sets sshd's LogLevel (DEBUG1 logs the negotiated algorithms);
+# KILN_TEST_SSHD_PASSWORD_AUTH=yes lets users log in with a password.
 # Runs in the foreground; SIGKILL it (or its process group) to tear everything down.
 set -eu
 dir=$1 addr=$2 keys=$3 hostkey=${4:-}
@@ -21,7 +22,7 @@ $keyline
 PidFile /run/sshd.pid
 AuthorizedKeysFile /etc/kiln/authorized_keys
 StrictModes no
-PasswordAuthentication no
+PasswordAuthentication ${KILN_TEST_SSHD_PASSWORD_AUTH:-no}
 KbdInteractiveAuthentication no
 UsePAM no
 Subsystem sftp /usr/lib/openssh/sftp-server

@@ -52,11 +52,28 @@ impl Inventory {
 
     /// An inventory of one host with its variables, in `groups` (ungrouped without any).
     pub fn with_host(name: &str, vars: VarMap, groups: &[String]) -> Self {
+        Self::with_hosts(vec![(name.to_string(), vars)], groups)
+    }
+
+    /// Hosts with their variables, each in every one of `groups`.
+    pub fn with_hosts(hosts: Vec<(String, VarMap)>, groups: &[String]) -> Self {
+        Self::with_grouped_hosts(
+            hosts
+                .into_iter()
+                .map(|(name, vars)| (name, vars, groups.to_vec()))
+                .collect(),
+        )
+    }
+
+    /// Hosts, each with its own variables and groups, in the order given.
+    pub fn with_grouped_hosts(hosts: Vec<(String, VarMap, Vec<String>)>) -> Self {
         let mut inv = Self::new();
-        inv.add_host(name, None);
-        inv.hosts.insert(name.to_string(), vars);
-        for group in groups {
-            inv.add_host(name, Some(group));
+        for (name, vars, groups) in hosts {
+            inv.add_host(&name, None);
+            inv.hosts.insert(name.clone(), vars);
+            for group in &groups {
+                inv.add_host(&name, Some(group));
+            }
         }
         inv.finish();
         inv
@@ -101,11 +118,7 @@ impl Inventory {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<()> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            action: "read inventory",
-            source: e,
-        })?;
+        let text = crate::yaml::read_text(path, "read inventory")?;
         let is_yaml = matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yml" | "yaml" | "json")

@@ -17,6 +17,7 @@ impl Module for Script {
         let removes = args.str(&["removes"])?;
         let chdir = args.str(&["chdir"])?;
         let executable = args.str(&["executable"])?;
+        let decrypt = args.bool("decrypt", true)?;
         args.finish()?;
         let words = split_words(&line);
         let Some(script) = words.first() else {
@@ -27,8 +28,8 @@ impl Module for Script {
                 "Could not find or access '{script}' on the controller"
             ))
         })?;
-        let body = std::fs::read(&path)
-            .map_err(|e| ModuleError::Failed(format!("could not read {}: {e}", path.display())))?;
+        let body = crate::vault::read_source(&path, decrypt)
+            .map_err(|e| ModuleError::Failed(e.to_string()))?;
         let guard = guard(&creates, &removes);
         if ctx.check_mode {
             // With creates/removes, find out on the target whether it would run.

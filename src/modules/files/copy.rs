@@ -21,7 +21,8 @@ impl Module for Copy {
         let validate = args.str(&["validate"])?;
         let attrs = Attributes::from_args(&mut args)?;
         let follow = args.bool("follow", false)?;
-        let _ = args.raw_any(&["directory_mode", "local_follow", "decrypt", "checksum"]);
+        let decrypt = args.bool("decrypt", true)?;
+        let _ = args.raw_any(&["directory_mode", "local_follow", "checksum"]);
         args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
 
@@ -67,9 +68,8 @@ impl Module for Copy {
                 if path.is_dir() {
                     return Err(ModuleError::Failed(format!("copy: '{src}' is a directory; kiln copies single files (use one copy per file)")));
                 }
-                std::fs::read(&path).map_err(|e| {
-                    ModuleError::Failed(format!("could not read {}: {e}", path.display()))
-                })?
+                crate::vault::read_source(&path, decrypt)
+                    .map_err(|e| ModuleError::Failed(e.to_string()))?
             }
         };
         let name = src

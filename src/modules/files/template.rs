@@ -32,8 +32,13 @@ impl Module for Template {
                     .join(", ")
             ))
         })?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ModuleError::Failed(format!("could not read {}: {e}", path.display())))?;
+        let text = crate::vault::read_file(&path)
+            .map_err(|e| ModuleError::Failed(e.to_string()))
+            .and_then(|bytes| {
+                String::from_utf8(bytes).map_err(|_| {
+                    ModuleError::Failed(format!("could not read {}: not UTF-8", path.display()))
+                })
+            })?;
         let scope = ctx.scope.with_layer(std::sync::Arc::new(
             [
                 (
