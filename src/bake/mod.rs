@@ -22,7 +22,7 @@ pub mod spec;
 #[cfg(not(feature = "aws"))]
 pub fn aws_unavailable(what: &str) -> anyhow::Error {
     anyhow::anyhow!(
-        "{what} needs AWS, and this kiln was built without it: rebuild with the default \
-         features (`cargo install --path .`, or `--features aws`)"
+        "{what} needs AWS, and this kiln was built without it: rebuild it with the `aws` \
+         feature (`cargo install --path . --features aws`)"
     )
 }
