@@ -360,22 +360,13 @@ impl Aws {
         &self,
         target_group: &str,
     ) -> anyhow::Result<BTreeMap<String, TargetHealthStateEnum>> {
-        let out = self
-            .elb
-            .describe_target_health()
-            .target_group_arn(target_group)
-            .send()
-            .await
-            .context("DescribeTargetHealth")?;
-        Ok(out
-            .target_health_descriptions()
-            .iter()
-            .filter_map(|d| {
-                let id = d.target()?.id()?.to_string();
-                let state = d.target_health()?.state()?.clone();
-                Some((id, state))
-            })
-            .collect())
+        Ok(
+            super::elbv2::describe_target_health(&self.elb, target_group)
+                .await?
+                .into_iter()
+                .filter_map(|(id, state)| Some((id, state?)))
+                .collect(),
+        )
     }
 
     pub async fn deregister(&self, target_group: &str, ids: &[String]) -> anyhow::Result<()> {

@@ -19,6 +19,27 @@ pub struct TargetGroup {
     pub port: Option<u16>,
 }
 
+/// Each registered target of a target group and its health state, if the API gave one.
+pub async fn describe_target_health(
+    elb: &Client,
+    target_group: &str,
+) -> anyhow::Result<Vec<(String, Option<TargetHealthStateEnum>)>> {
+    let out = elb
+        .describe_target_health()
+        .target_group_arn(target_group)
+        .send()
+        .await
+        .context("DescribeTargetHealth")?;
+    Ok(out
+        .target_health_descriptions()
+        .iter()
+        .filter_map(|d| {
+            let id = d.target()?.id()?.to_string();
+            Some((id, d.target_health().and_then(|h| h.state()).cloned()))
+        })
+        .collect())
+}
+
 impl TargetGroup {
     /// The target group's own health state of `id` (None: not registered).
     async fn state(&self, id: &str) -> anyhow::Result<Option<TargetHealthStateEnum>> {
@@ -32,25 +53,10 @@ impl TargetGroup {
 
     /// Every registered target in use, with its health state as the SDK reports it.
     async fn health(&self) -> anyhow::Result<Vec<(String, TargetHealthStateEnum)>> {
-        let out = self
-            .elb
-            .describe_target_health()
-            .target_group_arn(&self.arn)
-            .send()
-            .await
-            .context("DescribeTargetHealth")?;
-        Ok(out
-            .target_health_descriptions()
-            .iter()
-            .filter_map(|d| {
-                let id = d.target().and_then(|t| t.id())?.to_string();
-                let state = d
-                    .target_health()
-                    .and_then(|h| h.state())
-                    .cloned()
-                    .unwrap_or(TargetHealthStateEnum::Unavailable);
-                Some((id, state))
-            })
+        Ok(describe_target_health(&self.elb, &self.arn)
+            .await?
+            .into_iter()
+            .map(|(id, state)| (id, state.unwrap_or(TargetHealthStateEnum::Unavailable)))
             // An unused target takes no traffic: kiln treats it as gone.
             .filter(|(_, state)| *state != TargetHealthStateEnum::Unused)
             .collect())
