@@ -416,11 +416,42 @@ impl Connection for SshConnection {
         &self,
         command: &str,
     ) -> Result<super::session::BoxStream, ConnectionError> {
+        self.stream(command, false).await
+    }
+
+    async fn open_terminal_stream(
+        &self,
+        command: &str,
+    ) -> Result<super::session::BoxStream, ConnectionError> {
+        self.stream(command, true).await
+    }
+
+    async fn close(&self) {
+        let _ = self
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+impl SshConnection {
+    /// A command's stdin and stdout as one stream, on a pseudo-terminal if `terminal`.
+    async fn stream(
+        &self,
+        command: &str,
+        terminal: bool,
+    ) -> Result<super::session::BoxStream, ConnectionError> {
         let broken = |e: russh::Error| {
             ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target))
         };
         let opening = async {
             let channel = self.open_channel().await.map_err(broken)?;
+            if terminal {
+                channel
+                    .request_pty(false, "dumb", 80, 24, 0, 0, &[])
+                    .await
+                    .map_err(broken)?;
+            }
             // The session shell's own errors (sudo's, say) arrive on stdout so they reach the
             // message.
             channel
@@ -436,13 +467,6 @@ impl Connection for SshConnection {
         Ok(Box::pin(
             self.alive.guard(channel.into_stream(), self.target.clone()),
         ))
-    }
-
-    async fn close(&self) {
-        let _ = self
-            .handle
-            .disconnect(Disconnect::ByApplication, "", "en")
-            .await;
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 use crate::connection::local::LocalConnection;
 use crate::connection::session::{Session, SHELL_COMMAND};
 use crate::connection::ssh::{HostKeyPolicy, SshConnection, SshParams};
-use crate::connection::{become_shell, ConnectionError, Password, SharedConnection};
+use crate::connection::{shell_start, ConnectionError, Password, SharedConnection};
 
 /// Ansible's words for a `become_method` there is no plugin for (kiln's list added).
 pub fn unknown_become_method(method: &str) -> String {
@@ -36,6 +36,8 @@ pub struct ConnectionDefaults {
     pub known_hosts: Option<Vec<PathBuf>>,
     /// The SSH password `-k` asked for (a host's `ansible_password` overrides it).
     pub password: Option<Password>,
+    /// The become password `-K` asked for (a host's `ansible_become_password` overrides it).
+    pub become_password: Option<Password>,
 }
 
 /// What one host needs to be reached.
@@ -74,6 +76,9 @@ enum OpenError {
     /// The SSH connection, or the stream for a shell, failed.
     #[error("{0}")]
     Connection(String),
+    /// A missing or refused become password (a failed task, not an unreachable host).
+    #[error("{0}")]
+    Become(String),
     #[error("{}", unknown_become_method(.0))]
     UnknownBecomeMethod(String),
     #[error("starting a shell for {what} timed out (does {by} need a password?)")]
@@ -85,7 +90,10 @@ enum OpenError {
 
 impl From<ConnectionError> for OpenError {
     fn from(e: ConnectionError) -> Self {
-        Self::Connection(e.to_string())
+        match e {
+            ConnectionError::Become(message) => Self::Become(message),
+            other => Self::Connection(other.to_string()),
+        }
     }
 }
 
@@ -98,7 +106,10 @@ impl From<tokio::sync::AcquireError> for OpenError {
 impl OpenError {
     /// The kept failure, as the connection error every later use of the host sees.
     fn unreachable(&self) -> ConnectionError {
-        ConnectionError::Unreachable(self.to_string())
+        match self {
+            Self::Become(message) => ConnectionError::Become(message.clone()),
+            other => ConnectionError::Unreachable(other.to_string()),
+        }
     }
 }
 
@@ -184,13 +195,15 @@ impl ConnectionPool {
     }
 
     /// The persistent shell on `name` that runs commands as `escalation` (method, user), or
-    /// as the login user. Opened on first use over the host's connection.
+    /// as the login user. Opened on first use over the host's connection; `become_password`
+    /// answers the method's password prompt.
     pub async fn session(
         &self,
         name: &str,
         target: &Target,
         timeout: Duration,
         escalation: Option<&(String, String)>,
+        become_password: Option<&Password>,
     ) -> Result<SharedConnection, ConnectionError> {
         let user = escalation
             .map(|(m, u)| format!("{m}:{u}"))
@@ -208,18 +221,34 @@ impl ConnectionPool {
         let result = cell
             .get_or_init(|| async {
                 let base = self.get(name, target, timeout).await?;
-                let command = match escalation {
-                    Some((method, user)) => become_shell(method, user)
-                        .ok_or_else(|| OpenError::UnknownBecomeMethod(method.clone()))?,
-                    None => SHELL_COMMAND.to_string(),
+                let start = match escalation {
+                    Some((method, user)) => Some(
+                        shell_start(method, user)
+                            .ok_or_else(|| OpenError::UnknownBecomeMethod(method.clone()))?,
+                    ),
+                    None => None,
                 };
                 let what = match escalation {
                     Some((method, user)) => format!("{name} ({method} to {user})"),
                     None => name.to_string(),
                 };
                 let _permit = self.handshakes.acquire().await?;
-                let stream = base.open_stream(&command).await?;
-                let session = tokio::time::timeout(timeout, Session::start(stream, what.clone()))
+                let starting = async {
+                    let stream = match &start {
+                        Some(start) => {
+                            let mut stream = if start.terminal {
+                                base.open_terminal_stream(&start.command).await?
+                            } else {
+                                base.open_stream(&start.command).await?
+                            };
+                            start.escalate(&mut stream, become_password).await?;
+                            stream
+                        }
+                        None => base.open_stream(SHELL_COMMAND).await?,
+                    };
+                    Session::start(stream, what.clone()).await
+                };
+                let session = tokio::time::timeout(timeout, starting)
                     .await
                     .map_err(|_| OpenError::ShellTimeout {
                         what: what.clone(),

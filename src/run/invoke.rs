@@ -12,7 +12,7 @@ use super::connect::Target;
 use super::error::TaskError;
 use super::host::{failed_result, render_flag, unreachable, TaskRun};
 use super::vars::{search_paths, OMIT};
-use crate::connection::SharedConnection;
+use crate::connection::{ConnectionError, Password, SharedConnection};
 use crate::load::model::Action;
 use crate::modules::registry::{self, Kind, ModuleSpec, RunnerAction};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
@@ -66,6 +66,7 @@ impl TaskRun<'_> {
         let conn: SharedConnection = if needs_connection {
             match self.connection(scope, escalation.as_ref()).await {
                 Ok(c) => c,
+                Err(TaskError::Connection(ConnectionError::Become(e))) => return failed_result(e),
                 Err(e) => return unreachable(e.to_string()),
             }
         } else {
@@ -224,6 +225,21 @@ impl TaskRun<'_> {
         Some((method, user))
     }
 
+    /// The password for `method`: the host's `ansible_become_password` (or its older names),
+    /// else the one `-K` asked for.
+    fn become_password(&self, scope: &Scope, method: &str) -> Option<Password> {
+        let older = match method {
+            "sudo" => "ansible_sudo_pass",
+            "su" => "ansible_su_pass",
+            _ => "ansible_become_pass",
+        };
+        ["ansible_become_password", "ansible_become_pass", older]
+            .iter()
+            .find_map(|name| scope.text(name))
+            .map(Password)
+            .or_else(|| self.shared.opts.connection.become_password.clone())
+    }
+
     /// A templated keyword value; a template error leaves the text as written (the command
     /// then fails and shows it).
     fn render_text(&self, scope: &Scope, text: &str) -> String {
@@ -325,7 +341,12 @@ impl TaskRun<'_> {
         // need one only to change user.
         match (&target, escalation) {
             (Target::Local, None) => pool.get(&name, &target, timeout).await,
-            (_, escalation) => pool.session(&name, &target, timeout, escalation).await,
+            (_, escalation) => {
+                let password =
+                    escalation.and_then(|(method, _)| self.become_password(scope, method));
+                pool.session(&name, &target, timeout, escalation, password.as_ref())
+                    .await
+            }
         }
         .map_err(TaskError::from)
     }

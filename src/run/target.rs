@@ -169,6 +169,7 @@ mod tests {
             ssh_args: String::new(),
             known_hosts: Some(vec![PathBuf::from("/dev/null")]),
             password: None,
+            become_password: None,
         };
         resolve(&defaults, "web1", &scope, "root", None)
     }
