@@ -8,6 +8,7 @@ pub mod local;
 mod quickack;
 pub mod session;
 pub mod ssh;
+pub mod ssh_config;
 
 use std::sync::Arc;
 

@@ -11,6 +11,7 @@ use tokio::sync::OnceCell;
 use crate::connection::local::LocalConnection;
 use crate::connection::session::{Session, SHELL_COMMAND};
 use crate::connection::ssh::{HostKeyPolicy, SshConnection, SshParams};
+pub use crate::connection::ssh_config::split_option_value;
 use crate::connection::{shell_start, ConnectionError, Password, SharedConnection};
 
 /// Ansible's words for a `become_method` there is no plugin for (kiln's list added).
@@ -315,33 +316,6 @@ impl ConnectionPool {
     }
 }
 
-/// Splits an ssh option's value into words as OpenSSH does (`UserKnownHostsFile='a b' c`
-/// names two files, `a b` and `c`): whitespace separates words, quotes group them, and a
-/// backslash outside single quotes keeps the next character.
-pub fn split_option_value(value: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut quote: Option<char> = None;
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                word.get_or_insert_with(String::new);
-            }
-            (None | Some('"'), '\\') => {
-                let next = chars.next().unwrap_or('\\');
-                word.get_or_insert_with(String::new).push(next);
-            }
-            (None, c) if c.is_whitespace() => words.extend(word.take()),
-            (_, c) => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    words
-}
-
 /// Closes the open connections of `cells` together, each in bounded time: a target that
 /// stopped answering must not hold up the end of the run.
 async fn close_each(cells: &[ConnectionCell]) {
@@ -400,16 +374,5 @@ mod tests {
         assert_eq!(opts[0], ("UserKnownHostsFile".into(), "'/k/a b'".into()));
         assert_eq!(split_option_value(&opts[0].1), ["/k/a b"]);
         assert_eq!(opts[1], ("ServerAliveInterval".into(), "2".into()));
-    }
-
-    #[test]
-    fn option_values_split_as_openssh_splits_them() {
-        assert_eq!(split_option_value("/a /b"), ["/a", "/b"]);
-        assert_eq!(
-            split_option_value("'/k/a b' \"/c d\" e"),
-            ["/k/a b", "/c d", "e"]
-        );
-        assert_eq!(split_option_value("/x\\ y ''"), ["/x y", ""]);
-        assert!(split_option_value("  ").is_empty());
     }
 }
