@@ -5,6 +5,7 @@ mod alive;
 pub mod escalate;
 pub mod known_hosts;
 pub mod local;
+pub mod proxy;
 mod quickack;
 pub mod session;
 pub mod ssh;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::connection::local::LocalConnection;
+use crate::connection::proxy::Proxy;
 use crate::connection::session::{Session, SHELL_COMMAND};
 use crate::connection::ssh::{HostKeyPolicy, SshConnection, SshParams};
 pub use crate::connection::ssh_config::split_option_value;
@@ -61,6 +62,8 @@ pub struct SshParamsKey {
     pub alive_interval: Option<Duration>,
     pub alive_count: u32,
     pub password: Option<Password>,
+    /// Jump hosts or a ProxyCommand (None: TCP).
+    pub proxy: Option<Proxy>,
 }
 
 /// Keepalive defaults: a target that answers nothing for about a minute is unreachable.
@@ -184,6 +187,7 @@ impl ConnectionPool {
                             alive_interval: p.alive_interval,
                             alive_count: p.alive_count,
                             password: p.password.clone(),
+                            proxy: p.proxy.clone(),
                         })
                         .await
                         .map(|c| Arc::new(c) as SharedConnection)
@@ -326,7 +330,8 @@ async fn close_each(cells: &[ConnectionCell]) {
     futures::future::join_all(closing).await;
 }
 
-/// Parses `-o Key=Value` / `-oKey=Value` / `-i file` options out of an ssh argument string.
+/// Parses `-o Key=Value` / `-oKey=Value` / `-i file` options out of an ssh argument string,
+/// with `-J hops` as `ProxyJump` and `-F file` as the key `-F`.
 pub fn parse_ssh_options(args: &str) -> Vec<(String, String)> {
     let words = crate::shell::split_words(args);
     let mut out = Vec::new();
@@ -337,6 +342,10 @@ pub fn parse_ssh_options(args: &str) -> Vec<(String, String)> {
             ("o", rest.to_string())
         } else if let Some(rest) = word.strip_prefix("-i") {
             ("i", rest.to_string())
+        } else if let Some(rest) = word.strip_prefix("-F") {
+            ("F", rest.to_string())
+        } else if let Some(rest) = word.strip_prefix("-J") {
+            ("J", rest.to_string())
         } else {
             i += 1;
             continue;
@@ -352,6 +361,10 @@ pub fn parse_ssh_options(args: &str) -> Vec<(String, String)> {
         };
         if flag == "i" {
             out.push(("IdentityFile".to_string(), value));
+        } else if flag == "F" {
+            out.push(("-F".to_string(), value));
+        } else if flag == "J" {
+            out.push(("ProxyJump".to_string(), value));
         } else if let Some((k, v)) = value.split_once(['=', ' ']) {
             out.push((k.trim().to_string(), v.trim().to_string()));
         }
@@ -374,5 +387,9 @@ mod tests {
         assert_eq!(opts[0], ("UserKnownHostsFile".into(), "'/k/a b'".into()));
         assert_eq!(split_option_value(&opts[0].1), ["/k/a b"]);
         assert_eq!(opts[1], ("ServerAliveInterval".into(), "2".into()));
+        let opts = parse_ssh_options("-F ~/cfg -J a,b -o 'ProxyCommand=ssh -W %h:%p gw'");
+        assert_eq!(opts[0], ("-F".into(), "~/cfg".into()));
+        assert_eq!(opts[1], ("ProxyJump".into(), "a,b".into()));
+        assert_eq!(opts[2], ("ProxyCommand".into(), "ssh -W %h:%p gw".into()));
     }
 }

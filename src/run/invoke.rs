@@ -251,6 +251,14 @@ impl TaskRun<'_> {
     }
 
     fn login_user(&self, scope: &Scope) -> String {
+        self.named_login_user(scope)
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".into())
+    }
+
+    /// The login user the task, the host's variables or the command line name (without one,
+    /// ssh_config's `User` applies).
+    fn named_login_user(&self, scope: &Scope) -> Option<String> {
         self.task
             .inherited
             .remote_user
@@ -259,8 +267,6 @@ impl TaskRun<'_> {
             .or_else(|| scope.text("ansible_user"))
             .or_else(|| scope.text("ansible_ssh_user"))
             .or_else(|| self.shared.opts.connection.remote_user.clone())
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "root".into())
     }
 
     async fn connection(
@@ -287,7 +293,7 @@ impl TaskRun<'_> {
                             &self.shared.opts.connection,
                             d,
                             &delegate_scope,
-                            &self.login_user(&delegate_scope),
+                            self.named_login_user(&delegate_scope).as_deref(),
                             self.task.inherited.connection.as_deref(),
                         )?,
                     )
@@ -299,7 +305,7 @@ impl TaskRun<'_> {
                     &self.shared.opts.connection,
                     self.host,
                     scope,
-                    &self.login_user(scope),
+                    self.named_login_user(scope).as_deref(),
                     self.task.inherited.connection.as_deref(),
                 )?,
             ),
