@@ -310,6 +310,16 @@ fn included_files(pattern: &str, base: &Path) -> Vec<PathBuf> {
 /// names two files, `a b` and `c`): whitespace separates words, quotes group them, and a
 /// backslash outside single quotes keeps the next character.
 pub fn split_option_value(value: &str) -> Vec<String> {
+    shell_words(value, true)
+}
+
+/// `value` with one level of shell quoting removed and its spaces kept, as Ansible's shlex
+/// split hands an `-o Key="a b"` option to `ssh`.
+pub fn unquote(value: &str) -> String {
+    shell_words(value, false).concat()
+}
+
+fn shell_words(value: &str, split: bool) -> Vec<String> {
     let mut words = Vec::new();
     let mut word: Option<String> = None;
     let mut quote: Option<char> = None;
@@ -325,7 +335,7 @@ pub fn split_option_value(value: &str) -> Vec<String> {
                 let next = chars.next().unwrap_or('\\');
                 word.get_or_insert_with(String::new).push(next);
             }
-            (None, c) if c.is_whitespace() => words.extend(word.take()),
+            (None, c) if split && c.is_whitespace() => words.extend(word.take()),
             (_, c) => word.get_or_insert_with(String::new).push(c),
         }
     }
@@ -350,6 +360,8 @@ mod tests {
         );
         assert_eq!(split_option_value("/x\\ y ''"), ["/x y", ""]);
         assert!(split_option_value("  ").is_empty());
+        assert_eq!(unquote("\"ssh -W %h:%p 'a b'\""), "ssh -W %h:%p 'a b'");
+        assert_eq!(unquote("nc\\ x 'y z'"), "nc x y z");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use super::connect::{
     ALIVE_INTERVAL,
 };
 use crate::connection::proxy::{JumpHost, Proxy};
-use crate::connection::ssh_config::{expand_tokens, local_user, ProxySetting, SshConfig, Tokens};
+use crate::connection::ssh_config::{
+    expand_tokens, local_user, unquote, ProxySetting, SshConfig, Tokens,
+};
 use crate::connection::Password;
 use crate::template::Scope;
 
@@ -117,7 +119,8 @@ pub fn resolve(
                 proxy = Some(match (value.as_str(), key.to_ascii_lowercase().as_str()) {
                     ("none", _) => ProxySetting::Direct,
                     (_, "proxyjump") => ProxySetting::Jump(value),
-                    _ => ProxySetting::Command(value),
+                    // Ansible splits the arguments as a shell does before ssh sees them.
+                    _ => ProxySetting::Command(unquote(&value)),
                 })
             }
             "stricthostkeychecking" => {
