@@ -133,11 +133,16 @@ async fn forward(
 
 /// A hop's failure, naming the hop.
 fn via(hop: &JumpHost, error: ConnectionError) -> ConnectionError {
+    unreachable(format!("jump host {hop}: {}", reason(&error)))
+}
+
+/// A connection failure's words without the "Failed to connect" lead, to wrap them.
+fn reason(error: &ConnectionError) -> String {
     let message = error.to_string();
-    let reason = message
+    message
         .strip_prefix("Failed to connect to the host via ssh: ")
-        .unwrap_or(&message);
-    unreachable(format!("jump host {hop}: {reason}"))
+        .unwrap_or(&message)
+        .to_string()
 }
 
 /// Runs `command` with the shell and speaks SSH over its stdin and stdout; a failure shows
@@ -192,12 +197,9 @@ async fn over_command(params: SshParams, command: &str) -> Result<SshConnection,
     if said.is_empty() {
         return Err(error);
     }
-    let message = error.to_string();
-    let reason = message
-        .strip_prefix("Failed to connect to the host via ssh: ")
-        .unwrap_or(&message);
     Err(unreachable(format!(
-        "{reason} (ProxyCommand `{command}` said: {said})"
+        "{} (ProxyCommand `{command}` said: {said})",
+        reason(&error)
     )))
 }
 
