@@ -103,7 +103,13 @@ fn proxy_jump_through_two_hops_from_an_ssh_config_file() {
     );
 
     hosts("behind ansible_ssh_common_args='-F cfg'");
-    playbook(d, &["-i", "hosts", "site.yml"]).assert_ok();
+    let run = playbook(d, &["-i", "hosts", "-vvv", "site.yml"]);
+    run.assert_ok();
+    let hops = format!(
+        "through jump hosts kiln@{}:22, kiln@{}:22",
+        j1.address, j2.address
+    );
+    assert!(run.stdout.contains(&hops), "{}", run.stdout);
     assert_eq!(chain.on_last("cat /tmp/reached"), "kiln");
 
     // The second hop's port is wrong: the error names the hop that could not go on.

@@ -38,6 +38,18 @@ pub enum Proxy {
     Command(String),
 }
 
+impl std::fmt::Display for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Proxy::Jump(hops) => {
+                let hops: Vec<String> = hops.iter().map(ToString::to_string).collect();
+                write!(f, "jump hosts {}", hops.join(", "))
+            }
+            Proxy::Command(command) => write!(f, "ProxyCommand `{command}`"),
+        }
+    }
+}
+
 /// What must live as long as the connection it carries.
 #[derive(Default)]
 pub struct Transport {

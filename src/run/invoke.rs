@@ -330,7 +330,7 @@ impl TaskRun<'_> {
                 let message = format!("ESTABLISH SSH CONNECTION FOR USER: {}", ssh.user);
                 reporter.verbose(3, Some(&ssh.host), &message);
                 let message = format!(
-                    "SSH: russh to {}:{} as {}, keys: {}",
+                    "SSH: russh to {}:{} as {}, keys: {}{}",
                     ssh.host,
                     ssh.port,
                     ssh.user,
@@ -338,7 +338,11 @@ impl TaskRun<'_> {
                         "none".into()
                     } else {
                         keys.join(", ")
-                    }
+                    },
+                    ssh.proxy
+                        .as_ref()
+                        .map(|proxy| format!(", through {proxy}"))
+                        .unwrap_or_default()
                 );
                 reporter.verbose(3, Some(&ssh.host), &message);
             }

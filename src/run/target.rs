@@ -311,4 +311,50 @@ mod tests {
             other => panic!("not an SSH target: {other:?}"),
         }
     }
+
+    #[test]
+    fn jump_hops_are_completed_from_ssh_config() {
+        let config = SshConfig::parse(
+            "Host bastion\n  HostName 10.0.0.2\n  User ops\n  Port 2200\n  IdentityFile /k/%r@%h\n",
+            std::path::Path::new("/nonexistent"),
+        );
+        let hops = jump_hosts("bastion, admin@bastion:22 ,[::1]:2022,plain", &config);
+        let summary: Vec<String> = hops.iter().map(|h| h.to_string()).collect();
+        assert_eq!(
+            summary,
+            [
+                "ops@10.0.0.2:2200".to_string(),
+                "admin@10.0.0.2:22".to_string(),
+                format!("{}@::1:2022", local_user()),
+                format!("{}@plain:22", local_user()),
+            ]
+        );
+        assert_eq!(hops[0].identity_files, [PathBuf::from("/k/ops@10.0.0.2")]);
+        assert_eq!(hops[1].identity_files, [PathBuf::from("/k/admin@10.0.0.2")]);
+        assert!(hops[3].identity_files.is_empty(), "default keys then");
+    }
+
+    #[test]
+    fn ssh_options_win_over_ssh_config_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cfg");
+        std::fs::write(
+            &file,
+            "Host web1\n  HostName 10.1.1.1\n  User cfg\n  Port 2222\n  ProxyCommand nc %h %p\n",
+        )
+        .unwrap();
+        let args = format!("-F {}", file.display());
+        let Target::Ssh(ssh) = resolve_with("ansible_ssh_common_args", &args).unwrap() else {
+            panic!("not an SSH target")
+        };
+        assert_eq!((ssh.host.as_str(), ssh.port), ("10.1.1.1", 2222));
+        assert_eq!(ssh.user, "root", "the named login user wins over User");
+        assert_eq!(ssh.proxy, Some(Proxy::Command("nc 10.1.1.1 2222".into())));
+        let args = format!("-F {} -o Port=22 -J j1", file.display());
+        let Target::Ssh(ssh) = resolve_with("ansible_ssh_extra_args", &args).unwrap() else {
+            panic!("not an SSH target")
+        };
+        assert_eq!(ssh.port, 22);
+        assert!(matches!(ssh.proxy, Some(Proxy::Jump(_))), "-J comes first");
+    }
 }
