@@ -18,6 +18,18 @@ use crate::modules::registry::{self, Kind, ModuleSpec, RunnerAction};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::template::{truthy, Scope, TemplateError};
 
+/// A module to run once its context is set up.
+enum ModuleRun<'a> {
+    /// One of kiln's.
+    Native(&'static dyn Module, Args),
+    /// An Ansible module run through the host's Python.
+    Python {
+        name: &'a str,
+        args: &'a Value,
+        no_log: bool,
+    },
+}
+
 impl TaskRun<'_> {
     /// Runs the action once: a runner action (set_fact, include_vars, meta) or a module.
     pub(super) async fn run_action(&self, scope: &Scope) -> ActionResult {
@@ -27,6 +39,7 @@ impl TaskRun<'_> {
         };
         let spec = match &self.task.action {
             Action::Module(spec) => *spec,
+            Action::Python(name) => return self.run_python(scope, name, &args).await.into(),
             Action::Runner(action) => return self.run_runner_action(*action, &args),
             Action::Templated(template) => match self.resolve_templated(scope, template) {
                 Ok(spec) => spec,
@@ -36,11 +49,7 @@ impl TaskRun<'_> {
         match spec.kind {
             Kind::Native(module) => self.run_module(scope, spec, module, &args).await.into(),
             Kind::Runner(action) => self.run_runner_action(action, &args),
-            Kind::Missing => failed_result(format!(
-                "kiln has no native `{}` module: the task loads, but kiln cannot run it (see the README for the modules it has)",
-                spec.name
-            ))
-            .into(),
+            Kind::Missing => self.run_python(scope, spec.name, &args).await.into(),
         }
     }
 
@@ -56,7 +65,32 @@ impl TaskRun<'_> {
             Ok(a) => a,
             Err(e) => return failed_result(e.to_string()),
         };
-        let needs_connection = spec.needs_connection;
+        self.run_in_module_ctx(
+            scope,
+            spec.needs_connection,
+            ModuleRun::Native(module, args),
+        )
+        .await
+    }
+
+    /// Runs a module kiln has no native version of through the host's Python.
+    async fn run_python(&self, scope: &Scope, name: &str, args: &Value) -> ModuleResult {
+        let no_log = match render_flag(scope, &self.task.inherited.no_log, false) {
+            Ok(v) => v,
+            Err(e) => return failed_result(e.to_string()),
+        };
+        let run = ModuleRun::Python { name, args, no_log };
+        self.run_in_module_ctx(scope, true, run).await
+    }
+
+    /// Sets up the module context (connection, become, check and diff mode, environment)
+    /// and runs the module in it.
+    async fn run_in_module_ctx(
+        &self,
+        scope: &Scope,
+        needs_connection: bool,
+        run: ModuleRun<'_>,
+    ) -> ModuleResult {
         let escalation = self.escalation(scope);
         if let Some((method, _)) = &escalation {
             if !crate::connection::BECOME_METHODS.contains(&method.as_str()) {
@@ -93,7 +127,14 @@ impl TaskRun<'_> {
             scope,
             search_paths: &search,
         };
-        match module.run(&ctx, args).await {
+        let outcome = match run {
+            ModuleRun::Native(module, args) => module.run(&ctx, args).await,
+            ModuleRun::Python { name, args, no_log } => {
+                let search = &self.task.inherited.module_search;
+                crate::modules::python::run(&ctx, name, search, args, no_log).await
+            }
+        };
+        match outcome {
             Ok(result) => result,
             Err(ModuleError::Unreachable(e)) => unreachable(e.to_string()),
             Err(ModuleError::FailedWith(result)) => *result,

@@ -1,0 +1,155 @@
+//! Modules kiln has no native version of, run through the target's Python as Ansible runs
+//! them: an ansible-core module, a collection module with its own module_utils (by FQCN, by
+//! the `collections:` keyword, from a collection's role), a role's `library/` module, and a
+//! target without Python. Each converges with the module protocol (check mode reports the
+//! change and touches nothing, a real run changes, a second run reports `changed=0`).
+
+mod support;
+
+use support::{converge_with, play, run_play, Target};
+
+/// A module that writes `path` with the text `TEXT` computes (from `name`), in check mode and
+/// with a diff, as a collection or role ships one. `IMPORTS` brings in what `TEXT` uses.
+const WRITER_MODULE: &str = r#"#!/usr/bin/python
+from ansible.module_utils.basic import AnsibleModule
+IMPORTS
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(path=dict(type="path", required=True), name=dict(type="str", default="")),
+        supports_check_mode=True,
+    )
+    path, name = module.params["path"], module.params["name"]
+    want = TEXT
+    try:
+        with open(path) as f:
+            have = f.read()
+    except FileNotFoundError:
+        have = None
+    changed = have != want
+    if changed and not module.check_mode:
+        with open(path, "w") as f:
+            f.write(want)
+    diff = dict(before=have or "", after=want, before_header=path, after_header=path)
+    module.exit_json(changed=changed, path=path, diff=diff)
+
+
+if __name__ == "__main__":
+    main()
+"#;
+
+fn writer_module(imports: &str, text: &str) -> String {
+    WRITER_MODULE
+        .replace("IMPORTS", imports)
+        .replace("TEXT", text)
+}
+
+const COLLECTION: &str = "collections/ansible_collections/acme/tools";
+
+#[test]
+fn a_collection_module_and_a_role_library_module_converge() {
+    let t = Target::start_with_python("t");
+    let greeting = writer_module(
+        "from ansible_collections.acme.tools.plugins.module_utils.greetings import greeting",
+        "greeting(name)",
+    );
+    let stamp = writer_module("", r#""stamped\n""#);
+    let module_path = format!("{COLLECTION}/plugins/modules/greeting.py");
+    let utils_path = format!("{COLLECTION}/plugins/module_utils/greetings.py");
+    let role_tasks = format!("{COLLECTION}/roles/greeter/tasks/main.yml");
+    let included_tasks = format!("{COLLECTION}/roles/greeter/tasks/included.yml");
+    let site = format!(
+        "{}  roles:\n    - role: acme.tools.greeter\n",
+        play(
+            r#"
+    - acme.tools.greeting: {path: /etc/greeting-fqcn, name: fqcn}
+    - greeting: {path: /etc/greeting-keyword, name: keyword}
+      collections: [acme.tools]
+    - include_role: {name: local}
+    - include_role: {name: acme.tools.greeter, tasks_from: included}
+"#
+        )
+    );
+    let files = [
+        ("site.yml", site.as_str()),
+        (module_path.as_str(), greeting.as_str()),
+        (
+            utils_path.as_str(),
+            "def greeting(name):\n    return 'hello %s\\n' % name\n",
+        ),
+        (
+            role_tasks.as_str(),
+            "- greeting: {path: /etc/greeting-role, name: role}\n",
+        ),
+        (
+            included_tasks.as_str(),
+            "- greeting: {path: /etc/greeting-included, name: included}\n",
+        ),
+        ("roles/local/library/stamp.py", stamp.as_str()),
+        (
+            "roles/local/tasks/main.yml",
+            "- stamp: {path: /etc/stamped}\n",
+        ),
+    ];
+    let run = converge_with(&t, &files, "/etc", true, &["--diff"]);
+    assert_eq!(run.recap("t", "changed"), 5, "{}", run.stdout);
+    assert!(run.stdout.contains("+hello fqcn"), "{}", run.stdout);
+    assert_eq!(
+        t.root("cat /etc/greeting-fqcn /etc/greeting-keyword /etc/greeting-role /etc/greeting-included /etc/stamped"),
+        "hello fqcn\nhello keyword\nhello role\nhello included\nstamped\n"
+    );
+}
+
+#[test]
+fn an_ansible_core_module_kiln_lacks_runs_with_become() {
+    let t = Target::start_with_python("t");
+    let tasks = r#"
+    - ansible.builtin.dpkg_selections: {name: openssh-server, selection: hold}
+      register: held
+    - assert:
+        that: held.after == 'hold'
+"#;
+    converge_with(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/var/lib/dpkg/status /var/lib/dpkg/selections",
+        true,
+        &[],
+    );
+    assert_eq!(
+        t.root("dpkg --get-selections openssh-server")
+            .split_whitespace()
+            .last(),
+        Some("hold")
+    );
+}
+
+#[test]
+fn a_failing_python_module_fails_its_task_with_the_modules_message() {
+    let t = Target::start_with_python("t");
+    let run = run_play(
+        &t,
+        &play("    - ansible.builtin.dpkg_selections: {name: openssh-server, selection: bogus}\n"),
+    );
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.recap("t", "failed"), 1, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("value of selection must be one of"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_target_without_python_gets_both_fixes_named() {
+    let t = Target::start("t");
+    let run = run_play(
+        &t,
+        &play("    - ansible.builtin.dpkg_selections: {name: openssh-server, selection: hold}\n"),
+    );
+    assert_eq!(run.recap("t", "failed"), 1, "{}", run.stdout);
+    for wanted in ["dpkg_selections", "install python3", "native module"] {
+        assert!(run.stdout.contains(wanted), "{wanted}: {}", run.stdout);
+    }
+}
