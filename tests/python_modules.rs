@@ -1,7 +1,7 @@
 //! Modules kiln has no native version of, run through the target's Python as Ansible runs
-//! them: an ansible-core module, a collection module with its own module_utils (by FQCN, by
-//! the `collections:` keyword, from a collection's role), a role's `library/` module, and a
-//! target without Python. Each converges with the module protocol (check mode reports the
+//! them: an ansible-core module, a collection module with its own module_utils (by FQCN,
+//! through a `plugin_routing` redirect, by the `collections:` keyword, from a collection's
+//! role), a role's `library/` module, and a target without Python. Each converges with the module protocol (check mode reports the
 //! change and touches nothing, a real run changes, a second run reports `changed=0`).
 
 mod support;
@@ -58,12 +58,14 @@ fn a_collection_module_and_a_role_library_module_converge() {
     let module_path = format!("{COLLECTION}/plugins/modules/greeting.py");
     let utils_path = format!("{COLLECTION}/plugins/module_utils/greetings.py");
     let role_tasks = format!("{COLLECTION}/roles/greeter/tasks/main.yml");
+    let runtime_path = format!("{COLLECTION}/meta/runtime.yml");
     let included_tasks = format!("{COLLECTION}/roles/greeter/tasks/included.yml");
     let site = format!(
         "{}  roles:\n    - role: acme.tools.greeter\n",
         play(
             r#"
     - acme.tools.greeting: {path: /etc/greeting-fqcn, name: fqcn}
+    - acme.tools.hello: {path: /etc/greeting-redirect, name: redirect}
     - greeting: {path: /etc/greeting-keyword, name: keyword}
       collections: [acme.tools]
     - include_role: {name: local}
@@ -86,6 +88,10 @@ fn a_collection_module_and_a_role_library_module_converge() {
             included_tasks.as_str(),
             "- greeting: {path: /etc/greeting-included, name: included}\n",
         ),
+        (
+            runtime_path.as_str(),
+            "plugin_routing:\n  modules:\n    hello:\n      redirect: acme.tools.greeting\n",
+        ),
         ("roles/local/library/stamp.py", stamp.as_str()),
         (
             "roles/local/tasks/main.yml",
@@ -93,11 +99,11 @@ fn a_collection_module_and_a_role_library_module_converge() {
         ),
     ];
     let run = converge_with(&t, &files, "/etc", true, &["--diff"]);
-    assert_eq!(run.recap("t", "changed"), 5, "{}", run.stdout);
+    assert_eq!(run.recap("t", "changed"), 6, "{}", run.stdout);
     assert!(run.stdout.contains("+hello fqcn"), "{}", run.stdout);
     assert_eq!(
-        t.root("cat /etc/greeting-fqcn /etc/greeting-keyword /etc/greeting-role /etc/greeting-included /etc/stamped"),
-        "hello fqcn\nhello keyword\nhello role\nhello included\nstamped\n"
+        t.root("cat /etc/greeting-fqcn /etc/greeting-redirect /etc/greeting-keyword /etc/greeting-role /etc/greeting-included /etc/stamped"),
+        "hello fqcn\nhello redirect\nhello keyword\nhello role\nhello included\nstamped\n"
     );
 }
 

@@ -345,6 +345,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reads_module_and_collection_paths() {
+        let text = "[defaults]\nlibrary = library:/opt/modules\ncollections_path = ./collections\n";
+        let config = AnsibleConfig::parse(text, Path::new("/srv/site/ansible.cfg"));
+        assert_eq!(
+            config.library,
+            vec![
+                PathBuf::from("/srv/site/library"),
+                PathBuf::from("/opt/modules")
+            ]
+        );
+        assert_eq!(
+            config.collections_path,
+            vec![PathBuf::from("/srv/site/./collections")]
+        );
+        assert!(config.unhonoured.is_empty(), "{:?}", config.unhonoured);
+    }
+
+    #[test]
     fn reads_defaults_relative_to_the_file() {
         let text = "[defaults]\ninventory = inventories/prod\nroles_path = roles:/opt/roles\nforks=20\nhost_key_checking = False\n";
         let config = AnsibleConfig::parse(text, Path::new("/srv/site/ansible.cfg"));

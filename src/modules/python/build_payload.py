@@ -35,6 +35,12 @@ found = module_loader.find_plugin_with_context(
 if not found.resolved:
     reply(error=f"couldn't resolve module '{request['name']}'")
 
+with open(found.plugin_resolved_path, encoding="utf-8", errors="replace") as source:
+    if "def main" not in source.read():
+        # fetch, pause, add_host, … exist only as documentation here: ansible-core carries
+        # them out on the controller with an action plugin.
+        reply(error=f"'{request['name']}' is carried out by an Ansible action plugin on the controller, which kiln does not run")
+
 try:
     built = modify_module(
         module_name=found.plugin_resolved_name.rsplit(".", 1)[-1],
