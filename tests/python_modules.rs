@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::{converge_with, play, run_play, Target};
+use support::{converge_with, inventory, kiln, play, project, run_kiln, run_play, Target};
 
 /// A module that writes `path` with the text `TEXT` computes (from `name`), in check mode and
 /// with a diff, as a collection or role ships one. `IMPORTS` brings in what `TEXT` uses.
@@ -104,6 +104,59 @@ fn a_collection_module_and_a_role_library_module_converge() {
     assert_eq!(
         t.root("cat /etc/greeting-fqcn /etc/greeting-redirect /etc/greeting-keyword /etc/greeting-role /etc/greeting-included /etc/stamped"),
         "hello fqcn\nhello redirect\nhello keyword\nhello role\nhello included\nstamped\n"
+    );
+}
+
+#[test]
+fn collections_path_and_library_come_from_the_environment_and_ansible_cfg() {
+    let t = Target::start_with_python("t");
+    let stamp = writer_module("", "name");
+    let tasks = r#"
+    - acme.elsewhere.stamp: {path: /etc/from-collection, name: collection}
+    - cfg_stamp: {path: /etc/from-library, name: library}
+"#;
+    let dir = project(&[
+        ("site.yml", &play(tasks)),
+        ("ansible.cfg", "[defaults]\nlibrary = mylib\n"),
+        ("mylib/cfg_stamp.py", &stamp),
+        (
+            "shared/ansible_collections/acme/elsewhere/plugins/modules/stamp.py",
+            &stamp,
+        ),
+    ]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let shared = dir.path().join("shared");
+    let run_with = |site: &str| {
+        run_kiln(
+            &kiln(),
+            dir.path(),
+            &["playbook", "-i", inv.to_str().expect("utf-8"), site],
+            &[
+                ("ANSIBLE_HOST_KEY_CHECKING", "false"),
+                ("ANSIBLE_COLLECTIONS_PATH", shared.to_str().expect("utf-8")),
+            ],
+        )
+    };
+    let run = run_with("site.yml");
+    run.assert_ok();
+    assert_eq!(run.recap("t", "changed"), 2, "{}", run.stdout);
+    assert_eq!(
+        t.root("cat /etc/from-collection /etc/from-library"),
+        "collectionlibrary"
+    );
+    // A name no collection or library holds is refused when the playbook loads.
+    std::fs::write(
+        dir.path().join("typo.yml"),
+        play("    - acme.elsewhere.stomp: {path: /etc/x}\n"),
+    )
+    .expect("write");
+    let typo = run_with("typo.yml");
+    assert_ne!(typo.code, 0);
+    assert!(
+        typo.stderr
+            .contains("typo.yml:5:7: unknown module 'acme.elsewhere.stomp'"),
+        "{}",
+        typo.stderr
     );
 }
 
