@@ -28,6 +28,8 @@ def main():
     except FileNotFoundError:
         have = None
     changed = have != want
+    if name == "warn":
+        module.warn("asked to warn")
     if changed and not module.check_mode:
         with open(path, "w") as f:
             f.write(want)
@@ -95,12 +97,14 @@ fn a_collection_module_and_a_role_library_module_converge() {
         ("roles/local/library/stamp.py", stamp.as_str()),
         (
             "roles/local/tasks/main.yml",
-            "- stamp: {path: /etc/stamped}\n",
+            "- stamp: {path: /etc/stamped, name: warn}\n",
         ),
     ];
     let run = converge_with(&t, &files, "/etc", true, &["--diff"]);
     assert_eq!(run.recap("t", "changed"), 6, "{}", run.stdout);
     assert!(run.stdout.contains("+hello fqcn"), "{}", run.stdout);
+    let output = format!("{}{}", run.stdout, run.stderr);
+    assert!(output.contains("[WARNING]: asked to warn"), "{output}");
     assert_eq!(
         t.root("cat /etc/greeting-fqcn /etc/greeting-redirect /etc/greeting-keyword /etc/greeting-role /etc/greeting-included /etc/stamped"),
         "hello fqcn\nhello redirect\nhello keyword\nhello role\nhello included\nstamped\n"

@@ -42,6 +42,10 @@ pub fn parse(module: &str, out: &ExecOutput) -> Result<ModuleResult, ModuleError
             "msg" => result.msg = Some(text_of(&value)),
             "diff" => result.diffs = diffs(&value),
             "ansible_facts" => result.facts = Some(facts(&value)),
+            "warnings" | "deprecations" => {
+                let messages: Vec<Value> = messages(&value).map(|m| untrusted_text(&m)).collect();
+                result.data.insert(key, Value::from(messages));
+            }
             _ if key.starts_with("_ansible_") => {}
             _ => {
                 result.data.insert(
@@ -80,6 +84,18 @@ fn json_document(stdout: &str) -> Option<Json> {
         .into_iter::<Json>()
         .next()?
         .ok()
+}
+
+/// Warning and deprecation texts: plain strings, or (ansible-core 2.19) summaries whose
+/// `event.msg` holds the text.
+fn messages(value: &Json) -> impl Iterator<Item = String> + '_ {
+    value.as_array().into_iter().flatten().map(|item| {
+        item.pointer("/event/msg")
+            .or_else(|| item.get("msg"))
+            .unwrap_or(item)
+            .as_str()
+            .map_or_else(|| item.to_string(), str::to_string)
+    })
 }
 
 fn truthy(value: &Json) -> bool {
@@ -163,13 +179,14 @@ mod tests {
     fn a_result_after_noise_is_read() {
         let out = output(
             0,
-            "banner {not json\n{\"changed\": true, \"msg\": \"{{ lookup('pipe','id') }}\", \"path\": \"/x\", \"ansible_facts\": {\"thing\": 1}, \"diff\": {\"before\": \"a\\n\", \"after\": {\"k\": 1}}, \"_ansible_no_log\": false}\ntrailing",
+            "banner {not json\n{\"changed\": true, \"msg\": \"{{ lookup('pipe','id') }}\", \"path\": \"/x\", \"ansible_facts\": {\"thing\": 1}, \"warnings\": [\"plain\", {\"event\": {\"msg\": \"summary\", \"__ansible_type\": \"Event\"}, \"__ansible_type\": \"WarningSummary\"}], \"diff\": {\"before\": \"a\\n\", \"after\": {\"k\": 1}}, \"_ansible_no_log\": false}\ntrailing",
         );
         let result = parse("demo", &out).unwrap();
         assert!(result.changed);
         assert_eq!(result.msg.as_deref(), Some("{{ lookup('pipe','id') }}"));
         assert!(is_untrusted(&result.data["path"]));
         assert!(!result.data.contains_key("_ansible_no_log"));
+        assert_eq!(result.data["warnings"].to_string(), "['plain', 'summary']");
         assert_eq!(result.facts.unwrap()["thing"], Value::from(1));
         assert_eq!(result.diffs[0].before, "a\n");
         assert!(result.diffs[0].after.contains("\"k\": 1"));
