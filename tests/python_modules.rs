@@ -117,7 +117,7 @@ fn collections_path_and_library_come_from_the_environment_and_ansible_cfg() {
     let stamp = writer_module("", "name");
     let tasks = r#"
     - acme.elsewhere.stamp: {path: /etc/from-collection, name: collection}
-    - cfg_stamp: {path: /etc/from-library, name: library}
+    - action: "{{ 'cfg_' ~ 'stamp' }} path=/etc/from-library name=library"
 "#;
     let dir = project(&[
         ("site.yml", &play(tasks)),

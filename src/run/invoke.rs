@@ -37,14 +37,25 @@ impl TaskRun<'_> {
             Ok(args) => args,
             Err(e) => return failed_result(e.to_string()).into(),
         };
-        let spec = match &self.task.action {
+        let resolved;
+        let action = match &self.task.action {
+            Action::Templated(template) => match self.resolve_templated(scope, template) {
+                Ok(action) => {
+                    resolved = action;
+                    &resolved
+                }
+                Err(e) => return failed_result(e.to_string()).into(),
+            },
+            action => action,
+        };
+        let spec = match action {
             Action::Module(spec) => *spec,
             Action::Python(name) => return self.run_python(scope, name, &args).await.into(),
             Action::Runner(action) => return self.run_runner_action(*action, &args),
-            Action::Templated(template) => match self.resolve_templated(scope, template) {
-                Ok(spec) => spec,
-                Err(e) => return failed_result(e.to_string()).into(),
-            },
+            Action::Templated(name) => {
+                return failed_result(format!("the module name '{name}' is still a template"))
+                    .into()
+            }
         };
         match spec.kind {
             Kind::Native(module) => self.run_module(scope, spec, module, &args).await.into(),
@@ -160,19 +171,22 @@ impl TaskRun<'_> {
         }
     }
 
-    /// The module a templated `action:` names, once rendered for this host.
-    fn resolve_templated(
-        &self,
-        scope: &Scope,
-        template: &str,
-    ) -> Result<&'static ModuleSpec, TaskError> {
+    /// The module a templated `action:` names, once rendered for this host: a registry row,
+    /// or a module in a collection or `library/` directory.
+    fn resolve_templated(&self, scope: &Scope, template: &str) -> Result<Action, TaskError> {
         let name = scope
             .templar()
             .render_str(template, scope)
             .map_err(|source| self.template_error(source))?
             .to_string();
         let name = name.trim();
-        registry::resolve(name).ok_or_else(|| TaskError::UnknownModule {
+        if let Some(spec) = registry::resolve(name) {
+            return Ok(Action::from_spec(spec));
+        }
+        if self.task.inherited.module_search.finds(name) {
+            return Ok(Action::Python(name.into()));
+        }
+        Err(TaskError::UnknownModule {
             location: self.task.location.to_string(),
             name: name.to_string(),
             suggestion: crate::error::did_you_mean(name, registry::names()),
