@@ -205,6 +205,31 @@ fn a_failing_python_module_fails_its_task_with_the_modules_message() {
 }
 
 #[test]
+fn ansible_python_interpreter_chooses_the_python() {
+    let t = Target::start_with_python("t");
+    let task = |interpreter: &str| {
+        format!(
+            "    - ansible.builtin.dpkg_selections: {{name: openssh-server, selection: install}}\n      vars: {{ansible_python_interpreter: {interpreter}}}\n"
+        )
+    };
+    let tasks = [
+        task("/usr/bin/python3.11"),
+        task("auto_silent"),
+        task("/opt/none/python3"),
+    ]
+    .concat();
+    let run = run_play(&t, &play(&tasks));
+    assert_eq!(run.recap("t", "ok"), 2, "{}", run.stdout);
+    assert_eq!(run.recap("t", "failed"), 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("ansible_python_interpreter (/opt/none/python3) does not exist there"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn a_target_without_python_gets_both_fixes_named() {
     let t = Target::start("t");
     let run = run_play(

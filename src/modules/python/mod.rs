@@ -49,7 +49,11 @@ pub async fn run(
         &format!("__import__('base64').b64decode('{encoded}').decode()"),
         1,
     );
-    let interpreter = ctx.scope.text("ansible_python_interpreter");
+    // `auto`, `auto_silent`, `auto_legacy`, … ask for discovery, as in Ansible.
+    let interpreter = ctx
+        .scope
+        .text("ansible_python_interpreter")
+        .filter(|path| !path.starts_with("auto"));
     let out = ctx
         .run(
             &python_command(interpreter.as_deref()),
