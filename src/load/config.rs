@@ -13,6 +13,11 @@ pub struct AnsibleConfig {
     pub path: Option<PathBuf>,
     pub inventory: Vec<PathBuf>,
     pub roles_path: Vec<PathBuf>,
+    /// `library` / `ANSIBLE_LIBRARY`: directories of modules run through Python.
+    pub library: Vec<PathBuf>,
+    /// `collections_path` / `ANSIBLE_COLLECTIONS_PATH`: roots holding `ansible_collections/`
+    /// (Ansible's default when unset: `~/.ansible/collections`, `/usr/share/ansible/collections`).
+    pub collections_path: Vec<PathBuf>,
     pub forks: Option<usize>,
     pub remote_user: Option<String>,
     pub private_key_file: Option<PathBuf>,
@@ -54,6 +59,9 @@ pub const HONOURED_ENVIRONMENT: &[&str] = &[
     "ANSIBLE_CONFIG",
     "ANSIBLE_INVENTORY",
     "ANSIBLE_ROLES_PATH",
+    "ANSIBLE_LIBRARY",
+    "ANSIBLE_COLLECTIONS_PATH",
+    "ANSIBLE_COLLECTIONS_PATHS",
     "ANSIBLE_FORKS",
     "ANSIBLE_REMOTE_USER",
     "ANSIBLE_PRIVATE_KEY_FILE",
@@ -179,6 +187,10 @@ impl AnsibleConfig {
                     config.inventory = path_list(value, &base)
                 }
                 ("defaults", "roles_path") => config.roles_path = path_list(value, &base),
+                ("defaults", "library") => config.library = path_list(value, &base),
+                ("defaults", "collections_path" | "collections_paths") => {
+                    config.collections_path = path_list(value, &base)
+                }
                 ("defaults", "forks") => config.forks = value.parse().ok(),
                 ("defaults", "remote_user") => config.remote_user = Some(value.to_string()),
                 ("defaults", "private_key_file") => {
@@ -229,6 +241,20 @@ impl AnsibleConfig {
             let mut paths = path_list(&v, &cwd);
             paths.append(&mut self.roles_path);
             self.roles_path = paths;
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_LIBRARY") {
+            self.library = path_list(&v, &cwd);
+        }
+        if let Ok(v) = std::env::var("ANSIBLE_COLLECTIONS_PATH")
+            .or_else(|_| std::env::var("ANSIBLE_COLLECTIONS_PATHS"))
+        {
+            self.collections_path = path_list(&v, &cwd);
+        }
+        if self.collections_path.is_empty() {
+            self.collections_path = vec![
+                expand_home("~/.ansible/collections"),
+                PathBuf::from("/usr/share/ansible/collections"),
+            ];
         }
         if let Ok(v) = std::env::var("ANSIBLE_INVENTORY") {
             self.inventory = path_list(&v, &cwd);
@@ -317,6 +343,24 @@ fn comma_list(value: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_module_and_collection_paths() {
+        let text = "[defaults]\nlibrary = library:/opt/modules\ncollections_path = ./collections\n";
+        let config = AnsibleConfig::parse(text, Path::new("/srv/site/ansible.cfg"));
+        assert_eq!(
+            config.library,
+            vec![
+                PathBuf::from("/srv/site/library"),
+                PathBuf::from("/opt/modules")
+            ]
+        );
+        assert_eq!(
+            config.collections_path,
+            vec![PathBuf::from("/srv/site/./collections")]
+        );
+        assert!(config.unhonoured.is_empty(), "{:?}", config.unhonoured);
+    }
 
     #[test]
     fn reads_defaults_relative_to_the_file() {

@@ -18,6 +18,7 @@ use model::{Task, VarMap};
 use yaml::NodeKind;
 
 use crate::error::{Error, Result};
+use crate::modules::python::ModuleSearch;
 
 /// Loads playbooks and the files they pull in. One loader serves one playbook run; it also
 /// loads `include_tasks`/`include_role` targets when the runner reaches them.
@@ -26,6 +27,10 @@ pub struct Loader {
     pub playbook_dir: PathBuf,
     /// Extra role directories: `ansible.cfg` roles_path, then ANSIBLE_ROLES_PATH.
     pub roles_path: Vec<PathBuf>,
+    /// Where modules run through Python are found, before any `collections:` keyword or
+    /// role: the playbook's `library/`, `library` in ansible.cfg, the playbook's
+    /// `collections/`, then `collections_path`.
+    pub module_search: Arc<ModuleSearch>,
     /// Handlers collected from the roles of the play being loaded.
     handlers: Vec<Arc<Task>>,
     /// Roles already applied in the current play (a role runs once unless its parameters differ).
@@ -42,7 +47,17 @@ const MAX_NESTING: usize = 64;
 
 impl Loader {
     pub fn new(playbook_dir: PathBuf, roles_path: Vec<PathBuf>) -> Self {
+        let config = config::AnsibleConfig::discover();
+        let mut library = vec![playbook_dir.join("library")];
+        library.extend(config.library);
+        let mut collections_path = vec![playbook_dir.join("collections")];
+        collections_path.extend(config.collections_path);
         Self {
+            module_search: Arc::new(ModuleSearch {
+                collections: Vec::new(),
+                library,
+                collections_path,
+            }),
             playbook_dir,
             roles_path,
             ..Default::default()

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use minijinja::Value;
 
 use crate::error::Location;
+use crate::modules::python::ModuleSearch;
 use crate::modules::registry::{Kind, ModuleSpec, RunnerAction};
 
 pub use crate::value::VarMap;
@@ -87,6 +88,9 @@ pub struct Inherited {
     pub role: Option<Arc<RoleScope>>,
     /// Variables from the `vars:` of `include_tasks`/`include_role` and loop items of an include.
     pub include_vars: Arc<VarMap>,
+    /// Where a module kiln runs through Python is found: the `collections:` keyword in
+    /// effect, `library/` directories, collection roots.
+    pub module_search: Arc<ModuleSearch>,
 }
 
 /// The variables and paths of one role application.
@@ -127,6 +131,9 @@ pub enum Action {
     Runner(RunnerAction),
     /// `action: "{{ ... }}"`: the module is known only once the name is templated.
     Templated(String),
+    /// A module kiln has no row for, found in a collection or a `library/` directory: run
+    /// through the target's Python (the name as written).
+    Python(Arc<str>),
 }
 
 impl Action {
@@ -143,6 +150,7 @@ impl Action {
             Action::Module(spec) => spec.name,
             Action::Runner(action) => action.name(),
             Action::Templated(text) => text,
+            Action::Python(name) => name,
         }
     }
 
@@ -151,7 +159,7 @@ impl Action {
         match self {
             Action::Module(spec) => Some(spec),
             Action::Runner(action) => action.spec(),
-            Action::Templated(_) => None,
+            Action::Templated(_) | Action::Python(_) => None,
         }
     }
 

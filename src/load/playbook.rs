@@ -150,7 +150,11 @@ impl Loader {
         self.roles_applied.clear();
         self.role_scopes.clear();
 
-        let mut inherited = apply_common_keywords(doc, map, &Inherited::default())?;
+        let base = Inherited {
+            module_search: self.module_search.clone(),
+            ..Default::default()
+        };
+        let mut inherited = apply_common_keywords(doc, map, &base)?;
         // Play vars are their own precedence level, below block and task vars.
         inherited.vars = Default::default();
         let play_vars = match map.get("vars") {

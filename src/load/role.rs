@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::model::{Inherited, RoleScope, TaskItem, VarMap};
-use super::task::{apply_common_keywords, bool_of};
+use super::task::{apply_common_keywords, bool_of, strings};
 use super::yaml::{Document, Node};
 use super::{load_vars_path, Loader};
 use crate::error::{Error, Result};
+use crate::modules::python::ModuleSearch;
 
 /// One use of a role: from a play's `roles:`, a dependency, or `import_role`/`include_role`.
 #[derive(Debug, Clone, Default)]
@@ -129,6 +130,7 @@ impl Loader {
         self.role_search_paths(name)
             .into_iter()
             .find(|p| p.is_dir())
+            .or_else(|| self.module_search.collection_role(name))
     }
 
     /// Loads a role: its dependencies first, then its own tasks; its handlers join the play's.
@@ -202,6 +204,7 @@ impl Loader {
         self.role_scopes.push(scope.clone());
         let mut role_inherited = inherited.clone();
         role_inherited.role = Some(scope);
+        role_inherited.module_search = Arc::new(self.role_module_search(&path)?);
 
         if let Some(tasks) = find_main(&path.join("tasks"), &request.tasks_from) {
             items.extend(self.load_task_file(&tasks, &role_inherited)?);
@@ -228,6 +231,37 @@ impl Loader {
             self.handlers.extend(loaded);
         }
         Ok(items)
+    }
+}
+
+impl Loader {
+    /// Where a role's modules are found: its own `library/` first, and the collections its
+    /// `meta/main.yml` lists (a play's `collections:` does not reach into roles), with the
+    /// collection a role ships in first.
+    fn role_module_search(&self, role: &Path) -> Result<ModuleSearch> {
+        let mut search = (*self.module_search).clone();
+        search.library.insert(0, role.join("library"));
+        if let Some(meta_path) = find_main(&role.join("meta"), "main") {
+            let meta = super::yaml::load_file(&meta_path)?;
+            if let Some(node) = meta.root.get("collections") {
+                search.collections = strings(&meta, node, "collections")?;
+            }
+        }
+        // …/ansible_collections/<namespace>/<collection>/roles/<role>
+        let parts: Vec<String> = role
+            .components()
+            .rev()
+            .take(5)
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        if let [_, roles, collection, namespace, root] = parts.as_slice() {
+            if roles == "roles" && root == "ansible_collections" {
+                search
+                    .collections
+                    .insert(0, format!("{namespace}.{collection}"));
+            }
+        }
+        Ok(search)
     }
 }
 

@@ -9,6 +9,7 @@ use super::kv::parse_kv;
 use super::model::{Action, Inherited, LoopKind, LoopSpec, Task, VarMap};
 use super::yaml::{Document, Node, NodeKind};
 use crate::error::{did_you_mean, Error, Result};
+use crate::modules::python::ModuleSearch;
 use crate::modules::registry::{self, FreeForm};
 
 /// Keywords a task may carry besides its module.
@@ -68,7 +69,6 @@ pub const IGNORED_KEYWORDS: &[&str] = &[
     "become_flags",
     "become_exe",
     "debugger",
-    "collections",
     "module_defaults",
     "delegate_facts",
 ];
@@ -166,6 +166,11 @@ pub fn apply_common_keywords(
             "become_method" => out.become_method = value.as_str().map(str::to_string),
             "remote_user" => out.remote_user = value.as_str().map(str::to_string),
             "connection" => out.connection = value.as_str().map(str::to_string),
+            "collections" => {
+                let mut search = (*out.module_search).clone();
+                search.collections = strings(doc, value, key)?;
+                out.module_search = Arc::new(search);
+            }
             "environment" if !value.is_null() => out.environment.push(value.to_value()),
             "ignore_errors" => out.ignore_errors = Some(value.to_value()),
             "check_mode" => out.check_mode = Some(value.to_value()),
@@ -181,7 +186,11 @@ pub fn apply_common_keywords(
 }
 
 /// Finds the module key of a task mapping and checks every other key is a keyword.
-fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(Action, Option<&'a Node>)> {
+fn find_action<'a>(
+    doc: &Document,
+    map: &'a Node,
+    search: &ModuleSearch,
+) -> Result<(Action, Option<&'a Node>)> {
     let entries = map.as_map().unwrap_or_default();
     let mut action: Option<(Action, Option<&Node>)> = None;
     let mut unknown: Vec<&Node> = Vec::new();
@@ -194,13 +203,18 @@ fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(Action, Option<&'a 
         };
         if TASK_KEYWORDS.contains(&name) || loop_lookup(name).is_some() {
             if name == "action" || name == "local_action" {
-                let (module, args) = split_action_value(doc, value)?;
+                let (module, args) = split_action_value(doc, value, search)?;
                 action = Some((module, args));
             }
             continue;
         }
-        match registry::resolve(name) {
-            Some(spec) => {
+        let found = match registry::resolve(name) {
+            Some(spec) => Some(Action::from_spec(spec)),
+            None if search.finds(name) => Some(Action::Python(name.into())),
+            None => None,
+        };
+        match found {
+            Some(found) => {
                 if let Some((previous, _)) = &action {
                     return Err(Error::invalid(
                         doc.location(key),
@@ -210,7 +224,7 @@ fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(Action, Option<&'a 
                         ),
                     ));
                 }
-                action = Some((Action::from_spec(spec), Some(value)));
+                action = Some((found, Some(value)));
             }
             None => unknown.push(key),
         }
@@ -228,7 +242,7 @@ fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(Action, Option<&'a 
                 short,
                 registry::names().chain(TASK_KEYWORDS.iter().copied()),
             );
-            format!("unknown module '{name}'{hint}: kiln does not implement it (see the README for the modules it has)")
+            format!("unknown module '{name}'{hint}: kiln has no native module of that name, and no library/ directory or collection on the collections path holds one (see the README's module list and \"Collections\")")
         };
         return Err(Error::invalid(doc.location(key), message));
     }
@@ -242,7 +256,11 @@ fn find_action<'a>(doc: &Document, map: &'a Node) -> Result<(Action, Option<&'a 
 
 /// `action: copy src=a dest=b`, `action: {module: copy, src: a}` or a templated name
 /// (`action: "{{ module }}"`, resolved when the task runs).
-fn split_action_value<'a>(doc: &Document, value: &'a Node) -> Result<(Action, Option<&'a Node>)> {
+fn split_action_value<'a>(
+    doc: &Document,
+    value: &'a Node,
+    search: &ModuleSearch,
+) -> Result<(Action, Option<&'a Node>)> {
     let module = match &value.kind {
         NodeKind::Str(s) => action_name(s).to_string(),
         NodeKind::Map(_) => value
@@ -254,6 +272,9 @@ fn split_action_value<'a>(doc: &Document, value: &'a Node) -> Result<(Action, Op
     };
     if module.contains("{{") {
         return Ok((Action::Templated(module), Some(value)));
+    }
+    if registry::resolve(&module).is_none() && search.finds(&module) {
+        return Ok((Action::Python(module.into()), Some(value)));
     }
     let spec = registry::resolve(&module).ok_or_else(|| {
         Error::invalid(
@@ -423,7 +444,12 @@ fn loop_spec(doc: &Document, map: &Node) -> Result<Option<LoopSpec>> {
 
 /// Parses one task mapping (not a block, not a static import).
 pub fn parse_task(doc: &Document, map: &Node, inherited: &Inherited) -> Result<Task> {
-    let (action, args_node) = find_action(doc, map)?;
+    // A task's own `collections:` decides how its module name resolves.
+    let search = match map.get("collections") {
+        Some(_) => apply_common_keywords(doc, map, inherited)?.module_search,
+        None => inherited.module_search.clone(),
+    };
+    let (action, args_node) = find_action(doc, map, &search)?;
     let from_action_keyword = map.get("action").is_some() || map.get("local_action").is_some();
     let mut args = module_args(doc, &action, args_node, from_action_keyword)?;
     if let Some(extra) = map.get("args") {

@@ -29,8 +29,8 @@ pub enum Kind {
     Native(&'static dyn Module),
     /// An action the runner carries out itself (it changes the run rather than the host).
     Runner(RunnerAction),
-    /// An `ansible.builtin` module kiln has no native version of: content naming it loads,
-    /// and a host that reaches it fails.
+    /// An `ansible.builtin` module kiln has no native version of: a host that reaches it
+    /// runs ansible-core's module through its Python (`modules::python`).
     Missing,
 }
 

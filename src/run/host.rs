@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use minijinja::value::ValueKind;
 use minijinja::Value;
 
 use super::actions::{ActionResult, SetVars, VarLevel};
@@ -288,6 +289,13 @@ impl TaskRun<'_> {
             is_debug,
             no_log,
         );
+        // Warnings a module returned (Python modules' `warnings`), shown as Ansible does.
+        let warnings = run.result.get("warnings");
+        if let Some(warnings) = warnings.filter(|w| !no_log && w.kind() == ValueKind::Seq) {
+            for warning in warnings.try_iter().into_iter().flatten() {
+                self.shared.reporter.warning(&warning.to_string());
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

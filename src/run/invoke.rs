@@ -18,6 +18,18 @@ use crate::modules::registry::{self, Kind, ModuleSpec, RunnerAction};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::template::{truthy, Scope, TemplateError};
 
+/// A module to run once its context is set up.
+enum ModuleRun<'a> {
+    /// One of kiln's.
+    Native(&'static dyn Module, Args),
+    /// An Ansible module run through the host's Python.
+    Python {
+        name: &'a str,
+        args: &'a Value,
+        no_log: bool,
+    },
+}
+
 impl TaskRun<'_> {
     /// Runs the action once: a runner action (set_fact, include_vars, meta) or a module.
     pub(super) async fn run_action(&self, scope: &Scope) -> ActionResult {
@@ -25,22 +37,30 @@ impl TaskRun<'_> {
             Ok(args) => args,
             Err(e) => return failed_result(e.to_string()).into(),
         };
-        let spec = match &self.task.action {
-            Action::Module(spec) => *spec,
-            Action::Runner(action) => return self.run_runner_action(*action, &args),
+        let resolved;
+        let action = match &self.task.action {
             Action::Templated(template) => match self.resolve_templated(scope, template) {
-                Ok(spec) => spec,
+                Ok(action) => {
+                    resolved = action;
+                    &resolved
+                }
                 Err(e) => return failed_result(e.to_string()).into(),
             },
+            action => action,
+        };
+        let spec = match action {
+            Action::Module(spec) => *spec,
+            Action::Python(name) => return self.run_python(scope, name, &args).await.into(),
+            Action::Runner(action) => return self.run_runner_action(*action, &args),
+            Action::Templated(name) => {
+                return failed_result(format!("the module name '{name}' is still a template"))
+                    .into()
+            }
         };
         match spec.kind {
             Kind::Native(module) => self.run_module(scope, spec, module, &args).await.into(),
             Kind::Runner(action) => self.run_runner_action(action, &args),
-            Kind::Missing => failed_result(format!(
-                "kiln has no native `{}` module: the task loads, but kiln cannot run it (see the README for the modules it has)",
-                spec.name
-            ))
-            .into(),
+            Kind::Missing => self.run_python(scope, spec.name, &args).await.into(),
         }
     }
 
@@ -56,7 +76,32 @@ impl TaskRun<'_> {
             Ok(a) => a,
             Err(e) => return failed_result(e.to_string()),
         };
-        let needs_connection = spec.needs_connection;
+        self.run_in_module_ctx(
+            scope,
+            spec.needs_connection,
+            ModuleRun::Native(module, args),
+        )
+        .await
+    }
+
+    /// Runs a module kiln has no native version of through the host's Python.
+    async fn run_python(&self, scope: &Scope, name: &str, args: &Value) -> ModuleResult {
+        let no_log = match render_flag(scope, &self.task.inherited.no_log, false) {
+            Ok(v) => v,
+            Err(e) => return failed_result(e.to_string()),
+        };
+        let run = ModuleRun::Python { name, args, no_log };
+        self.run_in_module_ctx(scope, true, run).await
+    }
+
+    /// Sets up the module context (connection, become, check and diff mode, environment)
+    /// and runs the module in it.
+    async fn run_in_module_ctx(
+        &self,
+        scope: &Scope,
+        needs_connection: bool,
+        run: ModuleRun<'_>,
+    ) -> ModuleResult {
         let escalation = self.escalation(scope);
         if let Some((method, _)) = &escalation {
             if !crate::connection::BECOME_METHODS.contains(&method.as_str()) {
@@ -94,7 +139,14 @@ impl TaskRun<'_> {
             scope,
             search_paths: &search,
         };
-        match module.run(&ctx, args).await {
+        let outcome = match run {
+            ModuleRun::Native(module, args) => module.run(&ctx, args).await,
+            ModuleRun::Python { name, args, no_log } => {
+                let search = &self.task.inherited.module_search;
+                crate::modules::python::run(&ctx, name, search, args, no_log).await
+            }
+        };
+        match outcome {
             Ok(result) => result,
             Err(ModuleError::Unreachable(e)) => unreachable(e.to_string()),
             Err(ModuleError::FailedWith(result)) => *result,
@@ -120,19 +172,22 @@ impl TaskRun<'_> {
         }
     }
 
-    /// The module a templated `action:` names, once rendered for this host.
-    fn resolve_templated(
-        &self,
-        scope: &Scope,
-        template: &str,
-    ) -> Result<&'static ModuleSpec, TaskError> {
+    /// The module a templated `action:` names, once rendered for this host: a registry row,
+    /// or a module in a collection or `library/` directory.
+    fn resolve_templated(&self, scope: &Scope, template: &str) -> Result<Action, TaskError> {
         let name = scope
             .templar()
             .render_str(template, scope)
             .map_err(|source| self.template_error(source))?
             .to_string();
         let name = name.trim();
-        registry::resolve(name).ok_or_else(|| TaskError::UnknownModule {
+        if let Some(spec) = registry::resolve(name) {
+            return Ok(Action::from_spec(spec));
+        }
+        if self.task.inherited.module_search.finds(name) {
+            return Ok(Action::Python(name.into()));
+        }
+        Err(TaskError::UnknownModule {
             location: self.task.location.to_string(),
             name: name.to_string(),
             suggestion: crate::error::did_you_mean(name, registry::names()),

@@ -31,6 +31,22 @@ pub fn kiln_playbook() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_kiln-playbook"))
 }
 
+/// The rootfs with python3 added, for modules kiln runs through the target's Python; built
+/// once per machine like the plain one.
+fn python_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let path = PathBuf::from("/var/cache/kiln-test/bookworm-python");
+        let status = Command::new(repo().join("tests/support/build-rootfs.sh"))
+            .arg(&path)
+            .arg("python3")
+            .status()
+            .expect("run tests/support/build-rootfs.sh");
+        assert!(status.success(), "building the python test rootfs failed");
+        path
+    })
+}
+
 /// Builds the cached rootfs once per machine (the script is idempotent and locked).
 fn rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
@@ -112,30 +128,35 @@ impl Target {
 
     /// A target with a given host key (or the rootfs's) and sshd `LogLevel`.
     pub fn start_with(name: &str, host_key: Option<&Path>, log_level: &str) -> Target {
-        Self::launch(name, host_key, log_level, false, None)
+        Self::launch(rootfs(), name, host_key, log_level, false, None)
     }
 
     /// A target whose sshd listens on `address` inside the network namespace `netns`
     /// (reachable only from where that namespace is routed).
     pub fn start_in_netns(name: &str, netns: &Netns, address: Ipv4Addr) -> Target {
-        Self::launch(name, None, "INFO", false, Some((netns, address)))
+        Self::launch(rootfs(), name, None, "INFO", false, Some((netns, address)))
+    }
+
+    /// A target that also has python3 (`/usr/bin/python3`).
+    pub fn start_with_python(name: &str) -> Target {
+        Self::launch(python_rootfs(), name, None, "INFO", false, None)
     }
 
     /// A target whose sshd also accepts passwords, where `kiln` logs in with `password`.
     pub fn start_with_password_login(name: &str, password: &str) -> Target {
-        let target = Self::launch(name, None, "INFO", true, None);
+        let target = Self::launch(rootfs(), name, None, "INFO", true, None);
         target.root(&format!("echo kiln:{} | chpasswd", shell_quote(password)));
         target
     }
 
     fn launch(
+        rootfs: &Path,
         name: &str,
         host_key: Option<&Path>,
         log_level: &str,
         password_auth: bool,
         netns: Option<(&Netns, Ipv4Addr)>,
     ) -> Target {
-        let rootfs = rootfs();
         let dir = tempfile::Builder::new()
             .prefix("kiln-target-")
             .tempdir()
