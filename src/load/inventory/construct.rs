@@ -64,7 +64,7 @@ impl Constructable {
         host: &str,
         vars: impl Fn(&Inventory, &str) -> Result<VarMap>,
     ) -> Result<()> {
-        let scope = self.scope(vars(inv, host)?);
+        let scope = self.scope(inv, host, vars(inv, host)?);
         for (name, expression) in &self.compose {
             match self.evaluate(expression, &scope) {
                 Ok(value) => {
@@ -81,7 +81,7 @@ impl Constructable {
                 Err(_) => {}
             }
         }
-        let scope = self.scope(vars(inv, host)?);
+        let scope = self.scope(inv, host, vars(inv, host)?);
         for (group, condition) in &self.groups {
             let group = sanitize_group_name(group);
             match self.templar.eval_condition(condition, &scope) {
@@ -102,7 +102,12 @@ impl Constructable {
         Ok(())
     }
 
-    fn scope(&self, vars: VarMap) -> Scope {
+    /// The variables with the host's magic ones on top, as Ansible's `Host.get_vars()`.
+    fn scope(&self, inv: &Inventory, host: &str, mut vars: VarMap) -> Scope {
+        vars.insert("inventory_hostname".into(), Value::from(host));
+        let short = host.split('.').next().unwrap_or(host);
+        vars.insert("inventory_hostname_short".into(), Value::from(short));
+        vars.insert("group_names".into(), Value::from(inv.group_names(host)));
         Scope::new(self.templar.clone(), vec![Arc::new(vars)])
     }
 
@@ -316,6 +321,17 @@ mod tests {
         assert_eq!(inv.group_hosts("fast_lane"), vec!["h1"]);
         assert!(!inv.groups.contains_key("never"));
         assert!(!inv.groups.contains_key("broken"));
+    }
+
+    #[test]
+    fn expressions_see_magic_variables_but_not_alls_variables_yet() {
+        let inv = apply(
+            r#"{"compose": {"who": "inventory_hostname ~ '/' ~ group_names | join(',')", "site": "dc"}}"#,
+        )
+        .unwrap();
+        assert_eq!(inv.hosts["h1"]["who"], Value::from("h1/web"));
+        // Ansible attaches `all` to hosts only after every source is loaded.
+        assert!(!inv.hosts["h1"].contains_key("site"));
     }
 
     #[test]

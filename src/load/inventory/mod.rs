@@ -295,19 +295,23 @@ impl Inventory {
     /// The host's inventory variables: groups from `all` down, then the host's own, each
     /// with `group_vars/`/`host_vars/` files applied on top.
     pub fn host_vars(&self, host: &str) -> Result<VarMap> {
-        self.host_vars_from(host, &self.vars_dirs)
+        self.host_vars_from(host, &self.vars_dirs, true)
     }
 
-    /// The host's variables from the inventory sources alone, without `group_vars/` and
-    /// `host_vars/` files unless `with_files` (what `constructed` sees without
-    /// `use_vars_plugins`).
+    /// The host's variables as an inventory plugin sees them while the inventory is still
+    /// being loaded (what `constructed` sees): without `all`'s variables, which Ansible only
+    /// attaches once every source is read, and without `group_vars/` and `host_vars/` files
+    /// unless `with_files` (`use_vars_plugins`).
     pub fn source_host_vars(&self, host: &str, with_files: bool) -> Result<VarMap> {
-        self.host_vars_from(host, if with_files { &self.vars_dirs } else { &[] })
+        self.host_vars_from(host, if with_files { &self.vars_dirs } else { &[] }, false)
     }
 
-    fn host_vars_from(&self, host: &str, vars_dirs: &[PathBuf]) -> Result<VarMap> {
+    fn host_vars_from(&self, host: &str, vars_dirs: &[PathBuf], with_all: bool) -> Result<VarMap> {
         let mut vars = VarMap::new();
         for (_, group) in self.host_groups_with_depth(host) {
+            if group == "all" && !with_all {
+                continue;
+            }
             if let Some(g) = self.groups.get(&group) {
                 vars.extend(g.vars.clone());
             }
@@ -335,7 +339,11 @@ impl Inventory {
                     .unwrap_or_default(),
             );
         }
-        out.insert("_meta".into(), serde_json::json!({ "hostvars": hostvars }));
+        // ansible-core 2.19 names the JSON profile its own output follows.
+        out.insert(
+            "_meta".into(),
+            serde_json::json!({ "hostvars": hostvars, "profile": "inventory_legacy" }),
+        );
         for (name, group) in &self.groups {
             let mut entry = serde_json::Map::new();
             if !group.hosts.is_empty() {
@@ -344,7 +352,10 @@ impl Inventory {
             if !group.children.is_empty() {
                 entry.insert("children".into(), serde_json::json!(group.children));
             }
-            out.insert(name.clone(), serde_json::Value::Object(entry));
+            // ansible-inventory leaves out a group with neither hosts nor children.
+            if !entry.is_empty() {
+                out.insert(name.clone(), serde_json::Value::Object(entry));
+            }
         }
         Ok(serde_json::Value::Object(out))
     }
@@ -365,15 +376,8 @@ impl Inventory {
         let Some(g) = self.groups.get(group) else {
             return;
         };
+        // Empty groups too (`ungrouped`), as ansible-inventory draws them.
         for child in &g.children {
-            if self.group_hosts(child).is_empty()
-                && self
-                    .groups
-                    .get(child)
-                    .is_some_and(|c| c.children.is_empty())
-            {
-                continue;
-            }
             self.graph_into(child, depth + 1, out);
         }
         for host in &g.hosts {

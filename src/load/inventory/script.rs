@@ -178,7 +178,9 @@ struct Output {
 }
 
 fn run(path: &Path, args: &[&str]) -> Result<Output> {
-    let output = Command::new(path)
+    // A bare name would be looked up on PATH instead of in the current directory.
+    let program = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let output = Command::new(program)
         .args(args)
         .output()
         .map_err(|e| Error::Io {
