@@ -6,7 +6,6 @@
 
 mod support;
 
-use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
 use serde_json::Value as Json;
 use support::moto::Moto;
 
@@ -35,57 +34,13 @@ compose:
   ansible_host: private_ip_address
 "#;
 
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// Launches one instance per `(tags)` entry; returns their ids in the same order.
+/// Launches one instance of a public AMI moto ships per tag list; returns their ids in order.
 fn launch(moto: &Moto, fleet: &[&[(&str, &str)]]) -> Vec<String> {
-    let config = moto.sdk_config();
-    block_on(async {
-        let ec2 = aws_sdk_ec2::Client::new(&config);
-        let images = ec2.describe_images().send().await.unwrap();
-        let ami = images.images()[0].image_id().unwrap().to_string();
-        let mut ids = Vec::new();
-        for tags in fleet {
-            let tags: Vec<Tag> = tags
-                .iter()
-                .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
-                .collect();
-            let out = ec2
-                .run_instances()
-                .image_id(&ami)
-                .min_count(1)
-                .max_count(1)
-                .tag_specifications(
-                    TagSpecification::builder()
-                        .resource_type(ResourceType::Instance)
-                        .set_tags(Some(tags))
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-            ids.push(out.instances()[0].instance_id().unwrap().to_string());
-        }
-        ids
-    })
-}
-
-fn terminate(moto: &Moto, id: &str) {
-    let config = moto.sdk_config();
-    block_on(async {
-        aws_sdk_ec2::Client::new(&config)
-            .terminate_instances()
-            .instance_ids(id)
-            .send()
-            .await
-            .unwrap();
-    });
+    let (_, [ami, _]) = moto.target_group_and_amis();
+    fleet
+        .iter()
+        .map(|tags| moto.launch_tagged(&ami, tags))
+        .collect()
 }
 
 /// A group's hosts from `--list` JSON, sorted.
@@ -115,7 +70,7 @@ fn aws_ec2_finds_the_fleet_by_tags_and_groups_it() {
             &[("Name", "unrelated"), ("Role", "other")],
         ],
     );
-    terminate(&moto, &ids[4]);
+    moto.terminate(&ids[4]);
     let dir = support::project(&[("fleet.aws_ec2.yml", INVENTORY)]);
     let env = moto.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
