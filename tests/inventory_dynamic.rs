@@ -119,6 +119,8 @@ fn a_directory_of_static_files_scripts_and_constructed_matches_ansible_inventory
         ),
     ]);
     write_script(&dir.path().join("inv/02-script.sh"), SCRIPT_WITH_META);
+    // Executable but not a script: read as INI, as Ansible falls back to.
+    write_script(&dir.path().join("inv/00-exec-hosts"), "[misc]\nm1\n");
     assert_same_as_ansible(dir.path(), &["inv"]);
     let list = kiln_inventory(dir.path(), &["-i", "inv", "--list"]);
     let json: Json = serde_json::from_str(&list.stdout).unwrap();
@@ -130,6 +132,7 @@ fn a_directory_of_static_files_scripts_and_constructed_matches_ansible_inventory
     assert_eq!(json["_meta"]["hostvars"]["e1"]["ansible_host"], "10.0.0.9");
     assert_eq!(json["_meta"]["hostvars"]["web2"]["url"], "http://web2:8080");
     assert_eq!(json["_meta"]["hostvars"]["web1"]["tier"], "front");
+    assert_eq!(json["misc"]["hosts"], serde_json::json!(["m1"]));
     assert_eq!(json["big_cache"]["hosts"], serde_json::json!(["c1", "c2"]));
     assert_eq!(
         json["systems"]["children"],

@@ -15,10 +15,19 @@ use crate::value::{vars_from_json, VarMap};
 /// How many lines of a failing script's stderr an error quotes.
 const STDERR_LINES: usize = 5;
 
-/// Whether a file is an inventory script: a regular file someone may execute.
+/// Whether a file is an inventory script: an executable file that can run (a `#!` script or
+/// an ELF binary). An INI or YAML file that merely has its execute bit set stays a static
+/// inventory, as Ansible falls back to reading it when running it fails.
 pub fn is_script(path: &Path) -> bool {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    let executable =
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let mut magic = [0u8; 4];
+    executable
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok_and(|()| magic.starts_with(b"#!") || magic == *b"\x7fELF")
 }
 
 /// Runs the script and adds what it prints to the inventory.
@@ -329,6 +338,22 @@ mod tests {
             let err = listing(bad, &[]).expect_err(bad).to_string();
             assert!(err.contains("inventory script inv.py"), "{err}");
         }
+    }
+
+    #[test]
+    fn only_runnable_executables_are_scripts() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str, mode: u32| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            path
+        };
+        assert!(is_script(&write("a.sh", "#!/bin/sh\n", 0o755)));
+        assert!(!is_script(&write("b.sh", "#!/bin/sh\n", 0o644)));
+        assert!(!is_script(&write("hosts", "[web]\nw1\n", 0o755)));
+        assert!(!is_script(&write("x", "#", 0o755)));
     }
 
     #[test]
