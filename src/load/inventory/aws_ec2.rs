@@ -103,7 +103,8 @@ fn fetch(options: &Options) -> std::result::Result<Vec<Json>, String> {
 
 #[cfg(not(feature = "aws"))]
 fn fetch(_options: &Options) -> std::result::Result<Vec<Json>, String> {
-    Err("this kiln was built without AWS support, which the aws_ec2 inventory plugin needs: rebuild it with `cargo install --path . --features aws`".into())
+    // The words of `bake::aws_unavailable`, which loading cannot reach up to.
+    Err("the aws_ec2 inventory plugin needs AWS, and this kiln was built without it: rebuild it with the `aws` feature (`cargo install --path . --features aws`)".into())
 }
 
 impl Options {
@@ -389,6 +390,13 @@ mod tests {
         let none = Options::from_config(&config("{}"), "x").unwrap();
         assert_eq!(none.include_filters.len(), 1);
         assert!(none.strict_permissions);
+    }
+
+    #[cfg(not(feature = "aws"))]
+    #[test]
+    fn without_the_aws_feature_the_error_says_how_to_rebuild() {
+        let err = fetch(&Options::default()).unwrap_err();
+        assert!(err.contains("--features aws"), "{err}");
     }
 
     #[test]
