@@ -125,9 +125,18 @@ impl Moto {
     /// Launches an instance of `ami` tagged as a member of kiln's fleet `fleet` (as
     /// `kiln cycle` tags them); returns its id.
     pub fn launch_fleet_instance(&self, ami: &str, fleet: &str) -> String {
+        self.launch_tagged(ami, &[("kiln:fleet", fleet), ("kiln:image", ami)])
+    }
+
+    /// Launches an instance of `ami` with these tags; returns its id.
+    pub fn launch_tagged(&self, ami: &str, tags: &[(&str, &str)]) -> String {
         use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
         let ec2 = self.client();
-        let (ami, fleet) = (ami.to_string(), fleet.to_string());
+        let ami = ami.to_string();
+        let tags: Vec<Tag> = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+            .collect();
         self.block_on(async move {
             let out = ec2
                 .run_instances()
@@ -137,8 +146,7 @@ impl Moto {
                 .tag_specifications(
                     TagSpecification::builder()
                         .resource_type(ResourceType::Instance)
-                        .tags(Tag::builder().key("kiln:fleet").value(&fleet).build())
-                        .tags(Tag::builder().key("kiln:image").value(&ami).build())
+                        .set_tags(Some(tags))
                         .build(),
                 )
                 .send()
@@ -148,8 +156,18 @@ impl Moto {
         })
     }
 
-    /// Instances not terminated, key pairs, non-default security groups, and images owned
-    /// here: what a build might leak. Each as `kind id`.
+    /// Terminates an instance.
+    pub fn terminate(&self, id: &str) {
+        let ec2 = self.client();
+        self.block_on(async move {
+            ec2.terminate_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+
     pub fn resources(&self) -> Vec<String> {
         let ec2 = self.client();
         self.block_on(async move {

@@ -1,9 +1,14 @@
-//! Inventories: hosts, groups and their variables, from INI or YAML files, directories of
-//! them (Vagrant passes a directory), or a comma-separated host list; plus `group_vars/` and
+//! Inventories: hosts, groups and their variables, from INI or YAML files, executable
+//! inventory scripts, inventory plugin files (`constructed`, `aws_ec2`), directories of them
+//! (Vagrant passes a directory), or a comma-separated host list; plus `group_vars/` and
 //! `host_vars/` beside the inventory and beside the playbook.
 
+pub mod aws_ec2;
+pub mod construct;
 pub mod ini;
 pub mod patterns;
+pub mod plugin;
+pub mod script;
 pub mod yaml;
 
 use std::path::{Path, PathBuf};
@@ -88,19 +93,7 @@ impl Inventory {
             return Ok(());
         }
         if source.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(source)
-                .map_err(|e| Error::Io {
-                    path: source.to_path_buf(),
-                    action: "read inventory directory",
-                    source: e,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && is_inventory_file(p))
-                .collect();
-            files.sort();
-            for file in files {
-                self.add_file(&file)?;
-            }
+            self.add_directory(source)?;
             self.vars_dirs.push(source.to_path_buf());
             return Ok(());
         }
@@ -117,8 +110,37 @@ impl Inventory {
         Ok(())
     }
 
+    /// Every entry of a directory source in name order, subdirectories recursively, skipping
+    /// what Ansible skips (hidden names, `group_vars`/`host_vars`, ignored extensions).
+    fn add_directory(&mut self, dir: &Path) -> Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| Error::Io {
+                path: dir.to_path_buf(),
+                action: "read inventory directory",
+                source: e,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| is_inventory_entry(p))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            if entry.is_dir() {
+                self.add_directory(&entry)?;
+            } else if entry.is_file() {
+                self.add_file(&entry)?;
+            }
+        }
+        Ok(())
+    }
+
     fn add_file(&mut self, path: &Path) -> Result<()> {
+        if script::is_script(path) {
+            return script::load(self, path);
+        }
         let text = crate::yaml::read_text(path, "read inventory")?;
+        if plugin::is_plugin_config(path, &text) {
+            return plugin::load(self, path);
+        }
         let is_yaml = matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yml" | "yaml" | "json")
@@ -273,19 +295,34 @@ impl Inventory {
     /// The host's inventory variables: groups from `all` down, then the host's own, each
     /// with `group_vars/`/`host_vars/` files applied on top.
     pub fn host_vars(&self, host: &str) -> Result<VarMap> {
+        self.host_vars_from(host, &self.vars_dirs, true)
+    }
+
+    /// The host's variables as an inventory plugin sees them while the inventory is still
+    /// being loaded (what `constructed` sees): without `all`'s variables, which Ansible only
+    /// attaches once every source is read, and without `group_vars/` and `host_vars/` files
+    /// unless `with_files` (`use_vars_plugins`).
+    pub fn source_host_vars(&self, host: &str, with_files: bool) -> Result<VarMap> {
+        self.host_vars_from(host, if with_files { &self.vars_dirs } else { &[] }, false)
+    }
+
+    fn host_vars_from(&self, host: &str, vars_dirs: &[PathBuf], with_all: bool) -> Result<VarMap> {
         let mut vars = VarMap::new();
         for (_, group) in self.host_groups_with_depth(host) {
+            if group == "all" && !with_all {
+                continue;
+            }
             if let Some(g) = self.groups.get(&group) {
                 vars.extend(g.vars.clone());
             }
-            for dir in &self.vars_dirs {
+            for dir in vars_dirs {
                 vars.extend(vars_entry(&dir.join("group_vars"), &group)?);
             }
         }
         if let Some(own) = self.hosts.get(host) {
             vars.extend(own.clone());
         }
-        for dir in &self.vars_dirs {
+        for dir in vars_dirs {
             vars.extend(vars_entry(&dir.join("host_vars"), host)?);
         }
         Ok(vars)
@@ -302,7 +339,11 @@ impl Inventory {
                     .unwrap_or_default(),
             );
         }
-        out.insert("_meta".into(), serde_json::json!({ "hostvars": hostvars }));
+        // ansible-core 2.19 names the JSON profile its own output follows.
+        out.insert(
+            "_meta".into(),
+            serde_json::json!({ "hostvars": hostvars, "profile": "inventory_legacy" }),
+        );
         for (name, group) in &self.groups {
             let mut entry = serde_json::Map::new();
             if !group.hosts.is_empty() {
@@ -311,7 +352,10 @@ impl Inventory {
             if !group.children.is_empty() {
                 entry.insert("children".into(), serde_json::json!(group.children));
             }
-            out.insert(name.clone(), serde_json::Value::Object(entry));
+            // ansible-inventory leaves out a group with neither hosts nor children.
+            if !entry.is_empty() {
+                out.insert(name.clone(), serde_json::Value::Object(entry));
+            }
         }
         Ok(serde_json::Value::Object(out))
     }
@@ -332,15 +376,8 @@ impl Inventory {
         let Some(g) = self.groups.get(group) else {
             return;
         };
+        // Empty groups too (`ungrouped`), as ansible-inventory draws them.
         for child in &g.children {
-            if self.group_hosts(child).is_empty()
-                && self
-                    .groups
-                    .get(child)
-                    .is_some_and(|c| c.children.is_empty())
-            {
-                continue;
-            }
             self.graph_into(child, depth + 1, out);
         }
         for host in &g.hosts {
@@ -369,16 +406,19 @@ fn vars_entry(dir: &Path, name: &str) -> Result<VarMap> {
     Ok(out)
 }
 
-fn is_inventory_file(path: &Path) -> bool {
+/// Extensions Ansible skips in a directory source (its INVENTORY_IGNORE_EXTS default).
+const IGNORED_EXTENSIONS: [&str; 12] = [
+    ".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry",
+];
+
+fn is_inventory_entry(path: &Path) -> bool {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     !(name.starts_with('.')
-        || name.ends_with('~')
-        || [".orig", ".retry", ".pyc", ".cfg", ".md"]
-            .iter()
-            .any(|s| name.ends_with(s)))
+        || matches!(name.as_str(), "host_vars" | "group_vars" | "vars_plugins")
+        || IGNORED_EXTENSIONS.iter().any(|s| name.ends_with(s)))
 }
 
 /// Parses an INI/`k=v` scalar the way Ansible does: Python literals become numbers, booleans
