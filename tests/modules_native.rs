@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{converge, play, Target};
+use support::{converge, converge_with, play, Target};
 
 #[test]
 fn slurp_returns_the_file_base64_encoded() {
@@ -91,4 +91,74 @@ fn fetch_copies_into_host_directories_and_flat() {
     );
     support::run_play(&t, &play(&tasks)).assert_ok();
     assert_eq!(read("tree/t/etc/app/app.conf"), "a=2\n");
+}
+
+#[test]
+fn mount_edits_fstab_and_mounts_for_real() {
+    let t = Target::start("t");
+    t.root(
+        "mkdir -p /srv/old /srv/un && printf 'tmpfs /srv/old tmpfs defaults 0 0\\ntmpfs /srv/un tmpfs defaults 0 0\\n' >> /etc/fstab \
+         && mount -t tmpfs tmpfs /srv/old && mount -t tmpfs tmpfs /srv/un",
+    );
+    let tasks = r#"
+    - mount:
+        path: /srv/my data
+        src: tmpfs
+        fstype: tmpfs
+        opts: size=1m
+        state: mounted
+      register: m
+    - mount: path=/srv/later src=/dev/sdz9 fstype=ext4 state=present boot=no passno=2
+    - mount: path=/srv/old state=absent
+    - mount: path=/srv/eph src=tmpfs fstype=tmpfs state=ephemeral
+    - mount: path=/srv/un state=unmounted
+    - assert:
+        that:
+          - m.name == '/srv/my data'
+          - m.fstype == 'tmpfs'
+"#;
+    converge_with(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/etc/fstab /srv",
+        true,
+        &["--diff"],
+    );
+    let fstab = t.root("cat /etc/fstab");
+    assert!(
+        fstab.contains("tmpfs /srv/my\\040data tmpfs size=1m 0 0\n"),
+        "{fstab}"
+    );
+    assert!(
+        fstab.contains("/dev/sdz9 /srv/later ext4 noauto 0 2\n"),
+        "{fstab}"
+    );
+    assert!(!fstab.contains("/srv/old"), "{fstab}");
+    assert!(fstab.contains("tmpfs /srv/un tmpfs"), "{fstab}");
+    assert!(!fstab.contains("/srv/eph"), "{fstab}");
+    let mounts = t.root("cut -d' ' -f2 /proc/mounts");
+    let mounted: Vec<&str> = mounts.lines().collect();
+    assert!(mounted.contains(&"/srv/my\\040data"), "{mounts}");
+    assert!(mounted.contains(&"/srv/eph"), "{mounts}");
+    assert!(!mounted.contains(&"/srv/old"), "{mounts}");
+    assert!(!mounted.contains(&"/srv/un"), "{mounts}");
+    assert!(!t.check("test -e /srv/old"));
+
+    // Changed options remount what is mounted; `remounted` always remounts.
+    let tasks = r#"
+    - mount: {path: /srv/my data, src: tmpfs, fstype: tmpfs, opts: "size=2m", state: mounted}
+      register: grown
+    - mount: {path: /srv/eph, state: remounted}
+      register: again
+    - mount: {path: /srv/nothing, state: remounted}
+      register: nothing
+      ignore_errors: yes
+    - assert:
+        that:
+          - grown is changed
+          - again is changed
+          - nothing is failed
+"#;
+    support::run_play(&t, &play(tasks)).assert_ok();
+    assert!(t.root("df -k '/srv/my data' | tail -1").contains(" 2048 "));
 }

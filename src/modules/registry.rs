@@ -211,6 +211,7 @@ static MODULES: &[ModuleSpec] = &[
     module("getent", &system::getent::Getent),
     module("hostname", &system::hostname::Hostname),
     module("sysctl", &system::sysctl::Sysctl),
+    module("mount", &system::mount::Mount),
     runner("set_fact", RunnerAction::SetFact),
     runner("include_vars", RunnerAction::IncludeVars).free_form(FreeForm::Target(None)),
     runner("meta", RunnerAction::Meta).free_form(FreeForm::CommandLine(&[])),
