@@ -162,3 +162,47 @@ fn mount_edits_fstab_and_mounts_for_real() {
     support::run_play(&t, &play(tasks)).assert_ok();
     assert!(t.root("df -k '/srv/my data' | tail -1").contains(" 2048 "));
 }
+
+#[test]
+fn debconf_sets_answers_once_and_hides_passwords() {
+    let t = Target::start("t");
+    let tasks = r#"
+    - debconf:
+        name: kiln-demo
+        question: kiln-demo/flavour
+        vtype: select
+        value: plain
+    - debconf: name=kiln-demo question=kiln-demo/enabled vtype=boolean value=yes
+    - debconf:
+        name: kiln-demo
+        question: kiln-demo/secret
+        vtype: password
+        value: "s3cret word"
+      register: pw
+    - debconf: name=kiln-demo
+      register: all
+    - assert:
+        that:
+          - all is not changed
+          - all.current['kiln-demo/flavour'] == 'plain'
+          - all.current['kiln-demo/enabled'] == 'true'
+      when: not ansible_check_mode
+"#;
+    let run = converge_with(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/var/cache/debconf",
+        true,
+        &["--diff", "-v"],
+    );
+    assert!(!run.stdout.contains("s3cret"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("kiln-demo/flavour: plain"),
+        "{}",
+        run.stdout
+    );
+    let shown = t.root("debconf-show kiln-demo");
+    assert!(shown.contains("kiln-demo/flavour: plain"), "{shown}");
+    assert!(shown.contains("kiln-demo/enabled: true"), "{shown}");
+    assert!(t.check("grep -qx 'Value: s3cret word' /var/cache/debconf/passwords.dat"));
+}

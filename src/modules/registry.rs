@@ -226,7 +226,7 @@ static MODULES: &[ModuleSpec] = &[
     missing("apt_key"),
     missing("assemble"),
     missing("async_status"),
-    missing("debconf"),
+    module("debconf", &packages::debconf::Debconf),
     missing("dpkg_selections"),
     missing("expect"),
     module("fetch", &files::fetch::Fetch),
