@@ -206,3 +206,60 @@ fn debconf_sets_answers_once_and_hides_passwords() {
     assert!(shown.contains("kiln-demo/enabled: true"), "{shown}");
     assert!(t.check("grep -qx 'Value: s3cret word' /var/cache/debconf/passwords.dat"));
 }
+
+/// The test machine's kernel loads no modules (no `/proc/modules`), so the kernel side is
+/// a stand-in: a module listed in the target's `modules.builtin` counts as loaded, and a
+/// `modprobe` script records what it was asked to load. The configuration files are real.
+#[test]
+fn modprobe_loads_and_persists_modules() {
+    let t = Target::start("t");
+    t.root(
+        "d=/lib/modules/$(uname -r) && mkdir -p $d && echo kernel/net/bridge/br_netfilter.ko > $d/modules.builtin \
+         && mkdir -p /etc/modules-load.d /etc/modprobe.d && printf 'overlay\\ndummy\\n' > /etc/modules-load.d/old.conf \
+         && printf 'options dummy numdummies=2\\n' > /etc/modprobe.d/dummy.conf \
+         && printf '#!/bin/sh\\necho \"$*\" >> /run/modprobe.log\\n' > /usr/local/sbin/modprobe && chmod 755 /usr/local/sbin/modprobe",
+    );
+    let tasks = r#"
+    - modprobe: name=br_netfilter state=present persistent=present params="nf_conntrack_max=1000  hashsize=1"
+      register: br
+    - modprobe: name=dummy state=absent persistent=absent
+    - assert:
+        that:
+          - br.params == 'nf_conntrack_max=1000 hashsize=1'
+"#;
+    converge_with(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/etc/modules-load.d /etc/modprobe.d",
+        true,
+        &["--diff"],
+    );
+    assert_eq!(
+        t.root("cat /etc/modules-load.d/br_netfilter.conf"),
+        "br_netfilter\n"
+    );
+    assert_eq!(
+        t.root("cat /etc/modprobe.d/br_netfilter.conf"),
+        "options br_netfilter nf_conntrack_max=1000 hashsize=1\n"
+    );
+    assert_eq!(t.root("cat /etc/modules-load.d/old.conf"), "overlay\n");
+    assert_eq!(t.root("cat /etc/modprobe.d/dummy.conf"), "");
+    assert!(
+        !t.check("test -e /run/modprobe.log"),
+        "nothing was to be loaded"
+    );
+
+    // A module not in the kernel is loaded with its parameters; check mode only says so.
+    let tasks = "    - modprobe: {name: nf-conntrack, params: 'a=1 b=\"x y\"'}\n";
+    let dir = support::project(&[("site.yml", &play(tasks))]);
+    let inv = support::inventory(dir.path(), "all", &[&t]);
+    let inv = inv.to_str().unwrap();
+    let check = support::playbook(dir.path(), &["-i", inv, "--check", "site.yml"]);
+    assert_eq!(check.assert_ok().recap("t", "changed"), 1);
+    assert!(!t.check("test -e /run/modprobe.log"));
+    support::playbook(dir.path(), &["-i", inv, "site.yml"]).assert_ok();
+    assert_eq!(
+        t.root("cat /run/modprobe.log"),
+        "-- nf-conntrack a=1 b=\"x y\"\n"
+    );
+}

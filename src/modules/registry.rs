@@ -212,6 +212,7 @@ static MODULES: &[ModuleSpec] = &[
     module("hostname", &system::hostname::Hostname),
     module("sysctl", &system::sysctl::Sysctl),
     module("mount", &system::mount::Mount),
+    module("modprobe", &system::modprobe::Modprobe),
     runner("set_fact", RunnerAction::SetFact),
     runner("include_vars", RunnerAction::IncludeVars).free_form(FreeForm::Target(None)),
     runner("meta", RunnerAction::Meta).free_form(FreeForm::CommandLine(&[])),

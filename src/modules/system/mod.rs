@@ -6,6 +6,7 @@ pub mod export_list;
 pub mod getent;
 pub mod group;
 pub mod hostname;
+pub mod modprobe;
 pub mod mount;
 pub mod service;
 pub mod service_facts;
