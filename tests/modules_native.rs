@@ -263,3 +263,36 @@ fn modprobe_loads_and_persists_modules() {
         "-- nf-conntrack a=1 b=\"x y\"\n"
     );
 }
+
+#[test]
+fn assemble_joins_fragments_from_the_target_and_the_controller() {
+    let t = Target::start("t");
+    t.root(
+        "mkdir -p /etc/app/conf.d && cd /etc/app/conf.d && printf 'a=1\\n' > 10-a && printf 'b=2' > 20-b \
+         && printf 'hidden\\n' > .30-h && printf 'skip\\n' > notes.txt && mkdir 40-dir",
+    );
+    let tasks = r#"
+    - assemble:
+        src: /etc/app/conf.d
+        dest: /etc/app/app.conf
+        regexp: '^[0-9.]'
+        ignore_hidden: yes
+        delimiter: '# ---'
+        mode: "0640"
+    - assemble: src=parts dest=/etc/app/local.conf remote_src=no
+"#;
+    converge_with(
+        &t,
+        &[
+            ("site.yml", &play(tasks)),
+            ("files/parts/1", "one\n"),
+            ("files/parts/2", "two\n"),
+        ],
+        "/etc/app",
+        true,
+        &["--diff"],
+    );
+    assert_eq!(t.root("cat /etc/app/app.conf"), "a=1\n# ---\nb=2");
+    assert_eq!(t.root("stat -c %a /etc/app/app.conf").trim(), "640");
+    assert_eq!(t.root("cat /etc/app/local.conf"), "one\ntwo\n");
+}

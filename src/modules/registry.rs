@@ -225,7 +225,7 @@ static MODULES: &[ModuleSpec] = &[
     // loads, and only a host that reaches one fails.
     missing("add_host"),
     missing("apt_key"),
-    missing("assemble"),
+    module("assemble", &files::assemble::Assemble),
     missing("async_status"),
     module("debconf", &packages::debconf::Debconf),
     missing("dpkg_selections"),
