@@ -296,3 +296,37 @@ fn assemble_joins_fragments_from_the_target_and_the_controller() {
     assert_eq!(t.root("stat -c %a /etc/app/app.conf").trim(), "640");
     assert_eq!(t.root("cat /etc/app/local.conf"), "one\ntwo\n");
 }
+
+#[test]
+fn alternatives_register_select_and_remove() {
+    let t = Target::start("t");
+    t.root(
+        "for v in a b c; do printf '#!/bin/sh\\necho %s\\n' $v > /usr/local/bin/kiln-$v && chmod 755 /usr/local/bin/kiln-$v; done \
+         && update-alternatives --install /usr/local/bin/kiln-tool kiln-tool /usr/local/bin/kiln-c 5 >/dev/null",
+    );
+    let tasks = r#"
+    - alternatives: name=kiln-tool path=/usr/local/bin/kiln-a link=/usr/local/bin/kiln-tool priority=10 state=present
+    - alternatives: name=kiln-tool path=/usr/local/bin/kiln-b priority=20
+    - alternatives: name=kiln-tool path=/usr/local/bin/kiln-c state=absent
+"#;
+    converge(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/etc/alternatives /var/lib/dpkg/alternatives /usr/local/bin",
+        true,
+    );
+    assert_eq!(t.root("/usr/local/bin/kiln-tool").trim(), "b");
+    let query = t.root("update-alternatives --query kiln-tool");
+    assert!(query.contains("Status: manual"), "{query}");
+    assert!(
+        query.contains("Alternative: /usr/local/bin/kiln-a\nPriority: 10"),
+        "{query}"
+    );
+    assert!(!query.contains("kiln-c"), "{query}");
+
+    let tasks = "    - alternatives: name=kiln-tool state=auto\n";
+    converge(&t, &[("site.yml", &play(tasks))], "/etc/alternatives", true);
+    assert!(t
+        .root("update-alternatives --query kiln-tool")
+        .contains("Status: auto"));
+}

@@ -213,6 +213,7 @@ static MODULES: &[ModuleSpec] = &[
     module("sysctl", &system::sysctl::Sysctl),
     module("mount", &system::mount::Mount),
     module("modprobe", &system::modprobe::Modprobe),
+    module("alternatives", &system::alternatives::Alternatives),
     runner("set_fact", RunnerAction::SetFact),
     runner("include_vars", RunnerAction::IncludeVars).free_form(FreeForm::Target(None)),
     runner("meta", RunnerAction::Meta).free_form(FreeForm::CommandLine(&[])),

@@ -1,5 +1,6 @@
 //! System modules: facts, services, cron, accounts, host settings.
 
+pub mod alternatives;
 pub mod authorized_key;
 pub mod cron;
 pub mod export_list;
