@@ -330,3 +330,28 @@ fn alternatives_register_select_and_remove() {
         .root("update-alternatives --query kiln-tool")
         .contains("Status: auto"));
 }
+
+#[test]
+fn timezone_links_localtime_and_names_the_zone() {
+    let t = Target::start("t");
+    let tasks = r#"
+    - timezone: name=Europe/Berlin
+    - timezone: name=../../etc/passwd
+      register: bad
+      ignore_errors: yes
+    - timezone: name=Mars/Olympus_Mons
+      register: unknown
+      ignore_errors: yes
+    - assert:
+        that:
+          - bad is failed
+          - unknown is failed
+"#;
+    converge_with(&t, &[("site.yml", &play(tasks))], "/etc", true, &["--diff"]);
+    assert_eq!(
+        t.root("readlink /etc/localtime").trim(),
+        "/usr/share/zoneinfo/Europe/Berlin"
+    );
+    assert_eq!(t.root("cat /etc/timezone"), "Europe/Berlin\n");
+    assert_eq!(t.root("date +%Z -d 2026-01-15").trim(), "CET");
+}

@@ -214,6 +214,7 @@ static MODULES: &[ModuleSpec] = &[
     module("mount", &system::mount::Mount),
     module("modprobe", &system::modprobe::Modprobe),
     module("alternatives", &system::alternatives::Alternatives),
+    module("timezone", &system::timezone::Timezone),
     runner("set_fact", RunnerAction::SetFact),
     runner("include_vars", RunnerAction::IncludeVars).free_form(FreeForm::Target(None)),
     runner("meta", RunnerAction::Meta).free_form(FreeForm::CommandLine(&[])),

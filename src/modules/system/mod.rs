@@ -14,4 +14,5 @@ pub mod service_facts;
 pub mod setup;
 pub mod setup_subset;
 pub mod sysctl;
+pub mod timezone;
 pub mod user;
