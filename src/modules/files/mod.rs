@@ -1,13 +1,16 @@
 //! File modules: file, copy, template, stat, lineinfile, tempfile.
 
+pub mod assemble;
 pub mod blockinfile;
 pub mod copy;
 pub mod edit;
+pub mod fetch;
 pub mod file;
 pub mod find;
 pub mod get_url;
 pub mod lineinfile;
 pub mod replace;
+pub mod slurp;
 pub mod stat;
 pub mod tempfile;
 pub mod template;

@@ -6,6 +6,7 @@ pub mod apt;
 pub mod apt_repository;
 pub mod backend;
 pub mod deb822_repository;
+pub mod debconf;
 pub mod dnf;
 pub mod package;
 pub mod package_facts;
