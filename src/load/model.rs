@@ -85,6 +85,12 @@ pub struct Inherited {
     /// The `connection:` keyword (`ssh`, `local`); a host's `ansible_connection` overrides it.
     pub connection: Option<String>,
     pub role: Option<Arc<RoleScope>>,
+    /// `throttle:` (at most that many hosts run the task at once; 0 means no limit).
+    pub throttle: Option<Value>,
+    /// `ignore_unreachable:`: an unreachable host is counted ignored and stays in the play.
+    pub ignore_unreachable: Option<Value>,
+    /// `module_defaults:` of the play, roles, blocks and task, outermost first.
+    pub module_defaults: Vec<Value>,
     /// Variables from the `vars:` of `include_tasks`/`include_role` and loop items of an include.
     pub include_vars: Arc<VarMap>,
 }
@@ -176,6 +182,12 @@ pub struct Task {
     pub delay: Option<Value>,
     pub notify: Vec<String>,
     pub listen: Vec<String>,
+    /// `delegate_facts:`: facts the task returns belong to the delegate host.
+    pub delegate_facts: Option<Value>,
+    /// `async:` (seconds the task may run in the background) and `poll:` (seconds between
+    /// checks; 0 leaves the job running).
+    pub async_seconds: Option<Value>,
+    pub poll: Option<Value>,
     /// Keywords the task sets that kiln accepts but does not act on (warned about once).
     pub ignored_keywords: Vec<&'static str>,
     pub location: Location,

@@ -2,6 +2,7 @@
 //! strategy), handlers at the end of each section, and the recap.
 
 mod actions;
+mod async_task;
 pub mod connect;
 mod error;
 pub mod fact_cache;
@@ -464,6 +465,9 @@ impl Runner {
             delay: None,
             notify: vec![],
             listen: vec![],
+            delegate_facts: None,
+            async_seconds: None,
+            poll: None,
             ignored_keywords: vec![],
             location: ctx.play.location.clone(),
         });
