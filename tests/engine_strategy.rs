@@ -214,3 +214,77 @@ fn async_jobs_poll_fire_and_forget_and_time_out() {
     assert_eq!(t.root("ls -A /root/.ansible_async"), "");
     assert!(!t.check("pgrep -x sleep"));
 }
+
+#[test]
+fn the_free_strategy_lets_each_host_run_ahead() {
+    let a = Target::start("web1");
+    let b = Target::start("web2");
+    let site = r#"- hosts: web
+  strategy: free
+  gather_facts: no
+  tasks:
+    - name: first
+      shell: "{{ 'sleep 1.5' if inventory_hostname == 'web1' else 'true' }}"
+    - name: second
+      shell: echo {{ inventory_hostname }}-second >> {{ log }}
+      delegate_to: localhost
+    - name: third
+      shell: echo {{ inventory_hostname }}-third >> {{ log }}
+      delegate_to: localhost
+      notify: last
+  handlers:
+    - name: last
+      shell: echo {{ inventory_hostname }}-handler >> {{ log }}
+      delegate_to: localhost
+"#;
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let (_dir, run) = run_on(
+        &[&a, &b],
+        &[("site.yml", site)],
+        &["-e", &format!("log={}", log.path().display())],
+    );
+    run.assert_ok();
+    // web2 finished the list while web1 slept; handlers still wait for the end.
+    let order = std::fs::read_to_string(log.path()).unwrap();
+    let mut lines: Vec<&str> = order.lines().collect();
+    // The two handlers run together, in either order.
+    if let Some(handlers) = lines.get_mut(4..) {
+        handlers.sort();
+    }
+    assert_eq!(
+        lines,
+        [
+            "web2-second",
+            "web2-third",
+            "web1-second",
+            "web1-third",
+            "web1-handler",
+            "web2-handler"
+        ],
+        "{order}"
+    );
+    // A banner above each result whose task differs from the last one shown, as Ansible's
+    // free strategy prints them.
+    let banners: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("TASK [") || l.starts_with("RUNNING HANDLER ["))
+        .map(|l| l.split(']').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        banners,
+        [
+            "TASK [first",
+            "TASK [second",
+            "TASK [third",
+            "TASK [first",
+            "TASK [second",
+            "TASK [third",
+            "RUNNING HANDLER [last"
+        ],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.recap("web1", "changed"), 4);
+    assert_eq!(run.recap("web2", "changed"), 4);
+}

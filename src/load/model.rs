@@ -35,6 +35,8 @@ pub struct Play {
     pub serial: Vec<Value>,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
+    /// `strategy:`: lockstep (`linear`) or each host on its own (`free`).
+    pub strategy: Strategy,
     /// `force_handlers:` as written; unset follows the run's option.
     pub force_handlers: Option<bool>,
     /// pre_tasks, roles + tasks, post_tasks: handlers are flushed after each.
@@ -46,6 +48,27 @@ pub struct Play {
     /// The play's own keywords (become, environment, …), as its tasks inherit them.
     pub inherited: Inherited,
     pub location: Location,
+}
+
+/// How a play's hosts move through its tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Strategy {
+    /// Every host finishes a task before any starts the next.
+    #[default]
+    Linear,
+    /// Each host runs through the tasks as fast as it can (Ansible's `free`).
+    Free,
+}
+
+impl Strategy {
+    /// The strategy a `strategy:` name asks for: `free` and `host_pinned` let hosts run
+    /// ahead; every other (`linear`, `debug`, `mitogen_linear`, …) runs in lockstep.
+    pub fn named(name: &str) -> Self {
+        match name.rsplit('.').next().unwrap_or(name) {
+            "free" | "host_pinned" => Strategy::Free,
+            _ => Strategy::Linear,
+        }
+    }
 }
 
 /// One entry of a task list.

@@ -6,6 +6,7 @@ mod async_task;
 pub mod connect;
 mod error;
 pub mod fact_cache;
+mod free;
 mod host;
 mod invoke;
 mod items;
@@ -23,7 +24,7 @@ use minijinja::Value;
 
 use crate::error::{Error, Result};
 use crate::load::inventory::{patterns, Inventory};
-use crate::load::model::{Action, Play, Playbook, Task, VarMap};
+use crate::load::model::{Action, Play, Playbook, Strategy, Task, VarMap};
 use crate::load::Loader;
 use crate::output::{Reporter, Stats};
 use crate::template::{map_value, Scope, Templar};
@@ -100,6 +101,7 @@ pub struct RunSummary {
 }
 
 /// The state of the play being run.
+#[derive(Clone)]
 pub(crate) struct PlayCtx {
     pub play: Arc<Play>,
     pub layers: PlayLayers,
@@ -111,7 +113,7 @@ pub(crate) struct PlayCtx {
 }
 
 pub struct Runner {
-    pub shared: Shared,
+    pub shared: Arc<Shared>,
     pub(crate) hosts: IndexMap<String, HostState>,
     pub(crate) start_at: Option<String>,
     /// How many dynamic includes deep the run is (a file may include itself under a `when`).
@@ -138,7 +140,7 @@ impl Runner {
         }
         let start_at = shared.opts.start_at_task.clone();
         Ok(Self {
-            shared,
+            shared: Arc::new(shared),
             hosts,
             start_at,
             include_depth: 0,
@@ -261,7 +263,10 @@ impl Runner {
                 if ctx.end_play || ctx.end_batch {
                     break;
                 }
-                self.run_items(&mut ctx, section, &batch).await?;
+                match play.strategy {
+                    Strategy::Linear => self.run_items(&mut ctx, section, &batch).await?,
+                    Strategy::Free => self.run_free(&mut ctx, section, &batch).await?,
+                }
                 self.flush_handlers(&mut ctx).await?;
             }
             if ctx.end_play {
