@@ -1,6 +1,6 @@
 //! Task keywords that change how and where a task runs, against real targets: `throttle`,
-//! `ignore_unreachable`, `delegate_facts`, `module_defaults`, and `async`/`poll` with
-//! `async_status`.
+//! `ignore_unreachable`, `delegate_facts`, `module_defaults`, `async`/`poll` with
+//! `async_status`, `strategy: free`; and roles named as Molecule scenarios name them.
 
 mod support;
 
@@ -287,4 +287,47 @@ fn the_free_strategy_lets_each_host_run_ahead() {
     );
     assert_eq!(run.recap("web1", "changed"), 4);
     assert_eq!(run.recap("web2", "changed"), 4);
+}
+
+#[test]
+fn molecule_scenarios_find_their_role_by_relative_path_or_template() {
+    let t = Target::start("web1");
+    let converge = |role: &str| {
+        format!("- hosts: all\n  gather_facts: no\n  roles:\n    - role: \"{role}\"\n")
+    };
+    let dir = project(&[
+        ("myrole/tasks/main.yml", "- debug: {msg: role ran}\n"),
+        (
+            "myrole/molecule/default/relative.yml",
+            &converge("../../../"),
+        ),
+        (
+            "myrole/molecule/default/templated.yml",
+            &converge("{{ lookup('env', 'MOLECULE_PROJECT_DIRECTORY') }}"),
+        ),
+    ]);
+    let inv = inventory(dir.path(), "all", &[&t]);
+    let project_dir = dir.path().join("myrole").display().to_string();
+    for playbook in ["relative.yml", "templated.yml"] {
+        let run = support::run_kiln(
+            &support::kiln(),
+            dir.path(),
+            &[
+                "playbook",
+                "-i",
+                inv.to_str().unwrap(),
+                &format!("myrole/molecule/default/{playbook}"),
+            ],
+            &[
+                ("ANSIBLE_HOST_KEY_CHECKING", "false"),
+                ("MOLECULE_PROJECT_DIRECTORY", &project_dir),
+            ],
+        );
+        run.assert_ok();
+        assert!(
+            run.stdout.contains("TASK [myrole : debug]"),
+            "{playbook}:\n{}",
+            run.stdout
+        );
+    }
 }
