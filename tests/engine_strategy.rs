@@ -297,6 +297,11 @@ fn molecule_scenarios_find_their_role_by_relative_path_or_template() {
     };
     let dir = project(&[
         ("myrole/tasks/main.yml", "- debug: {msg: role ran}\n"),
+        ("myrole/tests/pre.yml", "- debug: {msg: prepared}\n"),
+        (
+            "myrole/molecule/default/prepare.yml",
+            "- hosts: all\n  gather_facts: no\n  tasks:\n    - import_tasks: \"{{ playbook_dir }}/../../tests/pre.yml\"\n",
+        ),
         (
             "myrole/molecule/default/relative.yml",
             &converge("../../../"),
@@ -308,7 +313,11 @@ fn molecule_scenarios_find_their_role_by_relative_path_or_template() {
     ]);
     let inv = inventory(dir.path(), "all", &[&t]);
     let project_dir = dir.path().join("myrole").display().to_string();
-    for playbook in ["relative.yml", "templated.yml"] {
+    for (playbook, shown) in [
+        ("relative.yml", "TASK [myrole : debug]"),
+        ("templated.yml", "TASK [myrole : debug]"),
+        ("prepare.yml", "\"msg\": \"prepared\""),
+    ] {
         let run = support::run_kiln(
             &support::kiln(),
             dir.path(),
@@ -324,10 +333,6 @@ fn molecule_scenarios_find_their_role_by_relative_path_or_template() {
             ],
         );
         run.assert_ok();
-        assert!(
-            run.stdout.contains("TASK [myrole : debug]"),
-            "{playbook}:\n{}",
-            run.stdout
-        );
+        assert!(run.stdout.contains(shown), "{playbook}:\n{}", run.stdout);
     }
 }

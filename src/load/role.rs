@@ -128,28 +128,6 @@ impl Loader {
         paths.iter().map(|p| lexically_normal(p)).collect()
     }
 
-    /// A templated role name (`role: "{{ lookup('env', 'MOLECULE_PROJECT_DIRECTORY') }}"`),
-    /// rendered when it is loaded, as Ansible does: lookups and `playbook_dir` are available,
-    /// host variables are not.
-    fn render_role_name(&self, name: &str, doc: &Document, at: &Node) -> Result<String> {
-        let mut vars = VarMap::new();
-        vars.insert(
-            "playbook_dir".into(),
-            minijinja::Value::from(self.playbook_dir.display().to_string()),
-        );
-        let templar = crate::template::Templar::new();
-        let scope = crate::template::Scope::new(templar.clone(), vec![Arc::new(vars)]);
-        templar
-            .render_str(name, &scope)
-            .map(|v| v.to_string().trim().to_string())
-            .map_err(|e| {
-                Error::invalid(
-                    doc.location(at),
-                    format!("in the role name '{name}': {}", e.message),
-                )
-            })
-    }
-
     pub fn find_role(&self, name: &str) -> Option<PathBuf> {
         self.role_search_paths(name)
             .into_iter()
@@ -167,7 +145,7 @@ impl Loader {
         let templated;
         let request = if request.name.contains("{{") {
             templated = RoleRequest {
-                name: self.render_role_name(&request.name, doc, at)?,
+                name: self.render_at_load(&request.name, inherited, doc, at)?,
                 ..request.clone()
             };
             &templated
