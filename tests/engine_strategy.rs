@@ -336,3 +336,11 @@ fn molecule_scenarios_find_their_role_by_relative_path_or_template() {
         assert!(run.stdout.contains(shown), "{playbook}:\n{}", run.stdout);
     }
 }
+
+#[test]
+fn the_inventorys_ansible_user_wins_over_remote_user() {
+    let t = Target::start("web1");
+    let site = "- hosts: web\n  remote_user: vagrant\n  gather_facts: no\n  tasks:\n    - command: id -un\n      register: who\n      remote_user: nobody\n    - assert:\n        that: who.stdout == 'kiln'\n";
+    let (_dir, run) = run_on(&[&t], &[("site.yml", site)], &[]);
+    run.assert_ok();
+}

@@ -311,14 +311,19 @@ impl TaskRun<'_> {
             .unwrap_or_else(|_| text.to_string())
     }
 
+    /// The login user: a variable (`ansible_user`, from the inventory say) wins over the
+    /// `remote_user` keyword, as every variable wins over playbook keywords in Ansible.
     fn login_user(&self, scope: &Scope) -> String {
-        self.task
-            .inherited
-            .remote_user
-            .as_deref()
-            .map(|u| self.render_text(scope, u))
-            .or_else(|| scope.text("ansible_user"))
+        scope
+            .text("ansible_user")
             .or_else(|| scope.text("ansible_ssh_user"))
+            .or_else(|| {
+                self.task
+                    .inherited
+                    .remote_user
+                    .as_deref()
+                    .map(|u| self.render_text(scope, u))
+            })
             .or_else(|| self.shared.opts.connection.remote_user.clone())
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "root".into())
