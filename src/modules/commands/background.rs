@@ -36,12 +36,13 @@ pub fn results_file(jid: &str) -> String {
 
 /// The script that starts `command` detached (its own session, so a timeout stops all of it)
 /// and returns at once; the command reads what this script gets on stdin. `timeout` kills it
-/// after `seconds`, as Ansible's async wrapper does.
+/// after `seconds`, as Ansible's async wrapper does; `--foreground` keeps it in the job's
+/// process group, so [`kill`] stops the job's shell, `timeout` and the command at once.
 pub fn launch_script(jid: &str, command: &str, seconds: u64) -> String {
     let job = job_dir(jid);
     let stamp = "date '+%Y-%m-%d %H:%M:%S.%6N'";
     let body = format!(
-        "cd \"$1\" && {{ timeout -s KILL {seconds} sh -c {cmd} <stdin >stdout 2>stderr; echo $? >rc.new; {stamp} >end; mv rc.new rc; }}",
+        "cd \"$1\" && {{ timeout --foreground -s KILL {seconds} sh -c {cmd} <stdin >stdout 2>stderr; echo $? >rc.new; {stamp} >end; mv rc.new rc; }}",
         cmd = quote(command)
     );
     format!(
@@ -118,7 +119,7 @@ pub async fn probe(conn: &dyn Connection, jid: &str) -> Result<JobState, Connect
 pub async fn kill(conn: &dyn Connection, jid: &str) -> Result<(), ConnectionError> {
     let job = job_dir(jid);
     conn.exec(
-        &format!("read k_p <{job}/pid 2>/dev/null && kill -KILL -- -\"$k_p\" 2>/dev/null; true"),
+        &format!("read k_p <{job}/pid 2>/dev/null && kill -s KILL -- \"-$k_p\" 2>/dev/null; true"),
         None,
     )
     .await?;
