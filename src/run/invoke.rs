@@ -13,7 +13,7 @@ use super::connect::Target;
 use super::error::TaskError;
 use super::host::{failed_result, render_flag, unreachable, TaskRun};
 use super::vars::{search_paths, OMIT};
-use crate::connection::SharedConnection;
+use crate::connection::{ConnectionError, Password, SharedConnection};
 use crate::load::model::Action;
 use crate::modules::registry::{self, Kind, ModuleSpec, RunnerAction};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
@@ -71,6 +71,7 @@ impl TaskRun<'_> {
         let conn: SharedConnection = if needs_connection {
             match self.connection(scope, escalation.as_ref()).await {
                 Ok(c) => c,
+                Err(TaskError::Connection(ConnectionError::Become(e))) => return failed_result(e),
                 Err(e) => return unreachable(e.to_string()),
             }
         } else {
@@ -301,6 +302,21 @@ impl TaskRun<'_> {
         Some((method, user))
     }
 
+    /// The password for `method`: the host's `ansible_become_password` (or its older names),
+    /// else the one `-K` asked for.
+    fn become_password(&self, scope: &Scope, method: &str) -> Option<Password> {
+        let older = match method {
+            "sudo" => "ansible_sudo_pass",
+            "su" => "ansible_su_pass",
+            _ => "ansible_become_pass",
+        };
+        ["ansible_become_password", "ansible_become_pass", older]
+            .iter()
+            .find_map(|name| scope.text(name))
+            .map(Password)
+            .or_else(|| self.shared.opts.connection.become_password.clone())
+    }
+
     /// A templated keyword value; a template error leaves the text as written (the command
     /// then fails and shows it).
     fn render_text(&self, scope: &Scope, text: &str) -> String {
@@ -314,6 +330,14 @@ impl TaskRun<'_> {
     /// The login user: a variable (`ansible_user`, from the inventory say) wins over the
     /// `remote_user` keyword, as every variable wins over playbook keywords in Ansible.
     fn login_user(&self, scope: &Scope) -> String {
+        self.named_login_user(scope)
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".into())
+    }
+
+    /// The login user the host's variables, the task or the command line name (without one,
+    /// ssh_config's `User` applies).
+    fn named_login_user(&self, scope: &Scope) -> Option<String> {
         scope
             .text("ansible_user")
             .or_else(|| scope.text("ansible_ssh_user"))
@@ -325,8 +349,6 @@ impl TaskRun<'_> {
                     .map(|u| self.render_text(scope, u))
             })
             .or_else(|| self.shared.opts.connection.remote_user.clone())
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "root".into())
     }
 
     async fn connection(
@@ -353,7 +375,7 @@ impl TaskRun<'_> {
                             &self.shared.opts.connection,
                             d,
                             &delegate_scope,
-                            &self.login_user(&delegate_scope),
+                            self.named_login_user(&delegate_scope).as_deref(),
                             self.task.inherited.connection.as_deref(),
                         )?,
                     )
@@ -365,7 +387,7 @@ impl TaskRun<'_> {
                     &self.shared.opts.connection,
                     self.host,
                     scope,
-                    &self.login_user(scope),
+                    self.named_login_user(scope).as_deref(),
                     self.task.inherited.connection.as_deref(),
                 )?,
             ),
@@ -390,7 +412,7 @@ impl TaskRun<'_> {
                 let message = format!("ESTABLISH SSH CONNECTION FOR USER: {}", ssh.user);
                 reporter.verbose(3, Some(&ssh.host), &message);
                 let message = format!(
-                    "SSH: russh to {}:{} as {}, keys: {}",
+                    "SSH: russh to {}:{} as {}, keys: {}{}",
                     ssh.host,
                     ssh.port,
                     ssh.user,
@@ -398,7 +420,11 @@ impl TaskRun<'_> {
                         "none".into()
                     } else {
                         keys.join(", ")
-                    }
+                    },
+                    ssh.proxy
+                        .as_ref()
+                        .map(|proxy| format!(", through {proxy}"))
+                        .unwrap_or_default()
                 );
                 reporter.verbose(3, Some(&ssh.host), &message);
             }
@@ -407,7 +433,12 @@ impl TaskRun<'_> {
         // need one only to change user.
         match (&target, escalation) {
             (Target::Local, None) => pool.get(&name, &target, timeout).await,
-            (_, escalation) => pool.session(&name, &target, timeout, escalation).await,
+            (_, escalation) => {
+                let password =
+                    escalation.and_then(|(method, _)| self.become_password(scope, method));
+                pool.session(&name, &target, timeout, escalation, password.as_ref())
+                    .await
+            }
         }
         .map_err(TaskError::from)
     }
