@@ -3,21 +3,7 @@
 
 mod support;
 
-use support::{inventory, playbook, project, Target};
-
-fn run_on(
-    targets: &[&Target],
-    files: &[(&str, &str)],
-    args: &[&str],
-) -> (tempfile::TempDir, support::Run) {
-    let dir = project(files);
-    let inv = inventory(dir.path(), "web", targets);
-    let mut all = vec!["-i", inv.to_str().unwrap()];
-    all.extend_from_slice(args);
-    all.push("site.yml");
-    let run = playbook(dir.path(), &all);
-    (dir, run)
-}
+use support::{inventory, playbook, project, run_on, Target};
 
 #[test]
 fn variable_precedence_follows_ansible() {

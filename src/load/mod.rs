@@ -64,6 +64,33 @@ impl Loader {
         }
     }
 
+    /// A templated role name or static import path (Molecule's `role: "{{ lookup('env',
+    /// 'MOLECULE_PROJECT_DIRECTORY') }}"`, `import_tasks: "{{ playbook_dir }}/x.yml"`), rendered
+    /// while loading as Ansible does: lookups, `playbook_dir` and the play's and blocks' `vars`
+    /// are available, host variables are not.
+    pub(crate) fn render_at_load(
+        &self,
+        text: &str,
+        inherited: &model::Inherited,
+        doc: &yaml::Document,
+        at: &yaml::Node,
+    ) -> Result<String> {
+        let mut vars = VarMap::new();
+        vars.insert(
+            "playbook_dir".into(),
+            minijinja::Value::from(self.playbook_dir.display().to_string()),
+        );
+        let templar = crate::template::Templar::new();
+        let scope = crate::template::Scope::new(
+            templar.clone(),
+            vec![Arc::new(vars), inherited.vars.clone()],
+        );
+        templar
+            .render_str(text, &scope)
+            .map(|v| v.to_string().trim().to_string())
+            .map_err(|e| Error::invalid(doc.location(at), format!("in '{text}': {}", e.message)))
+    }
+
     /// Handlers gathered by `include_role` at run time.
     pub fn take_handlers(&mut self) -> Vec<Arc<Task>> {
         std::mem::take(&mut self.handlers)

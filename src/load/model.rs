@@ -36,6 +36,8 @@ pub struct Play {
     pub serial: Vec<Value>,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
+    /// `strategy:`: lockstep (`linear`) or each host on its own (`free`).
+    pub strategy: Strategy,
     /// `force_handlers:` as written; unset follows the run's option.
     pub force_handlers: Option<bool>,
     /// pre_tasks, roles + tasks, post_tasks: handlers are flushed after each.
@@ -47,6 +49,27 @@ pub struct Play {
     /// The play's own keywords (become, environment, …), as its tasks inherit them.
     pub inherited: Inherited,
     pub location: Location,
+}
+
+/// How a play's hosts move through its tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Strategy {
+    /// Every host finishes a task before any starts the next.
+    #[default]
+    Linear,
+    /// Each host runs through the tasks as fast as it can (Ansible's `free`).
+    Free,
+}
+
+impl Strategy {
+    /// The strategy a `strategy:` name asks for: `free` and `host_pinned` let hosts run
+    /// ahead; every other (`linear`, `debug`, `mitogen_linear`, …) runs in lockstep.
+    pub fn named(name: &str) -> Self {
+        match name.rsplit('.').next().unwrap_or(name) {
+            "free" | "host_pinned" => Strategy::Free,
+            _ => Strategy::Linear,
+        }
+    }
 }
 
 /// One entry of a task list.
@@ -86,6 +109,12 @@ pub struct Inherited {
     /// The `connection:` keyword (`ssh`, `local`); a host's `ansible_connection` overrides it.
     pub connection: Option<String>,
     pub role: Option<Arc<RoleScope>>,
+    /// `throttle:` (at most that many hosts run the task at once; 0 means no limit).
+    pub throttle: Option<Value>,
+    /// `ignore_unreachable:`: an unreachable host is counted ignored and stays in the play.
+    pub ignore_unreachable: Option<Value>,
+    /// `module_defaults:` of the play, roles, blocks and task, outermost first.
+    pub module_defaults: Vec<Value>,
     /// Variables from the `vars:` of `include_tasks`/`include_role` and loop items of an include.
     pub include_vars: Arc<VarMap>,
     /// Where a module kiln runs through Python is found: the `collections:` keyword in
@@ -184,6 +213,12 @@ pub struct Task {
     pub delay: Option<Value>,
     pub notify: Vec<String>,
     pub listen: Vec<String>,
+    /// `delegate_facts:`: facts the task returns belong to the delegate host.
+    pub delegate_facts: Option<Value>,
+    /// `async:` (seconds the task may run in the background) and `poll:` (seconds between
+    /// checks; 0 leaves the job running).
+    pub async_seconds: Option<Value>,
+    pub poll: Option<Value>,
     /// Keywords the task sets that kiln accepts but does not act on (warned about once).
     pub ignored_keywords: Vec<&'static str>,
     pub location: Location,

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::model::{Inherited, Play, Playbook, TaskItem};
+use super::model::{Inherited, Play, Playbook, Strategy, TaskItem};
 use super::role::RoleRequest;
 use super::task::{apply_common_keywords, bool_of, string_or_list, strings, var_map};
 use super::yaml::{load_file, Document, Node, NodeKind};
@@ -240,6 +240,11 @@ impl Loader {
             inherited: inherited.clone(),
             max_fail_percentage,
             force_handlers,
+            strategy: map
+                .get("strategy")
+                .and_then(Node::as_str)
+                .map(Strategy::named)
+                .unwrap_or_default(),
             sections: vec![pre_tasks, main, post_tasks],
             handlers,
             roles: self.take_role_scopes(),

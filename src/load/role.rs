@@ -116,6 +116,9 @@ impl RoleRequest {
 
 impl Loader {
     /// Every directory a role named `name` is looked for in, in order.
+    /// Each is normalised as Ansible's `unfrackpath` does, before it is looked at: `..` takes
+    /// away the component before it even when that does not exist, so Molecule's
+    /// `roles: [../../../]` finds the role from `molecule/default/roles/`.
     pub fn role_search_paths(&self, name: &str) -> Vec<PathBuf> {
         let mut paths = vec![self.playbook_dir.join("roles").join(name)];
         paths.extend(self.roles_path.iter().map(|p| p.join(name)));
@@ -123,7 +126,7 @@ impl Loader {
         if Path::new(name).is_absolute() {
             paths.insert(0, PathBuf::from(name));
         }
-        paths
+        paths.iter().map(|p| lexically_normal(p)).collect()
     }
 
     pub fn find_role(&self, name: &str) -> Option<PathBuf> {
@@ -141,6 +144,16 @@ impl Loader {
         doc: &Document,
         at: &Node,
     ) -> Result<Vec<TaskItem>> {
+        let templated;
+        let request = if request.name.contains("{{") {
+            templated = RoleRequest {
+                name: self.render_at_load(&request.name, inherited, doc, at)?,
+                ..request.clone()
+            };
+            &templated
+        } else {
+            request
+        };
         let path = self.find_role(&request.name).ok_or_else(|| {
             let searched: Vec<String> = self.role_search_paths(&request.name).iter().map(|p| p.display().to_string()).collect();
             Error::invalid(
@@ -284,4 +297,41 @@ pub fn find_main(dir: &Path, name: &str) -> Option<PathBuf> {
         name.to_string(),
     ];
     candidates.iter().map(|c| dir.join(c)).find(|p| p.exists())
+}
+
+/// `path` with `.` and `..` resolved on its text (Python's `os.path.normpath`).
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_role_climbs_from_the_playbooks_roles_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let project = dir.path().join("ansible-timezone");
+        let scenario = project.join("molecule/default");
+        std::fs::create_dir_all(&scenario).expect("mkdir");
+        let loader = Loader::new(scenario, vec![]);
+        assert_eq!(loader.find_role("../../../"), Some(project));
+        assert_eq!(
+            lexically_normal(Path::new("/a/b/roles/../../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
+    }
 }

@@ -61,17 +61,7 @@ pub const TASK_KEYWORDS: &[&str] = &[
 
 /// Task keywords kiln accepts (so content using them loads) but does not act on yet; a run
 /// warns once about each one a task uses.
-pub const IGNORED_KEYWORDS: &[&str] = &[
-    "async",
-    "poll",
-    "throttle",
-    "ignore_unreachable",
-    "become_flags",
-    "become_exe",
-    "debugger",
-    "module_defaults",
-    "delegate_facts",
-];
+pub const IGNORED_KEYWORDS: &[&str] = &["become_flags", "become_exe", "debugger"];
 
 /// A string or list of strings (for `when`, `tags`, `notify`, …), as values.
 pub fn string_or_list(doc: &Document, node: &Node, what: &str) -> Result<Vec<Value>> {
@@ -179,6 +169,9 @@ pub fn apply_common_keywords(
             "delegate_to" => out.delegate_to = Some(value.to_value()),
             "run_once" => out.run_once = Some(bool_of(doc, value, key)?),
             "any_errors_fatal" => out.any_errors_fatal = Some(bool_of(doc, value, key)?),
+            "throttle" => out.throttle = Some(value.to_value()),
+            "ignore_unreachable" => out.ignore_unreachable = Some(value.to_value()),
+            "module_defaults" if !value.is_null() => out.module_defaults.push(value.to_value()),
             _ => {}
         }
     }
@@ -516,6 +509,9 @@ pub fn parse_task(doc: &Document, map: &Node, inherited: &Inherited) -> Result<T
             .map(|n| strings(doc, n, "listen"))
             .transpose()?
             .unwrap_or_default(),
+        delegate_facts: map.get("delegate_facts").map(Node::to_value),
+        async_seconds: map.get("async").map(Node::to_value),
+        poll: map.get("poll").map(Node::to_value),
         ignored_keywords: IGNORED_KEYWORDS
             .iter()
             .copied()

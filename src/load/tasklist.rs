@@ -131,6 +131,13 @@ impl Loader {
                     .ok_or_else(|| {
                         Error::invalid(doc.location(target), "'import_tasks' needs a file name")
                     })?;
+                let rendered;
+                let file = if file.contains("{{") {
+                    rendered = self.render_at_load(file, &inherited, doc, target)?;
+                    rendered.as_str()
+                } else {
+                    file
+                };
                 let path = self.resolve_task_file(file, dir, &inherited);
                 if !path.is_file() {
                     return Err(Error::invalid(

@@ -141,6 +141,7 @@ static MODULES: &[ModuleSpec] = &[
         .free_form(FreeForm::CommandLine(COMMAND_OPTIONS)),
     module("shell", &commands::command::Command { shell: true })
         .free_form(FreeForm::CommandLine(COMMAND_OPTIONS)),
+    module("async_status", &commands::async_status::AsyncStatus),
     module("raw", &commands::raw::Raw).free_form(FreeForm::CommandLine(&["executable"])),
     module("script", &commands::script::Script).free_form(FreeForm::CommandLine(&[
         "creates",
@@ -228,7 +229,6 @@ static MODULES: &[ModuleSpec] = &[
     missing("add_host"),
     missing("apt_key"),
     module("assemble", &files::assemble::Assemble),
-    missing("async_status"),
     module("debconf", &packages::debconf::Debconf),
     missing("dpkg_selections"),
     missing("expect"),

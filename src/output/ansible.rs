@@ -14,6 +14,9 @@ pub struct AnsibleText {
     out: Mutex<Box<dyn Write + Send>>,
     /// A task banner held back until the task shows a result (when results are filtered).
     pending_banner: Mutex<Option<String>>,
+    /// Banners above results (`Reporter::banners_per_result`): the task of the last banner
+    /// shown, while on.
+    per_result: Mutex<Option<Option<String>>>,
 }
 
 /// How the text looks beyond its verbosity.
@@ -61,6 +64,7 @@ impl AnsibleText {
             options,
             out: Mutex::new(out),
             pending_banner: Mutex::new(None),
+            per_result: Mutex::new(None),
         }
     }
 
@@ -195,7 +199,16 @@ impl Reporter for AnsibleText {
         self.print(&banner(&format!("PLAY [{name}]")));
     }
 
+    fn banners_per_result(&self, on: bool) {
+        if let Ok(mut per_result) = self.per_result.lock() {
+            *per_result = on.then_some(None);
+        }
+    }
+
     fn task_start(&self, name: &str, handler: bool) {
+        if self.per_result.lock().is_ok_and(|p| p.is_some()) {
+            return;
+        }
         let kind = if handler { "RUNNING HANDLER" } else { "TASK" };
         let text = banner(&format!("{kind} [{name}]"));
         if self.options.show_skipped && self.options.show_ok {
@@ -217,6 +230,14 @@ impl Reporter for AnsibleText {
         }
         if let Some(text) = self.pending_banner.lock().ok().and_then(|mut p| p.take()) {
             self.print(&text);
+        }
+        if let Ok(mut per_result) = self.per_result.lock() {
+            if let Some(last) = per_result.as_mut() {
+                if last.as_deref() != Some(e.task) {
+                    self.print(&banner(&format!("TASK [{}]", e.task)));
+                    *last = Some(e.task.to_string());
+                }
+            }
         }
         let host = match e.delegated_to {
             Some(d) if d != e.host => format!("[{} -> {d}]", e.host),

@@ -76,6 +76,10 @@ pub trait Reporter: Send + Sync {
     fn playbook_start(&self, _path: &str) {}
     fn play_start(&self, name: &str);
     fn task_start(&self, name: &str, handler: bool);
+    /// While on (hosts running tasks independently, the `free` strategy), a task's banner
+    /// shows above each result whose task differs from the last banner, as Ansible prints
+    /// it, rather than when the task starts.
+    fn banners_per_result(&self, _on: bool) {}
     /// Where the task just started was written (after `task_start`, whatever the verbosity).
     fn task_location(&self, _location: &crate::error::Location) {}
     /// One host's result for a task or a loop item; also a loop's summary line after its
@@ -105,6 +109,9 @@ impl Reporter for Fanout {
     }
     fn task_start(&self, name: &str, handler: bool) {
         self.0.iter().for_each(|r| r.task_start(name, handler));
+    }
+    fn banners_per_result(&self, on: bool) {
+        self.0.iter().for_each(|r| r.banners_per_result(on));
     }
     fn task_location(&self, location: &crate::error::Location) {
         self.0.iter().for_each(|r| r.task_location(location));

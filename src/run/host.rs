@@ -25,6 +25,8 @@ pub struct HostOutcome {
     pub ignored: bool,
     pub register: Option<(String, Value)>,
     pub facts: Option<VarMap>,
+    /// Facts that belong to another host (`delegate_facts` on a delegated task), by host.
+    pub delegated_facts: Vec<(String, VarMap)>,
     pub set_vars: Vec<SetVars>,
     pub notify: bool,
     /// The task changed something, also when it then failed (an ignored failure counts).
@@ -39,6 +41,8 @@ struct ItemRun {
     outcome: ModuleResult,
     set_vars: Option<SetVars>,
     ignored: bool,
+    /// The delegate that owns the facts this run returned (`delegate_facts`).
+    facts_owner: Option<String>,
 }
 
 fn result_map(r: &ModuleResult, set_vars: Option<&SetVars>) -> IndexMap<String, Value> {
@@ -99,6 +103,16 @@ fn item_label(task: &Task, scope: &Scope, item: &Value) -> String {
     crate::output::item_label(item)
 }
 
+/// How one result is shown: its loop label, the delegate, diffs and flags.
+struct Shown<'a> {
+    label: Option<String>,
+    delegated: Option<String>,
+    diffs: &'a [crate::modules::Diff],
+    ignored: bool,
+    is_debug: bool,
+    no_log: bool,
+}
+
 pub struct TaskRun<'a> {
     pub shared: &'a Shared,
     pub play: &'a PlayLayers,
@@ -116,7 +130,8 @@ impl TaskRun<'_> {
             task_layers(self.play, self.host, self.state, self.task, self.hostvars),
         );
         let Some(spec) = &self.task.loop_spec else {
-            let run = self.run_item(&scope, None).await;
+            let mut run = self.run_item(&scope, None).await;
+            run.facts_owner = self.facts_owner(&scope);
             self.report(&run, None, &scope);
             return self.outcome(vec![run], false);
         };
@@ -162,6 +177,7 @@ impl TaskRun<'_> {
             }
             let item_scope = scope.with_layer(Arc::new(layer));
             let mut run = self.run_item(&item_scope, Some(&item)).await;
+            run.facts_owner = self.facts_owner(&item_scope);
             run.result.insert(spec.loop_var.clone(), item.clone());
             run.result.insert(
                 "ansible_loop_var".into(),
@@ -188,6 +204,10 @@ impl TaskRun<'_> {
         let status = if runs.is_empty() {
             Status::Skipped
         } else if any(Status::Unreachable) {
+            out.ignored = runs
+                .iter()
+                .filter(|r| r.status == Status::Unreachable)
+                .all(|r| r.ignored);
             Status::Unreachable
         } else if runs
             .iter()
@@ -208,10 +228,15 @@ impl TaskRun<'_> {
         out.notify = status == Status::Changed;
         out.changed = runs.iter().any(|r| r.outcome.changed);
         for run in &runs {
-            if let Some(facts) = &run.outcome.facts {
-                out.facts
+            match (&run.outcome.facts, &run.facts_owner) {
+                (Some(facts), Some(owner)) => {
+                    out.delegated_facts.push((owner.clone(), facts.clone()))
+                }
+                (Some(facts), None) => out
+                    .facts
                     .get_or_insert_with(VarMap::new)
-                    .extend(facts.clone());
+                    .extend(facts.clone()),
+                (None, _) => {}
             }
             if let Some(set) = &run.set_vars {
                 out.set_vars.push(set.clone());
@@ -260,7 +285,21 @@ impl TaskRun<'_> {
                 ("changed".to_string(), Value::from(any(Status::Changed))),
                 ("msg".to_string(), Value::from("One or more items failed")),
             ]);
-            self.emit_with(Status::Failed, &summary, None, &[], false, false, false);
+            let delegated = self
+                .task
+                .inherited
+                .delegate_to
+                .as_ref()
+                .map(|d| d.to_string());
+            let shown = Shown {
+                label: None,
+                delegated,
+                diffs: &[],
+                ignored: false,
+                is_debug: false,
+                no_log: false,
+            };
+            self.emit_with(Status::Failed, &summary, shown);
         }
         out
     }
@@ -280,15 +319,22 @@ impl TaskRun<'_> {
         } else {
             (label, &run.outcome.diffs)
         };
-        self.emit_with(
-            run.status,
-            &run.result,
+        // The delegate as this host (and item) names it.
+        let delegated = self.task.inherited.delegate_to.as_ref().map(|d| {
+            scope
+                .templar()
+                .render_value(d, scope)
+                .map_or_else(|_| d.to_string(), |v| v.to_string())
+        });
+        let shown = Shown {
             label,
+            delegated,
             diffs,
-            run.ignored,
+            ignored: run.ignored,
             is_debug,
             no_log,
-        );
+        };
+        self.emit_with(run.status, &run.result, shown);
         // Warnings a module returned (Python modules' `warnings`), shown as Ansible does.
         let warnings = run.result.get("warnings");
         if let Some(warnings) = warnings.filter(|w| !no_log && w.kind() == ValueKind::Seq) {
@@ -298,35 +344,27 @@ impl TaskRun<'_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn emit_with(
-        &self,
-        status: Status,
-        result: &IndexMap<String, Value>,
-        label: Option<String>,
-        diffs: &[crate::modules::Diff],
-        ignored: bool,
-        is_debug: bool,
-        no_log: bool,
-    ) {
+    fn emit_with(&self, status: Status, result: &IndexMap<String, Value>, shown: Shown<'_>) {
+        let Shown {
+            label,
+            delegated,
+            diffs,
+            ignored,
+            is_debug,
+            no_log,
+        } = shown;
         // `failed: false` is registered but, as in Ansible's callbacks, never shown.
-        let shown;
+        let visible;
         let result = if result.get("failed").is_some_and(|f| !f.is_true()) {
-            shown = {
+            visible = {
                 let mut copy = result.clone();
                 copy.shift_remove("failed");
                 copy
             };
-            &shown
+            &visible
         } else {
             result
         };
-        let delegated = self
-            .task
-            .inherited
-            .delegate_to
-            .as_ref()
-            .map(|d| d.to_string());
         self.shared.reporter.host_result(&HostEvent {
             host: self.host,
             task: self.display_name,
@@ -373,6 +411,7 @@ impl TaskRun<'_> {
                         outcome: skipped,
                         set_vars: None,
                         ignored: false,
+                        facts_owner: None,
                     });
                 }
                 Err(e) => {
@@ -454,6 +493,21 @@ impl TaskRun<'_> {
             ));
             tokio::time::sleep(Duration::from_secs(delay.max(0) as u64)).await;
         }
+    }
+
+    /// The host that receives the facts of a delegated task with `delegate_facts: true`
+    /// (`None`: they stay with the host the task ran for).
+    fn facts_owner(&self, scope: &Scope) -> Option<String> {
+        let delegate = self.task.inherited.delegate_to.as_ref()?;
+        if !render_flag(scope, &self.task.delegate_facts, false).unwrap_or(false) {
+            return None;
+        }
+        let name = scope
+            .templar()
+            .render_value(delegate, scope)
+            .ok()?
+            .to_string();
+        (name != self.host).then_some(name)
     }
 
     fn with_registered(&self, scope: &Scope, result: &IndexMap<String, Value>) -> Scope {
@@ -540,13 +594,20 @@ impl TaskRun<'_> {
         } else {
             Status::Ok
         };
-        let ignored = status == Status::Failed && self.ignore_errors(scope);
+        let ignored = match status {
+            Status::Failed => self.ignore_errors(scope),
+            Status::Unreachable => {
+                render_flag(scope, &self.task.inherited.ignore_unreachable, false).unwrap_or(false)
+            }
+            _ => false,
+        };
         ItemRun {
             status,
             result,
             outcome,
             set_vars,
             ignored,
+            facts_owner: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use minijinja::value::ValueKind;
 use minijinja::Value;
 
 use super::actions::ActionResult;
+use super::async_task::{AsyncJob, AsyncSpec};
 use super::connect::Target;
 use super::error::TaskError;
 use super::host::{failed_result, render_flag, unreachable, TaskRun};
@@ -56,6 +57,10 @@ impl TaskRun<'_> {
                 return failed_result(format!("the module name '{name}' is still a template"))
                     .into()
             }
+        };
+        let args = match self.with_module_defaults(scope, spec, args) {
+            Ok(args) => args,
+            Err(e) => return failed_result(e.to_string()).into(),
         };
         match spec.kind {
             Kind::Native(module) => self.run_module(scope, spec, module, &args).await.into(),
@@ -129,10 +134,19 @@ impl TaskRun<'_> {
             Ok(v) => v,
             Err(e) => return failed_result(e.to_string()),
         };
+        let job = match self.async_spec(scope) {
+            Ok(spec) => spec
+                .filter(|_| needs_connection && !check_mode)
+                .map(|spec| AsyncJob::new(conn.clone(), spec)),
+            Err(e) => return failed_result(e),
+        };
         let search = search_paths(self.task, self.play);
         let ctx = ModuleCtx {
             host: self.host,
-            conn: conn.as_ref(),
+            conn: match &job {
+                Some(job) => job,
+                None => conn.as_ref(),
+            },
             check_mode,
             diff: self.task.inherited.diff.unwrap_or(self.shared.opts.diff),
             environment,
@@ -146,12 +160,28 @@ impl TaskRun<'_> {
                 crate::modules::python::run(&ctx, name, search, args, no_log).await
             }
         };
-        match outcome {
+        let result = match outcome {
             Ok(result) => result,
-            Err(ModuleError::Unreachable(e)) => unreachable(e.to_string()),
+            Err(ModuleError::Unreachable(e)) => return unreachable(e.to_string()),
             Err(ModuleError::FailedWith(result)) => *result,
             Err(e) => failed_result(e.to_string()),
+        };
+        match &job {
+            Some(job) => job.finish(result).await,
+            None => result,
         }
+    }
+
+    /// The task's `async`/`poll`, rendered for this host.
+    fn async_spec(&self, scope: &Scope) -> Result<Option<AsyncSpec>, String> {
+        let render = |value: &Option<Value>| -> Result<Option<Value>, String> {
+            value
+                .as_ref()
+                .map(|v| scope.templar().render_value(v, scope))
+                .transpose()
+                .map_err(|e| e.to_string())
+        };
+        super::async_task::spec(render(&self.task.async_seconds)?, render(&self.task.poll)?)
     }
 
     /// `set_fact`, `include_vars` and `meta`; includes are expanded by the lockstep loop and
@@ -225,6 +255,53 @@ impl TaskRun<'_> {
             map.insert(key.to_string(), value);
         }
         Ok(crate::template::map_value(map))
+    }
+
+    /// The task's arguments over the `module_defaults` that name its module (by short name,
+    /// FQCN or alias; inner scopes over outer ones). `group/...` keys name collections'
+    /// action groups: ansible.builtin defines none, so they apply to none of kiln's modules.
+    fn with_module_defaults(
+        &self,
+        scope: &Scope,
+        spec: &'static ModuleSpec,
+        args: Value,
+    ) -> Result<Value, TaskError> {
+        if self.task.inherited.module_defaults.is_empty() {
+            return Ok(args);
+        }
+        let mut merged: IndexMap<String, Value> = IndexMap::new();
+        for layer in &self.task.inherited.module_defaults {
+            let rendered = scope
+                .templar()
+                .render_value(layer, scope)
+                .map_err(|source| self.template_error(source))?;
+            // The old form is a list of mappings.
+            let mappings: Vec<Value> = match rendered.kind() {
+                ValueKind::Seq => rendered.try_iter().into_iter().flatten().collect(),
+                _ => vec![rendered],
+            };
+            for mapping in mappings {
+                for key in mapping.try_iter().into_iter().flatten() {
+                    let Some(name) = key.as_str() else { continue };
+                    if name.starts_with("group/")
+                        || !registry::resolve(name).is_some_and(|s| std::ptr::eq(s, spec))
+                    {
+                        continue;
+                    }
+                    let defaults = mapping.get_item(&key).unwrap_or_default();
+                    for option in defaults.try_iter().into_iter().flatten() {
+                        let value = defaults.get_item(&option).unwrap_or_default();
+                        if value.as_str() != Some(OMIT) {
+                            merged.insert(option.to_string(), value);
+                        }
+                    }
+                }
+            }
+        }
+        for key in args.try_iter().into_iter().flatten() {
+            merged.insert(key.to_string(), args.get_item(&key).unwrap_or_default());
+        }
+        Ok(crate::template::map_value(merged))
     }
 
     fn environment(&self, scope: &Scope) -> Result<Vec<(String, String)>, TaskError> {
@@ -305,22 +382,27 @@ impl TaskRun<'_> {
             .unwrap_or_else(|_| text.to_string())
     }
 
+    /// The login user: a variable (`ansible_user`, from the inventory say) wins over the
+    /// `remote_user` keyword, as every variable wins over playbook keywords in Ansible.
     fn login_user(&self, scope: &Scope) -> String {
         self.named_login_user(scope)
             .or_else(|| std::env::var("USER").ok())
             .unwrap_or_else(|| "root".into())
     }
 
-    /// The login user the task, the host's variables or the command line name (without one,
+    /// The login user the host's variables, the task or the command line name (without one,
     /// ssh_config's `User` applies).
     fn named_login_user(&self, scope: &Scope) -> Option<String> {
-        self.task
-            .inherited
-            .remote_user
-            .as_deref()
-            .map(|u| self.render_text(scope, u))
-            .or_else(|| scope.text("ansible_user"))
+        scope
+            .text("ansible_user")
             .or_else(|| scope.text("ansible_ssh_user"))
+            .or_else(|| {
+                self.task
+                    .inherited
+                    .remote_user
+                    .as_deref()
+                    .map(|u| self.render_text(scope, u))
+            })
             .or_else(|| self.shared.opts.connection.remote_user.clone())
     }
 

@@ -175,6 +175,10 @@ impl Runner {
         } else {
             self.shared.opts.forks
         };
+        let forks = match self.throttle(ctx, task, &targets, &hostvars)? {
+            Some(limit) => forks.min(limit),
+            None => forks,
+        };
         let outcomes: Vec<(String, HostOutcome)> = {
             let shared = &self.shared;
             let states = &self.hosts;
@@ -243,6 +247,40 @@ impl Runner {
         Ok(())
     }
 
+    /// The task's `throttle:`, rendered with the first host's variables (a task runs on at
+    /// most that many hosts at once; 0 or unset means only `forks` limits it).
+    fn throttle(
+        &self,
+        ctx: &PlayCtx,
+        task: &Task,
+        hosts: &[String],
+        hostvars: &Value,
+    ) -> Result<Option<usize>> {
+        let (Some(value), Some(host)) = (&task.inherited.throttle, hosts.first()) else {
+            return Ok(None);
+        };
+        let state = self.hosts.get(host).cloned().unwrap_or_default();
+        let scope = Scope::new(
+            self.shared.templar.clone(),
+            super::vars::task_layers(&ctx.layers, host, &state, task, hostvars),
+        );
+        let invalid = |message: String| Error::invalid(task.location.clone(), message);
+        let rendered = scope
+            .templar()
+            .render_value(value, &scope)
+            .map_err(|e| invalid(e.message))?;
+        let limit = rendered
+            .as_i64()
+            .or_else(|| rendered.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                invalid(format!(
+                    "'throttle' must be a whole number, got '{rendered}'"
+                ))
+            })?;
+        Ok((limit > 0).then_some(limit as usize))
+    }
+
     /// Applies a host's outcome: stats, failure state, registered vars, facts, notifications.
     fn apply(
         &mut self,
@@ -276,6 +314,11 @@ impl Runner {
                 state.failed = true;
                 fatal = true;
             }
+            // `ignore_unreachable`: counted as Ansible does, and the host stays in the play.
+            Some(Status::Unreachable) if outcome.ignored => {
+                state.stats.ok += 1;
+                state.stats.ignored += 1;
+            }
             Some(Status::Unreachable) => {
                 state.stats.unreachable += 1;
                 state.unreachable = true;
@@ -289,6 +332,14 @@ impl Runner {
         if let Some(facts) = outcome.facts {
             state.set_facts(facts);
         }
+        for (owner, facts) in outcome.delegated_facts {
+            if let Some(delegate) = self.hosts.get_mut(&owner) {
+                delegate.set_facts(facts);
+            }
+        }
+        let Some(state) = self.hosts.get_mut(host) else {
+            return Applied::default();
+        };
         for (vars, level) in outcome.set_vars {
             match level {
                 VarLevel::SetFact => {

@@ -2,9 +2,11 @@
 //! strategy), handlers at the end of each section, and the recap.
 
 mod actions;
+mod async_task;
 pub mod connect;
 mod error;
 pub mod fact_cache;
+mod free;
 mod host;
 mod invoke;
 mod items;
@@ -22,7 +24,7 @@ use minijinja::Value;
 
 use crate::error::{Error, Result};
 use crate::load::inventory::{patterns, Inventory};
-use crate::load::model::{Action, Play, Playbook, Task, VarMap};
+use crate::load::model::{Action, Play, Playbook, Strategy, Task, VarMap};
 use crate::load::Loader;
 use crate::output::{Reporter, Stats};
 use crate::template::{map_value, Scope, Templar};
@@ -99,6 +101,7 @@ pub struct RunSummary {
 }
 
 /// The state of the play being run.
+#[derive(Clone)]
 pub(crate) struct PlayCtx {
     pub play: Arc<Play>,
     pub layers: PlayLayers,
@@ -110,7 +113,7 @@ pub(crate) struct PlayCtx {
 }
 
 pub struct Runner {
-    pub shared: Shared,
+    pub shared: Arc<Shared>,
     pub(crate) hosts: IndexMap<String, HostState>,
     pub(crate) start_at: Option<String>,
     /// How many dynamic includes deep the run is (a file may include itself under a `when`).
@@ -137,7 +140,7 @@ impl Runner {
         }
         let start_at = shared.opts.start_at_task.clone();
         Ok(Self {
-            shared,
+            shared: Arc::new(shared),
             hosts,
             start_at,
             include_depth: 0,
@@ -260,7 +263,10 @@ impl Runner {
                 if ctx.end_play || ctx.end_batch {
                     break;
                 }
-                self.run_items(&mut ctx, section, &batch).await?;
+                match play.strategy {
+                    Strategy::Linear => self.run_items(&mut ctx, section, &batch).await?,
+                    Strategy::Free => self.run_free(&mut ctx, section, &batch).await?,
+                }
                 self.flush_handlers(&mut ctx).await?;
             }
             if ctx.end_play {
@@ -464,6 +470,9 @@ impl Runner {
             delay: None,
             notify: vec![],
             listen: vec![],
+            delegate_facts: None,
+            async_seconds: None,
+            poll: None,
             ignored_keywords: vec![],
             location: ctx.play.location.clone(),
         });

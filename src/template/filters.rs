@@ -58,12 +58,17 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("checksum", |s: String| crate::util::sha1_hex(s.as_bytes()));
     env.add_filter("zip", zip);
     env.add_filter("type_debug", type_debug);
-    env.add_filter("comment", |s: String| {
-        s.lines()
-            .map(|l| format!("# {l}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    });
+    env.add_filter("comment", comment);
+}
+
+/// `comment` in its default (`plain`) style, as Ansible renders it: a `#` line, each line of
+/// the text behind `# ` (a bare `#` for an empty one), and a closing `#` line.
+fn comment(text: String) -> String {
+    let body: Vec<String> = text
+        .split('\n')
+        .map(|line| format!("# {line}").trim_end().to_string())
+        .collect();
+    format!("#\n{}\n#", body.join("\n"))
 }
 
 /// `default(x)` replaces undefined; `default(x, true)` also replaces falsy values.
@@ -531,6 +536,12 @@ fn html_escape(value: Value) -> String {
 #[cfg(test)]
 mod unit {
     use super::*;
+
+    #[test]
+    fn comment_frames_the_text_as_ansible_does() {
+        assert_eq!(comment("Ansible managed".into()), "#\n# Ansible managed\n#");
+        assert_eq!(comment("a\n\nb".into()), "#\n# a\n#\n# b\n#");
+    }
 
     #[test]
     fn escape_escapes_target_data_too() {

@@ -501,6 +501,22 @@ pub fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// Runs `site.yml` of a project made of `files` against `targets` (the group `web`), with
+/// `args` before the playbook.
+pub fn run_on(
+    targets: &[&Target],
+    files: &[(&str, &str)],
+    args: &[&str],
+) -> (tempfile::TempDir, Run) {
+    let dir = project(files);
+    let inv = inventory(dir.path(), "web", targets);
+    let mut all = vec!["-i", inv.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    all.push("site.yml");
+    let run = playbook(dir.path(), &all);
+    (dir, run)
+}
+
 /// Runs one playbook (`site.yml` with this text) against `target` once.
 pub fn run_play(target: &Target, site: &str) -> Run {
     let dir = project(&[("site.yml", site)]);

@@ -1,5 +1,7 @@
 //! Command modules: command, shell, raw, script.
 
+pub mod async_status;
+pub mod background;
 pub mod command;
 pub mod expand;
 pub mod raw;
