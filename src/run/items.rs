@@ -217,6 +217,7 @@ impl Runner {
                 }
             }
         }
+        self.commit_inventory_edit(ctx)?;
         let mut any_fatal_failure = false;
         let mut flush = false;
         for host in hosts {

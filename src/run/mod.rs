@@ -6,6 +6,7 @@ pub mod connect;
 mod error;
 pub mod fact_cache;
 mod host;
+mod inventory_edit;
 mod invoke;
 mod items;
 pub mod loops;
@@ -89,6 +90,8 @@ pub struct Shared {
     pub reporter: Arc<dyn Reporter>,
     pub opts: RunOptions,
     pub inventory: Inventory,
+    /// The inventory as `add_host`/`group_by` left it during the current task, if they ran.
+    pub inventory_edit: Mutex<Option<Inventory>>,
     pub loader: Mutex<Loader>,
 }
 
