@@ -796,3 +796,39 @@ fn literal_loop_items_are_trusted_and_conditional_errors_are_registered() {
     run.assert_ok();
     assert_eq!(run.recap("t", "ignored"), 3, "{}", run.stdout);
 }
+
+/// A `rescue` sees the failed task and its result as `ansible_failed_task` and
+/// `ansible_failed_result`; lookups fail with ansible-core's messages, and a lookup giving
+/// several non-string values gives them as a list.
+#[test]
+fn rescue_sees_the_failure_and_lookups_fail_as_ansible_does() {
+    let t = Target::start("t");
+    let tasks = r#"    - block:
+        - name: bad sequence
+          debug: msg="{{ item }}"
+          with_sequence: start=0 junk=3
+      rescue:
+        - assert:
+            that:
+              - ansible_failed_task.name == 'bad sequence'
+              - ansible_failed_result.msg is contains "unrecognized arguments to with_sequence"
+    - block:
+        - name: empty together
+          debug: msg="{{ item }}"
+          with_together: []
+      rescue:
+        - assert:
+            that:
+              - ansible_failed_task.name == 'empty together'
+              - ansible_failed_result.msg is contains "requires at least one element"
+    - set_fact:
+        pairs: "{{ lookup('dict', {'a': 1, 'b': 2}) | sort(attribute='key') }}"
+    - assert:
+        that:
+          - pairs | length == 2
+          - pairs[1].value == 2
+"#;
+    let run = support::run_play(&t, &support::play(tasks));
+    run.assert_ok();
+    assert_eq!(run.recap("t", "rescued"), 2, "{}", run.stdout);
+}

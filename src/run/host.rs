@@ -30,6 +30,9 @@ pub struct HostOutcome {
     /// The task changed something, also when it then failed (an ignored failure counts).
     pub changed: bool,
     pub meta: Option<String>,
+    /// The result of a failure that stops the host (a `rescue` sees it as
+    /// `ansible_failed_result`).
+    pub failure: Option<Value>,
 }
 
 /// One run of the module (one loop item), before aggregation.
@@ -263,6 +266,9 @@ impl TaskRun<'_> {
                 .map(|r| crate::template::map_value(r.result.clone()))
                 .unwrap_or_default()
         };
+        if status == Status::Failed && !out.ignored {
+            out.failure = Some(registered.clone());
+        }
         if let Some(name) = &self.task.register {
             out.register = Some((name.clone(), registered));
         }
