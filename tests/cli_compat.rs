@@ -45,8 +45,14 @@ fn legacy_sudo_flags_become_root() {
     playbook(dir.path(), &["-i", inv, "-s", "-U", "root", "site.yml"]).assert_ok();
     let without = playbook(dir.path(), &["-i", inv, "site.yml"]);
     assert_eq!(without.code, 2, "{}", without.stdout);
+    // --ask-sudo-pass is -K: it asks on the terminal, and there is none here.
     let asked = playbook(dir.path(), &["-i", inv, "--ask-sudo-pass", "site.yml"]);
-    assert_eq!(asked.code, 5, "{}", asked.stderr);
+    assert_ne!(asked.code, 0, "{}", asked.stdout);
+    assert!(
+        asked.stderr.contains("cannot prompt for a password"),
+        "{}",
+        asked.stderr
+    );
 }
 
 #[test]

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::error::Error;
 use crate::load::config::AnsibleConfig;
 use crate::load::inventory::Inventory;
 use crate::load::model::TaskItem;
@@ -72,7 +71,7 @@ pub struct PlaybookArgs {
     /// Ansible 1.x's spelling of --become-user.
     #[arg(short = 'U', long = "sudo-user", hide = true)]
     pub sudo_user: Option<String>,
-    /// Ansible 1.x's spelling of --ask-become-pass (refused as -K is).
+    /// Ansible 1.x's spelling of --ask-become-pass.
     #[arg(long = "ask-sudo-pass", hide = true)]
     pub ask_sudo_pass: bool,
     #[arg(short = 'k', long = "ask-pass")]
@@ -150,12 +149,6 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
         print!("{}", version_text(&config));
         return Ok(0);
     }
-    if args.ask_become_pass || args.ask_sudo_pass {
-        return Err(Error::Usage(
-            "kiln does not prompt for become passwords: use passwordless sudo (drop -K)".into(),
-        )
-        .into());
-    }
     super::vault::install_run_keyring(&args.vault, &config)?;
     let (playbooks, loader) = load_playbooks(&args.playbooks, &config.roles_path)?;
     if args.syntax_check {
@@ -170,6 +163,10 @@ async fn run_with(args: PlaybookArgs, interrupts: Interrupts) -> anyhow::Result<
     if args.ask_pass {
         let password = crate::vault::secrets::prompt_hidden("SSH password: ")?;
         options.connection.password = Some(crate::connection::Password(password));
+    }
+    if args.ask_become_pass || args.ask_sudo_pass {
+        let password = crate::vault::secrets::prompt_hidden("BECOME password: ")?;
+        options.connection.become_password = Some(crate::connection::Password(password));
     }
     let run = PlaybookRun::new(playbooks, loader, inventory, options, reporter);
     if args.list_hosts || args.list_tasks || args.list_tags {

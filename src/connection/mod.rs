@@ -2,11 +2,14 @@
 //! Everything a module does on a target goes through [`Connection::exec`].
 
 mod alive;
+pub mod escalate;
 pub mod known_hosts;
 pub mod local;
+pub mod proxy;
 mod quickack;
 pub mod session;
 pub mod ssh;
+pub mod ssh_config;
 
 use std::sync::Arc;
 
@@ -33,6 +36,10 @@ pub enum ConnectionError {
     /// The host could not be reached or the session broke: Ansible's UNREACHABLE.
     #[error("{0}")]
     Unreachable(String),
+    /// Privilege escalation refused (a missing or wrong become password): the task fails,
+    /// the host stays reachable, as in Ansible.
+    #[error("{0}")]
+    Become(String),
 }
 
 #[async_trait]
@@ -65,6 +72,16 @@ pub trait Connection: Send + Sync {
     fn round_trips(&self) -> u64;
     /// Starts `command` and returns its stdin/stdout as one stream (for [`session::Session`]).
     async fn open_stream(&self, command: &str) -> Result<session::BoxStream, ConnectionError>;
+    /// [`Connection::open_stream`] on a pseudo-terminal (for `su`, which reads its password
+    /// from a terminal only).
+    async fn open_terminal_stream(
+        &self,
+        _command: &str,
+    ) -> Result<session::BoxStream, ConnectionError> {
+        Err(ConnectionError::Unreachable(
+            "this connection cannot give a command a terminal".into(),
+        ))
+    }
     async fn close(&self) {}
 }
 
@@ -81,34 +98,4 @@ impl std::fmt::Debug for Password {
 }
 
 pub use crate::shell::quote;
-
-/// The command that starts a session's shell as `user` through `method`, as Ansible's
-/// `become` does (`exec`: the login shell need not wait for it). Like
-/// [`session::SHELL_COMMAND`], it hands the shell the process id of the login shell's parent
-/// (sshd's process for this connection), which the session watches.
-/// `None` for a method kiln does not implement (see [`BECOME_METHODS`]).
-pub fn become_shell(method: &str, user: &str) -> Option<String> {
-    let user = quote(user);
-    match method {
-        "sudo" => Some(format!("exec sudo -H -S -n -u {user} /bin/sh -s $PPID")),
-        "su" => Some(format!("exec su {user} -c \"/bin/sh -s $PPID\"")),
-        "doas" => Some(format!("exec doas -n -u {user} /bin/sh -s $PPID")),
-        _ => None,
-    }
-}
-
-/// The `become_method`s kiln implements.
-pub const BECOME_METHODS: &[&str] = &["sudo", "su", "doas"];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn unknown_become_methods_have_no_shell() {
-        for method in BECOME_METHODS {
-            assert!(become_shell(method, "root").is_some(), "{method}");
-        }
-        assert_eq!(become_shell("pbrun", "root"), None);
-    }
-}
+pub use escalate::{shell_start, ShellStart, BECOME_METHODS};

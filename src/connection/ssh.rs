@@ -16,6 +16,8 @@ use tokio::sync::Semaphore;
 
 use super::alive::{lifeline, Alive, Lifeline};
 use super::known_hosts::{self, Entry, Marker, Verdict};
+use super::proxy::{Proxy, Transport};
+use super::session::BoxStream;
 use super::{Connection, ConnectionError, ExecOutput};
 
 const CHANNELS_IN_FLIGHT: usize = 8;
@@ -46,6 +48,8 @@ pub struct SshParams {
     pub alive_count: u32,
     /// Tried after the keys, as `ssh` with sshpass does (`ansible_password`, `-k`).
     pub password: Option<super::Password>,
+    /// Jump hosts or a ProxyCommand to reach the host through (None: TCP).
+    pub proxy: Option<Proxy>,
 }
 
 struct HostKeyCheck {
@@ -164,7 +168,7 @@ fn host_key_order(recorded: &[Entry]) -> Vec<russh::keys::Algorithm> {
 }
 
 /// Ansible's UNREACHABLE, in the words of its ssh connection.
-fn unreachable(what: String) -> ConnectionError {
+pub(super) fn unreachable(what: String) -> ConnectionError {
     ConnectionError::Unreachable(format!("Failed to connect to the host via ssh: {what}"))
 }
 
@@ -183,6 +187,8 @@ async fn accepted(
 
 pub struct SshConnection {
     handle: client::Handle<HostKeyCheck>,
+    /// The jump hosts' connections or the ProxyCommand under this one.
+    transport: Transport,
     alive: Alive,
     channels: Semaphore,
     commands: AtomicU64,
@@ -192,25 +198,37 @@ pub struct SshConnection {
 impl SshConnection {
     /// Connects and authenticates, or says why not (unreachable, refused key, failed auth).
     pub async fn connect(params: SshParams) -> Result<Self, ConnectionError> {
-        let target = format!("{}@{}:{}", params.user, params.host, params.port);
-        let stream = tokio::time::timeout(
-            params.timeout,
-            tokio::net::TcpStream::connect((params.host.as_str(), params.port)),
-        )
-        .await
-        .map_err(|_| {
-            unreachable(format!(
-                "connection to {target} timed out after {}s",
-                params.timeout.as_secs()
-            ))
-        })?
-        .map_err(|e| {
-            unreachable(format!(
-                "connect to host {} port {}: {e}",
-                params.host, params.port
-            ))
-        })?;
+        super::proxy::connect(params).await
+    }
+
+    /// A TCP connection to `host:port` (the first hop of a connection).
+    pub(super) async fn tcp(
+        host: &str,
+        port: u16,
+        timeout: Duration,
+        target: &str,
+    ) -> Result<BoxStream, ConnectionError> {
+        let stream = tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| {
+                unreachable(format!(
+                    "connection to {target} timed out after {}s",
+                    timeout.as_secs()
+                ))
+            })?
+            .map_err(|e| unreachable(format!("connect to host {host} port {port}: {e}")))?;
         let _ = stream.set_nodelay(true);
+        Ok(Box::pin(super::quickack::QuickAckStream::new(stream)))
+    }
+
+    /// The SSH handshake and authentication over `stream`; `transport` is what carries it
+    /// (kept as long as the connection lives).
+    pub(super) async fn handshake(
+        params: SshParams,
+        stream: BoxStream,
+        transport: Transport,
+    ) -> Result<Self, ConnectionError> {
+        let target = format!("{}@{}:{}", params.user, params.host, params.port);
         let recorded = recorded_keys(&params);
         let config = Arc::new(client::Config {
             preferred: russh::Preferred {
@@ -250,7 +268,6 @@ impl SshConnection {
             refusal: refusal.clone(),
             _lifeline: lifeline,
         };
-        let stream = super::quickack::QuickAckStream::new(stream);
         let connecting = client::connect_stream(config, stream, handler);
         let mut handle = match tokio::time::timeout(params.timeout, connecting).await {
             Err(_) => {
@@ -287,14 +304,14 @@ impl SshConnection {
                 PrivateKeyWithHashAlg::new(Arc::new(key), hash),
             );
             if accepted(attempt, params.timeout, &target).await? {
-                return Ok(Self::established(handle, alive, target));
+                return Ok(Self::established(handle, alive, target, transport));
             }
             tried.push(path.display().to_string());
         }
         if let Some(password) = &params.password {
             let attempt = handle.authenticate_password(params.user.clone(), password.0.clone());
             if accepted(attempt, params.timeout, &target).await? {
-                return Ok(Self::established(handle, alive, target));
+                return Ok(Self::established(handle, alive, target, transport));
             }
             return Err(unreachable(format!(
                 "{target}: Invalid/incorrect password: Permission denied, please try again."
@@ -306,8 +323,14 @@ impl SshConnection {
         )))
     }
 
-    fn established(handle: client::Handle<HostKeyCheck>, alive: Alive, target: String) -> Self {
+    fn established(
+        handle: client::Handle<HostKeyCheck>,
+        alive: Alive,
+        target: String,
+        transport: Transport,
+    ) -> Self {
         Self {
+            transport,
             handle,
             alive,
             channels: Semaphore::new(CHANNELS_IN_FLIGHT),
@@ -359,6 +382,16 @@ impl SshConnection {
 }
 
 impl SshConnection {
+    /// A TCP connection from this host to `host:port` (what a jump host does for the next
+    /// hop): a direct-tcpip channel as a stream.
+    pub(super) async fn forward(&self, host: &str, port: u16) -> Result<BoxStream, russh::Error> {
+        let channel = self
+            .handle
+            .channel_open_direct_tcpip(host, u32::from(port), "127.0.0.1", 0)
+            .await?;
+        Ok(Box::pin(channel.into_stream()))
+    }
+
     fn lost(&self) -> ConnectionError {
         ConnectionError::Unreachable(format!("the connection to {} was lost", self.target))
     }
@@ -416,11 +449,43 @@ impl Connection for SshConnection {
         &self,
         command: &str,
     ) -> Result<super::session::BoxStream, ConnectionError> {
+        self.stream(command, false).await
+    }
+
+    async fn open_terminal_stream(
+        &self,
+        command: &str,
+    ) -> Result<super::session::BoxStream, ConnectionError> {
+        self.stream(command, true).await
+    }
+
+    async fn close(&self) {
+        let _ = self
+            .handle
+            .disconnect(Disconnect::ByApplication, "", "en")
+            .await;
+        self.transport.close().await;
+    }
+}
+
+impl SshConnection {
+    /// A command's stdin and stdout as one stream, on a pseudo-terminal if `terminal`.
+    async fn stream(
+        &self,
+        command: &str,
+        terminal: bool,
+    ) -> Result<super::session::BoxStream, ConnectionError> {
         let broken = |e: russh::Error| {
             ConnectionError::Unreachable(format!("SSH session with {} failed: {e}", self.target))
         };
         let opening = async {
             let channel = self.open_channel().await.map_err(broken)?;
+            if terminal {
+                channel
+                    .request_pty(false, "dumb", 80, 24, 0, 0, &[])
+                    .await
+                    .map_err(broken)?;
+            }
             // The session shell's own errors (sudo's, say) arrive on stdout so they reach the
             // message.
             channel
@@ -436,13 +501,6 @@ impl Connection for SshConnection {
         Ok(Box::pin(
             self.alive.guard(channel.into_stream(), self.target.clone()),
         ))
-    }
-
-    async fn close(&self) {
-        let _ = self
-            .handle
-            .disconnect(Disconnect::ByApplication, "", "en")
-            .await;
     }
 }
 
@@ -463,6 +521,7 @@ mod tests {
             alive_interval: None,
             alive_count: 3,
             password: None,
+            proxy: None,
         }
     }
 

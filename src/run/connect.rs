@@ -9,9 +9,11 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use crate::connection::local::LocalConnection;
+use crate::connection::proxy::Proxy;
 use crate::connection::session::{Session, SHELL_COMMAND};
 use crate::connection::ssh::{HostKeyPolicy, SshConnection, SshParams};
-use crate::connection::{become_shell, ConnectionError, Password, SharedConnection};
+pub use crate::connection::ssh_config::split_option_value;
+use crate::connection::{shell_start, ConnectionError, Password, SharedConnection};
 
 /// Ansible's words for a `become_method` there is no plugin for (kiln's list added).
 pub fn unknown_become_method(method: &str) -> String {
@@ -36,6 +38,8 @@ pub struct ConnectionDefaults {
     pub known_hosts: Option<Vec<PathBuf>>,
     /// The SSH password `-k` asked for (a host's `ansible_password` overrides it).
     pub password: Option<Password>,
+    /// The become password `-K` asked for (a host's `ansible_become_password` overrides it).
+    pub become_password: Option<Password>,
 }
 
 /// What one host needs to be reached.
@@ -58,6 +62,8 @@ pub struct SshParamsKey {
     pub alive_interval: Option<Duration>,
     pub alive_count: u32,
     pub password: Option<Password>,
+    /// Jump hosts or a ProxyCommand (None: TCP).
+    pub proxy: Option<Proxy>,
 }
 
 /// Keepalive defaults: a target that answers nothing for about a minute is unreachable.
@@ -74,6 +80,9 @@ enum OpenError {
     /// The SSH connection, or the stream for a shell, failed.
     #[error("{0}")]
     Connection(String),
+    /// A missing or refused become password (a failed task, not an unreachable host).
+    #[error("{0}")]
+    Become(String),
     #[error("{}", unknown_become_method(.0))]
     UnknownBecomeMethod(String),
     #[error("starting a shell for {what} timed out (does {by} need a password?)")]
@@ -85,7 +94,10 @@ enum OpenError {
 
 impl From<ConnectionError> for OpenError {
     fn from(e: ConnectionError) -> Self {
-        Self::Connection(e.to_string())
+        match e {
+            ConnectionError::Become(message) => Self::Become(message),
+            other => Self::Connection(other.to_string()),
+        }
     }
 }
 
@@ -98,7 +110,10 @@ impl From<tokio::sync::AcquireError> for OpenError {
 impl OpenError {
     /// The kept failure, as the connection error every later use of the host sees.
     fn unreachable(&self) -> ConnectionError {
-        ConnectionError::Unreachable(self.to_string())
+        match self {
+            Self::Become(message) => ConnectionError::Become(message.clone()),
+            other => ConnectionError::Unreachable(other.to_string()),
+        }
     }
 }
 
@@ -172,6 +187,7 @@ impl ConnectionPool {
                             alive_interval: p.alive_interval,
                             alive_count: p.alive_count,
                             password: p.password.clone(),
+                            proxy: p.proxy.clone(),
                         })
                         .await
                         .map(|c| Arc::new(c) as SharedConnection)
@@ -184,13 +200,15 @@ impl ConnectionPool {
     }
 
     /// The persistent shell on `name` that runs commands as `escalation` (method, user), or
-    /// as the login user. Opened on first use over the host's connection.
+    /// as the login user. Opened on first use over the host's connection; `become_password`
+    /// answers the method's password prompt.
     pub async fn session(
         &self,
         name: &str,
         target: &Target,
         timeout: Duration,
         escalation: Option<&(String, String)>,
+        become_password: Option<&Password>,
     ) -> Result<SharedConnection, ConnectionError> {
         let user = escalation
             .map(|(m, u)| format!("{m}:{u}"))
@@ -208,18 +226,34 @@ impl ConnectionPool {
         let result = cell
             .get_or_init(|| async {
                 let base = self.get(name, target, timeout).await?;
-                let command = match escalation {
-                    Some((method, user)) => become_shell(method, user)
-                        .ok_or_else(|| OpenError::UnknownBecomeMethod(method.clone()))?,
-                    None => SHELL_COMMAND.to_string(),
+                let start = match escalation {
+                    Some((method, user)) => Some(
+                        shell_start(method, user)
+                            .ok_or_else(|| OpenError::UnknownBecomeMethod(method.clone()))?,
+                    ),
+                    None => None,
                 };
                 let what = match escalation {
                     Some((method, user)) => format!("{name} ({method} to {user})"),
                     None => name.to_string(),
                 };
                 let _permit = self.handshakes.acquire().await?;
-                let stream = base.open_stream(&command).await?;
-                let session = tokio::time::timeout(timeout, Session::start(stream, what.clone()))
+                let starting = async {
+                    let stream = match &start {
+                        Some(start) => {
+                            let mut stream = if start.terminal {
+                                base.open_terminal_stream(&start.command).await?
+                            } else {
+                                base.open_stream(&start.command).await?
+                            };
+                            start.escalate(&mut stream, become_password).await?;
+                            stream
+                        }
+                        None => base.open_stream(SHELL_COMMAND).await?,
+                    };
+                    Session::start(stream, what.clone()).await
+                };
+                let session = tokio::time::timeout(timeout, starting)
                     .await
                     .map_err(|_| OpenError::ShellTimeout {
                         what: what.clone(),
@@ -286,33 +320,6 @@ impl ConnectionPool {
     }
 }
 
-/// Splits an ssh option's value into words as OpenSSH does (`UserKnownHostsFile='a b' c`
-/// names two files, `a b` and `c`): whitespace separates words, quotes group them, and a
-/// backslash outside single quotes keeps the next character.
-pub fn split_option_value(value: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word: Option<String> = None;
-    let mut quote: Option<char> = None;
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (None, '\'' | '"') => {
-                quote = Some(c);
-                word.get_or_insert_with(String::new);
-            }
-            (None | Some('"'), '\\') => {
-                let next = chars.next().unwrap_or('\\');
-                word.get_or_insert_with(String::new).push(next);
-            }
-            (None, c) if c.is_whitespace() => words.extend(word.take()),
-            (_, c) => word.get_or_insert_with(String::new).push(c),
-        }
-    }
-    words.extend(word);
-    words
-}
-
 /// Closes the open connections of `cells` together, each in bounded time: a target that
 /// stopped answering must not hold up the end of the run.
 async fn close_each(cells: &[ConnectionCell]) {
@@ -323,7 +330,8 @@ async fn close_each(cells: &[ConnectionCell]) {
     futures::future::join_all(closing).await;
 }
 
-/// Parses `-o Key=Value` / `-oKey=Value` / `-i file` options out of an ssh argument string.
+/// Parses `-o Key=Value` / `-oKey=Value` / `-i file` options out of an ssh argument string,
+/// with `-J hops` as `ProxyJump` and `-F file` as the key `-F`.
 pub fn parse_ssh_options(args: &str) -> Vec<(String, String)> {
     let words = crate::shell::split_words(args);
     let mut out = Vec::new();
@@ -334,6 +342,10 @@ pub fn parse_ssh_options(args: &str) -> Vec<(String, String)> {
             ("o", rest.to_string())
         } else if let Some(rest) = word.strip_prefix("-i") {
             ("i", rest.to_string())
+        } else if let Some(rest) = word.strip_prefix("-F") {
+            ("F", rest.to_string())
+        } else if let Some(rest) = word.strip_prefix("-J") {
+            ("J", rest.to_string())
         } else {
             i += 1;
             continue;
@@ -349,6 +361,10 @@ pub fn parse_ssh_options(args: &str) -> Vec<(String, String)> {
         };
         if flag == "i" {
             out.push(("IdentityFile".to_string(), value));
+        } else if flag == "F" {
+            out.push(("-F".to_string(), value));
+        } else if flag == "J" {
+            out.push(("ProxyJump".to_string(), value));
         } else if let Some((k, v)) = value.split_once(['=', ' ']) {
             out.push((k.trim().to_string(), v.trim().to_string()));
         }
@@ -371,16 +387,9 @@ mod tests {
         assert_eq!(opts[0], ("UserKnownHostsFile".into(), "'/k/a b'".into()));
         assert_eq!(split_option_value(&opts[0].1), ["/k/a b"]);
         assert_eq!(opts[1], ("ServerAliveInterval".into(), "2".into()));
-    }
-
-    #[test]
-    fn option_values_split_as_openssh_splits_them() {
-        assert_eq!(split_option_value("/a /b"), ["/a", "/b"]);
-        assert_eq!(
-            split_option_value("'/k/a b' \"/c d\" e"),
-            ["/k/a b", "/c d", "e"]
-        );
-        assert_eq!(split_option_value("/x\\ y ''"), ["/x y", ""]);
-        assert!(split_option_value("  ").is_empty());
+        let opts = parse_ssh_options("-F ~/cfg -J a,b -o 'ProxyCommand=ssh -W %h:%p gw'");
+        assert_eq!(opts[0], ("-F".into(), "~/cfg".into()));
+        assert_eq!(opts[1], ("ProxyJump".into(), "a,b".into()));
+        assert_eq!(opts[2], ("ProxyCommand".into(), "ssh -W %h:%p gw".into()));
     }
 }

@@ -12,7 +12,7 @@ use super::connect::Target;
 use super::error::TaskError;
 use super::host::{failed_result, render_flag, unreachable, TaskRun};
 use super::vars::{search_paths, OMIT};
-use crate::connection::SharedConnection;
+use crate::connection::{ConnectionError, Password, SharedConnection};
 use crate::load::model::Action;
 use crate::modules::registry::{self, Kind, ModuleSpec, RunnerAction};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
@@ -66,6 +66,7 @@ impl TaskRun<'_> {
         let conn: SharedConnection = if needs_connection {
             match self.connection(scope, escalation.as_ref()).await {
                 Ok(c) => c,
+                Err(TaskError::Connection(ConnectionError::Become(e))) => return failed_result(e),
                 Err(e) => return unreachable(e.to_string()),
             }
         } else {
@@ -240,6 +241,21 @@ impl TaskRun<'_> {
         Some((method, user))
     }
 
+    /// The password for `method`: the host's `ansible_become_password` (or its older names),
+    /// else the one `-K` asked for.
+    fn become_password(&self, scope: &Scope, method: &str) -> Option<Password> {
+        let older = match method {
+            "sudo" => "ansible_sudo_pass",
+            "su" => "ansible_su_pass",
+            _ => "ansible_become_pass",
+        };
+        ["ansible_become_password", "ansible_become_pass", older]
+            .iter()
+            .find_map(|name| scope.text(name))
+            .map(Password)
+            .or_else(|| self.shared.opts.connection.become_password.clone())
+    }
+
     /// A templated keyword value; a template error leaves the text as written (the command
     /// then fails and shows it).
     fn render_text(&self, scope: &Scope, text: &str) -> String {
@@ -251,6 +267,14 @@ impl TaskRun<'_> {
     }
 
     fn login_user(&self, scope: &Scope) -> String {
+        self.named_login_user(scope)
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "root".into())
+    }
+
+    /// The login user the task, the host's variables or the command line name (without one,
+    /// ssh_config's `User` applies).
+    fn named_login_user(&self, scope: &Scope) -> Option<String> {
         self.task
             .inherited
             .remote_user
@@ -259,8 +283,6 @@ impl TaskRun<'_> {
             .or_else(|| scope.text("ansible_user"))
             .or_else(|| scope.text("ansible_ssh_user"))
             .or_else(|| self.shared.opts.connection.remote_user.clone())
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "root".into())
     }
 
     async fn connection(
@@ -287,7 +309,7 @@ impl TaskRun<'_> {
                             &self.shared.opts.connection,
                             d,
                             &delegate_scope,
-                            &self.login_user(&delegate_scope),
+                            self.named_login_user(&delegate_scope).as_deref(),
                             self.task.inherited.connection.as_deref(),
                         )?,
                     )
@@ -299,7 +321,7 @@ impl TaskRun<'_> {
                     &self.shared.opts.connection,
                     self.host,
                     scope,
-                    &self.login_user(scope),
+                    self.named_login_user(scope).as_deref(),
                     self.task.inherited.connection.as_deref(),
                 )?,
             ),
@@ -324,7 +346,7 @@ impl TaskRun<'_> {
                 let message = format!("ESTABLISH SSH CONNECTION FOR USER: {}", ssh.user);
                 reporter.verbose(3, Some(&ssh.host), &message);
                 let message = format!(
-                    "SSH: russh to {}:{} as {}, keys: {}",
+                    "SSH: russh to {}:{} as {}, keys: {}{}",
                     ssh.host,
                     ssh.port,
                     ssh.user,
@@ -332,7 +354,11 @@ impl TaskRun<'_> {
                         "none".into()
                     } else {
                         keys.join(", ")
-                    }
+                    },
+                    ssh.proxy
+                        .as_ref()
+                        .map(|proxy| format!(", through {proxy}"))
+                        .unwrap_or_default()
                 );
                 reporter.verbose(3, Some(&ssh.host), &message);
             }
@@ -341,7 +367,12 @@ impl TaskRun<'_> {
         // need one only to change user.
         match (&target, escalation) {
             (Target::Local, None) => pool.get(&name, &target, timeout).await,
-            (_, escalation) => pool.session(&name, &target, timeout, escalation).await,
+            (_, escalation) => {
+                let password =
+                    escalation.and_then(|(method, _)| self.become_password(scope, method));
+                pool.session(&name, &target, timeout, escalation, password.as_ref())
+                    .await
+            }
         }
         .map_err(TaskError::from)
     }

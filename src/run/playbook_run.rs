@@ -158,6 +158,7 @@ impl RunOptions {
                 ssh_args: config.ssh_args.clone().unwrap_or_default(),
                 known_hosts: None,
                 password: None,
+                become_password: None,
             },
             verbosity: 0,
             gathering: match &config.gathering {

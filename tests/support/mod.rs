@@ -112,24 +112,43 @@ impl Target {
 
     /// A target with a given host key (or the rootfs's) and sshd `LogLevel`.
     pub fn start_with(name: &str, host_key: Option<&Path>, log_level: &str) -> Target {
-        Self::launch(name, host_key, log_level, false)
+        Self::launch(name, host_key, log_level, false, None)
+    }
+
+    /// A target whose sshd listens on `address` inside the network namespace `netns`
+    /// (reachable only from where that namespace is routed).
+    pub fn start_in_netns(name: &str, netns: &Netns, address: Ipv4Addr) -> Target {
+        Self::launch(name, None, "INFO", false, Some((netns, address)))
     }
 
     /// A target whose sshd also accepts passwords, where `kiln` logs in with `password`.
     pub fn start_with_password_login(name: &str, password: &str) -> Target {
-        let target = Self::launch(name, None, "INFO", true);
+        let target = Self::launch(name, None, "INFO", true, None);
         target.root(&format!("echo kiln:{} | chpasswd", shell_quote(password)));
         target
     }
 
-    fn launch(name: &str, host_key: Option<&Path>, log_level: &str, password_auth: bool) -> Target {
+    fn launch(
+        name: &str,
+        host_key: Option<&Path>,
+        log_level: &str,
+        password_auth: bool,
+        netns: Option<(&Netns, Ipv4Addr)>,
+    ) -> Target {
         let rootfs = rootfs();
         let dir = tempfile::Builder::new()
             .prefix("kiln-target-")
             .tempdir()
             .expect("tempdir");
-        let address = free_address();
-        let mut command = Command::new(repo().join("tests/support/start-target.sh"));
+        let script = repo().join("tests/support/start-target.sh");
+        let (address, mut command) = match netns {
+            Some((netns, address)) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", &netns.name]).arg(script);
+                (address, command)
+            }
+            None => (free_address(), Command::new(script)),
+        };
         command
             .env("KILN_TEST_ROOTFS", rootfs)
             .env("KILN_TEST_SSHD_LOG_LEVEL", log_level)
@@ -158,7 +177,12 @@ impl Target {
             _server: None,
         };
         let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect((address, 22)).is_err() {
+        // A target in a namespace may not be reachable from here: its log says when it is up.
+        let up = |t: &Target| match netns {
+            Some(_) => t.log().contains("Server listening on"),
+            None => TcpStream::connect((address, 22)).is_ok(),
+        };
+        while !up(&target) {
             assert!(
                 Instant::now() < deadline,
                 "target {name} did not start: {}",
@@ -293,6 +317,72 @@ impl Drop for Target {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A network namespace (with `lo` up), removed with its veth ends on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new() -> Netns {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "kn{}-{}",
+            std::process::id() % 100_000,
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        run_ip(&["netns", "add", &name]);
+        run_ip(&["-n", &name, "link", "set", "lo", "up"]);
+        Netns { name }
+    }
+
+    /// Links `self` (at `here`) and `other` (at `there`, None: the test's own namespace)
+    /// with a veth pair on one /30.
+    pub fn link(&self, here: Ipv4Addr, other: Option<&Netns>, there: Ipv4Addr) {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}{}", std::process::id() % 100_000, n);
+        let (a, b) = (format!("kva{tag}"), format!("kvb{tag}"));
+        run_ip(&["link", "add", &a, "type", "veth", "peer", "name", &b]);
+        run_ip(&["link", "set", &a, "netns", &self.name]);
+        run_ip(&[
+            "-n",
+            &self.name,
+            "addr",
+            "add",
+            &format!("{here}/30"),
+            "dev",
+            &a,
+        ]);
+        run_ip(&["-n", &self.name, "link", "set", &a, "up"]);
+        let mut side: Vec<&str> = Vec::new();
+        if let Some(other) = other {
+            run_ip(&["link", "set", &b, "netns", &other.name]);
+            side = vec!["-n", &other.name];
+        }
+        let address = format!("{there}/30");
+        run_ip(&[&side[..], &["addr", "add", &address, "dev", &b]].concat());
+        run_ip(&[&side[..], &["link", "set", &b, "up"]].concat());
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn run_ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 pub fn shell_quote(s: &str) -> String {
