@@ -600,12 +600,12 @@ fn ansible_modules_kiln_lacks_load_and_fail_only_where_reached() {
     support::run_play(&t, site).assert_ok();
     assert!(t.check("test -e /tmp/after-rpm-key"));
 
-    let reached = support::run_play(&t, &support::play("    - pause: seconds=1\n"));
+    let reached = support::run_play(&t, &support::play("    - set_stats: aggregate=no\n"));
     assert_eq!(reached.code, 2, "{}", reached.stdout);
     assert!(
         reached
             .stdout
-            .contains("'pause' is carried out by an Ansible action plugin"),
+            .contains("'set_stats' is carried out by an Ansible action plugin"),
         "{}",
         reached.stdout
     );
@@ -682,4 +682,140 @@ fn every_with_lookup_loops_over_that_lookup() {
         "{}",
         run.stdout
     );
+}
+
+/// `add_host` and `group_by` change the inventory at once (the next task, the next loop item
+/// and later plays see it) and report changed only when it moved; `pause` waits; a free-form
+/// template that gives a mapping is the task's arguments.
+#[test]
+fn add_host_group_by_and_pause_change_the_run() {
+    let t = Target::start("web1");
+    let site = r#"- hosts: web
+  gather_facts: no
+  tasks:
+    - add_host:
+        name: "extra_{{ item }}"
+        groups: [dynamic]
+        ansible_host: "{{ hostvars['web1'].ansible_host }}"
+        ansible_user: "{{ hostvars['web1'].ansible_user }}"
+        ansible_ssh_private_key_file: "{{ hostvars['web1'].ansible_ssh_private_key_file }}"
+        from_add_host: yes
+      loop: [1, 1]
+      register: added
+    - add_host: "{{ {'name': '10.9.9.9:2222'} }}"
+      register: with_port
+    - group_by:
+        key: "os {{ 'debian' }}"
+      register: grouped
+    - group_by:
+        key: "os debian"
+      register: grouped_again
+    - pause:
+        seconds: 1
+      register: paused
+    - assert:
+        that:
+          - added.results[0] is changed
+          - added.results[1] is not changed
+          - "'extra_1' in groups['dynamic']"
+          - hostvars['extra_1'].from_add_host
+          - "'dynamic' in hostvars['extra_1'].group_names"
+          - with_port.add_host.host_name == '10.9.9.9'
+          - with_port.add_host.host_vars.ansible_ssh_port == 2222
+          - grouped is changed and grouped.add_group == 'os-debian'
+          - grouped_again is not changed
+          - "'os-debian' in group_names"
+          - paused.stdout is defined
+- hosts: dynamic
+  gather_facts: no
+  tasks:
+    - command: hostname
+      register: where
+    - assert:
+        that:
+          - inventory_hostname == 'extra_1'
+          - where.rc == 0
+- hosts: os-debian
+  gather_facts: no
+  tasks:
+    - debug: msg=grouped
+"#;
+    let started = std::time::Instant::now();
+    let (_dir, run) = run_on(&[&t], &[("site.yml", site)], &[]);
+    run.assert_ok();
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    assert_eq!(run.recap("extra_1", "ok"), 2, "{}", run.stdout);
+    assert_eq!(run.recap("web1", "ok"), 7, "{}", run.stdout);
+}
+
+/// Literal loop items are playbook data, so `assert: "{{ item }}"` evaluates them (what a
+/// template produced inside them stays data); a conditional that fails to evaluate leaves
+/// its error in `changed_when_result`/`failed_when_result`.
+#[test]
+fn literal_loop_items_are_trusted_and_conditional_errors_are_registered() {
+    let t = Target::start("t");
+    let tasks = r#"    - assert: "{{ item }}"
+      loop:
+        - that: 1 == 1
+        - that: ["2 == 2", "{{ 1 == 1 }}"]
+    - assert: "{{ item }}"
+      loop:
+        - that: "{{ '1 == 1' }}"
+      register: templated
+      ignore_errors: yes
+    - command: echo foo
+      changed_when: boomboomboom
+      register: bad_changed
+      ignore_errors: yes
+    - command: echo foo
+      failed_when: boomboomboom
+      register: bad_failed
+      ignore_errors: yes
+    - assert:
+        that:
+          - templated is failed
+          - templated.results[0].msg is contains('untrusted')
+          - bad_changed is failed and bad_changed.stdout == 'foo'
+          - bad_changed.changed_when_result is contains('boomboomboom')
+          - bad_failed.failed_when_result is contains('boomboomboom')
+"#;
+    let run = support::run_play(&t, &support::play(tasks));
+    run.assert_ok();
+    assert_eq!(run.recap("t", "ignored"), 3, "{}", run.stdout);
+}
+
+/// A `rescue` sees the failed task and its result as `ansible_failed_task` and
+/// `ansible_failed_result`; lookups fail with ansible-core's messages, and a lookup giving
+/// several non-string values gives them as a list.
+#[test]
+fn rescue_sees_the_failure_and_lookups_fail_as_ansible_does() {
+    let t = Target::start("t");
+    let tasks = r#"    - block:
+        - name: bad sequence
+          debug: msg="{{ item }}"
+          with_sequence: start=0 junk=3
+      rescue:
+        - assert:
+            that:
+              - ansible_failed_task.name == 'bad sequence'
+              - ansible_failed_result.msg is contains "unrecognized arguments to with_sequence"
+    - block:
+        - name: empty together
+          debug: msg="{{ item }}"
+          with_together: []
+      rescue:
+        - assert:
+            that:
+              - ansible_failed_task.name == 'empty together'
+              - ansible_failed_result.msg is contains "requires at least one element"
+    - set_fact:
+        pairs: "{{ lookup('dict', {'a': 1, 'b': 2}) | sort(attribute='key') }}"
+    - assert:
+        that:
+          - pairs | length == 2
+          - pairs[1].value == 2
+"#;
+    let run = support::run_play(&t, &support::play(tasks));
+    run.assert_ok();
+    assert_eq!(run.recap("t", "rescued"), 2, "{}", run.stdout);
 }

@@ -44,6 +44,8 @@ pub enum RunnerAction {
     IncludeRole,
     ImportTasks,
     ImportRole,
+    AddHost,
+    GroupBy,
 }
 
 /// How a free-form argument string is read.
@@ -226,7 +228,7 @@ static MODULES: &[ModuleSpec] = &[
     runner("import_role", RunnerAction::ImportRole).free_form(FreeForm::Target(None)),
     // The rest of ansible-core's modules (lib/ansible/modules in 2.19): content using them
     // loads, and only a host that reaches one fails.
-    missing("add_host"),
+    runner("add_host", RunnerAction::AddHost),
     missing("apt_key"),
     module("assemble", &files::assemble::Assemble),
     module("debconf", &packages::debconf::Debconf),
@@ -234,11 +236,11 @@ static MODULES: &[ModuleSpec] = &[
     missing("expect"),
     module("fetch", &files::fetch::Fetch),
     missing("git"),
-    missing("group_by"),
+    runner("group_by", RunnerAction::GroupBy),
     missing("iptables"),
     missing("known_hosts"),
     missing("mount_facts"),
-    missing("pause"),
+    module("pause", &control::pause::Pause).controller_only(),
     missing("pip"),
     missing("reboot"),
     missing("rpm_key"),
@@ -346,6 +348,9 @@ mod tests {
         ("load/role.rs", "meta"),
         ("load/playbook.rs", "gather_facts"),
         ("load/task.rs", "pause"),
+        ("run/inventory_edit.rs", "group"),
+        ("run/inventory_edit.rs", "hostname"),
+        ("run/inventory_edit.rs", "add_host"),
     ];
 
     fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

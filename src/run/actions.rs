@@ -43,7 +43,7 @@ impl ActionResult {
     }
 }
 
-fn entries(args: &Value) -> Vec<(String, Value)> {
+pub(super) fn entries(args: &Value) -> Vec<(String, Value)> {
     args.try_iter()
         .into_iter()
         .flatten()

@@ -32,6 +32,9 @@ pub struct HostOutcome {
     /// The task changed something, also when it then failed (an ignored failure counts).
     pub changed: bool,
     pub meta: Option<String>,
+    /// The result of a failure that stops the host (a `rescue` sees it as
+    /// `ansible_failed_result`).
+    pub failure: Option<Value>,
 }
 
 /// One run of the module (one loop item), before aggregation.
@@ -150,9 +153,21 @@ impl TaskRun<'_> {
         };
         let mut runs = Vec::with_capacity(items.len());
         let total = items.len();
+        let literal_items = match (&spec.kind, spec.items.kind()) {
+            (crate::load::model::LoopKind::List, ValueKind::Seq)
+                if spec.items.len() == Some(total) =>
+            {
+                crate::value::list_of(&spec.items)
+            }
+            _ => Vec::new(),
+        };
         for (index, item) in items.into_iter().enumerate() {
             // Loop items are final values (they may hold a target's output): never templated.
-            let item = crate::template::untrusted(&item);
+            // What the playbook wrote literally stays playbook data, as trusted as the task.
+            let item = match literal_items.get(index) {
+                Some(source) => crate::template::untrusted_where_templated(source, &item),
+                None => crate::template::untrusted(&item),
+            };
             let mut layer = VarMap::new();
             layer.insert(spec.loop_var.clone(), item.clone());
             layer.insert(
@@ -276,6 +291,9 @@ impl TaskRun<'_> {
                 .map(|r| crate::template::map_value(r.result.clone()))
                 .unwrap_or_default()
         };
+        if status == Status::Failed && !out.ignored {
+            out.failure = Some(registered.clone());
+        }
         if let Some(name) = &self.task.register {
             out.register = Some((name.clone(), registered));
         }
@@ -547,10 +565,12 @@ impl TaskRun<'_> {
                     Ok(values) => outcome.changed = values.iter().all(|v| *v),
                     Err(e) => {
                         outcome.failed = true;
-                        outcome.msg = Some(format!(
+                        let msg = format!(
                             "The conditional check in changed_when failed: {}",
                             e.message
-                        ));
+                        );
+                        result.insert("changed_when_result".into(), Value::from(msg.as_str()));
+                        outcome.msg = Some(msg);
                     }
                 }
             }
@@ -568,16 +588,16 @@ impl TaskRun<'_> {
                     }
                     Err(e) => {
                         outcome.failed = true;
-                        outcome.msg = Some(format!(
-                            "The conditional check in failed_when failed: {}",
-                            e.message
-                        ));
+                        let msg =
+                            format!("The conditional check in failed_when failed: {}", e.message);
+                        result.insert("failed_when_result".into(), Value::from(msg.as_str()));
+                        outcome.msg = Some(msg);
                     }
                 }
             }
             let extra: Vec<(String, Value)> = result
                 .iter()
-                .filter(|(k, _)| k.as_str() == "failed_when_result")
+                .filter(|(k, _)| *k == "failed_when_result" || *k == "changed_when_result")
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
             result = result_map(&outcome, set_vars.as_ref());

@@ -191,6 +191,8 @@ impl TaskRun<'_> {
             RunnerAction::SetFact => super::actions::set_fact(args),
             RunnerAction::IncludeVars => super::actions::include_vars(args, self.task, self.play),
             RunnerAction::Meta => super::actions::meta(args).into(),
+            RunnerAction::AddHost => super::inventory_edit::add_host(args, self.shared),
+            RunnerAction::GroupBy => super::inventory_edit::group_by(args, self.host, self.shared),
             RunnerAction::IncludeTasks
             | RunnerAction::IncludeRole
             | RunnerAction::ImportTasks
@@ -246,6 +248,20 @@ impl TaskRun<'_> {
                         inner.to_string(),
                         value.get_item(&inner).unwrap_or_default(),
                     );
+                }
+                continue;
+            }
+            if key.as_str() == Some("_raw_params") && value.kind() == ValueKind::Map {
+                // `assert: "{{ item }}"`: a free-form template that gives a mapping is the
+                // arguments; options written beside it (`args:`) win, as in Ansible.
+                for inner in value.try_iter().into_iter().flatten() {
+                    let explicit = rendered.get_item(&inner).is_ok_and(|v| !v.is_undefined());
+                    if !explicit {
+                        map.insert(
+                            inner.to_string(),
+                            value.get_item(&inner).unwrap_or_default(),
+                        );
+                    }
                 }
                 continue;
             }

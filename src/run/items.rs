@@ -87,6 +87,10 @@ impl Runner {
                     state.failed = false;
                     state.stats.failed = state.stats.failed.saturating_sub(1);
                     state.stats.rescued += 1;
+                    if let Some((task, result)) = state.last_failure.clone() {
+                        state.set_var("ansible_failed_task", task);
+                        state.set_var("ansible_failed_result", result);
+                    }
                 }
             }
             self.run_items(ctx, &block.rescue, &failed).await?;
@@ -221,6 +225,7 @@ impl Runner {
                 }
             }
         }
+        self.commit_inventory_edit(ctx)?;
         let mut any_fatal_failure = false;
         let mut flush = false;
         for host in hosts {
@@ -313,6 +318,14 @@ impl Runner {
                 state.stats.failed += 1;
                 state.failed = true;
                 fatal = true;
+                let failed_task = crate::template::map_value(VarMap::from([
+                    (
+                        "name".to_string(),
+                        Value::from(task.name.clone().unwrap_or_default()),
+                    ),
+                    ("action".to_string(), Value::from(task.action.name())),
+                ]));
+                state.last_failure = Some((failed_task, outcome.failure.unwrap_or_default()));
             }
             // `ignore_unreachable`: counted as Ansible does, and the host stays in the play.
             Some(Status::Unreachable) if outcome.ignored => {

@@ -8,6 +8,7 @@ mod error;
 pub mod fact_cache;
 mod free;
 mod host;
+mod inventory_edit;
 mod invoke;
 mod items;
 pub mod loops;
@@ -91,6 +92,8 @@ pub struct Shared {
     pub reporter: Arc<dyn Reporter>,
     pub opts: RunOptions,
     pub inventory: Inventory,
+    /// The inventory as `add_host`/`group_by` left it during the current task, if they ran.
+    pub inventory_edit: Mutex<Option<Inventory>>,
     pub loader: Mutex<Loader>,
 }
 

@@ -103,6 +103,7 @@ impl PlaybookRun {
             reporter: self.reporter,
             opts: self.options,
             inventory: self.inventory,
+            inventory_edit: Mutex::new(None),
             loader: Mutex::new(self.loader),
         };
         Ok((self.playbooks, Runner::new(shared)?))

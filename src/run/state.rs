@@ -29,6 +29,9 @@ pub struct HostState {
     pub ended: bool,
     /// Handlers notified and not yet run, by handler name or listen topic.
     pub notified: IndexSet<String>,
+    /// The task that last failed on the host and its result, for a `rescue`'s
+    /// `ansible_failed_task` and `ansible_failed_result`.
+    pub last_failure: Option<(minijinja::Value, minijinja::Value)>,
 }
 
 impl HostState {

@@ -24,6 +24,9 @@ pub fn run(
             .enumerate()
             .map(|(i, v)| Value::from(vec![Value::from(i), v]))
             .collect()),
+        "together" if terms.is_empty() => Err(fail(
+            "with_together requires at least one element in each list".into(),
+        )),
         "together" => Ok(together(terms)),
         "nested" => Ok(nested(terms)),
         "sequence" => sequence(terms, kwargs),
@@ -96,42 +99,63 @@ fn nested(terms: &[Value]) -> Vec<Value> {
 /// `start=1 end=5 stride=1 format=web%02d`, `count=3`, the short form `1-5/1:web%02d`, or
 /// the same as keyword arguments.
 fn sequence(terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
+    // Keyword arguments are every term's defaults; what a term says wins.
+    let mut defaults = Vec::new();
+    for key in ["start", "end", "count", "stride", "format"] {
+        if let Some(value) = kwargs.get::<Option<Value>>(key)? {
+            defaults.push((key.to_string(), value.to_string()));
+        }
+    }
     let mut specs: Vec<Vec<(String, String)>> = terms
         .iter()
-        .map(|term| parse_sequence(&term.to_string()))
+        .map(|term| parse_sequence(&term.to_string()).map(|own| [defaults.clone(), own].concat()))
         .collect::<Result<_, _>>()?;
     if specs.is_empty() {
-        let mut spec = Vec::new();
-        for key in ["start", "end", "count", "stride", "format"] {
-            if let Some(value) = kwargs.get::<Option<Value>>(key)? {
-                spec.push((key.to_string(), value.to_string()));
-            }
+        if defaults.is_empty() {
+            return Ok(Vec::new());
         }
-        specs.push(spec);
+        specs.push(defaults);
     }
     let mut out = Vec::new();
     for spec in specs {
+        let unknown: Vec<String> = spec
+            .iter()
+            .filter(|(k, _)| !["start", "end", "count", "stride", "format"].contains(&k.as_str()))
+            .map(|(k, _)| format!("'{k}'"))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(fail(format!(
+                "unrecognized arguments to with_sequence: [{}]",
+                unknown.join(", ")
+            )));
+        }
         let get = |k: &str| spec.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v);
         let num = |k: &str, default: i64| -> Result<i64, Error> {
             match get(k) {
                 None => Ok(default),
-                Some(v) => {
-                    parse_int(v).ok_or_else(|| fail(format!("sequence: {k}={v} is not a number")))
-                }
+                Some(v) => parse_int(v)
+                    .ok_or_else(|| fail(format!("sequence: {k} has an invalid value '{v}'"))),
             }
         };
         let start = num("start", 1)?;
         let stride = num("stride", 1)?;
         let end = match get("count") {
             Some(_) if get("end").is_some() => {
-                return Err(fail("sequence: can't specify both count and end".into()))
+                return Err(fail(
+                    "sequence: can't specify both count and end in with_sequence".into(),
+                ))
             }
             Some(_) => {
                 let count = num("count", 0)?;
                 if count == 0 {
                     continue;
                 }
-                start + (count - 1) * stride
+                start + count * stride - 1
+            }
+            None if get("end").is_none() => {
+                return Err(fail(
+                    "sequence: must specify count or end in with_sequence".into(),
+                ))
             }
             None => num("end", start)?,
         };
@@ -149,6 +173,9 @@ fn sequence(terms: &[Value], kwargs: &Kwargs) -> Result<Vec<Value>, Error> {
             continue;
         }
         let format = get("format").cloned().unwrap_or_else(|| "%d".into());
+        if !format.contains('%') {
+            return Err(fail(format!("sequence: bad formatting string: {format}")));
+        }
         let mut n = start;
         loop {
             if (stride > 0 && n > end) || (stride < 0 && n < end) {
@@ -252,6 +279,15 @@ fn subelements(terms: &[Value]) -> Result<Vec<Value>, Error> {
         Some(path) => path.split('.').map(str::to_string).collect(),
         None => return Err(usage()),
     };
+    if terms
+        .get(2)
+        .is_some_and(|flags| flags.kind() != ValueKind::Map)
+    {
+        return Err(fail(
+            "subelements lookup: the optional third item must be a dict with flags skip_missing"
+                .into(),
+        ));
+    }
     let skip_missing = terms
         .get(2)
         .and_then(|flags| flags.get_attr("skip_missing").ok())
@@ -452,6 +488,24 @@ mod unit {
         assert_eq!(run("count=0"), Vec::<String>::new());
         assert!(sequence(&[Value::from("start=5 end=1")], &kwargs).is_err());
         assert!(sequence(&[Value::from("count=2 end=3")], &kwargs).is_err());
+        let with_stride = Kwargs::from_iter([("stride", Value::from(-1))]);
+        assert_eq!(
+            strings(&sequence(&[Value::from("count=3 start=0")], &with_stride).unwrap()),
+            ["0", "-1", "-2", "-3", "-4"]
+        );
+        assert!(sequence(&[], &kwargs).unwrap().is_empty());
+        for (spec, message) in [
+            (
+                "start=0 junk=3",
+                "unrecognized arguments to with_sequence: ['junk']",
+            ),
+            ("1-B/2", "end has an invalid value 'B'"),
+            ("start=1", "must specify count or end"),
+            ("start=1 end=4 format=d", "bad formatting string: d"),
+        ] {
+            let err = sequence(&[Value::from(spec)], &kwargs).unwrap_err();
+            assert!(err.to_string().contains(message), "{spec}: {err}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! They run on the controller, as in Ansible. Relative paths are searched for in the
 //! directories listed by the `__search_paths` variable (role files/templates, playbook dir).
 
-use minijinja::value::{Kwargs, Rest};
+use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 pub fn register(env: &mut Environment<'static>) {
@@ -198,9 +198,11 @@ fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Re
     if wantlist {
         return Ok(Value::from(results));
     }
+    // As ansible-core: several strings are joined with commas, other values stay a list.
     Ok(match results.len() {
         0 => Value::from(""),
         1 => results.into_iter().next().unwrap_or_default(),
+        _ if results.iter().any(|v| v.kind() != ValueKind::String) => Value::from(results),
         _ => Value::from(
             results
                 .iter()

@@ -23,7 +23,7 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 pub use crate::value::{map_value, truthy};
 pub use filters::python_replacement;
 pub use scope::Scope;
-pub use trust::{is_untrusted, untrusted, untrusted_str};
+pub use trust::{is_untrusted, untrusted, untrusted_str, untrusted_where_templated};
 
 /// A templating failure, already phrased for the user.
 #[derive(Debug, thiserror::Error)]
@@ -196,7 +196,7 @@ impl Templar {
         }
         if is_untrusted(condition) {
             return Err(TemplateError::new(format!(
-                "the conditional '{condition}' came from a target or is marked !unsafe: it is data, never evaluated"
+                "the conditional '{condition}' is untrusted (it came from a target, a template or !unsafe): it is data, never evaluated"
             )));
         }
         let text = condition.to_string();

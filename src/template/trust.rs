@@ -19,9 +19,85 @@ pub fn untrusted(value: &Value) -> Value {
     })
 }
 
+/// A loop item rendered from `source`, the playbook's own literal item: the parts written
+/// as plain text in the playbook keep its trust (ansible-core 2.19 trusts playbook data, so
+/// `assert: "{{ item }}"` may evaluate them); whatever a template produced is data.
+pub fn untrusted_where_templated(source: &Value, rendered: &Value) -> Value {
+    untrusted_where_templated_at(source, rendered, 0)
+}
+
+/// Deeper than any playbook literal; past it everything is treated as templated.
+const MAX_LITERAL_DEPTH: usize = 64;
+
+fn untrusted_where_templated_at(source: &Value, rendered: &Value, depth: usize) -> Value {
+    if depth > MAX_LITERAL_DEPTH {
+        return untrusted(rendered);
+    }
+    match (source.kind(), rendered.kind()) {
+        (ValueKind::String, _) => {
+            let text = source.as_str().unwrap_or_default();
+            if ["{{", "{%", "{#"].iter().any(|m| text.contains(m)) {
+                untrusted(rendered)
+            } else {
+                rendered.clone()
+            }
+        }
+        (ValueKind::Seq, ValueKind::Seq) if source.len() == rendered.len() => Value::from(
+            source
+                .try_iter()
+                .into_iter()
+                .flatten()
+                .zip(rendered.try_iter().into_iter().flatten())
+                .map(|(s, r)| untrusted_where_templated_at(&s, &r, depth + 1))
+                .collect::<Vec<_>>(),
+        ),
+        (ValueKind::Map, ValueKind::Map) => {
+            let map: indexmap::IndexMap<Value, Value> = rendered
+                .try_iter()
+                .into_iter()
+                .flatten()
+                .map(|key| {
+                    let item = rendered.get_item(&key).unwrap_or_default();
+                    let item = match source.get_item(&key) {
+                        Ok(s) if !s.is_undefined() => {
+                            untrusted_where_templated_at(&s, &item, depth + 1)
+                        }
+                        _ => untrusted(&item),
+                    };
+                    (key, item)
+                })
+                .collect();
+            Value::from_object(map)
+        }
+        _ => untrusted(rendered),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_loop_items_keep_trust_except_where_templated() {
+        let source = Value::from(minijinja::value::Serde(serde_json::json!({
+            "that": ["1 == 1", "{{ x }}"],
+        })));
+        let rendered = Value::from(minijinja::value::Serde(serde_json::json!({
+            "that": ["1 == 1", "{{ y }}"],
+        })));
+        let item = untrusted_where_templated(&source, &rendered);
+        let that = item.get_attr("that").unwrap();
+        assert!(!is_untrusted(&that.get_item(&Value::from(0)).unwrap()));
+        assert!(is_untrusted(&that.get_item(&Value::from(1)).unwrap()));
+        let from_template = untrusted_where_templated(&Value::from("{{ items }}"), &rendered);
+        assert!(is_untrusted(
+            &from_template
+                .get_attr("that")
+                .unwrap()
+                .get_item(&Value::from(0))
+                .unwrap()
+        ));
+    }
 
     #[test]
     fn strings_inside_lists_and_maps_are_marked() {

@@ -3,5 +3,6 @@
 pub mod assert;
 pub mod debug;
 pub mod fail;
+pub mod pause;
 pub mod ping;
 pub mod wait_for;

@@ -12,7 +12,10 @@ impl Module for Ping {
         let data = args.str(&["data"])?.unwrap_or_else(|| "pong".into());
         args.finish()?;
         if data == "crash" {
-            return Err(ModuleError::Failed("boom".into()));
+            // ansible-core's ping raises an exception here; its message reads so.
+            return Err(ModuleError::Failed(
+                "Task failed: Module failed: boom".into(),
+            ));
         }
         ctx.run_ok("true", None, "ping").await?;
         Ok(ModuleResult::changed(false).with("ping", data))
