@@ -60,7 +60,8 @@ impl Runner {
                 self.start_at = None;
             }
         }
-        results.into_iter().collect()
+        results.into_iter().collect::<Result<()>>()?;
+        self.commit_inventory_edit(ctx)
     }
 
     /// A runner for one host of a `free` section, over a copy of this one's state.

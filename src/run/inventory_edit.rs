@@ -186,8 +186,12 @@ impl Runner {
     /// Makes the inventory the task edited (if it did) the run's: new hosts get a state, every
     /// host's inventory variables and the play's `groups`/`group_names` are read again.
     pub(crate) fn commit_inventory_edit(&mut self, ctx: &mut PlayCtx) -> crate::error::Result<()> {
-        let edited = self
-            .shared
+        // A `free` section's per-host runners share the run's state: the edit waits in
+        // `inventory_edit` until the section ends and the play's own runner commits it.
+        let Some(shared) = Arc::get_mut(&mut self.shared) else {
+            return Ok(());
+        };
+        let edited = shared
             .inventory_edit
             .get_mut()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -195,7 +199,7 @@ impl Runner {
         let Some(inventory) = edited else {
             return Ok(());
         };
-        self.shared.inventory = inventory;
+        shared.inventory = inventory;
         let inventory = &self.shared.inventory;
         for name in inventory.hosts.keys() {
             let vars = Arc::new(inventory.host_vars(name)?);
