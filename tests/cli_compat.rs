@@ -491,11 +491,11 @@ fn completions_and_man_page() {
 /// the first task that uses it.
 #[test]
 fn ignored_task_keywords_are_named_once() {
-    let site = "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: msg=one\n      debugger: never\n    - debug: msg=two\n      debugger: never\n      become_exe: sudo\n      collections: [community.general]\n";
+    let site = "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: msg=one\n      debugger: never\n    - debug: msg=two\n      debugger: never\n      become_exe: sudo\n";
     let dir = project(&[("site.yml", site)]);
     let run = playbook(dir.path(), &["-i", "localhost,", "-c", "local", "site.yml"]);
     run.assert_ok();
-    for keyword in ["debugger", "become_exe", "collections"] {
+    for keyword in ["debugger", "become_exe"] {
         let warning = format!("kiln does not implement the task keyword '{keyword}' yet");
         assert_eq!(
             run.stdout.matches(&warning).count(),
