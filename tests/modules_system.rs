@@ -36,6 +36,20 @@ fn apt_installs_from_a_real_repository() {
 }
 
 #[test]
+fn apt_autoclean_deletes_cached_packages_that_can_no_longer_be_downloaded() {
+    let t = Target::start_systemd("t");
+    t.root("mkdir -p /var/cache/apt/archives/partial && echo stale > /var/cache/apt/archives/kiln-gone_0.1_all.deb");
+    let tasks = "    - apt: {autoclean: true}\n";
+    converge(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/var/cache/apt/archives",
+        true,
+    );
+    assert!(!t.check("test -e /var/cache/apt/archives/kiln-gone_0.1_all.deb"));
+}
+
+#[test]
 fn apt_update_cache_reports_changed_only_when_the_lists_change() {
     let t = Target::start_systemd("t");
     let tasks = "    - apt: {update_cache: true}\n";

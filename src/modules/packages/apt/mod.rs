@@ -60,6 +60,7 @@ fn parse(mut args: Args) -> Result<AptArgs, ModuleError> {
     let deb = args.str(&["deb"])?;
     let purge = args.bool("purge", false)?;
     let autoremove = args.bool("autoremove", false)?;
+    let autoclean = args.bool("autoclean", false)?;
     let upgrade = args.choice("upgrade", &["no", "yes", "safe", "full", "dist"], "no")?;
     let default_release = args.str(&["default_release", "default-release"])?;
     let allow_unauthenticated = args.bool("allow_unauthenticated", false)?;
@@ -88,6 +89,7 @@ fn parse(mut args: Args) -> Result<AptArgs, ModuleError> {
         lock_timeout,
         purge,
         autoremove,
+        autoclean,
         upgrade: Upgrade::parse(&upgrade),
     })
 }

@@ -101,6 +101,8 @@ pub struct AptArgs {
     pub lock_timeout: i64,
     pub purge: bool,
     pub autoremove: bool,
+    /// Delete the cached `.deb` files of packages that can no longer be downloaded.
+    pub autoclean: bool,
     pub upgrade: Upgrade,
 }
 
@@ -120,6 +122,7 @@ impl Default for AptArgs {
             lock_timeout: 60,
             purge: false,
             autoremove: false,
+            autoclean: false,
             upgrade: Upgrade::No,
         }
     }
@@ -271,6 +274,7 @@ pub enum WholeSystem {
     DistUpgrade,
     Autoremove,
     AutoremovePurge,
+    Autoclean,
 }
 
 impl WholeSystem {
@@ -281,15 +285,19 @@ impl WholeSystem {
             Self::DistUpgrade => "dist-upgrade",
             Self::Autoremove => "autoremove",
             Self::AutoremovePurge => "autoremove --purge",
+            Self::Autoclean => "autoclean",
         }
     }
 }
 
-/// Whether `apt-get -s` output lists anything it would install, remove or purge.
+/// Whether `apt-get -s` output lists anything it would install, remove, purge or (for
+/// `autoclean`) delete from the package cache.
 pub fn simulation_pending(simulated: &str) -> bool {
-    simulated
-        .lines()
-        .any(|l| l.starts_with("Inst ") || l.starts_with("Remv ") || l.starts_with("Purg "))
+    simulated.lines().any(|l| {
+        ["Inst ", "Remv ", "Purg ", "Del "]
+            .iter()
+            .any(|verb| l.starts_with(verb))
+    })
 }
 
 /// The transactions that take the packages to the wanted state, in order: install, remove,
@@ -366,6 +374,9 @@ pub fn plan(args: &AptArgs, observed: &Observed) -> Plan {
         } else {
             WholeSystem::Autoremove
         });
+    }
+    if args.autoclean {
+        plan.whole_system.push(WholeSystem::Autoclean);
     }
     plan
 }

@@ -264,3 +264,19 @@ fn apt_get_carries_the_options() {
         command.ends_with(" --no-install-recommends -t 'bookworm backports' --allow-downgrades")
     );
 }
+
+#[test]
+fn autoclean_is_a_whole_system_action_pending_when_apt_would_delete_a_file() {
+    let wanted = AptArgs {
+        autoclean: true,
+        ..AptArgs::default()
+    };
+    assert_eq!(
+        plan(&wanted, &Observed::default()).whole_system,
+        [WholeSystem::Autoclean]
+    );
+    assert!(simulation_pending(
+        "Reading package lists...\nDel kiln-gone 0.1 [7 B]\n"
+    ));
+    assert!(!simulation_pending("Reading package lists...\n"));
+}
