@@ -35,6 +35,19 @@ pub struct Diff {
     pub after: String,
 }
 
+impl Diff {
+    /// One setting (the hostname, the time zone) going from `before` to `after`, shown as
+    /// Ansible's modules show it: `key = value` under `header`.
+    pub fn setting(header: &str, key: &str, before: &str, after: &str) -> Diff {
+        Diff {
+            before_header: header.into(),
+            after_header: header.into(),
+            before: format!("{key} = {before}\n"),
+            after: format!("{key} = {after}\n"),
+        }
+    }
+}
+
 /// What a module did (or, in check mode, would do).
 #[derive(Debug, Clone, Default)]
 pub struct ModuleResult {
@@ -221,4 +234,18 @@ fn succeeded(out: ExecOutput, what: &str) -> Result<ExecOutput, ModuleError> {
         )));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Diff;
+
+    #[test]
+    fn a_setting_diff_reads_as_ansibles_hostname_and_timezone_diffs() {
+        let diff = Diff::setting("timezone", "name", "Etc/UTC", "Europe/Paris");
+        assert_eq!(diff.before_header, "timezone");
+        assert_eq!(diff.after_header, "timezone");
+        assert_eq!(diff.before, "name = Etc/UTC\n");
+        assert_eq!(diff.after, "name = Europe/Paris\n");
+    }
 }

@@ -41,12 +41,9 @@ impl Module for Hostname {
         let mut result = ModuleResult::changed(changed);
         if changed {
             if ctx.diff {
-                result.diffs.push(Diff {
-                    before_header: "hostname".into(),
-                    after_header: "hostname".into(),
-                    before: format!("hostname = {now}\n"),
-                    after: format!("hostname = {name}\n"),
-                });
+                result
+                    .diffs
+                    .push(Diff::setting("hostname", "hostname", &now, &name));
             }
             if !ctx.check_mode {
                 let q = quote(&name);

@@ -68,12 +68,9 @@ impl Module for Timezone {
         let mut result = ModuleResult::changed(changed);
         if changed {
             if ctx.diff {
-                result.diffs.push(Diff {
-                    before_header: "timezone".into(),
-                    after_header: "timezone".into(),
-                    before: format!("name = {before}\n"),
-                    after: format!("name = {name}\n"),
-                });
+                result
+                    .diffs
+                    .push(Diff::setting("timezone", "name", &before, &name));
             }
             if !ctx.check_mode {
                 let q = quote(&name);
