@@ -2,7 +2,7 @@
 //! ages), without a date crate: the civil-from-days algorithm is a dozen lines.
 //! A leaf module: it imports nothing from the rest of kiln.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch, now (0 if the clock is before it).
 pub fn epoch_seconds() -> i64 {
@@ -69,6 +69,40 @@ pub fn iso8601(at: SystemTime) -> String {
     )
 }
 
+/// An instant as Python's `str(datetime)` prints it, in UTC: `2026-11-30 12:23:04.000042`
+/// (no fraction when it is zero), as `command`'s `start` and `end`.
+pub fn python_datetime(at: SystemTime) -> String {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let t = UtcTime::from_epoch(since.as_secs() as i64);
+    let date = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
+    );
+    with_micros(date, since.subsec_micros())
+}
+
+/// A duration as Python's `str(timedelta)` prints it: `0:00:00.005414`, `1 day, 2:03:04`,
+/// as `command`'s `delta`.
+pub fn python_timedelta(duration: Duration) -> String {
+    let secs = duration.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let clock = format!("{}:{:02}:{:02}", rest / 3_600, rest % 3_600 / 60, rest % 60);
+    let clock = with_micros(clock, duration.subsec_micros());
+    match days {
+        0 => clock,
+        1 => format!("1 day, {clock}"),
+        n => format!("{n} days, {clock}"),
+    }
+}
+
+fn with_micros(text: String, micros: u32) -> String {
+    if micros == 0 {
+        text
+    } else {
+        format!("{text}.{micros:06}")
+    }
+}
+
 /// How long ago, in the largest whole unit: `just now`, `5 minutes ago`, `3 days ago`.
 pub fn age(seconds: i64) -> String {
     let units = [(86_400, "day"), (3_600, "hour"), (60, "minute")];
@@ -89,7 +123,6 @@ pub fn age(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn dates_stamps_and_ages() {
@@ -110,5 +143,26 @@ mod tests {
         assert_eq!(age(7_300), "2 hours ago");
         assert_eq!(age(3 * 86_400 + 5), "3 days ago");
         assert_eq!(age(-5), "in the future");
+    }
+
+    #[test]
+    fn python_datetimes_and_timedeltas() {
+        let at = UNIX_EPOCH + Duration::from_micros(1_796_041_384_005_414);
+        assert_eq!(python_datetime(at), "2026-11-30 12:23:04.005414");
+        let whole = UNIX_EPOCH + Duration::from_secs(1_796_041_384);
+        assert_eq!(python_datetime(whole), "2026-11-30 12:23:04");
+        assert_eq!(
+            python_timedelta(Duration::from_micros(5_414)),
+            "0:00:00.005414"
+        );
+        assert_eq!(python_timedelta(Duration::from_secs(3_725)), "1:02:05");
+        assert_eq!(
+            python_timedelta(Duration::from_secs(86_400 + 61)),
+            "1 day, 0:01:01"
+        );
+        assert_eq!(
+            python_timedelta(Duration::from_millis(2 * 86_400_000 + 500)),
+            "2 days, 0:00:00.500000"
+        );
     }
 }

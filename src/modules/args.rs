@@ -97,11 +97,17 @@ impl Args {
     }
 
     pub fn bool(&mut self, key: &str, default: bool) -> Result<bool, ModuleError> {
-        match self.raw(key) {
+        self.bool_any(&[key], default)
+    }
+
+    /// A boolean option given by its name or one of its aliases (`keys[0]` is the name).
+    pub fn bool_any(&mut self, keys: &[&str], default: bool) -> Result<bool, ModuleError> {
+        match self.raw_any(keys) {
             None => Ok(default),
             Some(v) => parse_bool(&v).ok_or_else(|| {
                 self.err(format!(
-                    "option '{key}' must be a boolean (yes/no), got '{v}'"
+                    "option '{}' must be a boolean (yes/no), got '{v}'",
+                    keys[0]
                 ))
             }),
         }

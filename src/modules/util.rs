@@ -117,13 +117,42 @@ pub struct PathState {
     pub uid: u32,
     pub gid: u32,
     pub size: u64,
-    pub mtime: i64,
+    /// Seconds since the epoch, to the microsecond (Python's `st_mtime` float).
+    pub mtime: f64,
     pub link_target: Option<String>,
     pub checksum: Option<String>,
+    /// The rest of `lstat`, which `stat` and the file modules' path info report.
+    pub inode: InodeInfo,
+}
+
+/// The `lstat` fields beyond kind, mode, owner and size, named as Python's `os.stat_result`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InodeInfo {
+    pub atime: f64,
+    pub ctime: f64,
+    pub dev: u64,
+    pub inode: u64,
+    pub nlink: u64,
+    pub blocks: u64,
+    pub block_size: u64,
+    /// A device file's major and minor numbers (`st_rdev`).
+    pub rdev: (u64, u64),
+}
+
+impl InodeInfo {
+    /// `st_rdev` as glibc's `makedev` packs it.
+    pub fn device_type(&self) -> u64 {
+        let (major, minor) = self.rdev;
+        ((major & 0xffff_f000) << 32)
+            | ((major & 0xfff) << 8)
+            | ((minor & 0xffff_ff00) << 12)
+            | (minor & 0xff)
+    }
 }
 
 /// The state of a path that exists (and its sha1 when it is a regular file): the line
-/// `kind|mode|owner|group|uid|gid|size|mtime|link`, then the checksum line. Wrapped in
+/// `kind|mode|owner|group|uid|gid|size|mtime|atime|ctime|dev|inode|nlink|blocks|block
+/// size|major|minor|link`, then the checksum line. Wrapped in
 /// `if_exists(…, "echo absent")` it reports any path.
 pub fn present_state_command(path: &str, with_checksum: bool) -> String {
     let p = crate::connection::quote(path);
@@ -141,13 +170,23 @@ pub fn if_exists(path: &str, then: &str, otherwise: &str) -> String {
     format!("if [ -e {p} ] || [ -L {p} ]; then {then}; else {otherwise}; fi")
 }
 
-/// The `stat` call whose output line `parse_probe` reads.
+/// The `stat` call whose output line `parse_probe` reads. The size stays the 7th field and
+/// the link (`%N`, which may hold `|`) the last.
 pub fn stat_command(path: &str) -> String {
+    stat_line_command(path, false)
+}
+
+/// `stat_command`, of the path a link names when `follow` (`stat -L`).
+pub fn stat_line_command(path: &str, follow: bool) -> String {
+    let follow = if follow { "-L " } else { "" };
     format!(
-        "stat -c '%F|%a|%U|%G|%u|%g|%s|%Y|%N' -- {}",
+        "stat {follow}-c '{STAT_FORMAT}' -- {}",
         crate::connection::quote(path)
     )
 }
+
+const STAT_FORMAT: &str = "%F|%a|%U|%G|%u|%g|%s|%.6Y|%.6X|%.6Z|%d|%i|%h|%b|%o|%Hr|%Lr|%N";
+const STAT_FIELDS: usize = 18;
 
 /// Parses `present_state_command` output, or `absent` (pure: unit-tested on recorded output).
 pub fn parse_probe(output: &str) -> PathState {
@@ -158,7 +197,9 @@ pub fn parse_probe(output: &str) -> PathState {
     if first.trim() == "absent" {
         return PathState::default();
     }
-    let fields: Vec<&str> = first.splitn(9, '|').collect();
+    let fields: Vec<&str> = first.splitn(STAT_FIELDS, '|').collect();
+    let number = |i: usize| fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let seconds = |i: usize| fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     let kind = match fields.first().copied().unwrap_or_default() {
         "regular file" | "regular empty file" => "file",
         "directory" => "directory",
@@ -167,7 +208,7 @@ pub fn parse_probe(output: &str) -> PathState {
     }
     .to_string();
     let link_target = fields
-        .get(8)
+        .get(STAT_FIELDS - 1)
         .and_then(|n| n.split_once(" -> "))
         .map(|(_, t)| t.trim_matches(['\'', '"', '`']).to_string());
     PathState {
@@ -179,11 +220,21 @@ pub fn parse_probe(output: &str) -> PathState {
             .unwrap_or(0),
         owner: fields.get(2).unwrap_or(&"").to_string(),
         group: fields.get(3).unwrap_or(&"").to_string(),
-        uid: fields.get(4).and_then(|v| v.parse().ok()).unwrap_or(0),
-        gid: fields.get(5).and_then(|v| v.parse().ok()).unwrap_or(0),
-        size: fields.get(6).and_then(|v| v.parse().ok()).unwrap_or(0),
-        mtime: fields.get(7).and_then(|v| v.parse().ok()).unwrap_or(0),
+        uid: number(4) as u32,
+        gid: number(5) as u32,
+        size: number(6),
+        mtime: seconds(7),
         link_target,
+        inode: InodeInfo {
+            atime: seconds(8),
+            ctime: seconds(9),
+            dev: number(10),
+            inode: number(11),
+            nlink: number(12),
+            blocks: number(13),
+            block_size: number(14),
+            rdev: (number(15), number(16)),
+        },
         // `sha1sum` prints "<40 hex digits>  -".
         checksum: lines
             .next()
@@ -219,7 +270,7 @@ mod tests {
 
     #[test]
     fn probe_output() {
-        let state = parse_probe("regular file|644|root|root|0|0|12|1700000000|'/etc/motd'\nda39a3ee5e6b4b0d3255bfef95601890afd80709\n");
+        let state = parse_probe("regular file|644|root|root|0|0|12|1700000000.250000|1700000001.000000|1700000002.500000|65024|1198019|2|8|4096|0|0|'/etc/motd'\nda39a3ee5e6b4b0d3255bfef95601890afd80709\n");
         assert!(state.exists);
         assert_eq!(
             (state.kind.as_str(), state.mode, state.size),
@@ -229,8 +280,22 @@ mod tests {
             state.checksum.as_deref(),
             Some("da39a3ee5e6b4b0d3255bfef95601890afd80709")
         );
-        let link = parse_probe("symbolic link|777|root|root|0|0|4|1|'/a' -> '/b'\n");
+        assert_eq!(state.mtime, 1700000000.25);
+        let inode = &state.inode;
+        assert_eq!((inode.atime, inode.ctime), (1700000001.0, 1700000002.5));
+        assert_eq!((inode.dev, inode.inode, inode.nlink), (65024, 1198019, 2));
+        assert_eq!((inode.blocks, inode.block_size), (8, 4096));
+        let link = parse_probe(
+            "symbolic link|777|root|root|0|0|4|1.0|1.0|1.0|2049|7|1|0|4096|0|0|'/a|x' -> '/b'\n",
+        );
         assert_eq!(link.link_target.as_deref(), Some("/b"));
+        let null = parse_probe(
+            "character special file|666|root|root|0|0|0|1.0|1.0|1.0|6|3|1|0|4096|1|3|'/dev/null'\n",
+        );
+        assert_eq!(
+            (null.kind.as_str(), null.inode.device_type()),
+            ("character special file", 259)
+        );
         assert!(!parse_probe("absent\n").exists);
     }
 }

@@ -2,6 +2,7 @@
 //! without a shell (each word quoted); `shell` hands the line to `/bin/sh`.
 
 use async_trait::async_trait;
+use minijinja::Value;
 
 use super::expand::{expanding_word, expands};
 use super::{command_result, guard, skipped};
@@ -29,16 +30,19 @@ impl Module for Command {
         let _ = args.raw_any(&["warn"]);
         args.finish()?;
 
-        let line = match (raw, argv.is_empty()) {
+        // `cmd` is registered as Ansible's module has it: the line for `shell`, the words
+        // (`shlex.split`) for `command`.
+        let (line, cmd) = match (raw, argv.is_empty()) {
             (Some(raw), true) => {
                 if self.shell {
-                    raw
+                    (raw.clone(), Value::from(raw))
                 } else {
                     // No shell: every word reaches the program as-is.
-                    argv_line(split_words(&raw).iter().map(|w| unquote(w)), expand)
+                    let words: Vec<String> = split_words(&raw).iter().map(|w| unquote(w)).collect();
+                    (argv_line(words.iter().cloned(), expand), Value::from(words))
                 }
             }
-            (None, false) => argv_line(argv.iter().cloned(), expand),
+            (None, false) => (argv_line(argv.iter().cloned(), expand), Value::from(argv)),
             (Some(_), false) => {
                 return Err(ModuleError::Args(format!(
                     "{name}: parameters are mutually exclusive: argv|cmd"
@@ -53,6 +57,17 @@ impl Module for Command {
         // creates/removes are checked on the target in the same command that runs the
         // program (one round trip); a skip prints a marker instead of running it.
         let guard = guard(&creates, &removes);
+        // Ansible's own warning: `command` runs no shell, so it has no use for one.
+        let warnings: Vec<String> = executable
+            .iter()
+            .filter(|_| !self.shell)
+            .map(|exe| {
+                format!(
+                    "As of Ansible 2.4, the parameter 'executable' is no longer supported with \
+                     the 'command' module. Not using '{exe}'."
+                )
+            })
+            .collect();
         let cd = chdir
             .as_ref()
             .map(|d| format!("cd {} && ", quote(d)))
@@ -91,20 +106,34 @@ impl Module for Command {
             }
             bytes
         });
-        let started = std::time::Instant::now();
+        let started = std::time::SystemTime::now();
         let out = ctx.run_user(&full, input).await?;
         if out.rc == 0 {
             if let Some(result) = skipped(&out.stdout_text(), &creates, &removes) {
-                return Ok(result);
+                return Ok(with_warnings(result.with("cmd", cmd), warnings));
             }
         }
         if !self.shell {
-            if let Some(failure) = program_not_started(&line, &out) {
+            if let Some(failure) = program_not_started(&line, cmd.clone(), &out) {
                 return Err(failure);
             }
         }
-        command_result(&line, &out, started, strip)
+        match command_result(cmd, &out, started, strip) {
+            Ok(result) => Ok(with_warnings(result.with_msg(""), warnings)),
+            Err(ModuleError::FailedWith(result)) => Err(ModuleError::FailedWith(Box::new(
+                with_warnings(*result, warnings),
+            ))),
+            Err(other) => Err(other),
+        }
     }
+}
+
+/// Adds the module's warnings (registered as a list, shown as Ansible shows them) if any.
+fn with_warnings(result: ModuleResult, warnings: Vec<String>) -> ModuleResult {
+    if warnings.is_empty() {
+        return result;
+    }
+    result.with("warnings", warnings)
 }
 
 /// The words of a program and its arguments, each quoted (with `expand`, `$VAR` and a
@@ -135,7 +164,11 @@ fn argv_line(words: impl Iterator<Item = String>, expand: bool) -> String {
 
 /// `command` reports a program that could not be started as Ansible does (it runs no shell,
 /// so the error is the operating system's): `rc` is the errno and nothing changed.
-fn program_not_started(line: &str, out: &crate::connection::ExecOutput) -> Option<ModuleError> {
+fn program_not_started(
+    line: &str,
+    cmd: Value,
+    out: &crate::connection::ExecOutput,
+) -> Option<ModuleError> {
     let stderr = out.stderr_text();
     let program = split_words(line).first().map(|w| unquote(w))?;
     // The shell's own words for it (dash, bash and busybox differ around them).
@@ -148,7 +181,7 @@ fn program_not_started(line: &str, out: &crate::connection::ExecOutput) -> Optio
     };
     let none: Vec<minijinja::Value> = Vec::new();
     let result = ModuleResult::changed(false)
-        .with("cmd", line)
+        .with("cmd", cmd)
         .with("rc", errno)
         .with("stdout", "")
         .with("stderr", "")

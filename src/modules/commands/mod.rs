@@ -7,17 +7,23 @@ pub mod expand;
 pub mod raw;
 pub mod script;
 
+use std::time::SystemTime;
+
+use crate::clock::{python_datetime, python_timedelta};
 use crate::connection::ExecOutput;
 use crate::modules::{ModuleError, ModuleResult};
 
-/// The return values every command-like module registers (`rc`, `stdout_lines`, …); a
-/// non-zero return code fails the module with them.
+/// The return values every command-like module registers (`rc`, `stdout_lines`, `start`,
+/// `delta`, …, as Python's `datetime` and `timedelta` print them); a non-zero return code
+/// fails the module with them. `cmd` is a string or, for `command`, its list of words.
 pub fn command_result(
-    cmd: &str,
+    cmd: impl Into<minijinja::Value>,
     out: &ExecOutput,
-    started: std::time::Instant,
+    started: SystemTime,
     strip: bool,
 ) -> Result<ModuleResult, ModuleError> {
+    let ended = SystemTime::now();
+    let delta = ended.duration_since(started).unwrap_or_default();
     let mut stdout = out.stdout_text();
     let mut stderr = out.stderr_text();
     if strip {
@@ -32,7 +38,9 @@ pub fn command_result(
         .with("stderr_lines", lines(&stderr))
         .with("stdout", stdout)
         .with("stderr", stderr)
-        .with("delta", format!("{:?}", started.elapsed()));
+        .with("start", python_datetime(started))
+        .with("end", python_datetime(ended))
+        .with("delta", python_timedelta(delta));
     if out.rc != 0 {
         return Err(result.fail("non-zero return code"));
     }
@@ -69,7 +77,8 @@ pub fn guard(creates: &Option<String>, removes: &Option<String>) -> String {
 pub(crate) const SKIP_CREATES: &str = "__kiln_skip_creates__";
 pub(crate) const SKIP_REMOVES: &str = "__kiln_skip_removes__";
 
-/// The result for a command its creates/removes guard skipped, if the output says so.
+/// The result for a command its creates/removes guard skipped, if the output says so (it
+/// did not run: `start`, `end` and `delta` are null, as in Ansible).
 pub fn skipped(
     stdout: &str,
     creates: &Option<String>,
@@ -80,10 +89,15 @@ pub fn skipped(
         SKIP_REMOVES => format!("{} does not exist", removes.as_deref().unwrap_or_default()),
         _ => return None,
     };
+    let none = minijinja::Value::from(());
     Some(
         ModuleResult::changed(false)
             .with("rc", 0)
             .with("stdout", format!("skipped, since {why}"))
+            .with("stderr", "")
+            .with("start", none.clone())
+            .with("end", none.clone())
+            .with("delta", none)
             .with_msg(format!("Did not run command since '{why}'")),
     )
 }

@@ -27,7 +27,7 @@ impl Module for Raw {
             ),
             None => line.clone(),
         };
-        let started = std::time::Instant::now();
+        let started = std::time::SystemTime::now();
         let out = ctx.run_user(&full, None).await?;
         command_result(&line, &out, started, false)
     }

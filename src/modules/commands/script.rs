@@ -55,7 +55,7 @@ impl Module for Script {
         let command = format!(
             "{guard}t=$(mktemp) && cat > \"$t\" && {cd}{run} {rest}; rc=$?; rm -f \"$t\"; exit $rc"
         );
-        let started = std::time::Instant::now();
+        let started = std::time::SystemTime::now();
         let out = ctx.run_user(&command, Some(body)).await?;
         if skipped(&out.stdout_text(), &creates, &removes).is_some() {
             return Ok(ModuleResult::changed(false)

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use regex::bytes::Regex;
 
-use super::edit::{bytes_regex, edit_text, Lines, TextEdit, WhenAbsent};
+use super::edit::{bytes_regex, edit_text_outcome, Lines, TextEdit, WhenAbsent};
 use super::write::Attributes;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
@@ -132,11 +132,11 @@ impl Module for BlockInFile {
             (_, true) => WhenAbsent::Create,
             _ => WhenAbsent::Fail,
         };
-        let mut result = edit_text(
+        let (mut result, outcome) = edit_text_outcome(
             ctx,
             TextEdit {
                 module: "blockinfile",
-                path,
+                path: path.clone(),
                 absent,
                 attrs,
                 backup,
@@ -146,13 +146,19 @@ impl Module for BlockInFile {
             |current| apply(&block, current),
         )
         .await?;
-        if result.changed && result.msg.is_none() {
-            result.msg = Some(if block.lines.is_empty() {
-                "Block removed".into()
-            } else {
-                "Block inserted".into()
-            });
-        }
+        // Ansible's messages, in its order of precedence.
+        let text = if outcome.skipped {
+            format!("File {path} not present")
+        } else if !outcome.content {
+            String::new()
+        } else if outcome.created {
+            "File created".into()
+        } else if block.lines.is_empty() {
+            "Block removed".into()
+        } else {
+            "Block inserted".into()
+        };
+        result.msg = Some(outcome.message(&text));
         Ok(result)
     }
 }

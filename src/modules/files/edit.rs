@@ -38,13 +38,52 @@ pub struct TextEdit {
     pub follow: bool,
 }
 
+/// What an edit changed, for the messages lineinfile and blockinfile return.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct EditOutcome {
+    /// The file did not exist and nothing was to be done (`WhenAbsent::Skip`).
+    pub skipped: bool,
+    /// The file did not exist and is (or, in check mode, would be) created.
+    pub created: bool,
+    /// The text changed.
+    pub content: bool,
+    /// Owner, group or mode changed on an existing file (or its link).
+    pub attributes: bool,
+}
+
+impl EditOutcome {
+    /// A module's message with Ansible's `check_file_attrs` suffix when attributes changed.
+    pub fn message(&self, text: &str) -> String {
+        const ATTRIBUTES: &str = "ownership, perms or SE linux context changed";
+        match (self.attributes, text.is_empty()) {
+            (false, _) => text.to_string(),
+            (true, true) => ATTRIBUTES.to_string(),
+            (true, false) => format!("{text} and {ATTRIBUTES}"),
+        }
+    }
+}
+
 /// Applies `edit` (current bytes → new bytes) to the file on the target. A file that is to be
 /// created when absent is written in the same round trip that reads an existing one.
 pub async fn edit_text(
     ctx: &ModuleCtx<'_>,
     request: TextEdit,
-    mut edit: impl FnMut(&[u8]) -> Vec<u8>,
+    edit: impl FnMut(&[u8]) -> Vec<u8>,
 ) -> Result<ModuleResult, ModuleError> {
+    Ok(edit_text_outcome(ctx, request, edit).await?.0)
+}
+
+/// `edit_text`, also telling what changed.
+pub async fn edit_text_outcome(
+    ctx: &ModuleCtx<'_>,
+    request: TextEdit,
+    mut edit: impl FnMut(&[u8]) -> Vec<u8>,
+) -> Result<(ModuleResult, EditOutcome), ModuleError> {
+    let created = EditOutcome {
+        created: true,
+        content: true,
+        ..EditOutcome::default()
+    };
     let mut path = request.path;
     let fresh = WriteRequest {
         dest: path.clone(),
@@ -62,7 +101,7 @@ pub async fn edit_text(
                 ..fresh
             };
             match create_if_absent(ctx, &fresh, Some(EDIT_LIMIT)).await? {
-                Speculation::Created(result) => return Ok(result),
+                Speculation::Created(result) => return Ok((result, created)),
                 Speculation::Exists(state, content) => (state, content),
             }
         } else {
@@ -101,11 +140,26 @@ pub async fn edit_text(
                     "Destination {path} does not exist! (use create: yes to create it)"
                 )))
             }
-            WhenAbsent::Skip(msg) => return Ok(ModuleResult::changed(false).with_msg(msg)),
+            WhenAbsent::Skip(msg) => {
+                let skipped = EditOutcome {
+                    skipped: true,
+                    ..EditOutcome::default()
+                };
+                return Ok((ModuleResult::changed(false).with_msg(msg), skipped));
+            }
             WhenAbsent::Create => Vec::new(),
         },
     };
     let updated = edit(&current);
+    let mut outcome = if state.exists {
+        EditOutcome {
+            content: updated != current,
+            attributes: !attrs.differences(&state).is_empty(),
+            ..EditOutcome::default()
+        }
+    } else {
+        created
+    };
     let before = ctx.diff.then_some(current);
     let mut result = converge_from(
         ctx,
@@ -125,8 +179,9 @@ pub async fn edit_text(
     if let Some((link_path, link_state)) = link {
         let on_link = converge_attributes(ctx, &link_path, &link_state, &request.attrs).await?;
         result.changed |= on_link.changed;
+        outcome.attributes |= on_link.changed;
     }
-    Ok(result)
+    Ok((result, outcome))
 }
 
 /// A pattern matched against a file's bytes as Python's `re` matches a bytes pattern (as

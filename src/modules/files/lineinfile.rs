@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use regex::bytes::Regex;
 
-use super::edit::{bytes_regex, edit_text, Lines, TextEdit, WhenAbsent};
+use super::edit::{bytes_regex, edit_text_outcome, Lines, TextEdit, WhenAbsent};
 use super::write::Attributes;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
@@ -164,7 +164,8 @@ impl Module for LineInFile {
             (true, false) => WhenAbsent::Fail,
         };
         let mut msg = "";
-        let mut result = edit_text(
+        let mut found = 0;
+        let (mut result, outcome) = edit_text_outcome(
             ctx,
             TextEdit {
                 module: "lineinfile",
@@ -178,17 +179,32 @@ impl Module for LineInFile {
             |current| {
                 let (text, what) = apply(&edit, current);
                 msg = what;
+                if !edit.present {
+                    found = Lines::parse(current)
+                        .texts()
+                        .filter(|l| matches(&edit, l))
+                        .count();
+                }
                 text
             },
         )
         .await?;
-        if result.changed {
-            result.msg = Some(if msg.is_empty() {
-                "attributes changed".into()
-            } else {
-                msg.into()
-            });
+        if outcome.skipped {
+            return Ok(result);
         }
+        // Ansible's messages: `N line(s) removed` with `found: N` for state=absent.
+        let text = if edit.present || msg.is_empty() {
+            msg.to_string()
+        } else {
+            format!("{found} {msg}")
+        };
+        result.msg = Some(outcome.message(&text));
+        if !edit.present {
+            result = result.with("found", found);
+        }
+        // lineinfile names its backup `backup` ("" without one).
+        let backup = result.data.get("backup_file").cloned();
+        result = result.with("backup", backup.unwrap_or_else(|| "".into()));
         Ok(result)
     }
 }

@@ -9,6 +9,7 @@ pub mod file;
 pub mod find;
 pub mod get_url;
 pub mod lineinfile;
+pub mod path_info;
 pub mod replace;
 pub mod slurp;
 pub mod stat;

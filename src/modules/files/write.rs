@@ -8,12 +8,15 @@
 
 use minijinja::Value;
 
+use super::path_info::add_path_info;
 use super::write_plan::{self, WriteAction};
 use super::write_script::{
     compare_script, present_state_script, probe_script, write_script, CONTENT_MARKER, SAME,
 };
 use crate::connection::quote;
-use crate::modules::util::{if_exists, octal, parse_probe, wanted_mode, Mode, PathState};
+use crate::modules::util::{
+    if_exists, octal, parse_probe, stat_command, wanted_mode, Mode, PathState,
+};
 use crate::modules::{Diff, ModuleCtx, ModuleError, ModuleResult};
 use crate::util::sha1_hex;
 
@@ -240,35 +243,64 @@ pub async fn converge_from(
     } else {
         state.clone()
     };
-    if !ctx.check_mode {
-        result = apply(ctx, &request, &state, &plan.action, result).await?;
+    if ctx.check_mode {
+        // Nothing changed: the path's info is its current state's (as Ansible reports it).
+        if state.exists {
+            add_path_info(&mut result, &state);
+            return Ok(result);
+        }
+        return Ok(with_final_attrs(result, &kept, &request.attrs));
     }
-    Ok(with_final_attrs(result, &kept, &request.attrs))
+    let (mut result, after) = apply(ctx, &request, &state, &plan.action, result).await?;
+    add_path_info(&mut result, &after);
+    Ok(result)
 }
 
-/// Carries out a write plan's action (`result` gains the backup's path).
+/// Carries out a write plan's action (`result` gains the backup's path), and returns the
+/// destination's state afterwards (read by the same command that changed it).
 async fn apply(
     ctx: &ModuleCtx<'_>,
     request: &WriteRequest,
     state: &PathState,
     action: &WriteAction,
     mut result: ModuleResult,
-) -> Result<ModuleResult, ModuleError> {
-    match action {
-        WriteAction::Nothing => {}
-        WriteAction::Attributes(changes) => change_attributes(ctx, &request.dest, changes).await?,
+) -> Result<(ModuleResult, PathState), ModuleError> {
+    let after = match action {
+        WriteAction::Nothing => state.clone(),
+        WriteAction::Attributes(changes) => change_attributes(ctx, &request.dest, changes)
+            .await?
+            .unwrap_or_else(|| state.clone()),
         WriteAction::Content { backup } => {
             let (script, stdin) = write_script(request, state, *backup);
+            let script = then_stat(&script, &request.dest);
             let out = run_write(ctx, request, &script, stdin).await?;
             if out.rc != 0 {
                 return Err(write_failure(&request.dest, &out.stderr_text()));
             }
+            let stdout = out.stdout_text();
+            let (printed, stat_line) = split_stat_line(&stdout);
             if *backup {
-                result = result.with("backup_file", out.stdout_text().trim());
+                result = result.with("backup_file", printed.trim());
             }
+            parse_probe(stat_line)
         }
+    };
+    Ok((result, after))
+}
+
+/// A script followed, when it succeeds, by the `stat` line of `path` (the path's info after
+/// the change, at the cost of one process and no round trip).
+pub(super) fn then_stat(script: &str, path: &str) -> String {
+    format!("{{ {script}; }} && {}", stat_command(path))
+}
+
+/// Splits a `then_stat` script's output into what the script printed and the `stat` line.
+pub(super) fn split_stat_line(stdout: &str) -> (&str, &str) {
+    let trimmed = stdout.trim_end_matches('\n');
+    match trimmed.rfind('\n') {
+        Some(at) => (&trimmed[..at], &trimmed[at + 1..]),
+        None => ("", trimmed),
     }
-    Ok(result)
 }
 
 /// Runs a write script inline, or in a subshell when it carries the user's `validate`
@@ -329,26 +361,20 @@ pub async fn create_if_absent(
         .flatten();
     let compared = compare.is_some();
     let present = compare.unwrap_or_else(|| present_state_script(&request.dest, content_limit));
-    let script = if_exists(
-        &request.dest,
-        &present,
-        &format!("{{ {write}; }} && echo {CREATED}"),
-    );
+    let created = then_stat(&format!("{{ {write}; }} && echo {CREATED}"), &request.dest);
+    let script = if_exists(&request.dest, &present, &created);
     let out = run_write(ctx, request, &script, stdin).await?;
     if out.rc != 0 {
         return Err(write_failure(&request.dest, &out.stderr_text()));
     }
     let stdout = out.stdout_text();
-    if stdout.trim_end() == CREATED {
-        let result = ModuleResult::changed(true)
+    if let Some(stat_line) = stdout.strip_prefix(&format!("{CREATED}\n")) {
+        let mut result = ModuleResult::changed(true)
             .with("dest", request.dest.as_str())
             .with("checksum", sha1_hex(&request.content))
             .with("size", request.content.len() as i64);
-        return Ok(Speculation::Created(with_final_attrs(
-            result,
-            &absent,
-            &request.attrs,
-        )));
+        add_path_info(&mut result, &parse_probe(stat_line));
+        return Ok(Speculation::Created(result));
     }
     if compared {
         let mut state = parse_probe(&stdout);
@@ -368,30 +394,38 @@ pub async fn converge_attributes(
     attrs: &Attributes,
 ) -> Result<ModuleResult, ModuleError> {
     let changes = attrs.differences(state);
+    let mut after = None;
     if !ctx.check_mode {
-        change_attributes(ctx, dest, &changes).await?;
+        after = change_attributes(ctx, dest, &changes).await?;
     }
-    let result = ModuleResult::changed(!changes.is_empty()).with("dest", dest);
-    Ok(with_final_attrs(result, state, attrs))
+    let mut result = ModuleResult::changed(!changes.is_empty()).with("dest", dest);
+    if ctx.check_mode && !changes.is_empty() {
+        return Ok(with_final_attrs(result, state, attrs));
+    }
+    add_path_info(&mut result, after.as_ref().unwrap_or(state));
+    Ok(result)
 }
 
+/// Applies attribute changes; the path's state afterwards when there were any.
 async fn change_attributes(
     ctx: &ModuleCtx<'_>,
     dest: &str,
     changes: &[AttrChange],
-) -> Result<(), ModuleError> {
+) -> Result<Option<PathState>, ModuleError> {
     if changes.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let q = quote(dest);
     let commands: Vec<String> = changes.iter().map(|c| c.command(&q, false)).collect();
-    ctx.run_ok_inline(&commands.join(" && "), None, "changing attributes")
+    let script = then_stat(&commands.join(" && "), dest);
+    let out = ctx
+        .run_ok_inline(&script, None, "changing attributes")
         .await?;
-    Ok(())
+    Ok(Some(parse_probe(&out.stdout_text())))
 }
 
-/// The file's mode/owner/group after the write, as far as they are known without asking
-/// again (a new file's defaults come from the target's umask and user: left out).
+/// The file's mode/owner/group after a write check mode only plans, as far as they are known
+/// without asking (a new file's defaults come from the target's umask and user: left out).
 fn with_final_attrs(
     mut result: ModuleResult,
     state: &PathState,

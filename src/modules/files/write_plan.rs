@@ -69,7 +69,7 @@ mod tests {
     /// A recorded `present_state_command(…, true)` answer for a file holding "hello\n".
     fn hello_file(mode: &str) -> PathState {
         parse_probe(&format!(
-            "regular file|{mode}|root|root|0|0|6|1700000000|'/etc/motd'\n{HELLO_SHA1}  -\n"
+            "regular file|{mode}|root|root|0|0|6|1700000000.0|1700000000.0|1700000000.0|2049|7|1|8|4096|0|0|'/etc/motd'\n{HELLO_SHA1}  -\n"
         ))
     }
 
@@ -133,11 +133,11 @@ mod tests {
     #[test]
     fn a_link_is_replaced_and_a_directory_refused() {
         let link = parse_probe(
-            "symbolic link|777|root|root|0|0|9|1700000000|'/etc/motd' -> '/run/motd'\n",
+            "symbolic link|777|root|root|0|0|9|1700000000.0|1700000000.0|1700000000.0|2049|7|1|8|4096|0|0|'/etc/motd' -> '/run/motd'\n",
         );
         let plan = plan(&request("hello\n"), &link).expect("a plan");
         assert_eq!(plan.action, WriteAction::Content { backup: false });
-        let directory = parse_probe("directory|755|root|root|0|0|4096|1700000000|'/etc/motd'\n");
+        let directory = parse_probe("directory|755|root|root|0|0|4096|1700000000.0|1700000000.0|1700000000.0|2049|7|1|8|4096|0|0|'/etc/motd'\n");
         assert!(super::plan(&request("hello\n"), &directory).is_err());
     }
 }

@@ -7,7 +7,8 @@ pub mod plan;
 
 use async_trait::async_trait;
 
-use super::write::{probe, Attributes};
+use super::path_info::add_path_info;
+use super::write::{probe, split_stat_line, then_stat, Attributes};
 use crate::connection::quote;
 use crate::modules::util::{if_exists, octal, parse_probe, present_state_command, PathState};
 use crate::modules::{Args, Diff, Module, ModuleCtx, ModuleError, ModuleResult};
@@ -24,8 +25,12 @@ impl Module for File {
         let current = if args.creates() && !ctx.check_mode && !ctx.diff {
             let ahead = plan(&args, &Observed::default())?;
             match create_if_absent(ctx, &args, &ahead).await? {
-                Some(state) => state,
-                None => return Ok(report(&args, &ahead, true)),
+                Probed::Exists(state) => state,
+                Probed::Created(after) => {
+                    let mut result = report(&args, &ahead, true);
+                    add_path_info(&mut result, &after);
+                    return Ok(result);
+                }
             }
         } else {
             probe(ctx, &args.path, None).await?.0
@@ -42,13 +47,22 @@ impl Module for File {
                 after: format!("state: {}\n", plan.state.as_str()),
             });
         }
+        let removes = plan.state == FileState::Absent;
+        let mut after = observed.path.clone();
         if changed && !ctx.check_mode {
-            ctx.run_ok_inline(
-                &plan.script(&args.path),
-                None,
-                &format!("file {}", args.path),
-            )
-            .await?;
+            let mut script = plan.script(&args.path);
+            if !removes {
+                script = then_stat(&script, &args.path);
+            }
+            let out = ctx
+                .run_ok_inline(&script, None, &format!("file {}", args.path))
+                .await?;
+            if !removes {
+                after = parse_probe(split_stat_line(&out.stdout_text()).1);
+            }
+        }
+        if !removes {
+            add_path_info(&mut result, &after);
         }
         Ok(result)
     }
@@ -88,26 +102,36 @@ fn parse(mut args: Args) -> Result<FileArgs, ModuleError> {
 
 const CREATED: &str = "__kiln_created__";
 
-/// Runs the plan for an absent path if the path is absent (None: it was created); otherwise
-/// returns the path's state.
+/// What `create_if_absent` found.
+enum Probed {
+    /// The path was absent and is now created: its state afterwards.
+    Created(PathState),
+    /// The path exists: its state.
+    Exists(PathState),
+}
+
+/// Runs the plan for an absent path if the path is absent; otherwise returns the path's
+/// state.
 async fn create_if_absent(
     ctx: &ModuleCtx<'_>,
     args: &FileArgs,
     ahead: &FilePlan,
-) -> Result<Option<PathState>, ModuleError> {
+) -> Result<Probed, ModuleError> {
     let path = &args.path;
     let script = if_exists(
         path,
         &present_state_command(path, false),
-        &format!("{} && echo {CREATED}", ahead.script(path)),
+        &then_stat(&format!("{} && echo {CREATED}", ahead.script(path)), path),
     );
     let out = ctx
         .run_ok_inline(&script, None, &format!("file {path}"))
         .await?;
-    if out.stdout_text().trim_end() == CREATED {
-        return Ok(None);
+    let stdout = out.stdout_text();
+    let (printed, stat_line) = split_stat_line(&stdout);
+    if printed.trim_end().ends_with(CREATED) {
+        return Ok(Probed::Created(parse_probe(stat_line)));
     }
-    Ok(Some(parse_probe(&out.stdout_text())))
+    Ok(Probed::Exists(parse_probe(&stdout)))
 }
 
 /// Asks the target what the plan needs beyond the path's own state: whether an existing path
@@ -163,7 +187,8 @@ fn report(args: &FileArgs, plan: &FilePlan, changed: bool) -> ModuleResult {
     let mut result = ModuleResult::changed(changed)
         .with("path", args.path.as_str())
         .with("state", plan.state.as_str());
-    if let Some(mode) = plan.mode {
+    // A removed path has no attributes left to report (Ansible returns only its state).
+    if let (Some(mode), false) = (plan.mode, plan.state == FileState::Absent) {
         result.data.insert("mode".into(), octal(mode).into());
     }
     result

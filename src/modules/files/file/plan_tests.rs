@@ -4,10 +4,10 @@ use super::*;
 use crate::modules::util::{parse_probe, Mode};
 
 const ABSENT: &str = "absent\n";
-const DIRECTORY: &str = "directory|755|root|root|0|0|4096|1700000000|'/srv/data'\n";
-const FILE: &str = "regular file|600|root|root|0|0|12|1700000000|'/srv/f'\n";
+const DIRECTORY: &str = "directory|755|root|root|0|0|4096|1700000000.0|1700000000.0|1700000000.0|2049|7|1|8|4096|0|0|'/srv/data'\n";
+const FILE: &str = "regular file|600|root|root|0|0|12|1700000000.0|1700000000.0|1700000000.0|2049|7|1|8|4096|0|0|'/srv/f'\n";
 const LINK: &str =
-    "symbolic link|777|kiln|kiln|1000|1000|9|1700000000|'/srv/current' -> '/srv/data'\n";
+    "symbolic link|777|kiln|kiln|1000|1000|9|1700000000.0|1700000000.0|1700000000.0|2049|7|1|8|4096|0|0|'/srv/current' -> '/srv/data'\n";
 
 fn observed(recorded: &str) -> Observed {
     Observed {
@@ -72,7 +72,7 @@ fn directory_present_changes_only_what_differs() {
         commands(&a, DIRECTORY),
         ["chgrp -h kiln /srv/data", "chmod 0775 /srv/data"]
     );
-    let converged = "directory|775|root|kiln|0|1000|4096|1700000000|'/srv/data'\n";
+    let converged = "directory|775|root|kiln|0|1000|4096|1700000000.0|1700000000.0|1700000000.0|2049|7|1|8|4096|0|0|'/srv/data'\n";
     assert!(commands(&a, converged).is_empty());
 }
 
