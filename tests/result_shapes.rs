@@ -141,8 +141,14 @@ fn lineinfile_and_blockinfile_messages_are_ansibles() {
       register: l_same
     - lineinfile: {path: /srv/b.conf, regexp: "^y=", state: absent}
       register: l_removed
+    - blockinfile: {path: /srv/new/deep/b.conf, create: yes, block: "x=1"}
+      register: b_deep
+    - lineinfile: {path: /srv/other/l.conf, create: yes, line: "y=1"}
+      register: l_deep
+      diff: yes
     - assert:
         that:
+          - b_deep.msg == 'File created' and l_deep.msg == 'line added'
           - b_created.msg == 'File created'
           - b_inserted.msg == 'Block inserted'
           - b_same is not changed and b_same.msg == ''
@@ -174,8 +180,13 @@ fn command_results_have_cmd_times_and_warnings() {
     - command: /bin/true
       args: {creates: /etc}
       register: skipped
+    - command:
+      args: {chdir: /}
+      register: nothing
+      ignore_errors: yes
     - assert:
         that:
+          - nothing is failed and 'one of the following is required' in nothing.msg
           - c.cmd == ['echo', 'a b', 'c'] and c.stdout == 'a b c'
           - argv.cmd == ['printf', '%s', 'x y']
           - sh.cmd == 'echo out; echo err >&2'

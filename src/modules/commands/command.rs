@@ -49,9 +49,11 @@ impl Module for Command {
                 )))
             }
             (None, true) => {
+                // Ansible's argument check says it this way.
                 return Err(ModuleError::Args(format!(
-                    "{name}: no command given (write it after '{name}:' or set cmd/argv)"
-                )))
+                    "{name}: one of the following is required: _raw_params, cmd, argv \
+                     (no command given: write it after '{name}:' or set cmd/argv)"
+                )));
             }
         };
         // creates/removes are checked on the target in the same command that runs the

@@ -7,9 +7,10 @@
 //! Ansible's `realpath` does); owner and group asked for apply to the link itself (`-h`).
 
 use super::write::{
-    converge_attributes, converge_from, create_if_absent, probe, resolve_link, speculates,
-    Attributes, Speculation, WriteRequest,
+    converge_attributes, converge_from, create_if_absent, parent_dir, probe, resolve_link,
+    speculates, Attributes, Speculation, WriteRequest,
 };
+use crate::connection::quote;
 use crate::modules::{ModuleCtx, ModuleError, ModuleResult};
 
 /// Files larger than this are not edited (their content is not read).
@@ -100,12 +101,23 @@ pub async fn edit_text_outcome(
                 content: edit(b""),
                 ..fresh
             };
-            match create_if_absent(ctx, &fresh, Some(EDIT_LIMIT)).await? {
+            let speculation = match create_if_absent(ctx, &fresh, Some(EDIT_LIMIT)).await {
+                // The write may have failed for want of the file's directory, which Ansible
+                // creates (`os.makedirs`): made, the write is tried once more.
+                Err(error) if !make_parent(ctx, &path).await? => return Err(error),
+                Err(_) => create_if_absent(ctx, &fresh, Some(EDIT_LIMIT)).await?,
+                Ok(speculation) => speculation,
+            };
+            match speculation {
                 Speculation::Created(result) => return Ok((result, created)),
                 Speculation::Exists(state, content) => (state, content),
             }
         } else {
-            probe(ctx, &path, Some(EDIT_LIMIT)).await?
+            let (state, content) = probe(ctx, &path, Some(EDIT_LIMIT)).await?;
+            if !state.exists && request.absent == WhenAbsent::Create && !ctx.check_mode {
+                make_parent(ctx, &path).await?;
+            }
+            (state, content)
         };
     // The file a link names is edited; the attributes asked for go to the link (`-h`).
     let mut link = None;
@@ -182,6 +194,17 @@ pub async fn edit_text_outcome(
         outcome.attributes |= on_link.changed;
     }
     Ok((result, outcome))
+}
+
+/// Creates the directory of a file to be created when it is missing, as Ansible's
+/// lineinfile and blockinfile do; whether it had to.
+async fn make_parent(ctx: &ModuleCtx<'_>, path: &str) -> Result<bool, ModuleError> {
+    let parent = quote(&parent_dir(path));
+    let script = format!("if [ ! -d {parent} ]; then mkdir -p -- {parent} && echo made; fi");
+    let out = ctx
+        .run_ok_inline(&script, None, &format!("creating the directory of {path}"))
+        .await?;
+    Ok(out.stdout_text().trim() == "made")
 }
 
 /// A pattern matched against a file's bytes as Python's `re` matches a bytes pattern (as
