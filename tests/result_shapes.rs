@@ -61,6 +61,7 @@ fn file_module_results_have_ansibles_path_info() {
           - dir_again is not changed and dir_again.mode == '0750'
           - hard.state == 'hard' and hard.size == 4
           - link.state == 'link' and link.mode == '0777'
+          - link.dest == '/srv/l' and link.src == '/srv/a.conf'
           - removed.state == 'absent' and 'mode' not in removed
 "#;
     asserts_pass(&t, tasks);
@@ -184,9 +185,15 @@ fn command_results_have_cmd_times_and_warnings() {
       args: {chdir: /}
       register: nothing
       ignore_errors: yes
+    - command: echo
+      args: {chdir: /nonexistent}
+      register: no_dir
+      ignore_errors: yes
     - assert:
         that:
           - nothing is failed and 'one of the following is required' in nothing.msg
+          - no_dir is failed and no_dir is not changed and no_dir.rc is none
+          - no_dir.msg == 'Unable to change directory before execution.'
           - c.cmd == ['echo', 'a b', 'c'] and c.stdout == 'a b c'
           - argv.cmd == ['printf', '%s', 'x y']
           - sh.cmd == 'echo out; echo err >&2'

@@ -72,7 +72,12 @@ impl Module for Command {
             .collect();
         let cd = chdir
             .as_ref()
-            .map(|d| format!("cd {} && ", quote(d)))
+            .map(|d| {
+                format!(
+                    "cd {} 2>/dev/null || {{ echo {NO_CHDIR}; exit 1; }}; ",
+                    quote(d)
+                )
+            })
             .unwrap_or_default();
         if ctx.check_mode {
             // As in Ansible: with creates/removes the run is predictable (changed unless the
@@ -110,6 +115,15 @@ impl Module for Command {
         });
         let started = std::time::SystemTime::now();
         let out = ctx.run_user(&full, input).await?;
+        if out.rc == 1 && out.stdout_text().trim_end() == NO_CHDIR {
+            // As Ansible's module fails before it runs anything.
+            let result = ModuleResult::changed(false)
+                .with("cmd", cmd)
+                .with("rc", ())
+                .with("stdout", "")
+                .with("stderr", "");
+            return Err(result.fail("Unable to change directory before execution."));
+        }
         if out.rc == 0 {
             if let Some(result) = skipped(&out.stdout_text(), &creates, &removes) {
                 return Ok(with_warnings(result.with("cmd", cmd), warnings));
@@ -129,6 +143,9 @@ impl Module for Command {
         }
     }
 }
+
+/// What the command prints when `chdir` names no directory it can enter.
+const NO_CHDIR: &str = "__kiln_no_chdir__";
 
 /// Adds the module's warnings (registered as a list, shown as Ansible shows them) if any.
 fn with_warnings(result: ModuleResult, warnings: Vec<String>) -> ModuleResult {

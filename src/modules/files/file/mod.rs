@@ -187,6 +187,12 @@ fn report(args: &FileArgs, plan: &FilePlan, changed: bool) -> ModuleResult {
     let mut result = ModuleResult::changed(changed)
         .with("path", args.path.as_str())
         .with("state", plan.state.as_str());
+    // A link's result names it `dest`, beside its `src`, as Ansible's does.
+    if let (FileState::Link | FileState::Hard, Some(src)) = (plan.state, &args.src) {
+        result = result
+            .with("dest", args.path.as_str())
+            .with("src", src.as_str());
+    }
     // A removed path has no attributes left to report (Ansible returns only its state).
     if let (Some(mode), false) = (plan.mode, plan.state == FileState::Absent) {
         result.data.insert("mode".into(), octal(mode).into());
