@@ -25,15 +25,31 @@ pub struct Block {
     pub prepend_newline: bool,
 }
 
+/// The block's lines, split at `\n` only (a `\r` before it stays the line's).
+fn block_lines(text: &str) -> Vec<String> {
+    if text.is_empty() {
+        return Vec::new();
+    }
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    text.split('\n').map(str::to_string).collect()
+}
+
 /// The file's lines with the block applied.
 pub fn apply(block: &Block, bytes: &[u8]) -> Vec<u8> {
     let mut file = Lines::parse(bytes);
     let find_marker = |marker: &str| file.lines.iter().rposition(|l| l.text == marker.as_bytes());
     let (begin, end) = (find_marker(&block.begin), find_marker(&block.end));
     let mut wanted: Vec<Vec<u8>> = Vec::new();
+    // A block line keeps its own `\r` (Ansible keeps the block's line endings) unless the
+    // file's own ending already carries one.
+    let crlf = file.newline() == b"\r\n";
+    let own = |line: &String| match line.strip_suffix('\r') {
+        Some(text) if crlf => text.as_bytes().to_vec(),
+        _ => line.clone().into_bytes(),
+    };
     if !block.lines.is_empty() {
         wanted.push(block.begin.clone().into_bytes());
-        wanted.extend(block.lines.iter().map(|l| l.clone().into_bytes()));
+        wanted.extend(block.lines.iter().map(own));
         wanted.push(block.end.clone().into_bytes());
     }
     let at = match (begin, end) {
@@ -109,7 +125,7 @@ impl Module for BlockInFile {
             begin: marker.replace("{mark}", &marker_begin),
             end: marker.replace("{mark}", &marker_end),
             lines: if state == "present" {
-                text.lines().map(str::to_string).collect()
+                block_lines(&text)
             } else {
                 vec![]
             },
@@ -174,6 +190,25 @@ mod tests {
             lines: lines.iter().map(|l| l.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_blocks_own_line_endings_are_kept() {
+        let b = Block {
+            lines: block_lines("dos\r\ndos\r\n"),
+            ..block(&[])
+        };
+        assert_eq!(b.lines, ["dos\r", "dos\r"]);
+        assert_eq!(
+            apply(&b, b"unix\n"),
+            b"unix\n# BEGIN X\ndos\r\ndos\r\n# END X\n".to_vec()
+        );
+        assert_eq!(
+            apply(&b, b"dos\r\n"),
+            b"dos\r\n# BEGIN X\r\ndos\r\ndos\r\n# END X\r\n".to_vec()
+        );
+        assert_eq!(block_lines("a\nb"), ["a", "b"]);
+        assert!(block_lines("").is_empty());
     }
 
     #[test]
