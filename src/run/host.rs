@@ -142,10 +142,13 @@ impl TaskRun<'_> {
             Ok(items) => items,
             Err(e) => {
                 // As in Ansible, a loop over something undefined defers its error to `when`,
-                // evaluated without an item: a false condition skips the task.
+                // evaluated without an item: a false condition skips the task. A condition
+                // that holds, or cannot be evaluated (it names the item), reports the loop's
+                // error, which takes precedence over the condition's.
                 let skipped = super::loops::is_undefined(&e)
                     .then(|| self.unmet_condition(&scope))
-                    .flatten();
+                    .flatten()
+                    .filter(|run| run.status == Status::Skipped);
                 let run = skipped.unwrap_or_else(|| self.finish(failed_result(e.message), &scope));
                 self.report(&run, None, &scope);
                 return self.outcome(vec![run], false);
