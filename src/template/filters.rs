@@ -337,7 +337,7 @@ fn items2dict(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     Ok(crate::template::map_value(out))
 }
 
-fn merge(base: &Value, over: &Value, recursive: bool) -> Value {
+pub(crate) fn merge(base: &Value, over: &Value, recursive: bool) -> Value {
     if base.kind() != ValueKind::Map || over.kind() != ValueKind::Map {
         return over.clone();
     }

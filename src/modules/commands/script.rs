@@ -12,7 +12,20 @@ pub struct Script;
 #[async_trait]
 impl Module for Script {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let line = args.required_str(&["_raw_params", "cmd"])?;
+        // The free form and `cmd` are two options, one of them required (not aliases).
+        let line = match (args.str(&["_raw_params"])?, args.str(&["cmd"])?) {
+            (Some(line), None) | (None, Some(line)) => line,
+            (Some(_), Some(_)) => {
+                return Err(ModuleError::Args(
+                    "script: parameters are mutually exclusive: _raw_params|cmd".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(ModuleError::Args(
+                    "script: one of the following is required: _raw_params, cmd".into(),
+                ))
+            }
+        };
         let creates = args.str(&["creates"])?;
         let removes = args.str(&["removes"])?;
         let chdir = args.str(&["chdir"])?;
@@ -20,9 +33,11 @@ impl Module for Script {
         let decrypt = args.bool("decrypt", true)?;
         args.finish()?;
         let words = split_words(&line);
-        let Some(script) = words.first() else {
+        let Some(first) = words.first() else {
             return Err(ModuleError::Args("script: no script given".into()));
         };
+        // A quoted first word names a script whose path holds spaces.
+        let script = &crate::shell::unquote(first);
         let path = ctx.find_source(script, "files").ok_or_else(|| {
             ModuleError::Failed(format!(
                 "Could not find or access '{script}' on the controller"
