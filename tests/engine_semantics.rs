@@ -217,7 +217,8 @@ fn action_plugins_beside_the_playbook_load_and_fail_only_when_reached() {
 }
 
 /// `script` takes its command line free-form or as `cmd`, requires one of them, finds a
-/// quoted script path holding spaces, and refuses `async` as Ansible's action does.
+/// quoted script path holding spaces, skips as Ansible's action does (creates/removes met,
+/// check mode without them), and refuses `async`.
 #[test]
 fn script_requires_a_command_line_and_refuses_async() {
     let t = Target::start("web1");
@@ -232,6 +233,15 @@ fn script_requires_a_command_line_and_refuses_async() {
       register: by_cmd
     - script: "'space path/hello.sh' spaced"
       register: spaced
+    - script: make.sh /tmp/script-made
+      args: {creates: /tmp/script-made}
+      register: made
+    - script: make.sh /tmp/script-made
+      args: {creates: /tmp/script-made}
+      register: made_again
+    - script: make.sh /tmp/script-other
+      check_mode: true
+      register: unguarded_check
     - script: hello.sh
       async: 2
       register: in_background
@@ -242,6 +252,11 @@ fn script_requires_a_command_line_and_refuses_async() {
           - "'one of the following' in missing.msg"
           - by_cmd.stdout_lines == ['hello there']
           - spaced.stdout_lines == ['hello spaced']
+          - made is changed
+          - made_again is skipped
+          - made_again.msg == '/tmp/script-made exists, matching creates option'
+          - unguarded_check is skipped
+          - unguarded_check.msg == 'Check mode is not supported for this task.'
           - in_background is failed
           - in_background.msg == 'This action (script) does not support async.'
 "#;
@@ -249,6 +264,7 @@ fn script_requires_a_command_line_and_refuses_async() {
         ("site.yml", site),
         ("files/hello.sh", "#!/bin/sh\necho hello $1\n"),
         ("files/space path/hello.sh", "#!/bin/sh\necho hello $1\n"),
+        ("files/make.sh", "#!/bin/sh\ntouch \"$1\"\n"),
     ];
     let (_dir, run) = run_on(&[&t], &files, &[]);
     run.assert_ok();
