@@ -503,7 +503,7 @@ fn zip(value: Value, others: Rest<Value>) -> Value {
     )
 }
 
-fn type_debug(value: Value) -> &'static str {
+pub(crate) fn type_debug(value: Value) -> &'static str {
     match value.kind() {
         ValueKind::Bool => "bool",
         ValueKind::Number if value.as_i64().is_some() => "int",
