@@ -158,6 +158,7 @@ fn include_vars_reads_directories_as_ansible_does() {
         that:
           - everything.ansible_included_var_files | map('basename') | list == ['a.yml', 'no_extension', 'b.yml', 'over.yml']
           - base == 'over' and plain == 1
+          - everything.ansible_facts.plain == 1
           - matching.ansible_included_var_files | map('basename') | list == ['b.yml']
           - "only_b == {'base': 'b'}"
           - strict is failed

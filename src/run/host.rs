@@ -72,7 +72,8 @@ fn result_map(r: &ModuleResult, set_vars: Option<&SetVars>) -> IndexMap<String, 
             crate::template::map_value(short.collect()),
         );
     }
-    if let Some((vars, VarLevel::SetFact)) = set_vars {
+    // Both report what they define as `ansible_facts`, as their Ansible actions do.
+    if let Some((vars, VarLevel::SetFact | VarLevel::IncludeVars)) = set_vars {
         map.insert(
             "ansible_facts".into(),
             crate::template::map_value(vars.clone()),
