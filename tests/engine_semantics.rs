@@ -39,8 +39,9 @@ fn loop_items_see_earlier_items_and_pause_between_them() {
     assert!(elapsed >= Duration::from_secs(1), "{elapsed:?}");
 }
 
-/// `loop_control.extended` and `index_var` fill what Ansible fills; a label is templated
-/// with the item's registered result, and one naming something undefined fails the item.
+/// `loop_control.extended` and `index_var` fill what Ansible fills, for includes too (whose
+/// `loop_var` may be a template); a label is templated with the item's registered result,
+/// and one naming something undefined fails the item.
 #[test]
 fn extended_loop_info_index_var_and_labels_match_ansible() {
     let t = Target::start("web1");
@@ -59,6 +60,13 @@ fn extended_loop_info_index_var_and_labels_match_ansible() {
         extended: true
         index_var: i
       register: looped
+    - include_tasks: indexed.yml
+      loop: [x, y]
+      loop_control:
+        index_var: n
+        loop_var: "{{ var_name }}"
+      vars:
+        var_name: letter
     - command: echo {{ item }}
       register: r
       loop: [changed, skipped]
@@ -75,8 +83,15 @@ fn extended_loop_info_index_var_and_labels_match_ansible() {
           - r.results[1] is failed
           - r.results[1].msg is contains('Failed to template loop_control.label')
 "#;
-    let (_dir, run) = run_on(&[&t], &[("site.yml", site)], &[]);
+    let indexed = "- assert: {that: \"['x', 'y'][n] == letter and ansible_index_var == 'n'\"}\n";
+    let (_dir, run) = run_on(&[&t], &[("site.yml", site), ("indexed.yml", indexed)], &[]);
     run.assert_ok();
+    assert_eq!(
+        run.stdout.matches("included: indexed.yml").count(),
+        2,
+        "{}",
+        run.stdout
+    );
 }
 
 /// A failed result carries `exception` (not shown on the failure line); a failure that
