@@ -182,3 +182,106 @@ fn ufw_rules_defaults_and_state_converge() {
         .contains("8080"));
     assert!(t.root("ufw status").contains("inactive"));
 }
+
+#[test]
+fn locale_gen_generates_and_removes_locales() {
+    let (t, _netns) = Target::start_with_tools("t");
+    t.root("sed -i 's/^# *\\(nl_NL.UTF-8 \\)/\\1/' /etc/locale.gen && locale-gen >/dev/null");
+    assert!(t.root("locale -a").contains("nl_NL.utf8"));
+    let tasks = r#"
+    - locale_gen: name=de_CH.UTF-8
+      register: de
+    - locale_gen:
+        name: [en_US.UTF-8, fr_FR.UTF-8]
+    - locale_gen: name=nl_NL.UTF-8 state=absent
+    - locale_gen: name=C.UTF-8
+      register: builtin
+    - locale_gen: name=xx_YY.UTF-8
+      register: unknown
+      ignore_errors: yes
+    - assert:
+        that:
+          - de.mechanism == 'glibc'
+          - de.name == ['de_CH.UTF-8']
+          - builtin is not changed
+          - unknown is failed
+          - "'not available on your system: xx_YY.UTF-8' in unknown.msg"
+"#;
+    converge(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/etc /usr/lib/locale",
+        true,
+    );
+    let generated = t.root("locale -a");
+    for name in ["de_CH.utf8", "en_US.utf8", "fr_FR.utf8"] {
+        assert!(generated.contains(name), "no {name} in {generated}");
+    }
+    assert!(!generated.contains("nl_NL"), "{generated}");
+    let enabled = t.root("grep -v -e '^#' -e '^$' /etc/locale.gen | sort");
+    assert_eq!(
+        enabled,
+        "de_CH.UTF-8 UTF-8\nen_US.UTF-8 UTF-8\nfr_FR.UTF-8 UTF-8\n"
+    );
+}
+
+#[test]
+fn archive_packs_trees_and_compresses_files() {
+    let (t, _netns) = Target::start_with_tools("t");
+    t.root(
+        "mkdir -p '/srv/data/sub dir' /srv/logs /srv/out && printf 'a\\n' > /srv/data/a.txt && printf 'b\\n' > '/srv/data/sub dir/b.txt' \
+         && printf 'skip\\n' > /srv/data/debug.log && printf 'one\\n' > /srv/logs/one.log && printf 'two\\n' > /srv/logs/two.log \
+         && printf 'three\\n' > /srv/logs/three.txt && seq 1 1000 > /srv/big.txt && printf 'bye\\n' > /srv/gone.txt",
+    );
+    let tasks = r#"
+    - archive: path=/srv/data dest=/srv/out/data.tar.gz exclusion_patterns=*.log
+      register: tgz
+    - archive: path=/srv/data dest=/srv/out/data.tar.bz2 format=bz2
+    - archive: path=/srv/data dest=/srv/out/data.tar.xz format=xz mode=0600
+    - archive: path=/srv/data dest=/srv/out/data.zip format=zip
+    - archive:
+        path: /srv/logs/*
+        exclude_path: /srv/logs/two.log
+        dest: /srv/out/logs.tar
+        format: tar
+      register: logs
+    - archive: path=/srv/big.txt
+      register: big
+    - archive: path=/srv/gone.txt dest=/srv/out/gone.txt.gz remove=yes
+    - assert:
+        that:
+          - tgz.arcroot == '/srv/'
+          - tgz.dest_state == 'archive'
+          - tgz.expanded_paths == ['/srv/data']
+          - logs.expanded_exclude_paths == ['/srv/logs/two.log']
+          - big.dest == '/srv/big.txt.gz'
+          - big.dest_state == 'compress'
+          - ansible_check_mode or ('/srv/data/sub dir/b.txt' in tgz.archived and '/srv/data/debug.log' not in tgz.archived)
+"#;
+    converge(&t, &[("site.yml", &play(tasks))], "/srv", true);
+    let list = |cmd: &str| {
+        let mut v: Vec<String> = t.root(cmd).lines().map(str::to_string).collect();
+        v.sort();
+        v.join(" ")
+    };
+    assert_eq!(
+        list("tar -tzf /srv/out/data.tar.gz"),
+        "data/a.txt data/sub dir/ data/sub dir/b.txt"
+    );
+    assert_eq!(
+        list("tar -tJf /srv/out/data.tar.xz"),
+        "data/a.txt data/debug.log data/sub dir/ data/sub dir/b.txt"
+    );
+    assert_eq!(t.root("stat -c %a /srv/out/data.tar.xz"), "600\n");
+    assert!(list("tar -tjf /srv/out/data.tar.bz2").contains("data/debug.log"));
+    assert!(list("unzip -Z1 /srv/out/data.zip").contains("data/sub dir/b.txt"));
+    assert_eq!(list("tar -tf /srv/out/logs.tar"), "one.log three.txt");
+    assert_eq!(t.root("gzip -dc /srv/big.txt.gz | tail -1"), "1000\n");
+    assert_eq!(t.root("gzip -dc /srv/out/gone.txt.gz"), "bye\n");
+    assert!(!t.check("test -e /srv/gone.txt"));
+
+    // A changed source file makes a new archive.
+    t.root("printf 'a2\\n' >> /srv/data/a.txt");
+    let again = "    - archive: path=/srv/data dest=/srv/out/data.tar.gz exclusion_patterns=*.log\n      register: r\n    - assert: {that: [r is changed]}\n";
+    support::run_play(&t, &play(again)).assert_ok();
+}

@@ -161,6 +161,7 @@ static MODULES: &[ModuleSpec] = &[
     module("find", &files::find::Find),
     module("get_url", &files::get_url::GetUrl),
     module("unarchive", &files::unarchive::Unarchive),
+    module("archive", &files::archive::Archive),
     module("tempfile", &files::tempfile::TempFile),
     module("debug", &control::debug::Debug)
         .free_form(FreeForm::CommandLine(&["msg", "var", "verbosity"]))
@@ -219,6 +220,7 @@ static MODULES: &[ModuleSpec] = &[
     module("alternatives", &system::alternatives::Alternatives),
     module("timezone", &system::timezone::Timezone),
     module("ufw", &system::ufw::Ufw),
+    module("locale_gen", &system::locale_gen::LocaleGen),
     runner("set_fact", RunnerAction::SetFact),
     runner("include_vars", RunnerAction::IncludeVars).free_form(FreeForm::Target(None)),
     runner("meta", RunnerAction::Meta).free_form(FreeForm::CommandLine(&[])),
