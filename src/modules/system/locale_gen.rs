@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use regex::Regex;
 
 use crate::connection::quote;
-use crate::modules::files::write::{converge, Attributes, WriteRequest};
+use crate::modules::files::write::{converge, WriteRequest};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct LocaleGen;
@@ -170,19 +170,9 @@ impl Module for LocaleGen {
                         .run_ok(&format!("cat {ETC_LOCALE_GEN}"), None, "reading locale.gen")
                         .await?
                         .stdout_text();
-                    let written = converge(
-                        ctx,
-                        WriteRequest {
-                            dest: ETC_LOCALE_GEN.into(),
-                            content: set_locales(&content, &names, present).into_bytes(),
-                            attrs: Attributes::default(),
-                            backup: false,
-                            validate: None,
-                            force: true,
-                            follow: true,
-                        },
-                    )
-                    .await?;
+                    let edited = set_locales(&content, &names, present);
+                    let written =
+                        converge(ctx, WriteRequest::config_file(ETC_LOCALE_GEN, edited)).await?;
                     result.diffs.extend(written.diffs);
                     ctx.run_ok("locale-gen", None, "locale-gen").await?;
                 }
