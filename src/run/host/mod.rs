@@ -18,6 +18,10 @@ use crate::modules::ModuleResult;
 use crate::output::{HostEvent, Status};
 use crate::template::{Scope, TemplateError};
 
+mod outcome;
+use outcome::skipped_loop;
+mod report;
+
 /// What a task did on a host; the runner applies it to the host's state.
 #[derive(Debug, Default)]
 pub struct HostOutcome {
@@ -72,7 +76,8 @@ fn result_map(r: &ModuleResult, set_vars: Option<&SetVars>) -> IndexMap<String, 
             crate::template::map_value(short.collect()),
         );
     }
-    if let Some((vars, VarLevel::SetFact)) = set_vars {
+    // Both report what they define as `ansible_facts`, as their Ansible actions do.
+    if let Some((vars, VarLevel::SetFact | VarLevel::IncludeVars)) = set_vars {
         map.insert(
             "ansible_facts".into(),
             crate::template::map_value(vars.clone()),
@@ -95,15 +100,6 @@ pub(super) fn render_flag(
         None => Ok(default),
         Some(v) => scope.templar().eval_condition(v, scope),
     }
-}
-
-fn item_label(task: &Task, scope: &Scope, item: &Value) -> String {
-    if let Some(label) = task.loop_spec.as_ref().and_then(|l| l.label.as_ref()) {
-        if let Ok(v) = scope.templar().render_value(label, scope) {
-            return crate::output::item_label(&v);
-        }
-    }
-    crate::output::item_label(item)
 }
 
 /// How one result is shown: its loop label, the delegate, diffs and flags.
@@ -142,10 +138,13 @@ impl TaskRun<'_> {
             Ok(items) => items,
             Err(e) => {
                 // As in Ansible, a loop over something undefined defers its error to `when`,
-                // evaluated without an item: a false condition skips the task.
+                // evaluated without an item: a false condition skips the task. A condition
+                // that holds, or cannot be evaluated (it names the item), reports the loop's
+                // error, which takes precedence over the condition's.
                 let skipped = super::loops::is_undefined(&e)
                     .then(|| self.unmet_condition(&scope))
-                    .flatten();
+                    .flatten()
+                    .filter(|run| run.status == Status::Skipped);
                 let run = skipped.unwrap_or_else(|| self.finish(failed_result(e.message), &scope));
                 self.report(&run, None, &scope);
                 return self.outcome(vec![run], false);
@@ -161,7 +160,18 @@ impl TaskRun<'_> {
             }
             _ => Vec::new(),
         };
+        // What earlier items defined (facts, the item's registered result), as Ansible's loop
+        // updates the variables the next item is templated with.
+        let mut carried = VarMap::new();
+        let all_items = match spec.extended {
+            true => items.clone(),
+            false => Vec::new(),
+        };
         for (index, item) in items.into_iter().enumerate() {
+            // Ansible pauses between items, not after the last.
+            if let Some(pause) = spec.pause.filter(|_| index > 0) {
+                tokio::time::sleep(Duration::try_from_secs_f64(pause).unwrap_or_default()).await;
+            }
             // Loop items are final values (they may hold a target's output): never templated.
             // What the playbook wrote literally stays playbook data, as trusted as the task.
             let item = match literal_items.get(index) {
@@ -178,19 +188,17 @@ impl TaskRun<'_> {
                 layer.insert(index_var.clone(), Value::from(index));
             }
             if spec.extended {
-                let info: VarMap = [
-                    ("index", Value::from(index + 1)),
-                    ("index0", Value::from(index)),
-                    ("first", Value::from(index == 0)),
-                    ("last", Value::from(index + 1 == total)),
-                    ("length", Value::from(total)),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-                layer.insert("ansible_loop".into(), crate::template::map_value(info));
+                layer.insert(
+                    "ansible_loop".into(),
+                    super::loops::extended_info(&all_items, index),
+                );
             }
-            let item_scope = scope.with_layer(Arc::new(layer));
+            let item_scope = match carried.is_empty() {
+                true => scope.with_layer(Arc::new(layer)),
+                false => scope
+                    .with_layer(Arc::new(carried.clone()))
+                    .with_layer(Arc::new(layer)),
+            };
             let mut run = self.run_item(&item_scope, Some(&item)).await;
             run.facts_owner = self.facts_owner(&item_scope);
             run.result.insert(spec.loop_var.clone(), item.clone());
@@ -198,15 +206,40 @@ impl TaskRun<'_> {
                 "ansible_loop_var".into(),
                 Value::from(spec.loop_var.as_str()),
             );
-            let label = item_label(self.task, &item_scope, &item);
+            if let Some(index_var) = &spec.index_var {
+                run.result.insert(index_var.clone(), Value::from(index));
+                run.result
+                    .insert("ansible_index_var".into(), Value::from(index_var.as_str()));
+            }
+            if spec.extended {
+                run.result.insert(
+                    "ansible_loop".into(),
+                    super::loops::extended_info(&all_items, index),
+                );
+            }
+            if let Some((vars, _)) = &run.set_vars {
+                carried.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            if let Some(name) = &self.task.register {
+                let registered = crate::template::map_value(run.result.clone());
+                carried.insert(name.clone(), crate::template::untrusted(&registered));
+            }
+            // The label sees the item's own registered result, as in Ansible.
+            let label_scope = self.with_registered(&item_scope, &run.result);
+            let label =
+                super::loops::item_label(self.task, &label_scope, &item).unwrap_or_else(|msg| {
+                    run.status = Status::Failed;
+                    run.outcome.failed = true;
+                    run.result.insert("failed".into(), Value::from(true));
+                    run.result.insert("msg".into(), Value::from(msg));
+                    run.ignored = self.ignore_errors(&item_scope);
+                    crate::output::item_label(&item)
+                });
             self.report(&run, Some(label), &item_scope);
             let unreachable = run.status == Status::Unreachable;
             runs.push(run);
             if unreachable {
                 break;
-            }
-            if let Some(pause) = spec.pause {
-                tokio::time::sleep(Duration::from_secs_f64(pause)).await;
             }
         }
         // As ansible-playbook: a loop that skipped every item (or had none) ends with a line of
@@ -215,202 +248,6 @@ impl TaskRun<'_> {
             self.report(&skipped_loop(runs.is_empty()), None, &scope);
         }
         self.outcome(runs, true)
-    }
-
-    /// Combines item runs into the task's outcome (and the loop's registered `results`).
-    fn outcome(&self, runs: Vec<ItemRun>, looped: bool) -> HostOutcome {
-        let mut out = HostOutcome::default();
-        let any = |s: Status| runs.iter().any(|r| r.status == s);
-        let status = if runs.is_empty() {
-            Status::Skipped
-        } else if any(Status::Unreachable) {
-            out.ignored = runs
-                .iter()
-                .filter(|r| r.status == Status::Unreachable)
-                .all(|r| r.ignored);
-            Status::Unreachable
-        } else if runs
-            .iter()
-            .any(|r| r.status == Status::Failed && !r.ignored)
-        {
-            Status::Failed
-        } else if any(Status::Failed) {
-            out.ignored = true;
-            Status::Failed
-        } else if any(Status::Changed) {
-            Status::Changed
-        } else if runs.iter().all(|r| r.status == Status::Skipped) {
-            Status::Skipped
-        } else {
-            Status::Ok
-        };
-        out.status = Some(status);
-        out.notify = status == Status::Changed;
-        out.changed = runs.iter().any(|r| r.outcome.changed);
-        for run in &runs {
-            match (&run.outcome.facts, &run.facts_owner) {
-                (Some(facts), Some(owner)) => {
-                    out.delegated_facts.push((owner.clone(), facts.clone()))
-                }
-                (Some(facts), None) => out
-                    .facts
-                    .get_or_insert_with(VarMap::new)
-                    .extend(facts.clone()),
-                (None, _) => {}
-            }
-            if let Some(set) = &run.set_vars {
-                out.set_vars.push(set.clone());
-            }
-            if let Some(meta) = run.result.get("_meta").and_then(|m| m.as_str()) {
-                out.meta = Some(meta.to_string());
-            }
-        }
-        let registered = if looped {
-            let mut map = IndexMap::new();
-            map.insert("changed".to_string(), Value::from(any(Status::Changed)));
-            map.insert(
-                "msg".to_string(),
-                Value::from(if status == Status::Failed {
-                    "One or more items failed"
-                } else {
-                    "All items completed"
-                }),
-            );
-            map.insert(
-                "results".to_string(),
-                Value::from(
-                    runs.iter()
-                        .map(|r| crate::template::map_value(r.result.clone()))
-                        .collect::<Vec<_>>(),
-                ),
-            );
-            if status == Status::Failed {
-                map.insert("failed".to_string(), Value::from(true));
-            }
-            if status == Status::Skipped {
-                map.insert("skipped".to_string(), Value::from(true));
-            }
-            crate::template::map_value(map)
-        } else {
-            runs.first()
-                .map(|r| crate::template::map_value(r.result.clone()))
-                .unwrap_or_default()
-        };
-        if status == Status::Failed && !out.ignored {
-            out.failure = Some(registered.clone());
-        }
-        if let Some(name) = &self.task.register {
-            out.register = Some((name.clone(), registered));
-        }
-        if looped && status == Status::Failed && !out.ignored {
-            // Ansible follows a failed loop with one summary line.
-            let summary = IndexMap::from([
-                ("changed".to_string(), Value::from(any(Status::Changed))),
-                ("msg".to_string(), Value::from("One or more items failed")),
-            ]);
-            let delegated = self
-                .task
-                .inherited
-                .delegate_to
-                .as_ref()
-                .map(|d| d.to_string());
-            let shown = Shown {
-                label: None,
-                delegated,
-                diffs: &[],
-                ignored: false,
-                is_debug: false,
-                no_log: false,
-            };
-            self.emit_with(Status::Failed, &summary, shown);
-        }
-        out
-    }
-
-    fn report(&self, run: &ItemRun, label: Option<String>, scope: &Scope) {
-        let no_log = self
-            .task
-            .inherited
-            .no_log
-            .as_ref()
-            .map(|v| scope.templar().eval_condition(v, scope).unwrap_or(true))
-            .unwrap_or(false);
-        let is_debug = self.shows(ResultDisplay::Always);
-        // A hidden result hides its loop item and its diff too (Ansible prints `item=None`).
-        let (label, diffs): (_, &[crate::modules::Diff]) = if no_log {
-            (label.map(|_| "None".to_string()), &[])
-        } else {
-            (label, &run.outcome.diffs)
-        };
-        // The delegate as this host (and item) names it.
-        let delegated = self.task.inherited.delegate_to.as_ref().map(|d| {
-            scope
-                .templar()
-                .render_value(d, scope)
-                .map_or_else(|_| d.to_string(), |v| v.to_string())
-        });
-        let shown = Shown {
-            label,
-            delegated,
-            diffs,
-            ignored: run.ignored,
-            is_debug,
-            no_log,
-        };
-        self.emit_with(run.status, &run.result, shown);
-        // Warnings a module returned (Python modules' `warnings`), shown as Ansible does.
-        let warnings = run.result.get("warnings");
-        if let Some(warnings) = warnings.filter(|w| !no_log && w.kind() == ValueKind::Seq) {
-            for warning in warnings.try_iter().into_iter().flatten() {
-                self.shared.reporter.warning(&warning.to_string());
-            }
-        }
-    }
-
-    fn emit_with(&self, status: Status, result: &IndexMap<String, Value>, shown: Shown<'_>) {
-        let Shown {
-            label,
-            delegated,
-            diffs,
-            ignored,
-            is_debug,
-            no_log,
-        } = shown;
-        // `failed: false` is registered but, as in Ansible's callbacks, never shown.
-        let visible;
-        let result = if result.get("failed").is_some_and(|f| !f.is_true()) {
-            visible = {
-                let mut copy = result.clone();
-                copy.shift_remove("failed");
-                copy
-            };
-            &visible
-        } else {
-            result
-        };
-        self.shared.reporter.host_result(&HostEvent {
-            host: self.host,
-            task: self.display_name,
-            action: self.task.action.name(),
-            status,
-            result,
-            item_label: label,
-            ignored,
-            diffs,
-            is_debug,
-            verbose_override: self.shows(ResultDisplay::Never),
-            delegated_to: delegated.as_deref(),
-            round_trips: self.shared.pool.round_trips(self.host),
-            no_log,
-        });
-    }
-
-    /// Whether the task's module asks the output to show its results this way.
-    fn shows(&self, display: ResultDisplay) -> bool {
-        self.task
-            .action
-            .spec()
-            .is_some_and(|spec| spec.display == display)
     }
 
     /// The skipped (or, for a condition that cannot be evaluated, failed) result when the
@@ -456,55 +293,62 @@ impl TaskRun<'_> {
         if let Some(run) = self.unmet_condition(scope) {
             return run;
         }
-        let retries = match (&self.task.until.is_empty(), &self.task.retries) {
-            (true, _) => 0,
-            (false, Some(v)) => scope
-                .templar()
-                .render_value(v, scope)
-                .ok()
+        // As Ansible: the first run plus `retries` (3 with `until` alone); with retries but
+        // no `until`, the task is retried until it succeeds.
+        let rendered = |value: &Option<Value>| {
+            value
+                .as_ref()
+                .and_then(|v| scope.templar().render_value(v, scope).ok())
                 .and_then(|v| {
-                    v.as_i64()
-                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    f64::try_from(v.clone())
+                        .ok()
+                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
                 })
-                .unwrap_or(3),
-            (false, None) => 3,
         };
-        let delay = self
-            .task
-            .delay
-            .as_ref()
-            .and_then(|v| scope.templar().render_value(v, scope).ok())
-            .and_then(|v| {
-                v.as_i64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            })
-            .unwrap_or(5);
+        let attempts = match rendered(&self.task.retries) {
+            Some(retries) => 1 + retries.max(0.0) as u64,
+            None if self.task.until.is_empty() => 1,
+            None => 4,
+        };
+        let delay = rendered(&self.task.delay).unwrap_or(5.0);
+        let delay = if delay < 0.0 { 1.0 } else { delay };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.run_action(scope).await;
-            let mut run = self.finish(result, scope);
-            if self.task.until.is_empty() || run.status == Status::Unreachable {
+            let mut action = self.run_action(scope).await;
+            if attempts > 1 {
+                // Seen by changed_when and failed_when too.
+                action
+                    .result
+                    .data
+                    .insert("attempts".into(), Value::from(attempt));
+            }
+            let mut run = self.finish(action, scope);
+            if attempts <= 1 || run.status == Status::Unreachable {
                 return run;
             }
-            let check_scope = self.with_registered(scope, &run.result);
-            let done = self.task.until.iter().all(|c| {
-                check_scope
-                    .templar()
-                    .eval_condition(c, &check_scope)
-                    .unwrap_or(false)
-            });
+            let done = if self.task.until.is_empty() {
+                run.status != Status::Failed
+            } else {
+                let check_scope = self.with_registered(scope, &run.result);
+                self.task.until.iter().all(|c| {
+                    check_scope
+                        .templar()
+                        .eval_condition(c, &check_scope)
+                        .unwrap_or(false)
+                })
+            };
             if done {
-                run.result.insert("attempts".into(), Value::from(attempt));
                 return run;
             }
-            if attempt > retries {
-                run.result.insert("attempts".into(), Value::from(attempt));
+            if attempt >= attempts {
+                // Ansible counts the retries, not the runs, once they are exhausted.
+                run.result
+                    .insert("attempts".into(), Value::from(attempts - 1));
                 run.status = Status::Failed;
                 run.result.insert("failed".into(), Value::from(true));
-                run.result
-                    .entry("msg".into())
-                    .or_insert(Value::from("Retries exhausted"));
+                run.outcome.failed = true;
+                record_exception(&mut run.result, false, true);
                 run.ignored = self.ignore_errors(scope);
                 return run;
             }
@@ -512,9 +356,9 @@ impl TaskRun<'_> {
                 "FAILED - RETRYING: [{}]: {} ({} retries left).",
                 self.host,
                 self.display_name,
-                retries + 1 - attempt
+                attempts - attempt
             ));
-            tokio::time::sleep(Duration::from_secs(delay.max(0) as u64)).await;
+            tokio::time::sleep(Duration::try_from_secs_f64(delay).unwrap_or_default()).await;
         }
     }
 
@@ -557,6 +401,7 @@ impl TaskRun<'_> {
         } = action.into();
         let unreachable = outcome.data.contains_key("unreachable");
         let mut result = result_map(&outcome, set_vars.as_ref());
+        let action_failed = outcome.failed;
         if !unreachable && !outcome.skipped {
             let check_scope = self.with_registered(scope, &result);
             if !self.task.changed_when.is_empty() {
@@ -608,6 +453,7 @@ impl TaskRun<'_> {
             result = result_map(&outcome, set_vars.as_ref());
             result.extend(extra);
         }
+        record_exception(&mut result, action_failed, outcome.failed && !unreachable);
         let status = if unreachable {
             Status::Unreachable
         } else if outcome.failed {
@@ -637,27 +483,25 @@ impl TaskRun<'_> {
     }
 }
 
+/// Ansible 2.19 gives every failed result an `exception` (its traceback, which kiln, running no
+/// Python, never has); a failure that `failed_when` suppressed keeps it as
+/// `failed_when_suppressed_exception`.
+fn record_exception(result: &mut IndexMap<String, Value>, action_failed: bool, failed: bool) {
+    const UNAVAILABLE: &str = "(traceback unavailable)";
+    if failed {
+        result
+            .entry("exception".into())
+            .or_insert_with(|| Value::from(UNAVAILABLE));
+    } else if action_failed {
+        let exception = result
+            .shift_remove("exception")
+            .unwrap_or_else(|| Value::from(UNAVAILABLE));
+        result.insert("failed_when_suppressed_exception".into(), exception);
+    }
+}
+
 pub(super) fn unreachable(msg: String) -> ModuleResult {
     let mut r = ModuleResult::failed(msg);
     r.data.insert("unreachable".into(), Value::from(true));
     r
-}
-
-/// The task-level result of a loop whose items were all skipped (or that had none).
-fn skipped_loop(empty: bool) -> ItemRun {
-    let mut skipped = ModuleResult::changed(false);
-    skipped.skipped = true;
-    let mut result = result_map(&skipped, None);
-    if empty {
-        result.insert("skipped_reason".into(), Value::from("No items in the list"));
-        result.insert("results".into(), Value::from(Vec::<Value>::new()));
-    }
-    ItemRun {
-        status: Status::Skipped,
-        result,
-        outcome: skipped,
-        set_vars: None,
-        ignored: false,
-        facts_owner: None,
-    }
 }
