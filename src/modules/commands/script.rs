@@ -15,7 +15,7 @@ impl Module for Script {
         let line = args.required_str(&["_raw_params", "cmd"])?;
         let creates = args.str(&["creates"])?;
         let removes = args.str(&["removes"])?;
-        let chdir = args.str(&["chdir"])?;
+        let chdir = args.path(ctx, &["chdir"]).await?;
         let executable = args.str(&["executable"])?;
         let decrypt = args.bool("decrypt", true)?;
         args.finish()?;

@@ -45,7 +45,9 @@ fn compile(pattern: &str, option: &str) -> Result<Regex, ModuleError> {
 #[async_trait]
 impl Module for Replace {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let path = args.required_str(&["path", "dest", "destfile", "name"])?;
+        let path = args
+            .required_path(ctx, &["path", "dest", "destfile", "name"])
+            .await?;
         let pattern = compile(&args.required_str(&["regexp"])?, "regexp")?;
         let replacement = args.str(&["replace"])?.unwrap_or_default();
         let after = args

@@ -13,7 +13,7 @@ pub struct Stat;
 #[async_trait]
 impl Module for Stat {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let path = args.required_str(&["path", "dest", "name"])?;
+        let path = args.required_path(ctx, &["path", "dest", "name"]).await?;
         let _ = args.raw_any(&[
             "follow",
             "get_checksum",

@@ -13,7 +13,10 @@ impl Module for TempFile {
         let state = args.choice("state", &["file", "directory"], "file")?;
         let prefix = args.str(&["prefix"])?.unwrap_or_else(|| "ansible.".into());
         let suffix = args.str(&["suffix"])?.unwrap_or_default();
-        let dir = args.str(&["path"])?.unwrap_or_else(|| "/tmp".into());
+        let dir = args
+            .path(ctx, &["path"])
+            .await?
+            .unwrap_or_else(|| "/tmp".into());
         args.finish()?;
         if ctx.check_mode {
             return Ok(
