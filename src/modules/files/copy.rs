@@ -67,11 +67,14 @@ impl Module for Copy {
                     return dir_copy(src).on_target(ctx, mode).await;
                 }
                 if out.rc != 0 {
-                    return Err(ModuleError::Failed(format!(
-                        "reading {src} failed (rc={}): {}",
-                        out.rc,
-                        out.stderr_text().trim()
-                    )));
+                    let stderr = out.stderr_text();
+                    return Err(ModuleError::Failed(
+                        if stderr.contains("No such file or directory") {
+                            format!("Source {src} not found")
+                        } else {
+                            format!("reading {src} failed (rc={}): {}", out.rc, stderr.trim())
+                        },
+                    ));
                 }
                 out.stdout
             }

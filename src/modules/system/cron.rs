@@ -298,8 +298,9 @@ impl Module for Cron {
         let before = render(&current);
         let after = render(&updated);
         if let Some(path) = cron_path {
-            // A cron.d file left without entries is removed, as Ansible does.
-            let mut result = if updated.is_empty() {
+            // A cron.d file left without entries (blank lines at most) is removed, as Ansible
+            // does.
+            let mut result = if updated.iter().all(|l| l.trim().is_empty()) {
                 remove_file(ctx, path).await?
             } else {
                 converge(
