@@ -241,6 +241,11 @@ async fn parse(ctx: &ModuleCtx<'_>, mut args: Args) -> Result<CronArgs, ModuleEr
         }
         None => Schedule::Fields(fields),
     };
+    if cron_file.as_deref() == Some("/etc/crontab") {
+        return Err(ModuleError::Failed(
+            "Will not manage /etc/crontab via cron_file, see documentation.".into(),
+        ));
+    }
     let present = state == "present";
     // Removing needs no user: entries are found by name.
     if present && cron_file.is_some() && user.is_none() {
