@@ -476,6 +476,11 @@ fn module_failures_and_edge_cases_read_as_ansibles() {
           - reversed is successful and reversed is not changed
           - reversed.msg.startswith('Pattern for before/after params did not match the given file')
     - replace: path=/etc/words.txt regexp='(w\w+)' replace='<\1>'
+    - replace: path=/etc regexp=x
+      register: on_dir
+      ignore_errors: yes
+    - assert:
+        that: "on_dir is failed and on_dir.msg == 'Path /etc is a directory !'"
     - package_facts:
       environment:
         PATH: /nonexistent

@@ -108,6 +108,9 @@ impl Module for Replace {
             ModuleError::Failed(m) if m.contains("does not exist") => {
                 ModuleError::Failed(format!("Path {path} does not exist !"))
             }
+            ModuleError::Failed(m) if m.contains("is a directory") => {
+                ModuleError::Failed(format!("Path {path} is a directory !"))
+            }
             other => other,
         })?;
         result.msg = Some(if let (true, Some(p)) = (unmatched, &section_source) {
