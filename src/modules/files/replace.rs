@@ -47,6 +47,26 @@ fn section_pattern(after: Option<&str>, before: Option<&str>) -> Option<String> 
     }
 }
 
+/// Python's error for a replacement template with an unknown letter escape (`\D`), which
+/// Ansible reports as "Unable to process replace due to error: …".
+fn check_template(replacement: &str) -> Result<(), ModuleError> {
+    let mut chars = replacement.char_indices();
+    while let Some((at, c)) = chars.next() {
+        if c != '\\' {
+            continue;
+        }
+        match chars.next() {
+            Some((_, e)) if e.is_ascii_alphabetic() && !"gabfnrtv".contains(e) => {
+                return Err(ModuleError::Failed(format!(
+                    "Unable to process replace due to error: bad escape \\{e} at position {at}"
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn compile(pattern: &str, option: &str) -> Result<Regex, ModuleError> {
     // Python's re.MULTILINE, as Ansible compiles it.
     Regex::new(&format!("(?m){pattern}"))
@@ -61,6 +81,7 @@ impl Module for Replace {
             .await?;
         let pattern = compile(&args.required_str(&["regexp"])?, "regexp")?;
         let replacement = args.str(&["replace"])?.unwrap_or_default();
+        check_template(&replacement)?;
         let section_source = section_pattern(
             args.str(&["after"])?.as_deref(),
             args.str(&["before"])?.as_deref(),
@@ -166,6 +187,16 @@ mod tests {
             (out.as_slice(), n),
             (&b"th3 promptly\nth3 quilt\nth3 end\n"[..], 3)
         );
+    }
+
+    #[test]
+    fn unknown_letter_escapes_in_the_replacement_fail_as_in_python() {
+        let err = check_template(r"a\D").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            r"Unable to process replace due to error: bad escape \D at position 1"
+        );
+        assert!(check_template(r"\1-\g<1>\n\\\.").is_ok());
     }
 
     #[test]
