@@ -35,15 +35,31 @@ pub fn kiln_playbook() -> PathBuf {
 /// once per machine like the plain one.
 fn python_rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| rootfs_with("bookworm-python", "python3"))
+}
+
+/// Builds (once per machine) the plain rootfs plus `packages` (comma-separated) under
+/// /var/cache/kiln-test/`name`.
+fn rootfs_with(name: &str, packages: &str) -> PathBuf {
+    let path = PathBuf::from("/var/cache/kiln-test").join(name);
+    let status = Command::new(repo().join("tests/support/build-rootfs.sh"))
+        .arg(&path)
+        .arg(packages)
+        .status()
+        .expect("run tests/support/build-rootfs.sh");
+    assert!(status.success(), "building the test rootfs {name} failed");
+    path
+}
+
+/// The rootfs with the tools some modules drive (iptables, ufw, locales, bzip2, xz, zip),
+/// built once per machine like the plain one.
+fn tools_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS.get_or_init(|| {
-        let path = PathBuf::from("/var/cache/kiln-test/bookworm-python");
-        let status = Command::new(repo().join("tests/support/build-rootfs.sh"))
-            .arg(&path)
-            .arg("python3")
-            .status()
-            .expect("run tests/support/build-rootfs.sh");
-        assert!(status.success(), "building the python test rootfs failed");
-        path
+        rootfs_with(
+            "bookworm-tools",
+            "iptables,ufw,locales,bzip2,xz-utils,zip,unzip",
+        )
     })
 }
 
@@ -140,6 +156,31 @@ impl Target {
     /// A target that also has python3 (`/usr/bin/python3`).
     pub fn start_with_python(name: &str) -> Target {
         Self::launch(python_rootfs(), name, None, "INFO", false, None)
+    }
+
+    /// A target with iptables, ufw, locales and the archivers, in a network namespace of its
+    /// own (so firewall rules a test sets never reach the machine), reachable from the test
+    /// over a veth pair. Keep the namespace until the target is dropped.
+    pub fn start_with_tools(name: &str) -> (Target, Netns) {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let b = (std::process::id() % 250) as u8;
+        let c = ((n % 60) * 4) as u8;
+        let (host, here) = (
+            Ipv4Addr::new(10, 251, b, c + 1),
+            Ipv4Addr::new(10, 251, b, c + 2),
+        );
+        let netns = Netns::new();
+        netns.link(here, None, host);
+        let target = Self::launch(
+            tools_rootfs(),
+            name,
+            None,
+            "INFO",
+            false,
+            Some((&netns, here)),
+        );
+        (target, netns)
     }
 
     /// A target whose sshd also accepts passwords, where `kiln` logs in with `password`.
