@@ -332,3 +332,48 @@ fn file_modules_and_facts_under_bash_as_sh() {
     assert_eq!(t.root("cat /srv/app/t.conf"), "host=t\n");
     assert_eq!(t.root("cat /etc/utf8.conf"), "héllo\nadded\n");
 }
+
+/// A directory `src:` copies its tree: `dir/` its contents, `dir` the directory itself; from
+/// the controller or (`remote_src`) within the target.
+#[test]
+fn copy_directories_recursively_from_the_controller_and_the_target() {
+    let t = Target::start("t");
+    t.root("mkdir -p /opt/seed/conf.d && printf 'a\\n' > /opt/seed/a.conf && printf 'b\\n' > /opt/seed/conf.d/b.conf && chmod 0600 /opt/seed/a.conf && mkdir -p /srv/contents && chmod 0711 /srv/contents");
+    let tasks = r#"
+    - copy:
+        src: site/
+        dest: /srv/contents
+        mode: "0640"
+        directory_mode: "0750"
+        owner: kiln
+        group: kiln
+    - copy: src=site dest=/srv/whole
+    - copy: src=/opt/seed/ dest=/srv/remote-contents remote_src=yes owner=kiln
+    - copy: src=/opt/seed dest=/srv/remote-whole remote_src=yes mode=0700
+"#;
+    converge(
+        &t,
+        &[
+            ("site.yml", &play(tasks)),
+            ("files/site/index.html", "<h1>hi</h1>\n"),
+            ("files/site/css/main.css", "body {}\n"),
+        ],
+        "/srv",
+        true,
+    );
+    assert_eq!(t.root("cat /srv/contents/index.html"), "<h1>hi</h1>\n");
+    assert_eq!(
+        t.root("stat -c '%a %U %G' /srv/contents/index.html /srv/contents/css /srv/contents/css/main.css /srv/contents"),
+        "640 kiln kiln\n750 kiln kiln\n640 kiln kiln\n711 root root\n",
+        "files get mode, directories directory_mode; an existing dest keeps its own"
+    );
+    assert_eq!(t.root("cat /srv/whole/site/css/main.css"), "body {}\n");
+    assert_eq!(t.root("cat /srv/remote-contents/conf.d/b.conf"), "b\n");
+    assert_eq!(
+        t.root("stat -c '%a %U' /srv/remote-contents/a.conf /srv/remote-contents/conf.d/b.conf"),
+        "600 kiln\n644 kiln\n",
+        "a remote copy keeps the source's modes and takes the owner throughout"
+    );
+    assert_eq!(t.root("cat /srv/remote-whole/seed/a.conf"), "a\n");
+    assert_eq!(t.root("stat -c %a /srv/remote-whole/seed").trim(), "700");
+}

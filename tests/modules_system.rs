@@ -420,3 +420,86 @@ fn hostname_refuses_an_invalid_name_before_touching_anything() {
     );
     assert_eq!(t.root("hostname; sha1sum < /etc/hostname"), before);
 }
+
+/// Failures and edge cases ansible-core's own integration tests assert on: each module fails
+/// (or does nothing) with Ansible's message and result shape.
+#[test]
+fn module_failures_and_edge_cases_read_as_ansibles() {
+    let t = Target::start_systemd("t");
+    t.root(
+        "printf 'the promptly\\nthe quilt\\n' > /etc/pangrams.txt && echo word > /etc/words.txt",
+    );
+    let tasks = r#"
+    - group: name=foo non_unique=true
+      register: missing_gid
+      ignore_errors: yes
+    - assert:
+        that: "missing_gid is failed and missing_gid.msg == 'non_unique is True but all of the following are missing: gid'"
+    - systemd: name=nonexisting state=stopped
+      register: missing_unit
+      ignore_errors: yes
+    - systemd: name=nonexisting state=stopped
+      check_mode: yes
+      register: missing_unit_check
+      ignore_errors: yes
+    - assert:
+        that:
+          - "missing_unit is failed and missing_unit.msg == 'Could not find the requested service nonexisting: host'"
+          - missing_unit_check is failed and missing_unit_check.msg == missing_unit.msg
+    - tempfile: path=/tmp/does_not_exist
+      register: no_dir
+      ignore_errors: yes
+    - tempfile: path=/tmp prefix=../nested state=directory
+      register: bad_prefix
+      ignore_errors: yes
+    - assert:
+        that:
+          - "no_dir is failed and no_dir.msg.startswith(\"[Errno 2] No such file or directory: '/tmp/does_not_exist/ansible.\")"
+          - "bad_prefix is failed and bad_prefix.msg == \"prefix must be a valid file name component, got '../nested'\""
+    - cron: name=gone cron_file=unexistent_cron_file state=absent
+      register: cron_absent
+    - cron: name=system cron_file=/etc/crontab user=root job=ls
+      register: system_crontab
+      ignore_errors: yes
+    - cron: name=x cron_file=blank job=ls user=root
+    - shell: printf '\n    \n\t\n' >> /etc/cron.d/blank
+    - cron: name=x cron_file=blank state=absent
+    - stat: path=/etc/cron.d/blank
+      register: blank
+    - assert:
+        that:
+          - cron_absent is not changed
+          - system_crontab is failed and system_crontab.msg == 'Will not manage /etc/crontab via cron_file, see documentation.'
+          - not blank.stat.exists
+    - replace: path=/etc/pangrams.txt after=quilt before=promptly regexp=e replace=3
+      register: reversed
+    - assert:
+        that:
+          - reversed is successful and reversed is not changed
+          - reversed.msg.startswith('Pattern for before/after params did not match the given file')
+    - replace: path=/etc/words.txt regexp='(w\w+)' replace='<\1>'
+    - replace: path=/etc regexp=x
+      register: on_dir
+      ignore_errors: yes
+    - assert:
+        that: "on_dir is failed and on_dir.msg == 'Path /etc is a directory !'"
+    - package_facts:
+      environment:
+        PATH: /nonexistent
+    - assert:
+        that: ansible_facts.packages.dpkg is defined
+    - copy: src=/nonexistent dest=/tmp/x remote_src=yes
+      register: no_source
+      ignore_errors: yes
+    - assert:
+        that: no_source is failed and no_source.msg == 'Source /nonexistent not found'
+"#;
+    let run = support::run_play(&t, &play(tasks));
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(t.root("cat /etc/pangrams.txt"), "the promptly\nthe quilt\n");
+    assert_eq!(
+        t.root("cat /etc/words.txt"),
+        "<word>\n",
+        "a back-reference in k=v form is not an octal escape"
+    );
+}

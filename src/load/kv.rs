@@ -5,7 +5,8 @@ use indexmap::IndexMap;
 use crate::shell::{unquote, word_spans};
 
 /// Decodes backslash escapes in a `k=v` value the way Ansible's `parse_kv` does
-/// (`\n`, `\t`, `\\`, `\"`, `\xHH`, `\uHHHH`, `\UHHHHHHHH`, octal `\NNN`).
+/// (`\n`, `\t`, `\\`, `\"`, `\xHH`, `\uHHHH`, `\UHHHHHHHH`). Octal escapes are not among them:
+/// `replace='"\1"'` keeps its back-reference.
 pub fn decode_escapes(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -40,7 +41,6 @@ pub fn decode_escapes(text: &str) -> String {
             'x' => (2, 16),
             'u' => (4, 16),
             'U' => (8, 16),
-            '0'..='7' => (3, 8),
             _ => (0, 0),
         };
         if len == 0 {
@@ -48,19 +48,13 @@ pub fn decode_escapes(text: &str) -> String {
             continue;
         }
         let mut lookahead = chars.clone();
-        if radix == 16 {
-            lookahead.next();
-        }
+        lookahead.next();
         let digits: String = lookahead
             .clone()
             .take(len)
             .take_while(|d| d.is_digit(radix))
             .collect();
-        let complete = if radix == 8 {
-            !digits.is_empty()
-        } else {
-            digits.len() == len
-        };
+        let complete = digits.len() == len;
         match u32::from_str_radix(&digits, radix)
             .ok()
             .and_then(char::from_u32)
@@ -138,6 +132,12 @@ mod tests {
         assert_eq!(kv["tab"], "a\tb");
         assert_eq!(kv["hex"], "A");
         assert_eq!(kv["path"], "C:\\x");
+        let backref = parse_kv(r#"replace='"\1"' nul=\0"#, None);
+        assert_eq!(
+            backref["replace"], r#""\1""#,
+            "octal escapes are not decoded"
+        );
+        assert_eq!(backref["nul"], r"\0");
         let raw = parse_kv(r"printf 'a\n' creates=/x", Some(&["creates"]));
         assert_eq!(
             raw["_raw_params"], r"printf 'a\n'",

@@ -5,7 +5,7 @@ use indexmap::{IndexMap, IndexSet};
 use minijinja::value::ValueKind;
 use minijinja::Value;
 
-use super::ModuleError;
+use super::{paths, ModuleCtx, ModuleError};
 use crate::error::did_you_mean;
 
 /// Ansible's shared file options kiln accepts and ignores: SELinux contexts, chattr
@@ -57,6 +57,11 @@ impl Args {
         ModuleError::Args(format!("{}: {message}", self.module))
     }
 
+    /// Ansible's error for a required option that is not set.
+    pub fn missing(&self, key: &str) -> ModuleError {
+        self.err(format!("missing required argument: {key}"))
+    }
+
     pub fn raw(&mut self, key: &str) -> Option<Value> {
         self.used.insert(key.to_string());
         self.values
@@ -94,6 +99,55 @@ impl Args {
     pub fn required_str(&mut self, keys: &[&str]) -> Result<String, ModuleError> {
         self.str(keys)?
             .ok_or_else(|| self.err(format!("missing required argument: {}", keys[0])))
+    }
+
+    /// A `type: path` option the module uses on the target: `~` and `$VARS` expanded there.
+    pub async fn path(
+        &mut self,
+        ctx: &ModuleCtx<'_>,
+        keys: &[&str],
+    ) -> Result<Option<String>, ModuleError> {
+        match self.str(keys)? {
+            Some(path) => Ok(Some(paths::on_target(ctx, path).await?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn required_path(
+        &mut self,
+        ctx: &ModuleCtx<'_>,
+        keys: &[&str],
+    ) -> Result<String, ModuleError> {
+        match self.path(ctx, keys).await? {
+            Some(path) => Ok(path),
+            None => Err(self.missing(keys[0])),
+        }
+    }
+
+    /// A `type: path` option naming a controller file: `~` and `$VARS` expanded on the
+    /// controller.
+    pub fn controller_path(&mut self, keys: &[&str]) -> Result<Option<String>, ModuleError> {
+        Ok(self.str(keys)?.map(|path| paths::on_controller(&path)))
+    }
+
+    pub fn required_controller_path(&mut self, keys: &[&str]) -> Result<String, ModuleError> {
+        self.controller_path(keys)?
+            .ok_or_else(|| self.missing(keys[0]))
+    }
+
+    /// A `src:` that names a file on the target when `remote` (`remote_src`), on the
+    /// controller otherwise, expanded where it lives.
+    pub async fn source_path(
+        &mut self,
+        ctx: &ModuleCtx<'_>,
+        keys: &[&str],
+        remote: bool,
+    ) -> Result<Option<String>, ModuleError> {
+        if remote {
+            self.path(ctx, keys).await
+        } else {
+            self.controller_path(keys)
+        }
     }
 
     pub fn bool(&mut self, key: &str, default: bool) -> Result<bool, ModuleError> {

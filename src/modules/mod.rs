@@ -10,6 +10,7 @@ pub mod commands;
 pub mod control;
 pub mod files;
 pub mod packages;
+pub mod paths;
 pub mod python;
 pub mod registry;
 pub mod system;

@@ -144,7 +144,20 @@ fn run_lookup(
             let mut names: Vec<String> = Vec::new();
             for term in terms {
                 if let Some(files) = term.get_attr("files").ok().filter(|v| !v.is_undefined()) {
-                    names.extend(files.try_iter()?.map(|f| f.to_string()));
+                    let files = split_list(&files, &[',', ';'])?;
+                    // With `paths`, each path joined with each file, path by path (Ansible's
+                    // search order).
+                    match term.get_attr("paths").ok().filter(|v| !v.is_undefined()) {
+                        Some(paths) => {
+                            for dir in split_list(&paths, &[',', ':', ';'])? {
+                                let dir = std::path::Path::new(&dir);
+                                names.extend(
+                                    files.iter().map(|f| dir.join(f).display().to_string()),
+                                );
+                            }
+                        }
+                        None => names.extend(files),
+                    }
                 } else if let Ok(items) = term.try_iter() {
                     if term.as_str().is_some() {
                         names.push(term.to_string());
@@ -250,6 +263,19 @@ fn loop_items(state: &State, name: String, terms: Vec<Value>) -> Result<Value, E
     Ok(Value::from(run_lookup(state, &name, &terms, &kwargs)?))
 }
 
+/// A list option given as a list or as one string split on `separators` (first_found's
+/// `files` and `paths`).
+fn split_list(value: &Value, separators: &[char]) -> Result<Vec<String>, Error> {
+    if let Some(text) = value.as_str() {
+        return Ok(text
+            .split(separators)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect());
+    }
+    Ok(value.try_iter()?.map(|v| v.to_string()).collect())
+}
+
 #[cfg(test)]
 mod unit {
     use std::sync::Arc;
@@ -289,6 +315,31 @@ mod unit {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn first_found_searches_the_paths_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("role/vars")).unwrap();
+        std::fs::create_dir_all(dir.path().join("tasks")).unwrap();
+        std::fs::write(dir.path().join("role/vars/default.yml"), "a: 1\n").unwrap();
+        std::fs::write(dir.path().join("tasks/Debian.yml"), "- debug:\n").unwrap();
+        let mut vars = VarMap::new();
+        vars.insert(
+            "__search_paths".into(),
+            Value::from(vec![dir.path().join("tasks").display().to_string()]),
+        );
+        let vars_dir = dir.path().join("role/vars").display().to_string();
+        vars.insert("vars_dir".into(), Value::from(vars_dir.clone()));
+        let scope = Scope::new(Templar::new(), vec![Arc::new(vars)]);
+        let found = scope
+            .templar()
+            .render_str(
+                "{{ lookup('first_found', {'files': ['Debian.yml', 'default.yml'], 'paths': [vars_dir]}) }}",
+                &scope,
+            )
+            .unwrap();
+        assert_eq!(found.to_string(), format!("{vars_dir}/default.yml"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ impl Module for Command {
         let argv = args.list(&["argv"])?;
         let creates = args.str(&["creates"])?;
         let removes = args.str(&["removes"])?;
-        let chdir = args.str(&["chdir"])?;
+        let chdir = args.path(ctx, &["chdir"]).await?;
         let executable = args.str(&["executable"])?;
         let stdin = args.str(&["stdin"])?;
         let stdin_add_newline = args.bool("stdin_add_newline", true)?;

@@ -28,7 +28,7 @@ impl Module for Script {
         };
         let creates = args.str(&["creates"])?;
         let removes = args.str(&["removes"])?;
-        let chdir = args.str(&["chdir"])?;
+        let chdir = args.path(ctx, &["chdir"]).await?;
         let executable = args.str(&["executable"])?;
         let decrypt = args.bool("decrypt", true)?;
         args.finish()?;

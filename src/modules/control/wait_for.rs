@@ -11,7 +11,7 @@ pub struct WaitFor;
 #[async_trait]
 impl Module for WaitFor {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let path = args.str(&["path"])?;
+        let path = args.path(ctx, &["path"]).await?;
         let port = args.int("port")?;
         let _host = args.str(&["host"])?;
         let state = args.choice(

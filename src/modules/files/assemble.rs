@@ -116,10 +116,13 @@ pub fn assemble(fragments: &[Vec<u8>], delimiter: Option<&str>) -> Vec<u8> {
 #[async_trait]
 impl Module for Assemble {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let src = args.required_str(&["src"])?;
-        let dest = args.required_str(&["dest"])?;
-        let delimiter = args.str(&["delimiter"])?;
         let remote_src = args.bool("remote_src", true)?;
+        let src = args
+            .source_path(ctx, &["src"], remote_src)
+            .await?
+            .ok_or_else(|| args.missing("src"))?;
+        let dest = args.required_path(ctx, &["dest"]).await?;
+        let delimiter = args.str(&["delimiter"])?;
         let regexp = args.str(&["regexp"])?;
         let ignore_hidden = args.bool("ignore_hidden", false)?;
         let backup = args.bool("backup", false)?;

@@ -97,7 +97,9 @@ pub fn apply(block: &Block, bytes: &[u8]) -> Vec<u8> {
 #[async_trait]
 impl Module for BlockInFile {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let path = args.required_str(&["path", "dest", "destfile", "name"])?;
+        let path = args
+            .required_path(ctx, &["path", "dest", "destfile", "name"])
+            .await?;
         let state = args.choice("state", &["present", "absent"], "present")?;
         let text = args.str(&["block", "content"])?.unwrap_or_default();
         let marker = args

@@ -3,29 +3,43 @@
 
 use async_trait::async_trait;
 
+use super::copy_dir::DirCopy;
 use super::write::{converge_into, probe, Attributes, WriteRequest};
 use crate::connection::quote;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct Copy;
 
+/// The exit status of copy's remote read when `src` is a directory.
+const IS_DIRECTORY: i32 = 3;
+
 #[async_trait]
 impl Module for Copy {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let dest = args.required_str(&["dest"])?;
-        let src = args.str(&["src"])?;
-        let content = args.raw("content");
         let remote_src = args.bool("remote_src", false)?;
+        let dest = args.required_path(ctx, &["dest"]).await?;
+        let src = args.source_path(ctx, &["src"], remote_src).await?;
+        let content = args.raw("content");
         let backup = args.bool("backup", false)?;
         let force = args.bool("force", true)?;
         let validate = args.str(&["validate"])?;
+        // The mode as given, for a remote directory's top (the file module reads it).
+        let mode = args.raw("mode");
         let attrs = Attributes::from_args(&mut args)?;
         let follow = args.bool("follow", false)?;
         let decrypt = args.bool("decrypt", true)?;
-        let _ = args.raw_any(&["directory_mode", "local_follow", "checksum"]);
+        let directory_mode = args.raw("directory_mode");
+        let _ = args.raw_any(&["local_follow", "checksum"]);
         args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
         args.finish()?;
 
+        let dir_copy = |src| DirCopy {
+            src,
+            dest: &dest,
+            attrs: &attrs,
+            directory_mode: directory_mode.clone(),
+            force,
+        };
         let bytes = match (&src, &content) {
             (Some(_), Some(_)) => {
                 return Err(ModuleError::Args(
@@ -45,13 +59,23 @@ impl Module for Copy {
                     .into_bytes(),
             },
             (Some(src), None) if remote_src => {
-                let out = ctx
-                    .run_ok(
-                        &format!("cat {}", quote(src)),
-                        None,
-                        &format!("reading {src}"),
-                    )
-                    .await?;
+                // A directory answers 3 instead of its content (one round trip either way).
+                let q = quote(src);
+                let read = format!("if [ -d {q} ]; then exit {IS_DIRECTORY}; fi; cat {q}");
+                let out = ctx.run(&read, None).await?;
+                if out.rc == IS_DIRECTORY {
+                    return dir_copy(src).on_target(ctx, mode).await;
+                }
+                if out.rc != 0 {
+                    let stderr = out.stderr_text();
+                    return Err(ModuleError::Failed(
+                        if stderr.contains("No such file or directory") {
+                            format!("Source {src} not found")
+                        } else {
+                            format!("reading {src} failed (rc={}): {}", out.rc, stderr.trim())
+                        },
+                    ));
+                }
                 out.stdout
             }
             (Some(src), None) => {
@@ -66,7 +90,7 @@ impl Module for Copy {
                     ))
                 })?;
                 if path.is_dir() {
-                    return Err(ModuleError::Failed(format!("copy: '{src}' is a directory; kiln copies single files (use one copy per file)")));
+                    return dir_copy(src).from_controller(ctx, &path, decrypt).await;
                 }
                 crate::vault::read_source(&path, decrypt)
                     .map_err(|e| ModuleError::Failed(e.to_string()))?

@@ -69,8 +69,8 @@ pub fn local_path(dest: &Path, host: &str, src: &str, flat: bool) -> Result<Path
 #[async_trait]
 impl Module for Fetch {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let src = args.required_str(&["src"])?;
-        let dest = args.required_str(&["dest"])?;
+        let src = args.required_path(ctx, &["src"]).await?;
+        let dest = args.required_controller_path(&["dest"])?;
         let flat = args.bool("flat", false)?;
         let fail_on_missing = args.bool("fail_on_missing", true)?;
         let validate_checksum = args.bool("validate_checksum", true)?;

@@ -114,7 +114,7 @@ fn url_file_name(url: &str) -> String {
 impl Module for GetUrl {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
         let url = args.required_str(&["url"])?;
-        let dest = args.required_str(&["dest"])?;
+        let dest = args.required_path(ctx, &["dest"]).await?;
         let checksum = args.str(&["checksum"])?;
         let force = args.bool("force", false)?;
         let backup = args.bool("backup", false)?;

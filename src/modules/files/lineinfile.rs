@@ -123,7 +123,9 @@ pub fn apply(edit: &Edit, bytes: &[u8]) -> (Vec<u8>, &'static str) {
 #[async_trait]
 impl Module for LineInFile {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let path = args.required_str(&["path", "dest", "destfile", "name"])?;
+        let path = args
+            .required_path(ctx, &["path", "dest", "destfile", "name"])
+            .await?;
         let state = args.choice("state", &["present", "absent"], "present")?;
         let regexp = match args.str(&["regexp", "regex"])? {
             Some(r) => Some(bytes_regex(&r).map_err(|e| {

@@ -4,6 +4,7 @@ pub mod archive;
 pub mod assemble;
 pub mod blockinfile;
 pub mod copy;
+pub mod copy_dir;
 pub mod edit;
 pub mod fetch;
 pub mod file;

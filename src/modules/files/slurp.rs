@@ -25,7 +25,7 @@ pub fn read_command(path: &str) -> String {
 #[async_trait]
 impl Module for Slurp {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let src = args.required_str(&["src", "path"])?;
+        let src = args.required_path(ctx, &["src", "path"]).await?;
         args.finish()?;
         let out = ctx.run(&read_command(&src), None).await?;
         if out.rc != 0 {

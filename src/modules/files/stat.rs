@@ -35,7 +35,7 @@ const ALGORITHMS: &[(&str, &str)] = &[
 impl Module for Stat {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
         let name = args.module();
-        let path = args.required_str(&["path", "dest", "name"])?;
+        let path = args.required_path(ctx, &["path", "dest", "name"]).await?;
         let follow = args.bool("follow", false)?;
         let get_checksum = args.bool("get_checksum", true)?;
         let mime = args.bool_any(&["get_mime", "mime", "mime_type", "mime-type"], true)?;

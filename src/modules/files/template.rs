@@ -10,8 +10,8 @@ pub struct Template;
 #[async_trait]
 impl Module for Template {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let src = args.required_str(&["src"])?;
-        let dest = args.required_str(&["dest"])?;
+        let src = args.required_controller_path(&["src"])?;
+        let dest = args.required_path(ctx, &["dest"]).await?;
         let backup = args.bool("backup", false)?;
         let force = args.bool("force", true)?;
         let validate = args.str(&["validate"])?;

@@ -29,10 +29,13 @@ pub fn significant_differences(diff: &str, own: bool, mode: bool) -> Vec<String>
 #[async_trait]
 impl Module for Unarchive {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let src = args.required_str(&["src"])?;
-        let dest = args.required_str(&["dest"])?;
         let remote_src = args.bool("remote_src", false)? || !args.bool("copy", true)?;
-        let creates = args.str(&["creates"])?;
+        let src = args
+            .source_path(ctx, &["src"], remote_src)
+            .await?
+            .ok_or_else(|| args.missing("src"))?;
+        let dest = args.required_path(ctx, &["dest"]).await?;
+        let creates = args.path(ctx, &["creates"]).await?;
         let list_files = args.bool("list_files", false)?;
         let extra_opts = args.list(&["extra_opts"])?;
         let exclude = args.list(&["exclude"])?;

@@ -10,11 +10,14 @@ use crate::template::map_value;
 
 pub struct PackageFacts;
 
-/// Lists `source\tname\tversion\tarch` lines with whichever database the target has.
-const LIST: &str = r#"if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='apt\t${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n' | awk -F'\t' '$5 ~ /^ii/ {print $1"\t"$2"\t"$3"\t"$4}'
+/// Lists `source\tname\tversion\tarch` lines with whichever database the target has. The
+/// system directories are searched after the task's PATH, as Ansible finds its managers
+/// whatever PATH the task sets (in a subshell: the PATH is the command's own).
+const LIST: &str = r#"(PATH="$PATH:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='apt\t${Package}\t${Version}\t${Architecture}\t${db:Status-Abbrev}\n' | awk -F'\t' '$5 ~ /^ii/ {print $1"\t"$2"\t"$3"\t"$4}'
 elif command -v rpm >/dev/null 2>&1; then rpm -qa --qf 'rpm\t%{NAME}\t%{VERSION}-%{RELEASE}\t%{ARCH}\n'
 elif command -v apk >/dev/null 2>&1; then apk list -I 2>/dev/null | awk '{n=$1; a=$2; sub(/-[0-9].*$/, "", n); v=substr($1, length(n)+2); print "apk\t"n"\t"v"\t"a}'
-else echo 'no package database found (dpkg, rpm or apk)' >&2; exit 1; fi"#;
+else echo 'no package database found (dpkg, rpm or apk)' >&2; exit 1; fi)"#;
 
 pub fn parse_packages(text: &str) -> IndexMap<String, Vec<Value>> {
     let mut packages: IndexMap<String, Vec<Value>> = IndexMap::new();

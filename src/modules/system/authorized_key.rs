@@ -115,7 +115,7 @@ impl Module for AuthorizedKey {
         let user = args.required_str(&["user"])?;
         let key_text = args.required_str(&["key"])?;
         let state = args.choice("state", &["present", "absent"], "present")?;
-        let path = args.str(&["path"])?;
+        let path = args.path(ctx, &["path"]).await?;
         let manage_dir = args.bool("manage_dir", true)?;
         let exclusive = args.bool("exclusive", false)?;
         let key_options = args.str(&["key_options"])?;

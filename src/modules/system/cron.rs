@@ -204,12 +204,12 @@ impl CronArgs {
     }
 }
 
-fn parse(mut args: Args) -> Result<CronArgs, ModuleError> {
+async fn parse(ctx: &ModuleCtx<'_>, mut args: Args) -> Result<CronArgs, ModuleError> {
     let name = args.str(&["name"])?;
     let state = args.choice("state", &["present", "absent"], "present")?;
     let job = args.str(&["job", "value"])?;
     let user = args.str(&["user"])?;
-    let cron_file = args.str(&["cron_file"])?;
+    let cron_file = args.path(ctx, &["cron_file"]).await?;
     let env = args.bool("env", false)?;
     let disabled = args.bool("disabled", false)?;
     let backup = args.bool("backup", false)?;
@@ -241,13 +241,18 @@ fn parse(mut args: Args) -> Result<CronArgs, ModuleError> {
         }
         None => Schedule::Fields(fields),
     };
-    if cron_file.is_some() && user.is_none() {
-        return Err(ModuleError::Args(
-            "cron: to use cron_file you must give user as well (cron.d lines name their user)"
-                .into(),
+    if cron_file.as_deref() == Some("/etc/crontab") {
+        return Err(ModuleError::Failed(
+            "Will not manage /etc/crontab via cron_file, see documentation.".into(),
         ));
     }
     let present = state == "present";
+    // Removing needs no user: entries are found by name.
+    if present && cron_file.is_some() && user.is_none() {
+        return Err(ModuleError::Args(
+            "To use cron_file=... parameter you must specify user=... as well".into(),
+        ));
+    }
     if present && job.is_none() {
         return Err(ModuleError::Args(
             "cron: job is required with state=present".into(),
@@ -278,7 +283,7 @@ fn parse(mut args: Args) -> Result<CronArgs, ModuleError> {
 #[async_trait]
 impl Module for Cron {
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Args) -> Result<ModuleResult, ModuleError> {
-        let args = parse(args)?;
+        let args = parse(ctx, args).await?;
         let entry = args.entry();
         let (cron_path, user, backup) = (&args.cron_path, &args.user, args.backup);
         let (read, install) = match (cron_path, user) {
@@ -298,8 +303,9 @@ impl Module for Cron {
         let before = render(&current);
         let after = render(&updated);
         if let Some(path) = cron_path {
-            // A cron.d file left without entries is removed, as Ansible does.
-            let mut result = if updated.is_empty() {
+            // A cron.d file left without entries (blank lines at most) is removed, as Ansible
+            // does.
+            let mut result = if updated.iter().all(|l| l.trim().is_empty()) {
                 remove_file(ctx, path).await?
             } else {
                 converge(

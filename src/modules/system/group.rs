@@ -17,6 +17,11 @@ impl Module for Group {
         let non_unique = args.bool("non_unique", false)?;
         let _ = args.raw_any(&["local", "force", "gid_min", "gid_max"]);
         args.finish()?;
+        if non_unique && gid.is_none() {
+            return Err(ModuleError::Args(
+                "non_unique is True but all of the following are missing: gid".into(),
+            ));
+        }
         let q = quote(&name);
         let line = ctx
             .run(&format!("getent group {q}; true"), None)

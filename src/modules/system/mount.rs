@@ -150,7 +150,7 @@ enum State {
 #[async_trait]
 impl Module for Mount {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let path = args.required_str(&["path", "name"])?;
+        let path = args.required_path(ctx, &["path", "name"]).await?;
         let state = match args
             .choice(
                 "state",

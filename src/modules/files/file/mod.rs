@@ -19,7 +19,7 @@ pub struct File;
 #[async_trait]
 impl Module for File {
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Args) -> Result<ModuleResult, ModuleError> {
-        let args = parse(args)?;
+        let args = parse(ctx, args).await?;
         // With an explicit state that creates something, one command creates the path when it
         // is absent (the plan for an absent path, sent ahead) and reports its state otherwise.
         let current = if args.creates() && !ctx.check_mode && !ctx.diff {
@@ -68,14 +68,14 @@ impl Module for File {
     }
 }
 
-fn parse(mut args: Args) -> Result<FileArgs, ModuleError> {
-    let path = args.required_str(&["path", "dest", "name"])?;
+async fn parse(ctx: &ModuleCtx<'_>, mut args: Args) -> Result<FileArgs, ModuleError> {
+    let path = args.required_path(ctx, &["path", "dest", "name"]).await?;
     let state = args
         .str(&["state"])?
         .as_deref()
         .map(FileState::parse)
         .transpose()?;
-    let src = args.str(&["src"])?;
+    let src = args.path(ctx, &["src"]).await?;
     let recurse = args.bool("recurse", false)?;
     let force = args.bool("force", false)?;
     let attrs = Attributes::from_args(&mut args)?;

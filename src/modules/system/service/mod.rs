@@ -166,13 +166,7 @@ async fn systemd(
     }
     let q = quote(&wanted.name);
     let unit = parse_unit(probed);
-    if !unit.found() && ctx.check_mode {
-        // An earlier task (a package, a unit file) would have installed it.
-        return Ok(ModuleResult::changed(true).with_msg(format!(
-            "unit {} not found; assuming an earlier task would install it",
-            wanted.name
-        )));
-    }
+    // Check mode fails too, as Ansible's module does (a unit is never assumed).
     if !unit.found() {
         return Err(ModuleError::Failed(format!(
             "Could not find the requested service {}: host",

@@ -68,10 +68,13 @@ impl UnitState {
             "active" | "activating" | "reloading"
         )
     }
+    /// Enabled as Ansible's systemd module judges it: `is-enabled` succeeded, except for
+    /// `enabled-runtime`, `indirect` and `alias` (enabling those is left to systemctl, and
+    /// disabling them changes nothing).
     pub fn enabled(&self) -> bool {
         matches!(
             self.enablement.as_str(),
-            "enabled" | "enabled-runtime" | "static" | "alias" | "indirect" | "generated"
+            "enabled" | "static" | "generated" | "transient"
         )
     }
     pub fn masked(&self) -> bool {

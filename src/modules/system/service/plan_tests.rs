@@ -83,6 +83,14 @@ fn enabled_enables_before_starting_and_leaves_static_units_alone() {
 }
 
 #[test]
+fn indirect_units_count_as_disabled_as_ansible_counts_them() {
+    const INDIRECT: &str =
+        "Id=dummy.service\nLoadState=loaded\nActiveState=inactive\nenablement:indirect\n";
+    assert!(verbs(&wanted(None, Some(false)), INDIRECT).is_empty());
+    assert_eq!(verbs(&wanted(None, Some(true)), INDIRECT), [Verb::Enable]);
+}
+
+#[test]
 fn unmasking_enables_again() {
     let mut w = wanted(None, Some(true));
     w.masked = Some(false);

@@ -9,7 +9,7 @@ pub mod plan;
 use async_trait::async_trait;
 
 use crate::connection::quote;
-use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+use crate::modules::{paths, Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use plan::{
     key_file, parse_account, render, Account, SshKey, State, UpdatePassword, Wanted, FORGET_STDIN,
 };
@@ -121,7 +121,14 @@ fn probe(name: &str) -> String {
 #[async_trait]
 impl Module for User {
     async fn run(&self, ctx: &ModuleCtx<'_>, args: Args) -> Result<ModuleResult, ModuleError> {
-        let wanted = parse(args)?;
+        let mut wanted = parse(args)?;
+        // `home` is a path and `shell` reaches useradd through Ansible's run_command, which
+        // expands both on the target.
+        for path in [&mut wanted.home, &mut wanted.shell] {
+            if let Some(value) = path.take() {
+                *path = Some(paths::on_target(ctx, value).await?);
+            }
+        }
         let name = wanted.name.as_str();
         let probe = probe(name);
         let account = parse_account(&ctx.run(&probe, None).await?.stdout_text(), name);
