@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::{commands, control, files, packages, system, Module};
+use super::{commands, control, files, net, packages, system, Module};
 
 /// One name the loader accepts for a task's action, and what it means.
 pub struct ModuleSpec {
@@ -235,7 +235,7 @@ static MODULES: &[ModuleSpec] = &[
     missing("dpkg_selections"),
     missing("expect"),
     module("fetch", &files::fetch::Fetch),
-    missing("git"),
+    module("git", &net::git::Git),
     runner("group_by", RunnerAction::GroupBy),
     missing("iptables"),
     missing("known_hosts"),

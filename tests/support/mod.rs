@@ -36,15 +36,37 @@ pub fn kiln_playbook() -> PathBuf {
 fn python_rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS.get_or_init(|| {
-        let path = PathBuf::from("/var/cache/kiln-test/bookworm-python");
-        let status = Command::new(repo().join("tests/support/build-rootfs.sh"))
-            .arg(&path)
-            .arg("python3")
-            .status()
-            .expect("run tests/support/build-rootfs.sh");
-        assert!(status.success(), "building the python test rootfs failed");
-        path
+        built_rootfs(
+            "/var/cache/kiln-test/bookworm-python",
+            "build-rootfs.sh",
+            &["python3"],
+        )
     })
+}
+
+/// The rootfs with git, curl and pip added, for modules that drive those tools.
+fn tools_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        built_rootfs(
+            "/var/cache/kiln-test/bookworm-tools",
+            "build-tools-rootfs.sh",
+            &[],
+        )
+    })
+}
+
+/// Runs a build script of tests/support (idempotent and locked) for the rootfs at `path`.
+fn built_rootfs(path: &str, script: &str, extra: &[&str]) -> PathBuf {
+    let path = PathBuf::from(path);
+    let script = repo().join("tests/support").join(script);
+    let status = Command::new(&script)
+        .arg(&path)
+        .args(extra)
+        .status()
+        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+    assert!(status.success(), "building {} failed", path.display());
+    path
 }
 
 /// Builds the cached rootfs once per machine (the script is idempotent and locked).
@@ -140,6 +162,11 @@ impl Target {
     /// A target that also has python3 (`/usr/bin/python3`).
     pub fn start_with_python(name: &str) -> Target {
         Self::launch(python_rootfs(), name, None, "INFO", false, None)
+    }
+
+    /// A target that also has git, curl, python3 and pip.
+    pub fn start_with_tools(name: &str) -> Target {
+        Self::launch(tools_rootfs(), name, None, "INFO", false, None)
     }
 
     /// A target whose sshd also accepts passwords, where `kiln` logs in with `password`.
