@@ -104,3 +104,124 @@ fn git_without_git_on_the_target_fails_with_ansibles_message() {
 "#;
     run_play(&t, &play(tasks)).assert_ok();
 }
+
+/// An HTTP server on the target's own address (port 8081) serving /srv/www, answering a POST
+/// with what it received (as JSON) and `/old` with a redirect; returns its base URL.
+fn start_http_server(t: &Target) -> String {
+    const SERVER: &str = r#"
+import http.server, json, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get('Content-Length', 0))).decode()
+        seen = {k: self.headers.get(v) for k, v in
+                [('ctype', 'Content-Type'), ('auth', 'Authorization'), ('x', 'X-Kiln')]}
+        out = json.dumps(dict(seen, method=self.command, body=body)).encode()
+        self.send_response(201)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    def do_GET(self):
+        if self.path == '/old':
+            self.send_response(301)
+            self.send_header('Location', '/hello.txt')
+            self.end_headers()
+            return
+        super().do_GET()
+handler = lambda *a: H(*a, directory='/srv/www')
+http.server.HTTPServer((sys.argv[1], 8081), handler).serve_forever()
+"#;
+    t.root(&format!(
+        "mkdir -p /srv/www && printf 'hello\\n' > /srv/www/hello.txt && touch -d '2020-01-01' /srv/www/hello.txt \
+         && printf '%s' {} > /root/server.py",
+        support::shell_quote(SERVER)
+    ));
+    let address = t.address;
+    t.root(&format!(
+        "nohup python3 /root/server.py {address} >/dev/null 2>&1 & \
+         for i in $(seq 100); do curl -s -o /dev/null http://{address}:8081/ && break; sleep 0.1; done"
+    ));
+    format!("http://{address}:8081")
+}
+
+#[test]
+fn uri_makes_requests_with_the_targets_curl() {
+    let t = Target::start_with_tools("t");
+    let base = start_http_server(&t);
+    let tasks = format!(
+        r#"
+    - uri: url={base}/hello.txt return_content=yes
+      register: get
+    - uri:
+        url: "{base}/api"
+        method: POST
+        body: {{name: kiln, n: 2}}
+        body_format: json
+        headers: {{X-Kiln: yes-please}}
+        user: u
+        password: pw
+        force_basic_auth: yes
+        status_code: [200, 201]
+      register: post
+    - uri:
+        url: "{base}/form"
+        method: POST
+        body: {{a: 1, b: x y}}
+        body_format: form-urlencoded
+        status_code: 201
+      register: form
+    - uri: url={base}/old
+      register: moved
+    - uri: url={base}/missing
+      register: missing
+      ignore_errors: yes
+    - uri: url={base}/hello.txt creates=/etc/hostname
+      register: skipped
+    - assert:
+        that:
+          - get is not changed
+          - get.status == 200
+          - get.content == 'hello\n'
+          - get.msg == 'OK (6 bytes)'
+          - get.content_length == '6'
+          - get.redirected == false
+          - post.status == 201
+          - post.json.method == 'POST'
+          - "post.json.body | from_json == {{'name': 'kiln', 'n': 2}}"
+          - post.json.ctype == 'application/json'
+          - post.json.auth == 'Basic dTpwdw=='
+          - post.json.x == 'yes-please'
+          - form.json.body == 'a=1&b=x+y'
+          - form.json.ctype == 'application/x-www-form-urlencoded'
+          - moved.redirected
+          - moved.url == '{base}/hello.txt'
+          - missing is failed
+          - missing.status == 404
+          - missing.msg.startswith('Status code was 404 and not [200]: HTTP Error 404')
+          - skipped.stdout == "skipped, since '/etc/hostname' exists"
+"#
+    );
+    run_play(&t, &play(&tasks)).assert_ok();
+
+    // A download to `dest` is sent with If-Modified-Since: the second run gets a 304 (which,
+    // as in Ansible, fails unless `status_code` accepts it).
+    let tasks = format!("    - uri: url={base}/hello.txt dest=/srv/copy.txt status_code=200,304\n");
+    let first = converge(&t, &[("site.yml", &play(&tasks))], "/srv", false);
+    assert_eq!(first.recap("t", "changed"), 1, "{}", first.stdout);
+    assert_eq!(t.root("cat /srv/copy.txt"), "hello\n");
+}
+
+#[test]
+fn uri_without_curl_on_the_target_names_the_fix() {
+    let t = Target::start("t");
+    let tasks = r#"
+    - uri: url=http://127.0.0.1:9/
+      register: r
+      ignore_errors: yes
+    - assert:
+        that:
+          - r is failed
+          - "'needs curl on the target' in r.msg"
+"#;
+    run_play(&t, &play(tasks)).assert_ok();
+}

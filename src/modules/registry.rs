@@ -248,7 +248,7 @@ static MODULES: &[ModuleSpec] = &[
     module("slurp", &files::slurp::Slurp),
     missing("subversion"),
     missing("sysvinit"),
-    missing("uri"),
+    module("uri", &net::uri::Uri),
     missing("validate_argument_spec"),
     missing("wait_for_connection"),
     missing("yum_repository"),
