@@ -93,6 +93,11 @@ fn facts_in_one_round_trip_and_magic_variables() {
           - ansible_processor_vcpus == CPUS
           - ansible_memtotal_mb > 0
           - ansible_user_id == 'kiln'
+          - ansible_virtualization_role in ['guest', 'host', 'NA']
+          - ansible_virtualization_type is string and ansible_virtualization_type | length > 0
+          - ansible_virtualization_tech_guest is sequence
+          - ansible_kernel_version is string and ansible_kernel_version | length > 0
+          - ansible_distribution_file_variety == 'Debian'
           - inventory_hostname in groups['web']
           - group_names == ['web']
           - ansible_play_hosts | length == 2
