@@ -225,3 +225,85 @@ fn uri_without_curl_on_the_target_names_the_fix() {
 "#;
     run_play(&t, &play(tasks)).assert_ok();
 }
+
+/// Wheels of `kiln-demo` 1.0 and 2.0 in /srv/wheels, built on the target (no index needed).
+fn seed_wheels(t: &Target) {
+    const BUILD: &str = r#"
+import base64, hashlib, os, zipfile
+os.makedirs('/srv/wheels', exist_ok=True)
+for v in ('1.0', '2.0'):
+    info = f'kiln_demo-{v}.dist-info'
+    files = {
+        'kiln_demo/__init__.py': f'VERSION = {v!r}\n',
+        f'{info}/METADATA': f'Metadata-Version: 2.1\nName: kiln-demo\nVersion: {v}\n',
+        f'{info}/WHEEL': 'Wheel-Version: 1.0\nGenerator: kiln\nRoot-Is-Purelib: true\nTag: py3-none-any\n',
+    }
+    record = ''
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b'=').decode()
+        record += f'{name},sha256={digest},{len(text)}\n'
+    files[f'{info}/RECORD'] = record + f'{info}/RECORD,,\n'
+    with zipfile.ZipFile(f'/srv/wheels/kiln_demo-{v}-py3-none-any.whl', 'w') as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+"#;
+    t.root(&format!("python3 -c {}", support::shell_quote(BUILD)));
+}
+
+#[test]
+fn pip_installs_upgrades_and_removes_in_a_virtualenv() {
+    let t = Target::start_with_tools("t");
+    seed_wheels(&t);
+    let pip = "virtualenv=/srv/venv extra_args='--no-index --find-links /srv/wheels'";
+    let tasks = format!(
+        r#"
+    - pip: name=kiln-demo version=1.0 {pip} virtualenv_command='python3 -m venv'
+      register: installed
+    - assert:
+        that:
+          - installed.name == ['kiln-demo']
+          - installed.virtualenv == '/srv/venv'
+"#
+    );
+    let first = converge(&t, &[("site.yml", &play(&tasks))], "/srv", true);
+    assert!(first.stdout.contains("changed=1"), "{}", first.stdout);
+    let version = "/srv/venv/bin/python -c 'import kiln_demo; print(kiln_demo.VERSION)'";
+    assert_eq!(t.root(version), "1.0\n");
+
+    let tasks = format!(
+        r#"
+    - pip: name=kiln_demo {pip}
+      register: present
+    - pip: name=kiln-demo state=latest {pip}
+      register: latest
+    - pip: name='kiln-demo>=2' {pip}
+      register: newer
+    - assert:
+        that:
+          - present is not changed
+          - latest is changed
+          - newer is not changed
+"#
+    );
+    run_play(&t, &play(&tasks)).assert_ok();
+    assert_eq!(t.root(version), "2.0\n");
+
+    let tasks = "    - pip: name=kiln-demo state=absent virtualenv=/srv/venv\n";
+    converge(&t, &[("site.yml", &play(tasks))], "/srv/venv", true);
+    assert!(!t.check(version));
+}
+
+#[test]
+fn pip_without_pip_on_the_target_fails_with_ansibles_message() {
+    let t = Target::start("t");
+    let tasks = r#"
+    - pip: name=kiln-demo
+      register: r
+      ignore_errors: yes
+    - assert:
+        that:
+          - r is failed
+          - "'pip needs to be installed' in r.msg"
+"#;
+    run_play(&t, &play(tasks)).assert_ok();
+}

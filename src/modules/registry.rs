@@ -241,7 +241,7 @@ static MODULES: &[ModuleSpec] = &[
     missing("known_hosts"),
     missing("mount_facts"),
     module("pause", &control::pause::Pause).controller_only(),
-    missing("pip"),
+    module("pip", &packages::pip::Pip),
     missing("reboot"),
     missing("rpm_key"),
     missing("set_stats"),

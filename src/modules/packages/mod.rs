@@ -10,6 +10,7 @@ pub mod debconf;
 pub mod dnf;
 pub mod package;
 pub mod package_facts;
+pub mod pip;
 
 /// Whether an installed version satisfies a wanted one (`1.22*` globs, as apt pins do).
 pub fn version_matches(installed: &str, wanted: &str) -> bool {
