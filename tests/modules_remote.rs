@@ -307,3 +307,71 @@ fn pip_without_pip_on_the_target_fails_with_ansibles_message() {
 "#;
     run_play(&t, &play(tasks)).assert_ok();
 }
+
+#[test]
+fn known_hosts_adds_replaces_hashes_and_removes_host_keys() {
+    let t = Target::start("t");
+    let key = |n: u8| {
+        let out = t.root(&format!(
+            "rm -f /tmp/k{n} /tmp/k{n}.pub; ssh-keygen -q -t ed25519 -N '' -f /tmp/k{n} && cut -d' ' -f1,2 /tmp/k{n}.pub"
+        ));
+        out.trim().to_string()
+    };
+    let (first, second, alt) = (key(1), key(2), key(3));
+    t.root(&format!(
+        "mkdir -p /root/.ssh && echo 'old.example.com {first}' > /root/.ssh/known_hosts"
+    ));
+    let tasks = format!(
+        r#"
+    - known_hosts:
+        name: git.example.com
+        key: git.example.com {first}
+    - known_hosts:
+        name: "[alt.example.com]:2222"
+        key: "[alt.example.com]:2222 {alt}"
+        path: /etc/ssh/ssh_known_hosts
+        hash_host: yes
+    - known_hosts: name=old.example.com state=absent
+"#
+    );
+    converge(
+        &t,
+        &[("site.yml", &play(&tasks))],
+        "/root/.ssh /etc/ssh",
+        true,
+    );
+    let root_file = t.root("cat /root/.ssh/known_hosts");
+    assert_eq!(root_file, format!("git.example.com {first}\n"));
+    let hashed = t.root("cat /etc/ssh/ssh_known_hosts");
+    assert!(
+        hashed.starts_with("|1|") && !hashed.contains("alt.example"),
+        "{hashed}"
+    );
+    // OpenSSH finds the hashed entry under the name.
+    assert!(t.check("ssh-keygen -F '[alt.example.com]:2222' -f /etc/ssh/ssh_known_hosts"));
+
+    // A new key of the same type replaces the old one; a key for another name is refused.
+    let tasks = format!(
+        r#"
+    - known_hosts:
+        name: git.example.com
+        key: git.example.com {second}
+      register: replaced
+    - known_hosts:
+        name: git.example.com
+        key: other.example.com {second}
+      register: wrong
+      ignore_errors: yes
+    - assert:
+        that:
+          - replaced is changed
+          - wrong is failed
+          - wrong.msg == 'Host parameter does not match host field in supplied key'
+"#
+    );
+    run_play(&t, &play(&tasks)).assert_ok();
+    assert_eq!(
+        t.root("cat /root/.ssh/known_hosts"),
+        format!("git.example.com {second}\n")
+    );
+}

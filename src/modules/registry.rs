@@ -238,7 +238,7 @@ static MODULES: &[ModuleSpec] = &[
     module("git", &net::git::Git),
     runner("group_by", RunnerAction::GroupBy),
     missing("iptables"),
-    missing("known_hosts"),
+    module("known_hosts", &system::known_hosts::KnownHosts),
     missing("mount_facts"),
     module("pause", &control::pause::Pause).controller_only(),
     module("pip", &packages::pip::Pip),

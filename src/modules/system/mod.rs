@@ -7,6 +7,7 @@ pub mod export_list;
 pub mod getent;
 pub mod group;
 pub mod hostname;
+pub mod known_hosts;
 pub mod modprobe;
 pub mod mount;
 pub mod service;
