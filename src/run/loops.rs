@@ -73,4 +73,26 @@ mod tests {
             assert!(!is_undefined(&err), "{items}: {}", err.message);
         }
     }
+
+    #[test]
+    fn a_failing_loop_lookup_is_named_without_internal_expressions() {
+        let scope = Scope::new(crate::template::Templar::new(), vec![]);
+        let spec = LoopSpec {
+            kind: LoopKind::Lookup("first_found".into()),
+            items: Value::from(vec![Value::from("/nonexistent/a.yml")]),
+            loop_var: "item".into(),
+            index_var: None,
+            label: None,
+            pause: None,
+            extended: false,
+        };
+        let err = expand(&spec, &scope).unwrap_err();
+        assert!(
+            err.message.starts_with("with_first_found: "),
+            "{}",
+            err.message
+        );
+        assert!(err.message.contains("a.yml"), "{}", err.message);
+        assert!(!err.message.contains("__kiln"), "{}", err.message);
+    }
 }

@@ -130,10 +130,13 @@ impl Templar {
         let items = self
             .eval_expression(&expression, scope.to_value())
             .map_err(|e| {
-                TemplateError::new(format!(
-                    "with_{lookup}: {}",
-                    describe(&e, &expression, &scope)
-                ))
+                // The lookup's own message; the expression that called it is kiln's, not the
+                // playbook's, so it is not shown.
+                let detail = match e.detail() {
+                    Some(detail) => detail.to_string(),
+                    None => describe(&e, &expression, &scope),
+                };
+                TemplateError::new(format!("with_{lookup}: {detail}"))
             })?;
         Ok(items.try_iter().map(|it| it.collect()).unwrap_or_default())
     }
