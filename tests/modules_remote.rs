@@ -375,3 +375,21 @@ fn known_hosts_adds_replaces_hashes_and_removes_host_keys() {
         format!("git.example.com {second}\n")
     );
 }
+
+#[test]
+fn wait_for_connection_waits_its_delay_and_reports_elapsed() {
+    let t = Target::start("t");
+    let tasks = r#"
+    - wait_for_connection: delay=1 sleep=1 timeout=10 connect_timeout=5
+      register: w
+    - assert:
+        that:
+          - w is not changed
+          - w.elapsed >= 1
+      when: w is not skipped
+"#;
+    let started = std::time::Instant::now();
+    converge(&t, &[("site.yml", &play(tasks))], "/etc", false);
+    // Check mode skips the wait; the two real runs each wait the second.
+    assert!(started.elapsed() >= std::time::Duration::from_secs(2));
+}

@@ -250,7 +250,10 @@ static MODULES: &[ModuleSpec] = &[
     missing("sysvinit"),
     module("uri", &net::uri::Uri),
     missing("validate_argument_spec"),
-    missing("wait_for_connection"),
+    module(
+        "wait_for_connection",
+        &control::wait_for_connection::WaitForConnection,
+    ),
     missing("yum_repository"),
 ];
 
