@@ -485,6 +485,28 @@ fn an_undefined_loop_is_skipped_when_its_condition_is_false() {
     let (_dir, run) = run_on(&[&t], &[("site.yml", failing.as_str())], &[]);
     assert_eq!(run.recap("web1", "failed"), 1, "{}", run.stdout);
     assert!(run.stdout.contains("u.keys_list"), "{}", run.stdout);
+
+    // A condition that names the item cannot be evaluated without one: the loop's error wins.
+    let failing = site("item.startswith('k')", "");
+    let (_dir, run) = run_on(&[&t], &[("site.yml", failing.as_str())], &[]);
+    assert_eq!(run.recap("web1", "failed"), 1, "{}", run.stdout);
+    assert!(run.stdout.contains("u.keys_list"), "{}", run.stdout);
+    assert!(!run.stdout.contains("conditional check"), "{}", run.stdout);
+
+    // Over a defined loop, a condition on the item is evaluated per item.
+    let per_item = r#"- hosts: web
+  gather_facts: no
+  tasks:
+    - debug: msg="{{ item.name }}"
+      loop: [{name: alice, keys_list: [k1]}, {name: bob}]
+      when: item.keys_list is defined
+      register: with_keys
+    - assert:
+        that:
+          - with_keys.results | map(attribute='skipped', default=false) | list == [false, true]
+"#;
+    let (_dir, run) = run_on(&[&t], &[("site.yml", per_item)], &[]);
+    run.assert_ok();
 }
 
 /// The `connection:` keyword: a play (or task) with `connection: local` runs on the

@@ -27,7 +27,7 @@ fn rev(t: &Target, dir: &str, what: &str) -> String {
 
 #[test]
 fn git_clones_branches_tags_and_head_from_a_local_remote() {
-    let t = Target::start_with_tools("t");
+    let t = Target::start_with_net_tools("t");
     seed_repository(&t);
     let tasks = r#"
     - git: repo=/srv/repo.git dest=/srv/app
@@ -146,7 +146,7 @@ http.server.HTTPServer((sys.argv[1], 8081), handler).serve_forever()
 
 #[test]
 fn uri_makes_requests_with_the_targets_curl() {
-    let t = Target::start_with_tools("t");
+    let t = Target::start_with_net_tools("t");
     let base = start_http_server(&t);
     let tasks = format!(
         r#"
@@ -252,7 +252,7 @@ for v in ('1.0', '2.0'):
 
 #[test]
 fn pip_installs_upgrades_and_removes_in_a_virtualenv() {
-    let t = Target::start_with_tools("t");
+    let t = Target::start_with_net_tools("t");
     seed_wheels(&t);
     let pip = "virtualenv=/srv/venv extra_args='--no-index --find-links /srv/wheels'";
     let tasks = format!(

@@ -377,6 +377,8 @@ fn hostname_sysctl_and_fact_modules() {
         true,
     );
     assert_eq!(t.root("hostname; cat /etc/hostname"), "web-01\nweb-01\n");
+    // The pretty name too, as ansible-core's systemd strategy sets it.
+    assert_eq!(t.root("cat /etc/machine-info"), "PRETTY_HOSTNAME=web-01\n");
     assert_eq!(t.root("sysctl -n net.ipv4.ip_forward").trim(), "1");
     assert_eq!(
         t.root("grep ^net.ipv4.ip_forward /etc/sysctl.conf"),

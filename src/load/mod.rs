@@ -1,5 +1,6 @@
 //! Loading: YAML files into the typed model (playbooks, roles, inventories, vars files).
 
+mod action_plugins;
 pub mod config;
 pub mod inventory;
 pub mod kv;

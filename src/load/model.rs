@@ -163,6 +163,9 @@ pub enum Action {
     /// A module kiln has no row for, found in a collection or a `library/` directory: run
     /// through the target's Python (the name as written).
     Python(Arc<str>),
+    /// A Python action plugin beside the playbook or a role (`action_plugins/NAME.py`): known
+    /// by name, but its controller-side Python is not run (the host fails).
+    ControllerPlugin(Arc<str>),
 }
 
 impl Action {
@@ -179,7 +182,7 @@ impl Action {
             Action::Module(spec) => spec.name,
             Action::Runner(action) => action.name(),
             Action::Templated(text) => text,
-            Action::Python(name) => name,
+            Action::Python(name) | Action::ControllerPlugin(name) => name,
         }
     }
 
@@ -188,7 +191,7 @@ impl Action {
         match self {
             Action::Module(spec) => Some(spec),
             Action::Runner(action) => action.spec(),
-            Action::Templated(_) | Action::Python(_) => None,
+            Action::Templated(_) | Action::Python(_) | Action::ControllerPlugin(_) => None,
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use minijinja::Value;
 
+use super::action_plugins::ActionPlugin;
 use super::kv::parse_kv;
 use super::model::{Action, Inherited, LoopKind, LoopSpec, Task, VarMap};
 use super::yaml::{Document, Node, NodeKind};
@@ -204,7 +205,11 @@ fn find_action<'a>(
         let found = match registry::resolve(name) {
             Some(spec) => Some(Action::from_spec(spec)),
             None if search.finds(name) => Some(Action::Python(name.into())),
-            None => None,
+            None => match super::action_plugins::find(search, name) {
+                Some(ActionPlugin::Alias(spec)) => Some(Action::from_spec(spec)),
+                Some(ActionPlugin::Python) => Some(Action::ControllerPlugin(name.into())),
+                None => None,
+            },
         };
         match found {
             Some(found) => {

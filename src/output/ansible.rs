@@ -268,11 +268,13 @@ impl Reporter for AnsibleText {
         } else {
             e.result
         };
-        // ansible-playbook does not repeat `"failed": true` after FAILED!.
+        // ansible-playbook does not repeat `"failed": true` after FAILED!, and shows a
+        // failure's `exception` (a traceback) only as its own message.
         let mut shown_failure;
         let result = if matches!(e.status, Status::Failed | Status::Unreachable) {
             shown_failure = result.clone();
             shown_failure.shift_remove("failed");
+            shown_failure.shift_remove("exception");
             &shown_failure
         } else {
             result

@@ -1,10 +1,9 @@
 //! Actions the runner carries out itself because they change the run rather than the host:
-//! `set_fact`, `include_vars`, `meta`.
+//! `set_fact`, `meta` (and, in `include_vars.rs`, `include_vars`).
 
 use minijinja::Value;
 
-use super::vars::{search_paths, PlayLayers};
-use crate::load::model::{Task, VarMap};
+use crate::load::model::VarMap;
 use crate::modules::ModuleResult;
 
 /// Where variables a runner action defines sit in Ansible's precedence order.
@@ -35,7 +34,7 @@ impl From<ModuleResult> for ActionResult {
 
 impl ActionResult {
     /// An unchanged result that defines `vars` at `level`.
-    fn defining(result: ModuleResult, vars: VarMap, level: VarLevel) -> Self {
+    pub(super) fn defining(result: ModuleResult, vars: VarMap, level: VarLevel) -> Self {
         Self {
             result,
             set_vars: Some((vars, level)),
@@ -97,51 +96,6 @@ pub fn set_fact(args: &Value) -> ActionResult {
             .into();
     }
     ActionResult::defining(ModuleResult::changed(false), vars, VarLevel::SetFact)
-}
-
-pub fn include_vars(args: &Value, task: &Task, play: &PlayLayers) -> ActionResult {
-    let map: VarMap = entries(args).into_iter().collect();
-    let file = map
-        .get("file")
-        .or_else(|| map.get("_raw_params"))
-        .or_else(|| map.get("dir"))
-        .map(|v| v.to_string());
-    let Some(file) = file else {
-        return ModuleResult::failed("include_vars: give a file (or dir) to load").into();
-    };
-    let candidates: Vec<std::path::PathBuf> = if file.starts_with('/') {
-        vec![file.clone().into()]
-    } else {
-        search_paths(task, play)
-            .iter()
-            .flat_map(|d| [d.join("vars").join(&file), d.join(&file)])
-            .collect()
-    };
-    let Some(path) = candidates.iter().find(|p| p.exists()) else {
-        return ModuleResult::failed(format!(
-            "include_vars: could not find '{file}' (searched {})",
-            candidates
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-        .into();
-    };
-    let loaded = match crate::load::load_vars_path(path) {
-        Ok(v) => v,
-        Err(e) => return ModuleResult::failed(e.to_string()).into(),
-    };
-    let vars = match map.get("name") {
-        Some(name) => VarMap::from([(name.to_string(), crate::template::map_value(loaded))]),
-        None => loaded,
-    };
-    let mut result = ModuleResult::changed(false);
-    result.data.insert(
-        "ansible_included_var_files".into(),
-        Value::from(vec![path.display().to_string()]),
-    );
-    ActionResult::defining(result, vars, VarLevel::IncludeVars)
 }
 
 /// `meta:` actions are reported back to the runner through the `_meta` key.

@@ -72,7 +72,8 @@ fn result_map(r: &ModuleResult, set_vars: Option<&SetVars>) -> IndexMap<String, 
             crate::template::map_value(short.collect()),
         );
     }
-    if let Some((vars, VarLevel::SetFact)) = set_vars {
+    // Both report what they define as `ansible_facts`, as their Ansible actions do.
+    if let Some((vars, VarLevel::SetFact | VarLevel::IncludeVars)) = set_vars {
         map.insert(
             "ansible_facts".into(),
             crate::template::map_value(vars.clone()),
@@ -95,15 +96,6 @@ pub(super) fn render_flag(
         None => Ok(default),
         Some(v) => scope.templar().eval_condition(v, scope),
     }
-}
-
-fn item_label(task: &Task, scope: &Scope, item: &Value) -> String {
-    if let Some(label) = task.loop_spec.as_ref().and_then(|l| l.label.as_ref()) {
-        if let Ok(v) = scope.templar().render_value(label, scope) {
-            return crate::output::item_label(&v);
-        }
-    }
-    crate::output::item_label(item)
 }
 
 /// How one result is shown: its loop label, the delegate, diffs and flags.
@@ -142,10 +134,13 @@ impl TaskRun<'_> {
             Ok(items) => items,
             Err(e) => {
                 // As in Ansible, a loop over something undefined defers its error to `when`,
-                // evaluated without an item: a false condition skips the task.
+                // evaluated without an item: a false condition skips the task. A condition
+                // that holds, or cannot be evaluated (it names the item), reports the loop's
+                // error, which takes precedence over the condition's.
                 let skipped = super::loops::is_undefined(&e)
                     .then(|| self.unmet_condition(&scope))
-                    .flatten();
+                    .flatten()
+                    .filter(|run| run.status == Status::Skipped);
                 let run = skipped.unwrap_or_else(|| self.finish(failed_result(e.message), &scope));
                 self.report(&run, None, &scope);
                 return self.outcome(vec![run], false);
@@ -161,7 +156,18 @@ impl TaskRun<'_> {
             }
             _ => Vec::new(),
         };
+        // What earlier items defined (facts, the item's registered result), as Ansible's loop
+        // updates the variables the next item is templated with.
+        let mut carried = VarMap::new();
+        let all_items = match spec.extended {
+            true => items.clone(),
+            false => Vec::new(),
+        };
         for (index, item) in items.into_iter().enumerate() {
+            // Ansible pauses between items, not after the last.
+            if let Some(pause) = spec.pause.filter(|_| index > 0) {
+                tokio::time::sleep(Duration::try_from_secs_f64(pause).unwrap_or_default()).await;
+            }
             // Loop items are final values (they may hold a target's output): never templated.
             // What the playbook wrote literally stays playbook data, as trusted as the task.
             let item = match literal_items.get(index) {
@@ -178,19 +184,17 @@ impl TaskRun<'_> {
                 layer.insert(index_var.clone(), Value::from(index));
             }
             if spec.extended {
-                let info: VarMap = [
-                    ("index", Value::from(index + 1)),
-                    ("index0", Value::from(index)),
-                    ("first", Value::from(index == 0)),
-                    ("last", Value::from(index + 1 == total)),
-                    ("length", Value::from(total)),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-                layer.insert("ansible_loop".into(), crate::template::map_value(info));
+                layer.insert(
+                    "ansible_loop".into(),
+                    super::loops::extended_info(&all_items, index),
+                );
             }
-            let item_scope = scope.with_layer(Arc::new(layer));
+            let item_scope = match carried.is_empty() {
+                true => scope.with_layer(Arc::new(layer)),
+                false => scope
+                    .with_layer(Arc::new(carried.clone()))
+                    .with_layer(Arc::new(layer)),
+            };
             let mut run = self.run_item(&item_scope, Some(&item)).await;
             run.facts_owner = self.facts_owner(&item_scope);
             run.result.insert(spec.loop_var.clone(), item.clone());
@@ -198,15 +202,40 @@ impl TaskRun<'_> {
                 "ansible_loop_var".into(),
                 Value::from(spec.loop_var.as_str()),
             );
-            let label = item_label(self.task, &item_scope, &item);
+            if let Some(index_var) = &spec.index_var {
+                run.result.insert(index_var.clone(), Value::from(index));
+                run.result
+                    .insert("ansible_index_var".into(), Value::from(index_var.as_str()));
+            }
+            if spec.extended {
+                run.result.insert(
+                    "ansible_loop".into(),
+                    super::loops::extended_info(&all_items, index),
+                );
+            }
+            if let Some((vars, _)) = &run.set_vars {
+                carried.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            if let Some(name) = &self.task.register {
+                let registered = crate::template::map_value(run.result.clone());
+                carried.insert(name.clone(), crate::template::untrusted(&registered));
+            }
+            // The label sees the item's own registered result, as in Ansible.
+            let label_scope = self.with_registered(&item_scope, &run.result);
+            let label =
+                super::loops::item_label(self.task, &label_scope, &item).unwrap_or_else(|msg| {
+                    run.status = Status::Failed;
+                    run.outcome.failed = true;
+                    run.result.insert("failed".into(), Value::from(true));
+                    run.result.insert("msg".into(), Value::from(msg));
+                    run.ignored = self.ignore_errors(&item_scope);
+                    crate::output::item_label(&item)
+                });
             self.report(&run, Some(label), &item_scope);
             let unreachable = run.status == Status::Unreachable;
             runs.push(run);
             if unreachable {
                 break;
-            }
-            if let Some(pause) = spec.pause {
-                tokio::time::sleep(Duration::from_secs_f64(pause)).await;
             }
         }
         // As ansible-playbook: a loop that skipped every item (or had none) ends with a line of
@@ -456,55 +485,62 @@ impl TaskRun<'_> {
         if let Some(run) = self.unmet_condition(scope) {
             return run;
         }
-        let retries = match (&self.task.until.is_empty(), &self.task.retries) {
-            (true, _) => 0,
-            (false, Some(v)) => scope
-                .templar()
-                .render_value(v, scope)
-                .ok()
+        // As Ansible: the first run plus `retries` (3 with `until` alone); with retries but
+        // no `until`, the task is retried until it succeeds.
+        let rendered = |value: &Option<Value>| {
+            value
+                .as_ref()
+                .and_then(|v| scope.templar().render_value(v, scope).ok())
                 .and_then(|v| {
-                    v.as_i64()
-                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    f64::try_from(v.clone())
+                        .ok()
+                        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
                 })
-                .unwrap_or(3),
-            (false, None) => 3,
         };
-        let delay = self
-            .task
-            .delay
-            .as_ref()
-            .and_then(|v| scope.templar().render_value(v, scope).ok())
-            .and_then(|v| {
-                v.as_i64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            })
-            .unwrap_or(5);
+        let attempts = match rendered(&self.task.retries) {
+            Some(retries) => 1 + retries.max(0.0) as u64,
+            None if self.task.until.is_empty() => 1,
+            None => 4,
+        };
+        let delay = rendered(&self.task.delay).unwrap_or(5.0);
+        let delay = if delay < 0.0 { 1.0 } else { delay };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.run_action(scope).await;
-            let mut run = self.finish(result, scope);
-            if self.task.until.is_empty() || run.status == Status::Unreachable {
+            let mut action = self.run_action(scope).await;
+            if attempts > 1 {
+                // Seen by changed_when and failed_when too.
+                action
+                    .result
+                    .data
+                    .insert("attempts".into(), Value::from(attempt));
+            }
+            let mut run = self.finish(action, scope);
+            if attempts <= 1 || run.status == Status::Unreachable {
                 return run;
             }
-            let check_scope = self.with_registered(scope, &run.result);
-            let done = self.task.until.iter().all(|c| {
-                check_scope
-                    .templar()
-                    .eval_condition(c, &check_scope)
-                    .unwrap_or(false)
-            });
+            let done = if self.task.until.is_empty() {
+                run.status != Status::Failed
+            } else {
+                let check_scope = self.with_registered(scope, &run.result);
+                self.task.until.iter().all(|c| {
+                    check_scope
+                        .templar()
+                        .eval_condition(c, &check_scope)
+                        .unwrap_or(false)
+                })
+            };
             if done {
-                run.result.insert("attempts".into(), Value::from(attempt));
                 return run;
             }
-            if attempt > retries {
-                run.result.insert("attempts".into(), Value::from(attempt));
+            if attempt >= attempts {
+                // Ansible counts the retries, not the runs, once they are exhausted.
+                run.result
+                    .insert("attempts".into(), Value::from(attempts - 1));
                 run.status = Status::Failed;
                 run.result.insert("failed".into(), Value::from(true));
-                run.result
-                    .entry("msg".into())
-                    .or_insert(Value::from("Retries exhausted"));
+                run.outcome.failed = true;
+                record_exception(&mut run.result, false, true);
                 run.ignored = self.ignore_errors(scope);
                 return run;
             }
@@ -512,9 +548,9 @@ impl TaskRun<'_> {
                 "FAILED - RETRYING: [{}]: {} ({} retries left).",
                 self.host,
                 self.display_name,
-                retries + 1 - attempt
+                attempts - attempt
             ));
-            tokio::time::sleep(Duration::from_secs(delay.max(0) as u64)).await;
+            tokio::time::sleep(Duration::try_from_secs_f64(delay).unwrap_or_default()).await;
         }
     }
 
@@ -557,6 +593,7 @@ impl TaskRun<'_> {
         } = action.into();
         let unreachable = outcome.data.contains_key("unreachable");
         let mut result = result_map(&outcome, set_vars.as_ref());
+        let action_failed = outcome.failed;
         if !unreachable && !outcome.skipped {
             let check_scope = self.with_registered(scope, &result);
             if !self.task.changed_when.is_empty() {
@@ -608,6 +645,7 @@ impl TaskRun<'_> {
             result = result_map(&outcome, set_vars.as_ref());
             result.extend(extra);
         }
+        record_exception(&mut result, action_failed, outcome.failed && !unreachable);
         let status = if unreachable {
             Status::Unreachable
         } else if outcome.failed {
@@ -634,6 +672,23 @@ impl TaskRun<'_> {
             ignored,
             facts_owner: None,
         }
+    }
+}
+
+/// Ansible 2.19 gives every failed result an `exception` (its traceback, which kiln, running no
+/// Python, never has); a failure that `failed_when` suppressed keeps it as
+/// `failed_when_suppressed_exception`.
+fn record_exception(result: &mut IndexMap<String, Value>, action_failed: bool, failed: bool) {
+    const UNAVAILABLE: &str = "(traceback unavailable)";
+    if failed {
+        result
+            .entry("exception".into())
+            .or_insert_with(|| Value::from(UNAVAILABLE));
+    } else if action_failed {
+        let exception = result
+            .shift_remove("exception")
+            .unwrap_or_else(|| Value::from(UNAVAILABLE));
+        result.insert("failed_when_suppressed_exception".into(), exception);
     }
 }
 

@@ -31,6 +31,18 @@ enum ModuleRun<'a> {
     },
 }
 
+/// Actions whose Ansible action plugin refuses `async` (it runs them on the controller's side).
+const WITHOUT_ASYNC: &[&str] = &[
+    "assemble",
+    "copy",
+    "fetch",
+    "reboot",
+    "script",
+    "template",
+    "unarchive",
+    "wait_for_connection",
+];
+
 impl TaskRun<'_> {
     /// Runs the action once: a runner action (set_fact, include_vars, meta) or a module.
     pub(super) async fn run_action(&self, scope: &Scope) -> ActionResult {
@@ -52,9 +64,13 @@ impl TaskRun<'_> {
         let spec = match action {
             Action::Module(spec) => *spec,
             Action::Python(name) => return self.run_python(scope, name, &args).await.into(),
-            Action::Runner(action) => return self.run_runner_action(*action, &args),
+            Action::Runner(action) => return self.run_runner_action(scope, *action, &args),
             Action::Templated(name) => {
                 return failed_result(format!("the module name '{name}' is still a template"))
+                    .into()
+            }
+            Action::ControllerPlugin(name) => {
+                return failed_result(format!("'{name}' is an Ansible action plugin (action_plugins/{name}.py): Python that ansible-core runs on its controller, which kiln does not run"))
                     .into()
             }
         };
@@ -64,7 +80,7 @@ impl TaskRun<'_> {
         };
         match spec.kind {
             Kind::Native(module) => self.run_module(scope, spec, module, &args).await.into(),
-            Kind::Runner(action) => self.run_runner_action(action, &args),
+            Kind::Runner(action) => self.run_runner_action(scope, action, &args),
             Kind::Missing => self.run_python(scope, spec.name, &args).await.into(),
         }
     }
@@ -81,6 +97,12 @@ impl TaskRun<'_> {
             Ok(a) => a,
             Err(e) => return failed_result(e.to_string()),
         };
+        if WITHOUT_ASYNC.contains(&spec.name) && matches!(self.async_spec(scope), Ok(Some(_))) {
+            return failed_result(format!(
+                "This action ({}) does not support async.",
+                spec.name
+            ));
+        }
         self.run_in_module_ctx(
             scope,
             spec.needs_connection,
@@ -186,10 +208,12 @@ impl TaskRun<'_> {
 
     /// `set_fact`, `include_vars` and `meta`; includes are expanded by the lockstep loop and
     /// imports at load time, so neither reaches a host (a templated name may name them).
-    fn run_runner_action(&self, action: RunnerAction, args: &Value) -> ActionResult {
+    fn run_runner_action(&self, scope: &Scope, action: RunnerAction, args: &Value) -> ActionResult {
         match action {
             RunnerAction::SetFact => super::actions::set_fact(args),
-            RunnerAction::IncludeVars => super::actions::include_vars(args, self.task, self.play),
+            RunnerAction::IncludeVars => {
+                super::include_vars::include_vars(args, self.task, self.play, scope)
+            }
             RunnerAction::Meta => super::actions::meta(args).into(),
             RunnerAction::AddHost => super::inventory_edit::add_host(args, self.shared),
             RunnerAction::GroupBy => super::inventory_edit::group_by(args, self.host, self.shared),

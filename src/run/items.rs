@@ -489,10 +489,28 @@ impl Runner {
                 },
                 None => vec![None],
             };
-            for item in items {
+            let all_items: Vec<Value> = items.iter().flatten().cloned().collect();
+            for (index, item) in items.into_iter().enumerate() {
                 let mut layer = VarMap::new();
                 if let (Some(item), Some(spec)) = (&item, &task.loop_spec) {
-                    layer.insert(spec.loop_var.clone(), crate::template::untrusted(item));
+                    // An include's loop_var may be a template (`loop_var: "{{ name }}"`).
+                    let loop_var = scope
+                        .templar()
+                        .render_str(&spec.loop_var, &scope)
+                        .map(|v| v.to_string())
+                        .unwrap_or_else(|_| spec.loop_var.clone());
+                    layer.insert(loop_var.clone(), crate::template::untrusted(item));
+                    layer.insert("ansible_loop_var".into(), Value::from(loop_var));
+                    if let Some(index_var) = &spec.index_var {
+                        layer.insert(index_var.clone(), Value::from(index));
+                        layer.insert("ansible_index_var".into(), Value::from(index_var.as_str()));
+                    }
+                    if spec.extended {
+                        layer.insert(
+                            "ansible_loop".into(),
+                            super::loops::extended_info(&all_items, index),
+                        );
+                    }
                 }
                 let item_scope = scope.with_layer(Arc::new(layer.clone()));
                 let mut pass = true;

@@ -1,9 +1,12 @@
-//! Turning a task's loop keyword (`loop`, `with_items`, `with_dict`, …) into a list of items.
+//! Turning a task's loop keyword (`loop`, `with_items`, `with_dict`, …) into a list of items,
+//! and what each item sees (`ansible_loop`) and shows (its label).
 
 use minijinja::value::ValueKind;
 use minijinja::Value;
 
-use crate::load::model::{LoopKind, LoopSpec};
+use indexmap::IndexMap;
+
+use crate::load::model::{LoopKind, LoopSpec, Task};
 use crate::template::{Scope, TemplateError};
 
 /// The items of a loop, templated against `scope`: `loop:`'s list, or the items of a
@@ -30,6 +33,49 @@ pub fn expand(spec: &LoopSpec, scope: &Scope) -> Result<Vec<Value>, TemplateErro
 pub fn is_undefined(err: &TemplateError) -> bool {
     let message = err.message.as_str();
     message.starts_with("an undefined value was used") || message.contains(" is undefined")
+}
+
+/// `ansible_loop` for `loop_control.extended`, as Ansible fills it for the item at `index`.
+pub(super) fn extended_info(items: &[Value], index: usize) -> Value {
+    let total = items.len();
+    let mut info: IndexMap<String, Value> = [
+        ("allitems", Value::from(items.to_vec())),
+        ("index", Value::from(index + 1)),
+        ("index0", Value::from(index)),
+        ("first", Value::from(index == 0)),
+        ("last", Value::from(index + 1 == total)),
+        ("length", Value::from(total)),
+        ("revindex", Value::from(total - index)),
+        ("revindex0", Value::from(total - index - 1)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if let Some(next) = items.get(index + 1) {
+        info.insert("nextitem".into(), next.clone());
+    }
+    if let Some(previous) = index.checked_sub(1).and_then(|i| items.get(i)) {
+        info.insert("previtem".into(), previous.clone());
+    }
+    crate::template::map_value(info)
+}
+
+/// How an item is shown: its `loop_control.label`, templated, or the item itself. A label
+/// naming something undefined is the item's failure in Ansible (`Err`: its message).
+pub(super) fn item_label(task: &Task, scope: &Scope, item: &Value) -> Result<String, String> {
+    if let Some(label) = task.loop_spec.as_ref().and_then(|l| l.label.as_ref()) {
+        match scope.templar().render_value(label, scope) {
+            Ok(v) => return Ok(crate::output::item_label(&v)),
+            Err(e) if is_undefined(&e) => {
+                return Err(format!(
+                    "Failed to template loop_control.label: {}",
+                    e.message
+                ))
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(crate::output::item_label(item))
 }
 
 #[cfg(test)]
@@ -72,6 +118,20 @@ mod tests {
             let err = expand_list(items, &[("u", user.clone())]).unwrap_err();
             assert!(!is_undefined(&err), "{items}: {}", err.message);
         }
+    }
+
+    #[test]
+    fn extended_info_names_the_neighbours_of_an_item() {
+        let items = [Value::from("a"), Value::from("b"), Value::from("c")];
+        let first = extended_info(&items, 0);
+        assert!(first.get_attr("previtem").unwrap().is_undefined());
+        assert_eq!(first.get_attr("nextitem").unwrap(), Value::from("b"));
+        assert_eq!(first.get_attr("revindex").unwrap(), Value::from(3));
+        let last = extended_info(&items, 2);
+        assert_eq!(last.get_attr("previtem").unwrap(), Value::from("b"));
+        assert!(last.get_attr("nextitem").unwrap().is_undefined());
+        assert_eq!(last.get_attr("revindex0").unwrap(), Value::from(0));
+        assert_eq!(last.get_attr("allitems").unwrap().len(), Some(3));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod error;
 pub mod fact_cache;
 mod free;
 mod host;
+mod include_vars;
 mod inventory_edit;
 mod invoke;
 mod items;

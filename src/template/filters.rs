@@ -337,7 +337,7 @@ fn items2dict(value: Value, kwargs: Kwargs) -> Result<Value, Error> {
     Ok(crate::template::map_value(out))
 }
 
-fn merge(base: &Value, over: &Value, recursive: bool) -> Value {
+pub(crate) fn merge(base: &Value, over: &Value, recursive: bool) -> Value {
     if base.kind() != ValueKind::Map || over.kind() != ValueKind::Map {
         return over.clone();
     }
@@ -503,7 +503,7 @@ fn zip(value: Value, others: Rest<Value>) -> Value {
     )
 }
 
-fn type_debug(value: Value) -> &'static str {
+pub(crate) fn type_debug(value: Value) -> &'static str {
     match value.kind() {
         ValueKind::Bool => "bool",
         ValueKind::Number if value.as_i64().is_some() => "int",

@@ -103,6 +103,11 @@ fn run_lookup(
                 } else {
                     text
                 };
+                let text = if kwargs.get::<Option<bool>>("lstrip")?.unwrap_or(false) {
+                    text.trim_start().to_string()
+                } else {
+                    text
+                };
                 out.push(Value::from(text));
             }
         }
@@ -146,6 +151,11 @@ fn run_lookup(
                     } else {
                         names.extend(items.map(|f| f.to_string()));
                     }
+                } else {
+                    return Err(fail(format!(
+                        "Invalid term supplied. A string, dict or list is required, not '{}').",
+                        super::filters::type_debug(term.clone())
+                    )));
                 }
             }
             let found = names
@@ -192,9 +202,23 @@ fn template_failure(err: &Error, path: &std::path::Path, text: &str, vars: &Valu
     ))
 }
 
+/// `errors='ignore'` or `'warn'`: a lookup that fails gives nothing instead of failing the
+/// template (`None`, or an empty list where a list is wanted), as ansible-core's do.
+fn lenient(kwargs: &Kwargs) -> Result<bool, Error> {
+    Ok(matches!(
+        kwargs.get::<Option<String>>("errors")?.as_deref(),
+        Some("ignore" | "warn")
+    ))
+}
+
 fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
     let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
-    let results = run_lookup(state, &name, &terms, &kwargs)?;
+    let results = match run_lookup(state, &name, &terms, &kwargs) {
+        Ok(results) => results,
+        Err(_) if lenient(&kwargs)? && wantlist => return Ok(Value::from(Vec::<Value>::new())),
+        Err(_) if lenient(&kwargs)? => return Ok(Value::from(())),
+        Err(e) => return Err(e),
+    };
     if wantlist {
         return Ok(Value::from(results));
     }
@@ -214,7 +238,11 @@ fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Re
 }
 
 fn query(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
-    Ok(Value::from(run_lookup(state, &name, &terms, &kwargs)?))
+    match run_lookup(state, &name, &terms, &kwargs) {
+        Ok(results) => Ok(Value::from(results)),
+        Err(_) if lenient(&kwargs)? => Ok(Value::from(Vec::<Value>::new())),
+        Err(e) => Err(e),
+    }
 }
 
 fn loop_items(state: &State, name: String, terms: Vec<Value>) -> Result<Value, Error> {
@@ -261,5 +289,47 @@ mod unit {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn file_lookups_strip_as_asked_and_failures_may_be_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("files")).unwrap();
+        std::fs::write(dir.path().join("files/padded.txt"), "  padded  \n").unwrap();
+        let mut vars = VarMap::new();
+        vars.insert(
+            "__search_paths".into(),
+            Value::from(vec![dir.path().display().to_string()]),
+        );
+        let scope = Scope::new(Templar::new(), vec![Arc::new(vars)]);
+        let render = |source: &str| {
+            scope
+                .templar()
+                .render_str(source, &scope)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(render("[{{ lookup('file', 'padded.txt') }}]"), "[  padded]");
+        assert_eq!(
+            render("[{{ lookup('file', 'padded.txt', lstrip=True) }}]"),
+            "[padded]"
+        );
+        assert_eq!(
+            render("{{ lookup('file', 'missing.txt', errors='ignore') is none }}"),
+            "True"
+        );
+        assert_eq!(
+            render("{{ query('file', 'missing.txt', errors='ignore') | length }}"),
+            "0"
+        );
+        assert!(scope
+            .templar()
+            .render_str("{{ lookup('file', 'missing.txt') }}", &scope)
+            .is_err());
+        let err = scope
+            .templar()
+            .render_str("{{ lookup('first_found', 1) }}", &scope)
+            .unwrap_err();
+        assert!(err.message.contains("not 'int'"), "{}", err.message);
     }
 }

@@ -56,6 +56,31 @@ pub fn is_template(text: &str) -> bool {
     text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
+/// Python's methods on values, as Jinja under Ansible has them: minijinja's Python
+/// compatibility, plus a list's `index` (the position of the first equal item).
+fn python_method(
+    state: &mut minijinja::State,
+    value: &Value,
+    method: &str,
+    args: &[Value],
+) -> Result<Value, minijinja::Error> {
+    if method == "index" && value.kind() == minijinja::value::ValueKind::Seq {
+        if let [wanted] = args {
+            let position = value
+                .try_iter()?
+                .position(|item| &item == wanted)
+                .ok_or_else(|| {
+                    minijinja::Error::new(
+                        minijinja::ErrorKind::InvalidOperation,
+                        format!("{wanted} is not in list"),
+                    )
+                })?;
+            return Ok(Value::from(position));
+        }
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
 impl Templar {
     pub fn new() -> Arc<Self> {
         let mut env = Environment::new();
@@ -66,7 +91,7 @@ impl Templar {
         {
             env.set_syntax(syntax);
         }
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(python_method);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         filters::register(&mut env);
         tests::register(&mut env);
@@ -348,6 +373,17 @@ mod rendering_tests {
             .render_str(text, &scope)
             .expect("renders")
             .to_string()
+    }
+
+    #[test]
+    fn a_list_has_pythons_index_method() {
+        assert_eq!(render("{{ ['a', 'b', 'c'].index('b') }}"), "1");
+        assert_eq!(render("{{ 'abc'.startswith('a') }}"), "True");
+        let templar = Templar::new();
+        let scope = Scope::new(templar.clone(), vec![]);
+        assert!(templar
+            .render_str("{{ ['a'].index('z') }}", &scope)
+            .is_err());
     }
 
     #[test]

@@ -35,38 +35,50 @@ pub fn kiln_playbook() -> PathBuf {
 /// once per machine like the plain one.
 fn python_rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| rootfs_with("bookworm-python", "python3"))
+}
+
+/// The rootfs with git, curl and pip added (installed with apt after the plain build), for
+/// the modules that drive them.
+fn net_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS.get_or_init(|| {
-        built_rootfs(
-            "/var/cache/kiln-test/bookworm-python",
-            "build-rootfs.sh",
-            &["python3"],
-        )
+        let path = PathBuf::from("/var/cache/kiln-test/bookworm-net");
+        let status = Command::new(repo().join("tests/support/build-net-rootfs.sh"))
+            .arg(&path)
+            .status()
+            .expect("run tests/support/build-net-rootfs.sh");
+        assert!(
+            status.success(),
+            "building the test rootfs bookworm-net failed"
+        );
+        path
     })
 }
 
-/// The rootfs with git, curl and pip added, for modules that drive those tools.
+/// Builds (once per machine) the plain rootfs plus `packages` (comma-separated) under
+/// /var/cache/kiln-test/`name`.
+fn rootfs_with(name: &str, packages: &str) -> PathBuf {
+    let path = PathBuf::from("/var/cache/kiln-test").join(name);
+    let status = Command::new(repo().join("tests/support/build-rootfs.sh"))
+        .arg(&path)
+        .arg(packages)
+        .status()
+        .expect("run tests/support/build-rootfs.sh");
+    assert!(status.success(), "building the test rootfs {name} failed");
+    path
+}
+
+/// The rootfs with the tools some modules drive (iptables, ufw, locales, bzip2, xz, zip),
+/// built once per machine like the plain one.
 fn tools_rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS.get_or_init(|| {
-        built_rootfs(
-            "/var/cache/kiln-test/bookworm-tools",
-            "build-tools-rootfs.sh",
-            &[],
+        rootfs_with(
+            "bookworm-tools",
+            "iptables,ufw,locales,bzip2,xz-utils,zip,unzip",
         )
     })
-}
-
-/// Runs a build script of tests/support (idempotent and locked) for the rootfs at `path`.
-fn built_rootfs(path: &str, script: &str, extra: &[&str]) -> PathBuf {
-    let path = PathBuf::from(path);
-    let script = repo().join("tests/support").join(script);
-    let status = Command::new(&script)
-        .arg(&path)
-        .args(extra)
-        .status()
-        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
-    assert!(status.success(), "building {} failed", path.display());
-    path
 }
 
 /// Builds the cached rootfs once per machine (the script is idempotent and locked).
@@ -164,9 +176,34 @@ impl Target {
         Self::launch(python_rootfs(), name, None, "INFO", false, None)
     }
 
+    /// A target with iptables, ufw, locales and the archivers, in a network namespace of its
+    /// own (so firewall rules a test sets never reach the machine), reachable from the test
+    /// over a veth pair. Keep the namespace until the target is dropped.
+    pub fn start_with_tools(name: &str) -> (Target, Netns) {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let b = (std::process::id() % 250) as u8;
+        let c = ((n % 60) * 4) as u8;
+        let (host, here) = (
+            Ipv4Addr::new(10, 251, b, c + 1),
+            Ipv4Addr::new(10, 251, b, c + 2),
+        );
+        let netns = Netns::new();
+        netns.link(here, None, host);
+        let target = Self::launch(
+            tools_rootfs(),
+            name,
+            None,
+            "INFO",
+            false,
+            Some((&netns, here)),
+        );
+        (target, netns)
+    }
+
     /// A target that also has git, curl, python3 and pip.
-    pub fn start_with_tools(name: &str) -> Target {
-        Self::launch(tools_rootfs(), name, None, "INFO", false, None)
+    pub fn start_with_net_tools(name: &str) -> Target {
+        Self::launch(net_rootfs(), name, None, "INFO", false, None)
     }
 
     /// A target whose sshd also accepts passwords, where `kiln` logs in with `password`.

@@ -1,5 +1,6 @@
 //! File modules: file, copy, template, stat, lineinfile, tempfile.
 
+pub mod archive;
 pub mod assemble;
 pub mod blockinfile;
 pub mod copy;

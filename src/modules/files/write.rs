@@ -116,6 +116,22 @@ pub struct WriteRequest {
     pub follow: bool,
 }
 
+impl WriteRequest {
+    /// A whole configuration file a module owns: written through links, attributes left
+    /// as they are, no backup or validation.
+    pub fn config_file(dest: impl Into<String>, content: impl Into<Vec<u8>>) -> Self {
+        Self {
+            dest: dest.into(),
+            content: content.into(),
+            attrs: Attributes::default(),
+            backup: false,
+            validate: None,
+            force: true,
+            follow: true,
+        }
+    }
+}
+
 /// Splits `probe_script` output into the state and the content (None when it was not read
 /// or is larger than `content_limit`).
 fn parse_probe_output(text: &[u8], content_limit: Option<u64>) -> (PathState, Option<Vec<u8>>) {

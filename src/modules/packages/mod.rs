@@ -8,6 +8,7 @@ pub mod backend;
 pub mod deb822_repository;
 pub mod debconf;
 pub mod dnf;
+pub mod dpkg_divert;
 pub mod package;
 pub mod package_facts;
 pub mod pip;

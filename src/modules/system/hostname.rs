@@ -48,7 +48,17 @@ impl Module for Hostname {
             if !ctx.check_mode {
                 let q = quote(&name);
                 let cmd = if systemd {
-                    format!("hostnamectl set-hostname {q}")
+                    // As ansible-core's systemd strategy: the running name, and the name at
+                    // boot together with the pretty name (/etc/machine-info), each only when
+                    // it differs.
+                    let mut steps = Vec::new();
+                    if now != name {
+                        steps.push(format!("hostnamectl --transient set-hostname {q}"));
+                    }
+                    if boot != name {
+                        steps.push(format!("hostnamectl --pretty --static set-hostname {q}"));
+                    }
+                    steps.join(" && ")
                 } else {
                     format!("hostname {q} && printf '%s\\n' {q} > /etc/hostname")
                 };

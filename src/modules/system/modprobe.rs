@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use crate::connection::quote;
-use crate::modules::files::write::{converge, Attributes, WriteRequest};
+use crate::modules::files::write::{converge, WriteRequest};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct Modprobe;
@@ -156,19 +156,7 @@ impl Module for Modprobe {
             _ => {}
         }
         for (path, content) in writes {
-            let written = converge(
-                ctx,
-                WriteRequest {
-                    dest: path,
-                    content: content.into_bytes(),
-                    attrs: Attributes::default(),
-                    backup: false,
-                    validate: None,
-                    force: true,
-                    follow: true,
-                },
-            )
-            .await?;
+            let written = converge(ctx, WriteRequest::config_file(path, content)).await?;
             result.changed |= written.changed;
             result.diffs.extend(written.diffs);
         }
