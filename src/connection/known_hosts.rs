@@ -102,7 +102,7 @@ fn parse_line(line: &str) -> Option<(Marker, &str, PublicKey)> {
 
 /// Whether `name` (lower case) matches a line's hosts field: one hashed name, or a
 /// comma-separated pattern list where a matching negated pattern rules the line out.
-fn hosts_match(name: &str, hosts: &str) -> bool {
+pub fn hosts_match(name: &str, hosts: &str) -> bool {
     if let Some(hashed) = hosts.strip_prefix("|1|") {
         return hashed_match(name, hashed);
     }
@@ -142,7 +142,7 @@ fn hashed_match(name: &str, hashed: &str) -> bool {
     }
 }
 
-fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
+pub fn hmac_sha1(key: &[u8], message: &[u8]) -> [u8; 20] {
     const BLOCK: usize = 64;
     let mut padded = [0u8; BLOCK];
     if key.len() > BLOCK {

@@ -9,6 +9,7 @@ pub mod args;
 pub mod commands;
 pub mod control;
 pub mod files;
+pub mod net;
 pub mod packages;
 pub mod paths;
 pub mod python;

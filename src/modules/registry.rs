@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::{commands, control, files, packages, system, Module};
+use super::{commands, control, files, net, packages, system, Module};
 
 /// One name the loader accepts for a task's action, and what it means.
 pub struct ModuleSpec {
@@ -239,22 +239,25 @@ static MODULES: &[ModuleSpec] = &[
     missing("dpkg_selections"),
     missing("expect"),
     module("fetch", &files::fetch::Fetch),
-    missing("git"),
+    module("git", &net::git::Git),
     runner("group_by", RunnerAction::GroupBy),
     module("iptables", &system::iptables::Iptables),
-    missing("known_hosts"),
+    module("known_hosts", &system::known_hosts::KnownHosts),
     missing("mount_facts"),
     module("pause", &control::pause::Pause).controller_only(),
-    missing("pip"),
+    module("pip", &packages::pip::Pip),
     missing("reboot"),
     missing("rpm_key"),
     missing("set_stats"),
     module("slurp", &files::slurp::Slurp),
     missing("subversion"),
     missing("sysvinit"),
-    missing("uri"),
+    module("uri", &net::uri::Uri),
     missing("validate_argument_spec"),
-    missing("wait_for_connection"),
+    module(
+        "wait_for_connection",
+        &control::wait_for_connection::WaitForConnection,
+    ),
     missing("yum_repository"),
 ];
 

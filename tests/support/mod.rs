@@ -38,6 +38,24 @@ fn python_rootfs() -> &'static Path {
     ROOTFS.get_or_init(|| rootfs_with("bookworm-python", "python3"))
 }
 
+/// The rootfs with git, curl and pip added (installed with apt after the plain build), for
+/// the modules that drive them.
+fn net_rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let path = PathBuf::from("/var/cache/kiln-test/bookworm-net");
+        let status = Command::new(repo().join("tests/support/build-net-rootfs.sh"))
+            .arg(&path)
+            .status()
+            .expect("run tests/support/build-net-rootfs.sh");
+        assert!(
+            status.success(),
+            "building the test rootfs bookworm-net failed"
+        );
+        path
+    })
+}
+
 /// Builds (once per machine) the plain rootfs plus `packages` (comma-separated) under
 /// /var/cache/kiln-test/`name`.
 fn rootfs_with(name: &str, packages: &str) -> PathBuf {
@@ -181,6 +199,11 @@ impl Target {
             Some((&netns, here)),
         );
         (target, netns)
+    }
+
+    /// A target that also has git, curl, python3 and pip.
+    pub fn start_with_net_tools(name: &str) -> Target {
+        Self::launch(net_rootfs(), name, None, "INFO", false, None)
     }
 
     /// A target whose sshd also accepts passwords, where `kiln` logs in with `password`.

@@ -1,4 +1,5 @@
-//! Control modules that mostly talk to the run itself: debug, assert, fail, ping, wait_for.
+//! Control modules that mostly talk to the run itself: debug, assert, fail, ping, wait_for,
+//! wait_for_connection.
 
 pub mod assert;
 pub mod debug;
@@ -6,3 +7,4 @@ pub mod fail;
 pub mod pause;
 pub mod ping;
 pub mod wait_for;
+pub mod wait_for_connection;

@@ -11,6 +11,7 @@ pub mod dnf;
 pub mod dpkg_divert;
 pub mod package;
 pub mod package_facts;
+pub mod pip;
 
 /// Whether an installed version satisfies a wanted one (`1.22*` globs, as apt pins do).
 pub fn version_matches(installed: &str, wanted: &str) -> bool {

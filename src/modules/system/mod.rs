@@ -8,6 +8,7 @@ pub mod getent;
 pub mod group;
 pub mod hostname;
 pub mod iptables;
+pub mod known_hosts;
 pub mod locale_gen;
 pub mod modprobe;
 pub mod mount;

@@ -1,0 +1,61 @@
+//! `wait_for_connection`: wait `delay`, then try the target every `sleep` seconds until it
+//! answers a command (each try bounded by `connect_timeout`) or `timeout` passes, as
+//! ansible-core's action does with its ping. Skipped in check mode, as Ansible's is. The try
+//! goes over the host's connection as it is: a connection that has dropped is not opened
+//! again here.
+
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
+
+pub struct WaitForConnection;
+
+/// The option in whole seconds (Ansible's are integers).
+fn seconds(args: &mut Args, key: &str, default: u64) -> Result<Duration, ModuleError> {
+    match args.int(key)? {
+        Some(n) if n < 0 => Err(ModuleError::Args(format!(
+            "wait_for_connection: '{key}' must not be negative"
+        ))),
+        Some(n) => Ok(Duration::from_secs(n.unsigned_abs())),
+        None => Ok(Duration::from_secs(default)),
+    }
+}
+
+#[async_trait]
+impl Module for WaitForConnection {
+    async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
+        let delay = seconds(&mut args, "delay", 0)?;
+        let sleep = seconds(&mut args, "sleep", 1)?;
+        let timeout = seconds(&mut args, "timeout", 600)?;
+        let connect_timeout = seconds(&mut args, "connect_timeout", 5)?;
+        args.finish()?;
+        if ctx.check_mode {
+            let mut skipped = ModuleResult::changed(false);
+            skipped.skipped = true;
+            return Ok(skipped);
+        }
+        let start = Instant::now();
+        tokio::time::sleep(delay).await;
+        let deadline = start + delay + timeout;
+        loop {
+            let error =
+                match tokio::time::timeout(connect_timeout, ctx.run("echo pong", None)).await {
+                    Ok(Ok(out)) if out.rc == 0 && out.stdout_text().trim() == "pong" => {
+                        return Ok(ModuleResult::changed(false)
+                            .with("elapsed", start.elapsed().as_secs_f64().round() as i64));
+                    }
+                    Ok(Ok(out)) => format!("rc={}: {}", out.rc, out.stderr_text().trim()),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => format!("no answer within {}s", connect_timeout.as_secs()),
+                };
+            if Instant::now() + sleep >= deadline {
+                return Err(ModuleResult::changed(false)
+                    .with("elapsed", start.elapsed().as_secs_f64().round() as i64)
+                    .fail(format!("timed out waiting for ping module test: {error}")));
+            }
+            tokio::time::sleep(sleep).await;
+        }
+    }
+}
