@@ -262,3 +262,37 @@ fn rendering_matches_ansible_for_newlines_escapes_time_and_randomness() {
         "year=ok\nutc=10\npick=ok\nseeded=ok\nitem=only\norder=1,2,3,4\nbackref=ab<12>\n"
     );
 }
+
+#[test]
+fn playbook_semantics_of_ansibles_own_lookup_and_test_targets() {
+    let site = r#"- hosts: all
+  gather_facts: no
+  tasks:
+    - set_fact: "{{ item if (item is string)|bool else item[0] }}={{ item }}"
+      with_list: [a, [b, c]]
+    - set_fact: {qz_1: x, qa_1: y}
+    - set_fact:
+        failure: "{{ 'nope' is failure }}"
+      ignore_errors: yes
+      register: misuse
+    - assert: '{{ item.args }}'
+      loop:
+        - args: {}
+          checks: ['item is failed', 'item.msg is contains("missing required arguments: that")']
+      ignore_errors: yes
+      register: asserted
+    - assert:
+        that: '{{ item.item.checks }}'
+      loop: '{{ asserted.results }}'
+    - assert:
+        that:
+          - b == ['b', 'c'] and a == 'a' and c is not defined
+          - misuse is failed and misuse.msg is contains("The 'failed' test expects a dictionary")
+          - lookup('varnames', '^q.*_\d') is search('(?=.*qa_1)(?=.*qz_1)')
+          - query('vars', 'ansible_connection') == ['local']
+          - '''ab12'' | regex_replace(''(?<=b)(\\d)'', ''<\\1>'') == ''ab<1>2'''
+"#;
+    let (_dir, run) = local(&[("site.yml", site)], &[]);
+    run.assert_ok();
+    assert_eq!(run.recap("localhost", "failed"), 0, "{}", run.stdout);
+}

@@ -161,11 +161,18 @@ impl TaskRun<'_> {
             }
             _ => Vec::new(),
         };
+        let plain_reference = matches!(spec.kind, crate::load::model::LoopKind::List)
+            && spec
+                .items
+                .as_str()
+                .is_some_and(crate::template::is_plain_reference);
         for (index, item) in items.into_iter().enumerate() {
             // Loop items are final values (they may hold a target's output): never templated.
             // What the playbook wrote literally stays playbook data, as trusted as the task.
+            // Items a bare variable reference yields are stored values, their marks intact.
             let item = match literal_items.get(index) {
                 Some(source) => crate::template::untrusted_where_templated(source, &item),
+                None if plain_reference => item,
                 None => crate::template::untrusted(&item),
             };
             let mut layer = VarMap::new();
@@ -295,6 +302,10 @@ impl TaskRun<'_> {
             out.failure = Some(registered.clone());
         }
         if let Some(name) = &self.task.register {
+            let registered = match looped {
+                true => crate::template::untrusted_loop_result(&registered),
+                false => crate::template::untrusted(&registered),
+            };
             out.register = Some((name.clone(), registered));
         }
         if looped && status == Status::Failed && !out.ignored {

@@ -52,7 +52,7 @@ impl TaskRun<'_> {
         let spec = match action {
             Action::Module(spec) => *spec,
             Action::Python(name) => return self.run_python(scope, name, &args).await.into(),
-            Action::Runner(action) => return self.run_runner_action(*action, &args),
+            Action::Runner(action) => return self.run_runner_action(scope, *action, &args),
             Action::Templated(name) => {
                 return failed_result(format!("the module name '{name}' is still a template"))
                     .into()
@@ -64,7 +64,7 @@ impl TaskRun<'_> {
         };
         match spec.kind {
             Kind::Native(module) => self.run_module(scope, spec, module, &args).await.into(),
-            Kind::Runner(action) => self.run_runner_action(action, &args),
+            Kind::Runner(action) => self.run_runner_action(scope, action, &args),
             Kind::Missing => self.run_python(scope, spec.name, &args).await.into(),
         }
     }
@@ -186,9 +186,9 @@ impl TaskRun<'_> {
 
     /// `set_fact`, `include_vars` and `meta`; includes are expanded by the lockstep loop and
     /// imports at load time, so neither reaches a host (a templated name may name them).
-    fn run_runner_action(&self, action: RunnerAction, args: &Value) -> ActionResult {
+    fn run_runner_action(&self, scope: &Scope, action: RunnerAction, args: &Value) -> ActionResult {
         match action {
-            RunnerAction::SetFact => super::actions::set_fact(args),
+            RunnerAction::SetFact => super::actions::set_fact(args, scope),
             RunnerAction::IncludeVars => super::actions::include_vars(args, self.task, self.play),
             RunnerAction::Meta => super::actions::meta(args).into(),
             RunnerAction::AddHost => super::inventory_edit::add_host(args, self.shared),

@@ -9,6 +9,7 @@ pub mod limits;
 mod list_lookups;
 mod literals;
 mod lookups;
+mod pyregex;
 mod random;
 mod scope;
 mod tests;
@@ -23,7 +24,10 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 pub use crate::value::{map_value, truthy};
 pub use filters::python_replacement;
 pub use scope::Scope;
-pub use trust::{is_untrusted, untrusted, untrusted_str, untrusted_where_templated};
+pub use trust::{
+    is_plain_reference, is_untrusted, untrusted, untrusted_loop_result, untrusted_str,
+    untrusted_where_templated,
+};
 
 /// A templating failure, already phrased for the user.
 #[derive(Debug, thiserror::Error)]
