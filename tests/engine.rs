@@ -93,6 +93,11 @@ fn facts_in_one_round_trip_and_magic_variables() {
           - ansible_processor_vcpus == CPUS
           - ansible_memtotal_mb > 0
           - ansible_user_id == 'kiln'
+          - ansible_virtualization_role in ['guest', 'host', 'NA']
+          - ansible_virtualization_type is string and ansible_virtualization_type | length > 0
+          - ansible_virtualization_tech_guest is sequence
+          - ansible_kernel_version is string and ansible_kernel_version | length > 0
+          - ansible_distribution_file_variety == 'Debian'
           - inventory_hostname in groups['web']
           - group_names == ['web']
           - ansible_play_hosts | length == 2
@@ -141,7 +146,7 @@ fn handlers_listen_flush_and_run_once_each() {
       register: after_flush
       changed_when: false
     - assert:
-        that: after_flush.stdout_lines == ['app', 'listener']
+        that: after_flush.stdout_lines == ['app', 'listener', 'second listener']
   handlers:
     - name: restart app
       shell: echo app >> /tmp/handled
@@ -150,10 +155,21 @@ fn handlers_listen_flush_and_run_once_each() {
     - name: on web change
       listen: web changed
       shell: echo listener >> /tmp/handled
+    # Every handler listening to a topic runs, not just the first (a skipped one included).
+    - name: skipped listener
+      listen: web changed
+      shell: echo skipped >> /tmp/handled
+      when: false
+    - name: second listener
+      listen: web changed
+      shell: echo second listener >> /tmp/handled
 "#;
     let (_dir, run) = run_on(&[&t], &[("site.yml", site)], &[]);
     run.assert_ok();
-    assert_eq!(t.root("cat /tmp/handled"), "app\nlistener\n");
+    assert_eq!(
+        t.root("cat /tmp/handled"),
+        "app\nlistener\nsecond listener\n"
+    );
 }
 
 #[test]
@@ -563,13 +579,33 @@ fn recap_counts_and_registered_results_follow_ansible() {
       failed_when: result is not failed or result.msg is not contains("Assertion failed")
     - assert:
         that: fine.failed is defined and not fine.failed
+    - name: empty loop
+      debug: msg={{ item }}
+      loop: []
+    - name: all items skipped
+      debug: msg={{ item }}
+      loop: [1, 2]
+      when: item > 5
 "#;
     let (_dir, run) = run_on(&[&t], &[("site.yml", site)], &[]);
     run.assert_ok();
+    // As ansible-playbook, a loop that ran no item ends with the host's own skipping line.
+    for task in ["empty loop", "all items skipped"] {
+        let section = run
+            .stdout
+            .split("TASK [")
+            .find(|s| s.starts_with(task))
+            .unwrap_or_default();
+        assert!(
+            section.lines().any(|l| l == "skipping: [web1]"),
+            "{task}:\n{}",
+            run.stdout
+        );
+    }
     for (counter, expected) in [
         ("ok", 5),
         ("changed", 2),
-        ("skipped", 2),
+        ("skipped", 4),
         ("ignored", 1),
         ("failed", 0),
     ] {

@@ -216,6 +216,11 @@ impl TaskRun<'_> {
                 tokio::time::sleep(Duration::from_secs_f64(pause)).await;
             }
         }
+        // As ansible-playbook: a loop that skipped every item (or had none) ends with a line of
+        // its own for the host.
+        if runs.iter().all(|r| r.status == Status::Skipped) {
+            self.report(&skipped_loop(runs.is_empty()), None, &scope);
+        }
         self.outcome(runs, true)
     }
 
@@ -647,4 +652,23 @@ pub(super) fn unreachable(msg: String) -> ModuleResult {
     let mut r = ModuleResult::failed(msg);
     r.data.insert("unreachable".into(), Value::from(true));
     r
+}
+
+/// The task-level result of a loop whose items were all skipped (or that had none).
+fn skipped_loop(empty: bool) -> ItemRun {
+    let mut skipped = ModuleResult::changed(false);
+    skipped.skipped = true;
+    let mut result = result_map(&skipped, None);
+    if empty {
+        result.insert("skipped_reason".into(), Value::from("No items in the list"));
+        result.insert("results".into(), Value::from(Vec::<Value>::new()));
+    }
+    ItemRun {
+        status: Status::Skipped,
+        result,
+        outcome: skipped,
+        set_vars: None,
+        ignored: false,
+        facts_owner: None,
+    }
 }

@@ -411,10 +411,11 @@ impl Runner {
             if hosts.is_empty() {
                 continue;
             }
+            // Notifications stay until the flush ends: every handler listening to the same
+            // topic runs, each once (the loop visits each handler once).
             let mut revived = Vec::new();
             for host in &hosts {
                 if let Some(state) = self.hosts.get_mut(host) {
-                    state.notified.retain(|n| !matches(n));
                     if state.failed {
                         state.failed = false;
                         revived.push(host.clone());

@@ -13,6 +13,7 @@ pub mod service;
 pub mod service_facts;
 pub mod setup;
 pub mod setup_subset;
+pub mod setup_virtual;
 pub mod sysctl;
 pub mod timezone;
 pub mod user;

@@ -7,6 +7,7 @@ use minijinja::Value;
 
 use super::export_list::parse_export_list;
 use super::setup_subset;
+use super::setup_virtual;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::value::VarMap;
 
@@ -42,6 +43,18 @@ uid= gid= u=
 if [ -n "$u" ]; then echo "id:uid=$uid($u) gid=$gid"; else i=$(id); echo "id:$i"; fi
 echo "user_dir:$HOME"
 echo "date:$(date -u '+%s %Y-%m-%dT%H:%M:%SZ')"
+r systemd_container /run/systemd/container
+[ -r /proc/1/cgroup ] && while IFS= read -r l; do case "$l" in
+  */docker/*|*/docker-*.scope*) echo "virt_cgroup_docker:1";; */lxc/*|*/machine.slice/machine-lxc*) echo "virt_cgroup_lxc:1";;
+  */system.slice/containerd.service*) echo "virt_cgroup_containerd:1";; esac; done < /proc/1/cgroup
+{ [ -e /.dockerenv ] || [ -e /.dockerinit ]; } && echo "virt_dockerenv:1"
+[ -e /run/.containerenv ] && echo "virt_containerenv:1"
+[ -e /proc/vz ] && [ ! -e /proc/lve ] && { [ -e /proc/bc ] && echo "virt_openvz:host" || echo "virt_openvz:guest"; }
+[ -e /proc/xen ] && { grep -qs control_d /proc/xen/capabilities && echo "virt_xen:host" || echo "virt_xen:guest"; }
+[ -e /dev/kvm ] && echo "virt_dev_kvm:1"
+for f in product_name sys_vendor bios_vendor product_family; do r "dmi_$f" "/sys/devices/virtual/dmi/id/$f"; done
+r kernel_version /proc/sys/kernel/version
+[ -d /sys/kernel/security/apparmor ] && echo "apparmor:enabled"
 echo "--env--"
 export -p
 "#;
@@ -272,6 +285,11 @@ pub fn parse_facts(text: &str) -> VarMap {
     .collect();
     put("date_time", crate::template::map_value(date_time));
     put("env", crate::template::map_value(env));
+    put("kernel_version", Value::from(get("kernel_version")));
+    put("distribution_file_variety", Value::from(os_family(&id, "")));
+    for (key, value) in setup_virtual::facts(&raw) {
+        facts.insert(key.to_string(), value);
+    }
     facts
 }
 

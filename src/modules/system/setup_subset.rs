@@ -162,7 +162,7 @@ fn collector_of(fact: &str) -> &'static str {
         "processor_vcpus" | "processor_count" | "processor_cores" | "memtotal_mb"
         | "memfree_mb" | "swaptotal_mb" => "hardware",
         "default_ipv4" | "all_ipv4_addresses" => "network",
-        "virtualization_type" | "virtualization_role" => "virtual",
+        f if f.starts_with("virtualization_") => "virtual",
         "os_family" => "distribution",
         "pkg_mgr" => "pkg_mgr",
         "service_mgr" => "service_mgr",
