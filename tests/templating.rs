@@ -290,6 +290,10 @@ fn playbook_semantics_of_ansibles_own_lookup_and_test_targets() {
           - misuse is failed and misuse.msg is contains("The 'failed' test expects a dictionary")
           - lookup('varnames', '^q.*_\d') is search('(?=.*qa_1)(?=.*qz_1)')
           - query('vars', 'ansible_connection') == ['local']
+          - lookup('vars', 'doesnotexist', default='some text') == 'some text'
+          - "'password' | password_hash('sha256', 'abcdefgh', rounds=5000) == '$5$abcdefgh$ZLdkj8mkc2XVSrPVjskDAgZPGjtj1VGVaa1aUkrMTU/'"
+          - "'1 KB' | human_to_bytes == 1024 and 1024 | human_readable == '1.00 KB'"
+          - "'%Y' | strftime(second=0, utc=true) == '1970'"
           - '''ab12'' | regex_replace(''(?<=b)(\\d)'', ''<\\1>'') == ''ab<1>2'''
 "#;
     let (_dir, run) = local(&[("site.yml", site)], &[]);

@@ -9,11 +9,13 @@ pub mod limits;
 mod list_lookups;
 mod literals;
 mod lookups;
+mod password;
 mod pyregex;
 mod random;
 mod scope;
 mod tests;
 mod trust;
+mod units;
 mod walk;
 
 use std::path::PathBuf;
@@ -78,6 +80,10 @@ impl Templar {
         env.add_function("now", clock::now);
         env.add_filter("random", random::random);
         env.add_filter("shuffle", random::shuffle);
+        env.add_filter("password_hash", password::password_hash);
+        env.add_filter("strftime", clock::strftime);
+        env.add_filter("human_readable", units::human_readable);
+        env.add_filter("human_to_bytes", units::human_to_bytes);
         Arc::new(Self { env })
     }
 
