@@ -295,8 +295,21 @@ fn playbook_semantics_of_ansibles_own_lookup_and_test_targets() {
           - "'1 KB' | human_to_bytes == 1024 and 1024 | human_readable == '1.00 KB'"
           - "'%Y' | strftime(second=0, utc=true) == '1970'"
           - '''ab12'' | regex_replace(''(?<=b)(\\d)'', ''<\\1>'') == ''ab<1>2'''
+          - lookup('ini', 'user section=production file=app.ini') == 'prod'
+          - lookup('ini', 'missing', section='global', file='app.ini', default='d') == 'd'
+          - lookup('csvfile', 'Li file=elements.csv delimiter=,', col=2) == '6,94'
 "#;
-    let (_dir, run) = local(&[("site.yml", site)], &[]);
+    let (_dir, run) = local(
+        &[
+            ("site.yml", site),
+            (
+                "files/app.ini",
+                "[global]\nuser = all\n[production]\nUser=prod\n",
+            ),
+            ("files/elements.csv", "H,1,1.008\nLi,3,\"6,94\"\n"),
+        ],
+        &[],
+    );
     run.assert_ok();
     assert_eq!(run.recap("localhost", "failed"), 0, "{}", run.stdout);
 }

@@ -4,6 +4,7 @@
 //! in precedence order.
 
 mod clock;
+mod file_lookups;
 pub(crate) mod filters;
 pub mod limits;
 mod list_lookups;
