@@ -262,3 +262,54 @@ fn rendering_matches_ansible_for_newlines_escapes_time_and_randomness() {
         "year=ok\nutc=10\npick=ok\nseeded=ok\nitem=only\norder=1,2,3,4\nbackref=ab<12>\n"
     );
 }
+
+#[test]
+fn playbook_semantics_of_ansibles_own_lookup_and_test_targets() {
+    let site = r#"- hosts: all
+  gather_facts: no
+  tasks:
+    - set_fact: "{{ item if (item is string)|bool else item[0] }}={{ item }}"
+      with_list: [a, [b, c]]
+    - set_fact: {qz_1: x, qa_1: y}
+    - set_fact:
+        failure: "{{ 'nope' is failure }}"
+      ignore_errors: yes
+      register: misuse
+    - assert: '{{ item.args }}'
+      loop:
+        - args: {}
+          checks: ['item is failed', 'item.msg is contains("missing required arguments: that")']
+      ignore_errors: yes
+      register: asserted
+    - assert:
+        that: '{{ item.item.checks }}'
+      loop: '{{ asserted.results }}'
+    - assert:
+        that:
+          - b == ['b', 'c'] and a == 'a' and c is not defined
+          - misuse is failed and misuse.msg is contains("The 'failed' test expects a dictionary")
+          - lookup('varnames', '^q.*_\d') is search('(?=.*qa_1)(?=.*qz_1)')
+          - query('vars', 'ansible_connection') == ['local']
+          - lookup('vars', 'doesnotexist', default='some text') == 'some text'
+          - "'password' | password_hash('sha256', 'abcdefgh', rounds=5000) == '$5$abcdefgh$ZLdkj8mkc2XVSrPVjskDAgZPGjtj1VGVaa1aUkrMTU/'"
+          - "'1 KB' | human_to_bytes == 1024 and 1024 | human_readable == '1.00 KB'"
+          - "'%Y' | strftime(second=0, utc=true) == '1970'"
+          - '''ab12'' | regex_replace(''(?<=b)(\\d)'', ''<\\1>'') == ''ab<1>2'''
+          - lookup('ini', 'user section=production file=app.ini') == 'prod'
+          - lookup('ini', 'missing', section='global', file='app.ini', default='d') == 'd'
+          - lookup('csvfile', 'Li file=elements.csv delimiter=,', col=2) == '6,94'
+"#;
+    let (_dir, run) = local(
+        &[
+            ("site.yml", site),
+            (
+                "files/app.ini",
+                "[global]\nuser = all\n[production]\nUser=prod\n",
+            ),
+            ("files/elements.csv", "H,1,1.008\nLi,3,\"6,94\"\n"),
+        ],
+        &[],
+    );
+    run.assert_ok();
+    assert_eq!(run.recap("localhost", "failed"), 0, "{}", run.stdout);
+}

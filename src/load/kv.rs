@@ -82,8 +82,11 @@ pub fn parse_kv(text: &str, raw_params_keys: Option<&[&str]>) -> IndexMap<String
     let mut copied_to = 0;
     for (start, end) in word_spans(text) {
         let word = &text[start..end];
+        // A templated name (`set_fact: "{{ item }}={{ value }}"`) is split here and templated
+        // when the task runs, as Ansible splits before templating.
         let pair = word.split_once('=').filter(|(k, _)| {
             !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || raw_params_keys.is_none() && is_whole_expression(k)
         });
         let taken = match (pair, raw_params_keys) {
             (Some((k, v)), None) => Some((k, v)),
@@ -102,6 +105,11 @@ pub fn parse_kv(text: &str, raw_params_keys: Option<&[&str]>) -> IndexMap<String
         out.insert("_raw_params".to_string(), raw.to_string());
     }
     out
+}
+
+/// `{{ … }}` and nothing else.
+fn is_whole_expression(text: &str) -> bool {
+    text.starts_with("{{") && text.ends_with("}}") && text[2..].find("}}") == Some(text.len() - 4)
 }
 
 #[cfg(test)]
@@ -143,6 +151,18 @@ mod tests {
             raw["_raw_params"], r"printf 'a\n'",
             "command text is not decoded"
         );
+    }
+
+    #[test]
+    fn a_templated_name_is_split_from_its_value() {
+        let kv = parse_kv("{{ item if item is string else item[0] }}={{ item }}", None);
+        assert_eq!(
+            kv["{{ item if item is string else item[0] }}"],
+            "{{ item }}"
+        );
+        assert!(!kv.contains_key("_raw_params"));
+        let kv = parse_kv("{{ a }}={{ b }}", Some(&[]));
+        assert_eq!(kv["_raw_params"], "{{ a }}={{ b }}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use minijinja::Value;
 
 use crate::load::model::VarMap;
 use crate::modules::ModuleResult;
+use crate::template::Scope;
 
 /// Where variables a runner action defines sit in Ansible's precedence order.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,10 +66,15 @@ fn free_form_facts(text: &str) -> Option<Vec<(String, Value)>> {
     )
 }
 
-pub fn set_fact(args: &Value) -> ActionResult {
+pub fn set_fact(args: &Value, scope: &Scope) -> ActionResult {
     let mut vars = VarMap::new();
     let mut pairs = Vec::new();
     for (key, value) in entries(args) {
+        // A name may be a template (`"{{ item }}": 1`, or split from free-form text).
+        let key = match scope.templar().render_str(&key, scope) {
+            Ok(name) => name.to_string(),
+            Err(e) => return ModuleResult::failed(e.to_string()).into(),
+        };
         if key != "_raw_params" {
             pairs.push((key, value));
             continue;

@@ -210,7 +210,7 @@ impl TaskRun<'_> {
     /// imports at load time, so neither reaches a host (a templated name may name them).
     fn run_runner_action(&self, scope: &Scope, action: RunnerAction, args: &Value) -> ActionResult {
         match action {
-            RunnerAction::SetFact => super::actions::set_fact(args),
+            RunnerAction::SetFact => super::actions::set_fact(args, scope),
             RunnerAction::IncludeVars => {
                 super::include_vars::include_vars(args, self.task, self.play, scope)
             }

@@ -340,7 +340,7 @@ impl Runner {
             None => {}
         }
         if let Some((name, value)) = outcome.register {
-            state.set_var(&name, value);
+            state.set_registered(&name, value);
         }
         if let Some(facts) = outcome.facts {
             state.set_facts(facts);

@@ -390,6 +390,7 @@ impl Runner {
             vars_files,
             extra_vars: extra,
             magic,
+            default_connection: self.shared.opts.connection.connection.clone(),
         })
     }
 

@@ -73,6 +73,12 @@ impl HostState {
             .insert(name.to_string(), crate::template::untrusted(&value));
     }
 
+    /// Stores a registered result as the task marked it (untrusted but for a loop's own
+    /// items, which keep the trust they had as items).
+    pub fn set_registered(&mut self, name: &str, value: minijinja::Value) {
+        Arc::make_mut(&mut self.host_vars).insert(name.to_string(), value);
+    }
+
     pub fn active(&self) -> bool {
         !self.failed && !self.unreachable && !self.ended
     }

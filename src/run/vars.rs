@@ -26,6 +26,8 @@ pub struct PlayLayers {
     pub extra_vars: Arc<VarMap>,
     /// Per host: inventory_hostname, group_names, play hosts, … (built once per play).
     pub magic: IndexMap<String, Arc<VarMap>>,
+    /// The command line's `--connection`, if given.
+    pub default_connection: Option<String>,
 }
 
 /// The layers of one host for one task.
@@ -38,6 +40,7 @@ pub fn task_layers(
 ) -> Vec<Arc<VarMap>> {
     let role = task.inherited.role.as_ref();
     let mut layers = Vec::with_capacity(16);
+    layers.push(connection_default(play, host, task));
     layers.push(play.role_defaults.clone());
     if let Some(role) = role {
         layers.push(role.defaults.clone());
@@ -81,6 +84,24 @@ pub fn task_layers(
     );
     layers.push(Arc::new(task_magic));
     layers
+}
+
+/// `ansible_connection` below every other layer: the connection the task uses when no variable
+/// names one (its `connection:` keyword, `--connection`, else ssh), which Ansible always
+/// defines. A `localhost` without one is left to the connection's own rule (local unless it
+/// has an `ansible_host`), which only the whole scope can tell.
+fn connection_default(play: &PlayLayers, host: &str, task: &Task) -> Arc<VarMap> {
+    let connection = task
+        .inherited
+        .connection
+        .clone()
+        .or_else(|| play.default_connection.clone())
+        .or_else(|| (host != "localhost").then(|| "ssh".to_string()));
+    let mut layer = VarMap::new();
+    if let Some(connection) = connection {
+        layer.insert("ansible_connection".into(), Value::from(connection));
+    }
+    Arc::new(layer)
 }
 
 /// Where a task's relative `src:` and lookups are found: its role, then the playbook dir.

@@ -39,6 +39,35 @@ pub fn now(utc: Option<bool>, fmt: Option<String>, kwargs: Kwargs) -> Result<Val
     })
 }
 
+/// The `strftime(second=None, utc=False)` filter: the format applied to `second` (seconds
+/// since the epoch, default now), in local time or UTC.
+pub fn strftime(format: String, second: Option<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    let second = match second {
+        Some(s) if !s.is_none() => Some(s),
+        _ => kwargs.get::<Option<Value>>("second")?,
+    };
+    let utc = kwargs.get::<Option<bool>>("utc")?.unwrap_or(false);
+    kwargs.assert_all_used()?;
+    let seconds = match second {
+        Some(value) => f64::try_from(value.clone())
+            .ok()
+            .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("Invalid value for epoch value ({value})"),
+                )
+            })?,
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|e| Error::new(ErrorKind::InvalidOperation, e.to_string()))?
+            .as_secs_f64(),
+    };
+    let time = DateTime::at(seconds.trunc() as u64, 0, utc)?;
+    Ok(Value::from(time.strftime(&format)))
+}
+
 impl DateTime {
     fn at(seconds: u64, microsecond: u32, utc: bool) -> Result<Self, Error> {
         let seconds = libc::time_t::try_from(seconds)
@@ -194,5 +223,21 @@ mod tests {
         assert_eq!(time.field("year"), Some(2026));
         assert_eq!(time.field("month"), Some(3));
         assert_eq!(time.isoformat(" "), "2026-03-04 05:06:07.000042");
+    }
+
+    #[test]
+    fn the_strftime_filter_takes_second_and_utc() {
+        let mut env = minijinja::Environment::new();
+        env.add_filter("strftime", strftime);
+        let render = |source: &str| env.render_str(source, ()).unwrap();
+        assert_eq!(
+            render("{{ '%Y-%m-%d %H:%M:%S' | strftime(second=1772600767, utc=true) }}"),
+            "2026-03-04 05:06:07"
+        );
+        assert_eq!(render("{{ '%Y' | strftime('0', utc=true) }}"), "1970");
+        assert_eq!(render("{{ '%Y' | strftime | length }}"), "4");
+        assert!(env
+            .render_str("{{ '%Y' | strftime(second='x') }}", ())
+            .is_err());
     }
 }

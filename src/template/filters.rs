@@ -1,5 +1,6 @@
 //! Ansible's filters that roles use most, written as plain functions.
 
+use super::pyregex::{compile, runtime};
 use base64::Engine;
 use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
@@ -127,15 +128,6 @@ fn to_float(value: Value) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn compile(pattern: &str, kwargs: &Kwargs) -> Result<regex::Regex, Error> {
-    let mut builder = regex::RegexBuilder::new(pattern);
-    builder.case_insensitive(kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false));
-    builder.multi_line(kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false));
-    builder
-        .build()
-        .map_err(|e| invalid(format!("invalid regular expression '{pattern}': {e}")))
-}
-
 /// Python's `\1`/`\g<name>` references → the regex crate's `${1}`/`${name}`.
 pub fn python_replacement(replacement: &str) -> String {
     let re = regex::Regex::new(r"\\(\d+)|\\g<(\w+)>|\$").expect("static pattern");
@@ -156,10 +148,12 @@ fn regex_replace(
 ) -> Result<String, Error> {
     let re = compile(&pattern, &kwargs)?;
     let out = re
-        .replace_all(
+        .try_replacen(
             &value,
+            0,
             python_replacement(&replacement.unwrap_or_default()).as_str(),
         )
+        .map_err(runtime)?
         .into_owned();
     kwargs.assert_all_used()?;
     Ok(out)
@@ -172,7 +166,7 @@ fn regex_search(
     kwargs: Kwargs,
 ) -> Result<Value, Error> {
     let re = compile(&pattern, &kwargs)?;
-    let Some(caps) = re.captures(&value) else {
+    let Some(caps) = re.captures(&value).map_err(runtime)? else {
         return Ok(Value::from(()));
     };
     if groups.is_empty() {
@@ -196,9 +190,10 @@ fn regex_search(
 
 fn regex_findall(value: String, pattern: String, kwargs: Kwargs) -> Result<Value, Error> {
     let re = compile(&pattern, &kwargs)?;
-    let found: Vec<Value> = re
-        .captures_iter(&value)
-        .map(|c| {
+    let mut found = Vec::new();
+    for c in re.captures_iter(&value) {
+        let c = c.map_err(runtime)?;
+        found.push({
             if c.len() == 1 {
                 Value::from(c.get(0).map(|m| m.as_str()).unwrap_or_default())
             } else if c.len() == 2 {
@@ -210,8 +205,8 @@ fn regex_findall(value: String, pattern: String, kwargs: Kwargs) -> Result<Value
                         .collect::<Vec<_>>(),
                 )
             }
-        })
-        .collect();
+        });
+    }
     Ok(Value::from(found))
 }
 

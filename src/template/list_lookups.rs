@@ -442,17 +442,20 @@ fn varnames(state: &State, terms: &[Value]) -> Result<Vec<Value>, Error> {
     for term in terms {
         let Some(pattern) = term.as_str() else {
             return Err(fail(format!(
-                "lookup('varnames'): invalid setting identifier, '{term}' is not a string"
+                "Invalid setting identifier, \"{term}\" is not a string, it is a {}",
+                term.kind()
             )));
         };
-        let re = regex::Regex::new(pattern)
-            .map_err(|e| fail(format!("lookup('varnames'): bad regex '{pattern}': {e}")))?;
-        out.extend(
-            names
-                .iter()
-                .filter(|n| re.is_match(n))
-                .map(|n| Value::from(n.as_str())),
-        );
+        let re = super::pyregex::plain(pattern).map_err(|e| {
+            fail(format!(
+                "Unable to use \"{pattern}\" as a search parameter: {e}"
+            ))
+        })?;
+        for name in &names {
+            if re.is_match(name).map_err(super::pyregex::runtime)? {
+                out.push(Value::from(name.as_str()));
+            }
+        }
     }
     Ok(out)
 }

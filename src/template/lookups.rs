@@ -184,11 +184,22 @@ fn run_lookup(
                 }
             }
         }
+        "ini" => out = super::file_lookups::ini(state, terms, kwargs)?,
+        "csvfile" => out = super::file_lookups::csvfile(state, terms, kwargs)?,
         "vars" => {
+            let default = kwargs.get::<Option<Value>>("default")?;
             for term in terms {
+                let Some(name) = term.as_str() else {
+                    return Err(fail(format!(
+                        "Variable name must be 'str' not '{}'",
+                        python_type(term)
+                    )));
+                };
                 let value = state
-                    .lookup(&term.to_string())
-                    .ok_or_else(|| fail(format!("lookup('vars'): '{term}' is undefined")))?;
+                    .lookup(name)
+                    .filter(|v| !v.is_undefined())
+                    .or_else(|| default.clone())
+                    .ok_or_else(|| fail(format!("No variable named '{name}' was found")))?;
                 out.push(value);
             }
         }
@@ -199,6 +210,19 @@ fn run_lookup(
         }
     }
     Ok(out)
+}
+
+/// Python's name for the type of `value`, as ansible-core's messages give it.
+fn python_type(value: &Value) -> &'static str {
+    match value.kind() {
+        ValueKind::Number if value.is_integer() => "int",
+        ValueKind::Number => "float",
+        ValueKind::Bool => "bool",
+        ValueKind::Seq => "list",
+        ValueKind::Map => "dict",
+        ValueKind::None | ValueKind::Undefined => "NoneType",
+        _ => "str",
+    }
 }
 
 /// A template file's failure, naming the file, the line and (when one is undefined) the

@@ -4,15 +4,19 @@
 //! in precedence order.
 
 mod clock;
+mod file_lookups;
 pub(crate) mod filters;
 pub mod limits;
 mod list_lookups;
 mod literals;
 mod lookups;
+mod password;
+mod pyregex;
 mod random;
 mod scope;
 mod tests;
 mod trust;
+mod units;
 mod walk;
 
 use std::path::PathBuf;
@@ -23,7 +27,10 @@ use minijinja::{Environment, UndefinedBehavior, Value};
 pub use crate::value::{map_value, truthy};
 pub use filters::python_replacement;
 pub use scope::Scope;
-pub use trust::{is_untrusted, untrusted, untrusted_str, untrusted_where_templated};
+pub use trust::{
+    is_plain_reference, is_untrusted, untrusted, untrusted_loop_result, untrusted_str,
+    untrusted_where_templated,
+};
 
 /// A templating failure, already phrased for the user.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +106,10 @@ impl Templar {
         env.add_function("now", clock::now);
         env.add_filter("random", random::random);
         env.add_filter("shuffle", random::shuffle);
+        env.add_filter("password_hash", password::password_hash);
+        env.add_filter("strftime", clock::strftime);
+        env.add_filter("human_readable", units::human_readable);
+        env.add_filter("human_to_bytes", units::human_to_bytes);
         Arc::new(Self { env })
     }
 

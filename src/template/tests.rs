@@ -1,32 +1,45 @@
 //! Ansible's Jinja tests: results (`succeeded`, `changed`, …), regex, `version`, paths.
 
+use super::pyregex::{compile, runtime};
 use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, Value};
 
 pub fn register(env: &mut Environment<'static>) {
     // Each test under every name ansible-core gives it (core.py, files.py, mathstuff.py).
-    let succeeded = |v: Value| !flag(&v, "failed");
+    // Result tests take a task result only, as ansible-core's raise for anything else.
     for name in ["succeeded", "success", "successful"] {
-        env.add_test(name, succeeded);
+        env.add_test(name, |v: Value| {
+            Ok(!result_flag("failed", &v, "failed", false)?)
+        });
     }
     for name in ["failed", "failure"] {
-        env.add_test(name, |v: Value| flag(&v, "failed"));
+        env.add_test(name, |v: Value| result_flag("failed", &v, "failed", false));
     }
-    env.add_test("unreachable", |v: Value| flag(&v, "unreachable"));
-    env.add_test("reachable", |v: Value| !flag(&v, "unreachable"));
+    env.add_test("unreachable", |v: Value| {
+        result_flag("unreachable", &v, "unreachable", false)
+    });
+    env.add_test("reachable", |v: Value| {
+        Ok(!result_flag("unreachable", &v, "unreachable", false)?)
+    });
     env.add_test("timedout", |v: Value| {
         v.get_attr("timedout")
             .is_ok_and(|t| !t.is_undefined() && flag(&t, "period"))
     });
     for name in ["changed", "change"] {
-        env.add_test(name, |v: Value| flag(&v, "changed"));
+        env.add_test(name, changed);
     }
     for name in ["skipped", "skip"] {
-        env.add_test(name, |v: Value| flag(&v, "skipped"));
+        env.add_test(name, |v: Value| {
+            result_flag("skipped", &v, "skipped", false)
+        });
     }
     // A task that did not run asynchronously counts as started and finished.
-    env.add_test("finished", |v: Value| flag_or(&v, "finished", true));
-    env.add_test("started", |v: Value| flag_or(&v, "started", true));
+    env.add_test("finished", |v: Value| {
+        result_flag("finished", &v, "finished", true)
+    });
+    env.add_test("started", |v: Value| {
+        result_flag("started", &v, "started", true)
+    });
     env.add_test("match", regex_match);
     env.add_test("search", regex_search);
     env.add_test("regex", regex_search);
@@ -82,6 +95,36 @@ fn items(value: &Value) -> Vec<Value> {
     value.try_iter().map(|it| it.collect()).unwrap_or_default()
 }
 
+/// `result[name]` of a task result, or `default` when it has none; an error for a value
+/// that is not a result.
+fn result_flag(test: &str, result: &Value, name: &str, default: bool) -> Result<bool, Error> {
+    if result.kind() != ValueKind::Map {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("The '{test}' test expects a dictionary"),
+        ));
+    }
+    Ok(flag_or(result, name, default))
+}
+
+/// A result without `changed` of its own is changed when one of its loop results is.
+fn changed(result: Value) -> Result<bool, Error> {
+    let has_own = result.get_attr("changed").is_ok_and(|v| !v.is_undefined());
+    if has_own || result.kind() != ValueKind::Map {
+        return result_flag("changed", &result, "changed", false);
+    }
+    Ok(result
+        .get_attr("results")
+        .ok()
+        .filter(|r| r.kind() == ValueKind::Seq)
+        .is_some_and(|r| {
+            r.try_iter()
+                .into_iter()
+                .flatten()
+                .any(|r| flag(&r, "changed"))
+        }))
+}
+
 fn flag_or(result: &Value, name: &str, default: bool) -> bool {
     match result.get_attr(name) {
         Ok(v) if !v.is_undefined() => v.is_true(),
@@ -117,25 +160,14 @@ fn flag(result: &Value, name: &str) -> bool {
 }
 
 fn regex_match(value: String, pattern: String, kwargs: Kwargs) -> Result<bool, Error> {
-    let re = build(&format!("^(?:{pattern})"), &kwargs)?;
-    Ok(re.is_match(&value))
+    let re = compile(&format!("^(?:{pattern})"), &kwargs)?;
+    re.is_match(&value).map_err(runtime)
 }
 
 fn regex_search(value: String, pattern: String, kwargs: Kwargs) -> Result<bool, Error> {
-    Ok(build(&pattern, &kwargs)?.is_match(&value))
-}
-
-fn build(pattern: &str, kwargs: &Kwargs) -> Result<regex::Regex, Error> {
-    regex::RegexBuilder::new(pattern)
-        .case_insensitive(kwargs.get::<Option<bool>>("ignorecase")?.unwrap_or(false))
-        .multi_line(kwargs.get::<Option<bool>>("multiline")?.unwrap_or(false))
-        .build()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidOperation,
-                format!("invalid regular expression: {e}"),
-            )
-        })
+    compile(&pattern, &kwargs)?
+        .is_match(&value)
+        .map_err(runtime)
 }
 
 /// Compares dotted versions part by part, numerically where both parts are numbers.
@@ -262,5 +294,38 @@ mod unit {
         ] {
             assert_eq!(render(expr), "True", "{expr}");
         }
+    }
+
+    #[test]
+    fn result_tests_take_results_only_and_see_loop_changes() {
+        let mut env = Environment::new();
+        register(&mut env);
+        let ctx = minijinja::context! {
+            looped => minijinja::context! { results => vec![
+                minijinja::context! { changed => false },
+                minijinja::context! { changed => true },
+            ] },
+        };
+        let render = |expr: &str| env.render_str(&format!("{{{{ {expr} }}}}"), &ctx);
+        assert_eq!(render("looped is changed").unwrap(), "True");
+        let err = render("'nope' is failure").unwrap_err().to_string();
+        assert!(
+            err.contains("The 'failed' test expects a dictionary"),
+            "{err}"
+        );
+        assert!(render("'nope' is changed").is_err());
+    }
+
+    #[test]
+    fn regex_tests_take_python_look_around() {
+        let mut env = Environment::new();
+        register(&mut env);
+        let render = |expr: &str| env.render_str(&format!("{{{{ {expr} }}}}"), ()).unwrap();
+        assert_eq!(
+            render("'qa_1 qz_1' is search('(?=.*qa_1)(?=.*qz_1)')"),
+            "True"
+        );
+        assert_eq!(render("'qa_1' is search('(?=.*qa_1)(?=.*qz_1)')"), "False");
+        assert_eq!(render("'abab' is match('(ab)\\\\1')"), "True");
     }
 }

@@ -19,6 +19,90 @@ pub fn untrusted(value: &Value) -> Value {
     })
 }
 
+/// A loop's registered result: untrusted, except the items kiln put in each of its `results`
+/// (under the name the entry's `ansible_loop_var` gives), which keep the trust they had as
+/// loop items, so `assert: "{{ item.checks }}"` over a registered loop still evaluates the
+/// playbook's own conditions.
+pub fn untrusted_loop_result(result: &Value) -> Value {
+    rebuild_map(result, |key, value| match key {
+        "results" if value.kind() == ValueKind::Seq => Value::from(
+            value
+                .try_iter()
+                .into_iter()
+                .flatten()
+                .map(|entry| {
+                    let loop_var = entry
+                        .get_attr("ansible_loop_var")
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string));
+                    rebuild_map(&entry, |key, value| match &loop_var {
+                        Some(name) if name == key => value.clone(),
+                        _ => untrusted(value),
+                    })
+                })
+                .collect::<Vec<_>>(),
+        ),
+        _ => untrusted(value),
+    })
+}
+
+/// A mapping with each value replaced by `each(key, value)`; anything else untrusted whole.
+fn rebuild_map(value: &Value, each: impl Fn(&str, &Value) -> Value) -> Value {
+    if value.kind() != ValueKind::Map {
+        return untrusted(value);
+    }
+    let mut out = indexmap::IndexMap::new();
+    for key in value.try_iter().into_iter().flatten() {
+        let name = key.to_string();
+        let kept = each(&name, &value.get_item(&key).unwrap_or_default());
+        out.insert(name, kept);
+    }
+    crate::value::map_value(out)
+}
+
+/// Whether `source` is one variable reference and nothing else (`{{ result.results }}`): what
+/// it yields are values as they were stored, each string still carrying its trust mark, where
+/// any operator or filter could build new strings out of untrusted ones.
+pub fn is_plain_reference(source: &str) -> bool {
+    let Some(inner) = source
+        .trim()
+        .strip_prefix("{{")
+        .and_then(|s| s.strip_suffix("}}"))
+    else {
+        return false;
+    };
+    let mut rest = inner.trim();
+    let mut first = true;
+    while !rest.is_empty() {
+        let name = if first {
+            rest
+        } else if let Some(after) = rest.strip_prefix('.') {
+            after
+        } else if let Some(after) = rest.strip_prefix('[') {
+            let Some(end) = after.find(']') else {
+                return false;
+            };
+            let index = &after[..end];
+            if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+                return false;
+            }
+            rest = &after[end + 1..];
+            continue;
+        } else {
+            return false;
+        };
+        let len = name
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(name.len());
+        if len == 0 || name.as_bytes()[0].is_ascii_digit() {
+            return false;
+        }
+        rest = &name[len..];
+        first = false;
+    }
+    !first
+}
+
 /// A loop item rendered from `source`, the playbook's own literal item: the parts written
 /// as plain text in the playbook keep its trust (ansible-core 2.19 trusts playbook data, so
 /// `assert: "{{ item }}"` may evaluate them); whatever a template produced is data.
@@ -97,6 +181,23 @@ mod tests {
                 .get_item(&Value::from(0))
                 .unwrap()
         ));
+    }
+
+    #[test]
+    fn only_a_bare_variable_reference_is_plain() {
+        for plain in ["{{ r.results }}", "{{r}}", "{{ a.b[0].c }}"] {
+            assert!(is_plain_reference(plain), "{plain}");
+        }
+        for built in [
+            "{{ r.results | list }}",
+            "{{ a ~ b }}",
+            "{{ a[b] }}",
+            "{{ }}",
+            "x {{ a }}",
+            "{{ 1a }}",
+        ] {
+            assert!(!is_plain_reference(built), "{built}");
+        }
     }
 
     #[test]

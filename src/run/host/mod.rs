@@ -167,6 +167,11 @@ impl TaskRun<'_> {
             true => items.clone(),
             false => Vec::new(),
         };
+        let plain_reference = matches!(spec.kind, crate::load::model::LoopKind::List)
+            && spec
+                .items
+                .as_str()
+                .is_some_and(crate::template::is_plain_reference);
         for (index, item) in items.into_iter().enumerate() {
             // Ansible pauses between items, not after the last.
             if let Some(pause) = spec.pause.filter(|_| index > 0) {
@@ -174,8 +179,10 @@ impl TaskRun<'_> {
             }
             // Loop items are final values (they may hold a target's output): never templated.
             // What the playbook wrote literally stays playbook data, as trusted as the task.
+            // Items a bare variable reference yields are stored values, their marks intact.
             let item = match literal_items.get(index) {
                 Some(source) => crate::template::untrusted_where_templated(source, &item),
+                None if plain_reference => item,
                 None => crate::template::untrusted(&item),
             };
             let mut layer = VarMap::new();

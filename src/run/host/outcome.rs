@@ -87,6 +87,10 @@ impl TaskRun<'_> {
             out.failure = Some(registered.clone());
         }
         if let Some(name) = &self.task.register {
+            let registered = match looped {
+                true => crate::template::untrusted_loop_result(&registered),
+                false => crate::template::untrusted(&registered),
+            };
             out.register = Some((name.clone(), registered));
         }
         if looped && status == Status::Failed && !out.ignored {
