@@ -27,10 +27,25 @@ for cg in $cgroups; do
     mkdir -p "$cg"
     echo $$ >"$cg/cgroup.procs"
 done
+# nspawn exits with 133 when the container reboots (`reboot` in a playbook): it is booted
+# again over the same overlay. SIGTERM is passed on to nspawn (a clean poweroff) and ends
+# the loop.
 exec unshare --mount --propagation private /bin/sh -c '
     set -e
     mount -t overlay overlay -o "lowerdir=$2,upperdir=$1/upper,workdir=$1/work" "$1/merged"
-    SYSTEMD_NSPAWN_API_VFS_WRITABLE=network exec systemd-nspawn --quiet --boot \
-        --directory="$1/merged" --register=no --keep-unit --capability=CAP_NET_ADMIN \
-        --network-namespace-path="/run/netns/$3" --console=passive
+    stopping=
+    rc=133
+    while [ "$rc" = 133 ] && [ -z "$stopping" ]; do
+        SYSTEMD_NSPAWN_API_VFS_WRITABLE=network systemd-nspawn --quiet --boot \
+            --directory="$1/merged" --register=no --keep-unit --capability=CAP_NET_ADMIN \
+            --network-namespace-path="/run/netns/$3" --console=passive &
+        child=$!
+        trap "stopping=1; kill -TERM $child 2>/dev/null || true" TERM INT
+        # A trapped signal ends `wait` early: wait again while nspawn still runs.
+        while :; do
+            wait "$child" && rc=0 || rc=$?
+            kill -0 "$child" 2>/dev/null || break
+        done
+    done
+    exit "$rc"
 ' instance "$dir" "$lower" "$name"

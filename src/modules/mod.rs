@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use minijinja::Value;
 
-use crate::connection::{quote, Connection, ConnectionError, ExecOutput};
+use crate::connection::{quote, Connection, ConnectionError, ExecOutput, SharedConnection};
 use crate::template::Scope;
 use crate::value::VarMap;
 pub use args::Args;
@@ -130,6 +130,15 @@ pub struct ModuleCtx<'a> {
     pub scope: &'a Scope,
     /// Controller directories to find `src:` files in (role `files/`/`templates/`, playbook dir).
     pub search_paths: &'a [PathBuf],
+    /// Opens the host's connection anew (for `reboot`, whose host drops it).
+    pub reconnect: &'a dyn Reconnect,
+}
+
+/// Drops a host's connection and shells and opens them again, as the task's own connection
+/// was opened (same user, become, delegate).
+#[async_trait]
+pub trait Reconnect: Send + Sync {
+    async fn reconnect(&self) -> Result<SharedConnection, ConnectionError>;
 }
 
 impl ModuleCtx<'_> {

@@ -246,7 +246,7 @@ static MODULES: &[ModuleSpec] = &[
     missing("mount_facts"),
     module("pause", &control::pause::Pause).controller_only(),
     module("pip", &packages::pip::Pip),
-    missing("reboot"),
+    module("reboot", &system::reboot::Reboot),
     missing("rpm_key"),
     missing("set_stats"),
     module("slurp", &files::slurp::Slurp),

@@ -174,6 +174,11 @@ impl TaskRun<'_> {
             environment,
             scope,
             search_paths: &search,
+            reconnect: &Reopen {
+                run: self,
+                scope,
+                escalation: escalation.as_ref(),
+            },
         };
         let outcome = match run {
             ModuleRun::Native(module, args) => module.run(&ctx, args).await,
@@ -446,11 +451,8 @@ impl TaskRun<'_> {
             .or_else(|| self.shared.opts.connection.remote_user.clone())
     }
 
-    async fn connection(
-        &self,
-        scope: &Scope,
-        escalation: Option<&(String, String)>,
-    ) -> Result<SharedConnection, TaskError> {
+    /// The pool's name for the connection this task runs over, and how to reach it.
+    fn connection_target(&self, scope: &Scope) -> Result<(String, Target), TaskError> {
         let delegate = match &self.task.inherited.delegate_to {
             Some(d) => Some(scope.templar().render_value(d, scope)?.to_string()),
             None => None,
@@ -493,6 +495,15 @@ impl TaskRun<'_> {
             (Target::Local, Some(_)) => format!("{name} (connection: local)"),
             _ => name,
         };
+        Ok((name, target))
+    }
+
+    async fn connection(
+        &self,
+        scope: &Scope,
+        escalation: Option<&(String, String)>,
+    ) -> Result<SharedConnection, TaskError> {
+        let (name, target) = self.connection_target(scope)?;
         let timeout = self.shared.opts.connection.timeout;
         let pool = &self.shared.pool;
         // Only -vvv shows the connection line: no pool lookup per task otherwise.
@@ -536,5 +547,29 @@ impl TaskRun<'_> {
             }
         }
         .map_err(TaskError::from)
+    }
+}
+
+/// Opens the task's connection anew: the pool forgets the host's (and any failed try, which
+/// it would otherwise keep for the run), then the task's connection is opened as before.
+struct Reopen<'r> {
+    run: &'r TaskRun<'r>,
+    scope: &'r Scope,
+    escalation: Option<&'r (String, String)>,
+}
+
+#[async_trait::async_trait]
+impl crate::modules::Reconnect for Reopen<'_> {
+    async fn reconnect(&self) -> Result<SharedConnection, ConnectionError> {
+        let failed = |e: TaskError| match e {
+            TaskError::Connection(e) => e,
+            other => ConnectionError::Unreachable(other.to_string()),
+        };
+        let (name, _) = self.run.connection_target(self.scope).map_err(failed)?;
+        self.run.shared.pool.reset(&name);
+        self.run
+            .connection(self.scope, self.escalation)
+            .await
+            .map_err(failed)
     }
 }

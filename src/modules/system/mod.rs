@@ -12,6 +12,7 @@ pub mod known_hosts;
 pub mod locale_gen;
 pub mod modprobe;
 pub mod mount;
+pub mod reboot;
 pub mod service;
 pub mod service_facts;
 pub mod setup;
