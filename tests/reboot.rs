@@ -79,12 +79,7 @@ fn reboot_fails_with_ansibles_message_when_the_command_fails() {
           - not r.rebooted
           - r.msg.startswith('Reboot command failed')
 "#;
-    let dir = project(&[("site.yml", &play(tasks))]);
-    let inv = support::inventory(dir.path(), "all", &[&t]);
-    let run = playbook(
-        dir.path(),
-        &["-i", inv.to_str().expect("utf-8 path"), "site.yml"],
-    );
+    let run = support::run_play(&t, &play(tasks));
     run.assert_ok();
     assert_eq!(boot_id(&t), before);
 }

@@ -18,5 +18,9 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    // `synchronize` starts this binary as rsync's shell.
+    if let Some(code) = cli::rsh::intercept() {
+        return code;
+    }
     cli::block_on(Box::pin(cli::playbook::run(Cli::parse().args)))
 }

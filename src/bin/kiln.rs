@@ -49,6 +49,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = cli::rsh::intercept() {
+        return code;
+    }
     match Cli::parse().command {
         Command::Playbook(args) => cli::block_on(Box::pin(cli::playbook::run(*args))),
         Command::Inventory(args) => cli::exit(cli::inventory::run(args)),

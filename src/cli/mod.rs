@@ -10,6 +10,7 @@ pub mod extra_vars;
 pub mod images;
 pub mod inventory;
 pub mod playbook;
+pub mod rsh;
 pub mod sweep;
 pub mod test;
 pub mod vault;

@@ -167,6 +167,18 @@ impl Args {
         }
     }
 
+    /// A boolean option whose absence means something of its own (None).
+    pub fn opt_bool(&mut self, key: &str) -> Result<Option<bool>, ModuleError> {
+        match self.raw(key) {
+            None => Ok(None),
+            Some(v) => parse_bool(&v).map(Some).ok_or_else(|| {
+                self.err(format!(
+                    "option '{key}' must be a boolean (yes/no), got '{v}'"
+                ))
+            }),
+        }
+    }
+
     pub fn int(&mut self, key: &str) -> Result<Option<i64>, ModuleError> {
         match self.raw(key) {
             None => Ok(None),

@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use indexmap::IndexMap;
 use minijinja::Value;
 
+use crate::connection::session::BoxStream;
 use crate::connection::{quote, Connection, ConnectionError, ExecOutput, SharedConnection};
 use crate::template::Scope;
 use crate::value::VarMap;
@@ -130,15 +131,20 @@ pub struct ModuleCtx<'a> {
     pub scope: &'a Scope,
     /// Controller directories to find `src:` files in (role `files/`/`templates/`, playbook dir).
     pub search_paths: &'a [PathBuf],
-    /// Opens the host's connection anew (for `reboot`, whose host drops it).
-    pub reconnect: &'a dyn Reconnect,
+    /// The host's connection beyond the task's shell: opened anew, or a program's stream.
+    pub link: &'a dyn HostLink,
 }
 
-/// Drops a host's connection and shells and opens them again, as the task's own connection
-/// was opened (same user, become, delegate).
+/// What a few modules need of the host's connection besides running commands in its shell.
+/// Both act as the task's own connection does (same user, become, delegate).
 #[async_trait]
-pub trait Reconnect: Send + Sync {
+pub trait HostLink: Send + Sync {
+    /// Drops the host's connection and shells and opens them again (for `reboot`, whose
+    /// host drops them).
     async fn reconnect(&self) -> Result<SharedConnection, ConnectionError>;
+    /// Starts `command` (a shell command line) on the host and returns its stdin and stdout
+    /// as one byte stream (for `synchronize`, whose rsync talks to the host's rsync).
+    async fn stream(&self, command: &str) -> Result<BoxStream, ConnectionError>;
 }
 
 impl ModuleCtx<'_> {

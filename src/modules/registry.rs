@@ -20,6 +20,9 @@ pub struct ModuleSpec {
     /// opens no connection.
     pub needs_connection: bool,
     pub display: ResultDisplay,
+    /// Whether the task may run in the background (`async`): Ansible's action plugins that
+    /// work on the controller's side refuse it.
+    pub allows_async: bool,
 }
 
 /// What carries out a registry name.
@@ -87,6 +90,7 @@ impl ModuleSpec {
             free_form: FreeForm::KeyValue,
             needs_connection: true,
             display: ResultDisplay::Normal,
+            allows_async: true,
         }
     }
     const fn aliases(self, aliases: &'static [&'static str]) -> Self {
@@ -103,6 +107,12 @@ impl ModuleSpec {
     }
     const fn display(self, display: ResultDisplay) -> Self {
         Self { display, ..self }
+    }
+    const fn without_async(self) -> Self {
+        Self {
+            allows_async: false,
+            ..self
+        }
     }
 
     /// Whether `name` (already without a collection prefix) names this row.
@@ -145,22 +155,24 @@ static MODULES: &[ModuleSpec] = &[
         .free_form(FreeForm::CommandLine(COMMAND_OPTIONS)),
     module("async_status", &commands::async_status::AsyncStatus),
     module("raw", &commands::raw::Raw).free_form(FreeForm::CommandLine(&["executable"])),
-    module("script", &commands::script::Script).free_form(FreeForm::CommandLine(&[
-        "creates",
-        "removes",
-        "chdir",
-        "executable",
-    ])),
+    module("script", &commands::script::Script)
+        .free_form(FreeForm::CommandLine(&[
+            "creates",
+            "removes",
+            "chdir",
+            "executable",
+        ]))
+        .without_async(),
     module("file", &files::file::File),
-    module("copy", &files::copy::Copy),
-    module("template", &files::template::Template),
+    module("copy", &files::copy::Copy).without_async(),
+    module("template", &files::template::Template).without_async(),
     module("stat", &files::stat::Stat),
     module("lineinfile", &files::lineinfile::LineInFile),
     module("blockinfile", &files::blockinfile::BlockInFile),
     module("replace", &files::replace::Replace),
     module("find", &files::find::Find),
     module("get_url", &files::get_url::GetUrl),
-    module("unarchive", &files::unarchive::Unarchive),
+    module("unarchive", &files::unarchive::Unarchive).without_async(),
     module("archive", &files::archive::Archive),
     module("tempfile", &files::tempfile::TempFile),
     module("debug", &control::debug::Debug)
@@ -233,12 +245,12 @@ static MODULES: &[ModuleSpec] = &[
     // loads, and only a host that reaches one fails.
     runner("add_host", RunnerAction::AddHost),
     missing("apt_key"),
-    module("assemble", &files::assemble::Assemble),
+    module("assemble", &files::assemble::Assemble).without_async(),
     module("debconf", &packages::debconf::Debconf),
     module("dpkg_divert", &packages::dpkg_divert::DpkgDivert),
     missing("dpkg_selections"),
     missing("expect"),
-    module("fetch", &files::fetch::Fetch),
+    module("fetch", &files::fetch::Fetch).without_async(),
     module("git", &net::git::Git),
     runner("group_by", RunnerAction::GroupBy),
     module("iptables", &system::iptables::Iptables),
@@ -246,18 +258,20 @@ static MODULES: &[ModuleSpec] = &[
     missing("mount_facts"),
     module("pause", &control::pause::Pause).controller_only(),
     module("pip", &packages::pip::Pip),
-    module("reboot", &system::reboot::Reboot),
+    module("reboot", &system::reboot::Reboot).without_async(),
     missing("rpm_key"),
     missing("set_stats"),
     module("slurp", &files::slurp::Slurp),
     missing("subversion"),
+    module("synchronize", &files::synchronize::Synchronize),
     missing("sysvinit"),
     module("uri", &net::uri::Uri),
     missing("validate_argument_spec"),
     module(
         "wait_for_connection",
         &control::wait_for_connection::WaitForConnection,
-    ),
+    )
+    .without_async(),
     missing("yum_repository"),
 ];
 
@@ -348,6 +362,7 @@ mod tests {
     /// `loop_control` option.
     const OTHER_MEANINGS: &[(&str, &str)] = &[
         ("run/actions.rs", "file"),
+        ("run/include_vars.rs", "file"),
         ("run/items.rs", "file"),
         ("load/tasklist.rs", "file"),
         ("run/target.rs", "user"),

@@ -31,18 +31,6 @@ enum ModuleRun<'a> {
     },
 }
 
-/// Actions whose Ansible action plugin refuses `async` (it runs them on the controller's side).
-const WITHOUT_ASYNC: &[&str] = &[
-    "assemble",
-    "copy",
-    "fetch",
-    "reboot",
-    "script",
-    "template",
-    "unarchive",
-    "wait_for_connection",
-];
-
 impl TaskRun<'_> {
     /// Runs the action once: a runner action (set_fact, include_vars, meta) or a module.
     pub(super) async fn run_action(&self, scope: &Scope) -> ActionResult {
@@ -97,7 +85,7 @@ impl TaskRun<'_> {
             Ok(a) => a,
             Err(e) => return failed_result(e.to_string()),
         };
-        if WITHOUT_ASYNC.contains(&spec.name) && matches!(self.async_spec(scope), Ok(Some(_))) {
+        if !spec.allows_async && matches!(self.async_spec(scope), Ok(Some(_))) {
             return failed_result(format!(
                 "This action ({}) does not support async.",
                 spec.name
@@ -174,7 +162,7 @@ impl TaskRun<'_> {
             environment,
             scope,
             search_paths: &search,
-            reconnect: &Reopen {
+            link: &super::host_link::TaskLink {
                 run: self,
                 scope,
                 escalation: escalation.as_ref(),
@@ -404,7 +392,7 @@ impl TaskRun<'_> {
 
     /// The password for `method`: the host's `ansible_become_password` (or its older names),
     /// else the one `-K` asked for.
-    fn become_password(&self, scope: &Scope, method: &str) -> Option<Password> {
+    pub(super) fn become_password(&self, scope: &Scope, method: &str) -> Option<Password> {
         let older = match method {
             "sudo" => "ansible_sudo_pass",
             "su" => "ansible_su_pass",
@@ -452,7 +440,7 @@ impl TaskRun<'_> {
     }
 
     /// The pool's name for the connection this task runs over, and how to reach it.
-    fn connection_target(&self, scope: &Scope) -> Result<(String, Target), TaskError> {
+    pub(super) fn connection_target(&self, scope: &Scope) -> Result<(String, Target), TaskError> {
         let delegate = match &self.task.inherited.delegate_to {
             Some(d) => Some(scope.templar().render_value(d, scope)?.to_string()),
             None => None,
@@ -498,7 +486,7 @@ impl TaskRun<'_> {
         Ok((name, target))
     }
 
-    async fn connection(
+    pub(super) async fn connection(
         &self,
         scope: &Scope,
         escalation: Option<&(String, String)>,
@@ -547,29 +535,5 @@ impl TaskRun<'_> {
             }
         }
         .map_err(TaskError::from)
-    }
-}
-
-/// Opens the task's connection anew: the pool forgets the host's (and any failed try, which
-/// it would otherwise keep for the run), then the task's connection is opened as before.
-struct Reopen<'r> {
-    run: &'r TaskRun<'r>,
-    scope: &'r Scope,
-    escalation: Option<&'r (String, String)>,
-}
-
-#[async_trait::async_trait]
-impl crate::modules::Reconnect for Reopen<'_> {
-    async fn reconnect(&self) -> Result<SharedConnection, ConnectionError> {
-        let failed = |e: TaskError| match e {
-            TaskError::Connection(e) => e,
-            other => ConnectionError::Unreachable(other.to_string()),
-        };
-        let (name, _) = self.run.connection_target(self.scope).map_err(failed)?;
-        self.run.shared.pool.reset(&name);
-        self.run
-            .connection(self.scope, self.escalation)
-            .await
-            .map_err(failed)
     }
 }

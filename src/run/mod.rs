@@ -8,6 +8,7 @@ mod error;
 pub mod fact_cache;
 mod free;
 mod host;
+mod host_link;
 mod include_vars;
 mod inventory_edit;
 mod invoke;

@@ -15,6 +15,7 @@ pub mod path_info;
 pub mod replace;
 pub mod slurp;
 pub mod stat;
+pub mod synchronize;
 pub mod tempfile;
 pub mod template;
 pub mod unarchive;

@@ -170,7 +170,7 @@ async fn wait_for_new_boot(
 ) -> Result<SharedConnection, String> {
     loop {
         let attempt = async {
-            let conn = ctx.reconnect.reconnect().await.map_err(|e| e.to_string())?;
+            let conn = ctx.link.reconnect().await.map_err(|e| e.to_string())?;
             let out = conn
                 .exec(&options.boot_time_command, None)
                 .await

@@ -166,8 +166,9 @@ async fn systemd(
     }
     let q = quote(&wanted.name);
     let unit = parse_unit(probed);
-    // Check mode fails too, as Ansible's module does (a unit is never assumed).
-    if !unit.found() {
+    // A state or enablement needs the unit, in check mode too, as Ansible's module does (a
+    // unit is never assumed); masking works on units not installed yet.
+    if !unit.found() && (wanted.state.is_some() || wanted.enabled.is_some()) {
         return Err(ModuleError::Failed(format!(
             "Could not find the requested service {}: host",
             wanted.name
