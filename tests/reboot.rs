@@ -1,7 +1,8 @@
 //! `reboot` on a real systemd target: the container reboots (nspawn boots it again over the
 //! same overlay), kiln reconnects as the task's user with its become, and the play goes on.
 //! A reboot always changes the host, so there is no idempotent second run: check mode must
-//! report it and leave the boot alone; the real run must come back in a new boot.
+//! report it and leave the boot alone; the real run must come back in a new boot. The older
+//! pattern (a background reboot, then `wait_for_connection`) reconnects too.
 
 mod support;
 
@@ -82,4 +83,31 @@ fn reboot_fails_with_ansibles_message_when_the_command_fails() {
     let run = support::run_play(&t, &play(tasks));
     run.assert_ok();
     assert_eq!(boot_id(&t), before);
+}
+
+#[test]
+fn wait_for_connection_reconnects_after_a_reboot_the_play_started_itself() {
+    let t = Target::start_systemd("t");
+    let before = boot_id(&t);
+    // The pattern from before the reboot module: reboot in the background, then wait.
+    let tasks = r#"
+    - shell: sleep 1 && systemctl reboot
+      async: 30
+      poll: 0
+    - wait_for_connection:
+        delay: 3
+        sleep: 1
+        timeout: 120
+        connect_timeout: 5
+    - command: cat /proc/sys/kernel/random/boot_id
+      register: after
+    - copy:
+        dest: /root/boot-after-reboot
+        content: "{{ after.stdout }}"
+"#;
+    let run = support::run_play(&t, &play(tasks));
+    run.assert_ok();
+    let after = boot_id(&t);
+    assert_ne!(after, before, "the target did not reboot:\n{}", run.stdout);
+    assert_eq!(t.root("cat /root/boot-after-reboot").trim(), after);
 }

@@ -1,8 +1,8 @@
 //! `wait_for_connection`: wait `delay`, then try the target every `sleep` seconds until it
 //! answers a command (each try bounded by `connect_timeout`) or `timeout` passes, as
-//! ansible-core's action does with its ping. Skipped in check mode, as Ansible's is. The try
-//! goes over the host's connection as it is: a connection that has dropped is not opened
-//! again here.
+//! ansible-core's action does with its ping. Skipped in check mode, as Ansible's is. The first
+//! try goes over the host's connection as it is; after a failed try the connection is opened
+//! anew, as Ansible resets its connection between tries.
 
 use std::time::{Duration, Instant};
 
@@ -39,17 +39,25 @@ impl Module for WaitForConnection {
         let start = Instant::now();
         tokio::time::sleep(delay).await;
         let deadline = start + delay + timeout;
+        let mut reopen = false;
         loop {
-            let error =
-                match tokio::time::timeout(connect_timeout, ctx.run("echo pong", None)).await {
-                    Ok(Ok(out)) if out.rc == 0 && out.stdout_text().trim() == "pong" => {
-                        return Ok(ModuleResult::changed(false)
-                            .with("elapsed", start.elapsed().as_secs_f64().round() as i64));
-                    }
-                    Ok(Ok(out)) => format!("rc={}: {}", out.rc, out.stderr_text().trim()),
-                    Ok(Err(e)) => e.to_string(),
-                    Err(_) => format!("no answer within {}s", connect_timeout.as_secs()),
+            let ping = async {
+                let out = match reopen {
+                    false => ctx.run("echo pong", None).await?,
+                    true => ctx.link.reconnect().await?.exec("echo pong", None).await?,
                 };
+                Ok::<_, ModuleError>(out)
+            };
+            let error = match tokio::time::timeout(connect_timeout, ping).await {
+                Ok(Ok(out)) if out.rc == 0 && out.stdout_text().trim() == "pong" => {
+                    return Ok(ModuleResult::changed(false)
+                        .with("elapsed", start.elapsed().as_secs_f64().round() as i64));
+                }
+                Ok(Ok(out)) => format!("rc={}: {}", out.rc, out.stderr_text().trim()),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {}s", connect_timeout.as_secs()),
+            };
+            reopen = true;
             if Instant::now() + sleep >= deadline {
                 return Err(ModuleResult::changed(false)
                     .with("elapsed", start.elapsed().as_secs_f64().round() as i64)
