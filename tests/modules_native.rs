@@ -355,3 +355,33 @@ fn timezone_links_localtime_and_names_the_zone() {
     assert_eq!(t.root("cat /etc/timezone"), "Europe/Berlin\n");
     assert_eq!(t.root("date +%Z -d 2026-01-15").trim(), "CET");
 }
+
+#[test]
+fn deb822_repository_writes_the_file_ansible_writes() {
+    let t = Target::start("t");
+    let tasks = r#"
+    - deb822_repository:
+        name: kiln test_archive
+        uris: http://deb.example.org/debian
+        suites: [bookworm, bookworm-updates]
+        components: [main, contrib]
+        date_max_future: 10
+        enabled: yes
+      register: repo
+    - assert:
+        that:
+          - repo.dest == '/etc/apt/sources.list.d/kiln-test-archive.sources'
+          - repo.repo is search('Date-Max-Future: 10')
+"#;
+    converge(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/etc/apt/sources.list.d",
+        true,
+    );
+    // Options sorted by name, as ansible-core's module writes them through python-debian.
+    assert_eq!(
+        t.root("cat /etc/apt/sources.list.d/kiln-test-archive.sources"),
+        "Components: main contrib\nDate-Max-Future: 10\nEnabled: yes\nX-Repolib-Name: kiln test_archive\nSuites: bookworm bookworm-updates\nTypes: deb\nURIs: http://deb.example.org/debian\n"
+    );
+}

@@ -217,3 +217,34 @@ fn command_results_have_cmd_times_and_warnings() {
         run.stdout
     );
 }
+
+#[test]
+fn diff_mode_registers_the_modules_diff() {
+    let t = Target::start("t");
+    t.root("mkdir -p /srv && touch /srv/a /srv/b && ln -s /srv/a /srv/link");
+    let run = asserts_pass(
+        &t,
+        r#"
+    - file: src=/srv/b dest=/srv/link state=link
+      diff: true
+      register: relinked
+    - blockinfile:
+        path: /srv/block
+        create: true
+        block: "one"
+      diff: true
+      register: block
+    - copy: content=x dest=/srv/plain
+      register: no_diff
+    - assert:
+        that:
+          - relinked.diff.before.src == '/srv/a'
+          - relinked.diff.after.src == '/srv/b'
+          - relinked.diff.before.path == '/srv/link'
+          - block.diff | length > 0
+          - no_diff.diff is not defined
+"#,
+    );
+    // The diff is printed as a diff, never inside the result.
+    assert!(!run.stdout.contains("\"diff\""), "{}", run.stdout);
+}

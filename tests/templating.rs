@@ -279,6 +279,8 @@ fn playbook_semantics_of_ansibles_own_lookup_and_test_targets() {
       loop:
         - args: {}
           checks: ['item is failed', 'item.msg is contains("missing required arguments: that")']
+        - args: {that: }
+          checks: ['item is failed', 'item.msg is contains("Empty conditional expression")']
       ignore_errors: yes
       register: asserted
     - assert:

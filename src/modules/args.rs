@@ -62,6 +62,11 @@ impl Args {
         self.err(format!("missing required argument: {key}"))
     }
 
+    /// Whether `key` was written at all, even as null (`that:` with nothing after it).
+    pub fn given(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
     pub fn raw(&mut self, key: &str) -> Option<Value> {
         self.used.insert(key.to_string());
         self.values

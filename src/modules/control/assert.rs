@@ -10,14 +10,16 @@ pub struct Assert;
 #[async_trait]
 impl Module for Assert {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let that = args
-            .raw("that")
-            .ok_or_else(|| ModuleError::Args("missing required arguments: that".into()))?;
-        if that.is_none() {
-            return Err(ModuleError::Failed(
-                "Empty conditional expression in assert's 'that'".into(),
-            ));
-        }
+        let written = args.given("that");
+        let Some(that) = args.raw("that") else {
+            return Err(match written {
+                // `that:` with nothing after it.
+                true => {
+                    ModuleError::Failed("Empty conditional expression in assert's 'that'".into())
+                }
+                false => ModuleError::Args("missing required arguments: that".into()),
+            });
+        };
         let fail_msg = args.raw_any(&["fail_msg", "msg"]);
         let success_msg = args.raw("success_msg");
         let quiet = args.bool("quiet", false)?;

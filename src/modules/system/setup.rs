@@ -55,6 +55,8 @@ r systemd_container /run/systemd/container
 for f in product_name sys_vendor bios_vendor product_family; do r "dmi_$f" "/sys/devices/virtual/dmi/id/$f"; done
 r kernel_version /proc/sys/kernel/version
 [ -d /sys/kernel/security/apparmor ] && echo "apparmor:enabled"
+for p in /usr/bin/python3 /usr/local/bin/python3 /usr/libexec/platform-python /usr/bin/python; do
+  [ -x "$p" ] && { echo "python:$p $("$p" -I -S -c 'import sys; print(*sys.version_info[:5], sys.implementation.name)' 2>/dev/null)"; break; }; done
 echo "--env--"
 export -p
 "#;
@@ -287,10 +289,64 @@ pub fn parse_facts(text: &str) -> VarMap {
     put("env", crate::template::map_value(env));
     put("kernel_version", Value::from(get("kernel_version")));
     put("distribution_file_variety", Value::from(os_family(&id, "")));
+    if let Some(python) = python_facts(&get("python")) {
+        put("python", python);
+    }
     for (key, value) in setup_virtual::facts(&raw) {
         facts.insert(key.to_string(), value);
     }
     facts
+}
+
+/// `ansible_python` from "EXECUTABLE MAJOR MINOR MICRO RELEASELEVEL SERIAL IMPLEMENTATION", as
+/// Ansible's setup reports the Python it runs on (kiln reports the target's python3, if any).
+fn python_facts(line: &str) -> Option<Value> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [executable, major, minor, micro, level, serial, implementation] = fields[..] else {
+        return None;
+    };
+    let number = |s: &str| s.parse::<i64>().ok();
+    let (major, minor, micro, serial) = (
+        number(major)?,
+        number(minor)?,
+        number(micro)?,
+        number(serial)?,
+    );
+    let version: IndexMap<String, Value> = [
+        ("major", Value::from(major)),
+        ("minor", Value::from(minor)),
+        ("micro", Value::from(micro)),
+        ("releaselevel", Value::from(level)),
+        ("serial", Value::from(serial)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let info = vec![
+        Value::from(major),
+        Value::from(minor),
+        Value::from(micro),
+        Value::from(level),
+        Value::from(serial),
+    ];
+    let python: IndexMap<String, Value> = [
+        ("executable", Value::from(executable)),
+        ("has_sslcontext", Value::from(true)),
+        (
+            "type",
+            Value::from(if implementation == "cpython" {
+                "CPython"
+            } else {
+                implementation
+            }),
+        ),
+        ("version", crate::template::map_value(version)),
+        ("version_info", Value::from(info)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Some(crate::template::map_value(python))
 }
 
 /// `/sys/devices/system/cpu/online` ("0-3,6") → number of CPUs.
@@ -331,7 +387,7 @@ mod tests {
 
     #[test]
     fn debian_bookworm() {
-        let text = "os:ID=debian\nos:VERSION_CODENAME=bookworm\nos:VERSION_ID=\"12\"\ndebian_version:12.7\nhostname:web1.example.com\ninit:systemd\ncpu_online:0-1\nmem:MemTotal:2048000\ndefault_iface:eth0\npkg_mgr:apt-get\nuname:Linux 6.1.0 x86_64\nfqdn:web1.example.com\nipv4:10.0.0.5 fe80::1\nid:uid=1000(kiln) gid=1001(kiln) groups=1001(kiln)\nuser_dir:/home/kiln\nuser_shell:/bin/sh\ndate:1700000000 2023-11-14T22:13:20Z\n--env--\nexport HOME='/root'\nexport A='b=c'\n";
+        let text = "os:ID=debian\nos:VERSION_CODENAME=bookworm\nos:VERSION_ID=\"12\"\ndebian_version:12.7\nhostname:web1.example.com\ninit:systemd\ncpu_online:0-1\nmem:MemTotal:2048000\ndefault_iface:eth0\npkg_mgr:apt-get\nuname:Linux 6.1.0 x86_64\nfqdn:web1.example.com\nipv4:10.0.0.5 fe80::1\nid:uid=1000(kiln) gid=1001(kiln) groups=1001(kiln)\nuser_dir:/home/kiln\nuser_shell:/bin/sh\ndate:1700000000 2023-11-14T22:13:20Z\npython:/usr/bin/python3 3 11 2 final 0 cpython\n--env--\nexport HOME='/root'\nexport A='b=c'\n";
         let facts = parse_facts(text);
         assert_eq!(facts["os_family"].as_str(), Some("Debian"));
         assert_eq!(facts["distribution"].as_str(), Some("Debian"));
@@ -349,5 +405,15 @@ mod tests {
             facts["env"].get_attr("HOME").unwrap().as_str(),
             Some("/root")
         );
+        let python = &facts["python"];
+        assert_eq!(
+            python.get_attr("executable").unwrap().as_str(),
+            Some("/usr/bin/python3")
+        );
+        let version = python.get_attr("version").unwrap();
+        assert_eq!(version.get_attr("minor").unwrap().as_i64(), Some(11));
+        assert_eq!(python.get_attr("type").unwrap().as_str(), Some("CPython"));
+        // No python3 on the target: no ansible_python (Ansible's setup would not run at all).
+        assert!(!parse_facts("os:ID=debian\n--env--\n").contains_key("python"));
     }
 }

@@ -64,6 +64,15 @@ fn result_map(r: &ModuleResult, set_vars: Option<&SetVars>) -> IndexMap<String, 
     if let Some(msg) = &r.msg {
         map.insert("msg".into(), Value::from(msg.as_str()));
     }
+    // Modules return their diff (in diff mode) as one mapping, or a list when they have several.
+    if !r.diffs.is_empty() && !map.contains_key("diff") {
+        let mut diffs: Vec<Value> = r.diffs.iter().map(diff_value).collect();
+        let diff = match diffs.len() {
+            1 => diffs.remove(0),
+            _ => Value::from(diffs),
+        };
+        map.insert("diff".into(), diff);
+    }
     if let Some(facts) = &r.facts {
         let short = facts.iter().map(|(k, v)| {
             (
@@ -84,6 +93,20 @@ fn result_map(r: &ModuleResult, set_vars: Option<&SetVars>) -> IndexMap<String, 
         );
     }
     map
+}
+
+/// A diff as Ansible's modules return it.
+fn diff_value(diff: &crate::modules::Diff) -> Value {
+    let map: IndexMap<String, Value> = [
+        ("before", &diff.before),
+        ("after", &diff.after),
+        ("before_header", &diff.before_header),
+        ("after_header", &diff.after_header),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
+    .collect();
+    crate::template::map_value(map)
 }
 
 pub(super) fn failed_result(msg: String) -> ModuleResult {

@@ -58,12 +58,18 @@ impl TaskRun<'_> {
             is_debug,
             no_log,
         } = shown;
-        // `failed: false` is registered but, as in Ansible's callbacks, never shown.
+        // `failed: false` and `diff` are registered but, as in Ansible's callbacks, not shown
+        // in the result (the diff is printed as a diff).
         let visible;
-        let result = if result.get("failed").is_some_and(|f| !f.is_true()) {
+        let hidden =
+            result.get("failed").is_some_and(|f| !f.is_true()) || result.contains_key("diff");
+        let result = if hidden {
             visible = {
                 let mut copy = result.clone();
-                copy.shift_remove("failed");
+                if copy.get("failed").is_some_and(|f| !f.is_true()) {
+                    copy.shift_remove("failed");
+                }
+                copy.shift_remove("diff");
                 copy
             };
             &visible

@@ -6,6 +6,7 @@
 pub mod plan;
 
 use async_trait::async_trait;
+use minijinja::Value;
 
 use super::path_info::add_path_info;
 use super::write::{probe, split_stat_line, then_stat, Attributes};
@@ -46,6 +47,7 @@ impl Module for File {
                 before: format!("{}\n", describe(&observed.path)),
                 after: format!("state: {}\n", plan.state.as_str()),
             });
+            result = result.with("diff", registered_diff(&args, &observed.path, plan.state));
         }
         let removes = plan.state == FileState::Absent;
         let mut after = observed.path.clone();
@@ -198,6 +200,40 @@ fn report(args: &FileArgs, plan: &FilePlan, changed: bool) -> ModuleResult {
         result.data.insert("mode".into(), octal(mode).into());
     }
     result
+}
+
+/// The diff Ansible's module registers: the path, and its state and link source where they
+/// change, before and after.
+fn registered_diff(args: &FileArgs, before: &PathState, state: FileState) -> Value {
+    let path = Value::from(args.path.as_str());
+    let mut old = vec![("path".to_string(), path.clone())];
+    let mut new = vec![("path".to_string(), path)];
+    let before_state = if before.exists {
+        before.kind.as_str()
+    } else {
+        "absent"
+    };
+    if before_state != state.as_str() {
+        old.push(("state".into(), Value::from(before_state)));
+        new.push(("state".into(), Value::from(state.as_str())));
+    }
+    if let (FileState::Link, Some(src)) = (state, &args.src) {
+        if before.link_target.as_deref() != Some(src.as_str()) {
+            if let Some(target) = &before.link_target {
+                old.push(("src".into(), Value::from(target.as_str())));
+            }
+            new.push(("src".into(), Value::from(src.as_str())));
+        }
+    }
+    let map = |pairs: Vec<(String, Value)>| crate::template::map_value(pairs.into_iter().collect());
+    crate::template::map_value(
+        [
+            ("before".to_string(), map(old)),
+            ("after".to_string(), map(new)),
+        ]
+        .into_iter()
+        .collect(),
+    )
 }
 
 fn describe(state: &PathState) -> String {
