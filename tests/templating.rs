@@ -315,3 +315,44 @@ fn playbook_semantics_of_ansibles_own_lookup_and_test_targets() {
     run.assert_ok();
     assert_eq!(run.recap("localhost", "failed"), 0, "{}", run.stdout);
 }
+
+#[test]
+fn password_lookup_keeps_its_password_in_a_private_file() {
+    let site = r#"- hosts: all
+  gather_facts: no
+  tasks:
+    - set_fact:
+        db: "{{ lookup('password', 'credentials/db length=12 chars=digits') }}"
+        hashed: "{{ lookup('password', 'credentials/admin encrypt=sha512_crypt') }}"
+        scratch: "{{ lookup('password', '/dev/null') }}"
+    - assert:
+        that:
+          - db is match('^[0-9]{12}$')
+          - db == lookup('password', 'credentials/db length=12 chars=digits')
+          - hashed is match('^\$6\$rounds=656000\$')
+          - scratch | length == 20
+          - scratch != lookup('password', '/dev/null')
+"#;
+    let (dir, run) = local(&[("site.yml", site)], &[]);
+    run.assert_ok();
+    assert_eq!(run.recap("localhost", "failed"), 0, "{}", run.stdout);
+    use std::os::unix::fs::PermissionsExt;
+    let stored = dir.path().join("credentials/db");
+    let mode = std::fs::metadata(&stored)
+        .expect("password file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let dir_mode = std::fs::metadata(dir.path().join("credentials"))
+        .expect("password dir")
+        .permissions()
+        .mode();
+    assert_eq!(dir_mode & 0o777, 0o700);
+    assert!(std::fs::read_to_string(stored)
+        .expect("read")
+        .trim_end()
+        .chars()
+        .all(|c| c.is_ascii_digit()));
+    let admin = std::fs::read_to_string(dir.path().join("credentials/admin")).expect("read");
+    assert!(admin.contains(" salt="), "{admin}");
+}

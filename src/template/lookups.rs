@@ -186,6 +186,7 @@ fn run_lookup(
         }
         "ini" => out = super::file_lookups::ini(state, terms, kwargs)?,
         "csvfile" => out = super::file_lookups::csvfile(state, terms, kwargs)?,
+        "password" => out = super::password_lookup::run(state, terms, kwargs)?,
         "vars" => {
             let default = kwargs.get::<Option<Value>>("default")?;
             for term in terms {

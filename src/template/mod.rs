@@ -11,6 +11,7 @@ mod list_lookups;
 mod literals;
 mod lookups;
 mod password;
+mod password_lookup;
 mod pyregex;
 mod random;
 mod scope;

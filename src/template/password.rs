@@ -35,22 +35,51 @@ pub fn password_hash(
     let salt_size = kwargs.get::<Option<usize>>("salt_size")?;
     let ident = kwargs.get::<Option<String>>("ident")?;
     kwargs.assert_all_used()?;
+    crypt(
+        &password,
+        &hashtype,
+        salt,
+        rounds,
+        salt_size,
+        ident.as_deref(),
+    )
+}
+
+/// The salt size passlib uses for `hashtype` (None: not a supported scheme).
+pub fn salt_size(hashtype: &str) -> Option<usize> {
+    match hashtype {
+        "sha512" | "sha512_crypt" | "sha256" | "sha256_crypt" => Some(16),
+        "md5" | "md5_crypt" => Some(8),
+        "blowfish" | "bcrypt" => Some(22),
+        _ => None,
+    }
+}
+
+/// `password` hashed by `hashtype` with `salt` (a random one when None), as passlib would.
+pub fn crypt(
+    password: &str,
+    hashtype: &str,
+    salt: Option<String>,
+    rounds: Option<u32>,
+    salt_size: Option<usize>,
+    ident: Option<&str>,
+) -> Result<String, Error> {
     let salt_of = |size: usize| salt.clone().unwrap_or_else(|| random_salt(size));
-    match hashtype.as_str() {
+    match hashtype {
         "sha512" | "sha512_crypt" => {
             let salt = salt_of(salt_size.unwrap_or(16));
-            Ok(sha_crypt::<Sha512>(&password, &salt, rounds.unwrap_or(656_000)))
+            Ok(sha_crypt::<Sha512>(password, &salt, rounds.unwrap_or(656_000)))
         }
         "sha256" | "sha256_crypt" => {
             let salt = salt_of(salt_size.unwrap_or(16));
-            Ok(sha_crypt::<Sha256>(&password, &salt, rounds.unwrap_or(535_000)))
+            Ok(sha_crypt::<Sha256>(password, &salt, rounds.unwrap_or(535_000)))
         }
-        "md5" | "md5_crypt" => Ok(md5_crypt(&password, &salt_of(salt_size.unwrap_or(8)))),
+        "md5" | "md5_crypt" => Ok(md5_crypt(password, &salt_of(salt_size.unwrap_or(8)))),
         "blowfish" | "bcrypt" => bcrypt_hash(
-            &password,
+            password,
             &salt_of(22),
             rounds.unwrap_or(12),
-            ident.as_deref().unwrap_or("2b"),
+            ident.unwrap_or("2b"),
         ),
         other => Err(invalid(format!(
             "password_hash: {other} is not in the list of supported passlib algorithms: md5, blowfish, sha256, sha512"
