@@ -51,6 +51,9 @@ impl TemplateError {
 /// The shared template environment. One per run; cheap to share across hosts and tasks.
 pub struct Templar {
     env: Environment<'static>,
+    /// The same environment, but an undefined value's attributes are undefined too rather
+    /// than an error (see `retry_chained`).
+    chaining: Environment<'static>,
 }
 
 impl std::fmt::Debug for Templar {
@@ -111,19 +114,52 @@ impl Templar {
         env.add_filter("strftime", clock::strftime);
         env.add_filter("human_readable", units::human_readable);
         env.add_filter("human_to_bytes", units::human_to_bytes);
-        Arc::new(Self { env })
+        let mut chaining = env.clone();
+        chaining.set_undefined_behavior(UndefinedBehavior::Chainable);
+        // Chaining only lets `a.b.c` be undefined: printing one still fails.
+        chaining.set_formatter(|out, state, value| {
+            if value.is_undefined() {
+                return Err(minijinja::Error::new(
+                    minijinja::ErrorKind::UndefinedError,
+                    "an undefined value was printed",
+                ));
+            }
+            minijinja::escape_formatter(out, state, value)
+        });
+        Arc::new(Self { env, chaining })
+    }
+
+    /// Ansible lets an undefined value's attributes be looked up (`r.stat.exists |
+    /// default(false)`, `a.b is defined`), failing only where the value is used. minijinja
+    /// fails at the lookup in its strict modes, so a template that failed on an undefined
+    /// value and tests for or defaults one is evaluated again with lookups chained.
+    fn retry_chained(source: &str, error: &minijinja::Error) -> bool {
+        error.kind() == minijinja::ErrorKind::UndefinedError
+            && (source.contains("defined") || source.contains("default") || source.contains("d("))
     }
 
     /// Renders a whole template. Like Ansible, the trailing newlines Jinja strips are put
     /// back only as far as the output has fewer than the source: keeping them in Jinja
     /// itself would add one after output that already ends in a newline.
     fn render_template(&self, source: &str, ctx: Value) -> Result<String, minijinja::Error> {
-        let rendered = self.env.render_str(source, ctx)?;
+        let rendered = match self.env.render_str(source, ctx.clone()) {
+            Err(e) if Self::retry_chained(source, &e) => {
+                self.chaining.render_str(source, ctx).map_err(|_| e)?
+            }
+            other => other?,
+        };
         Ok(restore_trailing_newlines(source, rendered))
     }
 
     fn eval_expression(&self, source: &str, ctx: Value) -> Result<Value, minijinja::Error> {
-        self.env.compile_expression(source)?.eval(ctx)
+        match self.env.compile_expression(source)?.eval(ctx.clone()) {
+            Err(e) if Self::retry_chained(source, &e) => self
+                .chaining
+                .compile_expression(source)?
+                .eval(ctx)
+                .map_err(|_| e),
+            other => other,
+        }
     }
 
     /// Templates a string. A string that is exactly one `{{ expression }}` yields the
@@ -385,6 +421,18 @@ mod rendering_tests {
             .render_str(text, &scope)
             .expect("renders")
             .to_string()
+    }
+
+    #[test]
+    fn an_undefined_values_attributes_may_be_tested_and_defaulted_but_not_printed() {
+        assert_eq!(render("{{ r.stat.exists | default(false) }}"), "False");
+        assert_eq!(render("{{ r.stat is defined }}"), "False");
+        assert_eq!(render("{% if r.a.b is not defined %}no{% endif %}"), "no");
+        let templar = Templar::new();
+        let scope = Scope::new(templar.clone(), vec![]);
+        for failing in ["{{ r.stat.exists }}", "x{{ r.a }}{{ 1 | default(2) }}"] {
+            assert!(templar.render_str(failing, &scope).is_err(), "{failing}");
+        }
     }
 
     #[test]
