@@ -512,3 +512,15 @@ fn module_failures_and_edge_cases_read_as_ansibles() {
         "a back-reference in k=v form is not an octal escape"
     );
 }
+
+#[test]
+fn group_force_removes_a_users_primary_group() {
+    let t = Target::start("t");
+    t.root("groupadd gdel && useradd -g gdel udel");
+    let site = play(
+        "    - group: name=gdel state=absent\n      register: plain\n      ignore_errors: true\n    - assert:\n        that: plain is failed\n    - group: name=gdel state=absent force=yes\n",
+    );
+    let run = support::run_play(&t, &site);
+    run.assert_ok();
+    assert!(!t.check("getent group gdel"), "{}", run.stdout);
+}

@@ -47,9 +47,8 @@ fn dict(terms: &[Value]) -> Result<Vec<Value>, Error> {
     for term in terms {
         if term.kind() != ValueKind::Map {
             return Err(fail(format!(
-                "with_dict expects a dict, got {} ({})",
-                term,
-                term.kind()
+                "the 'dict' lookup plugin expects a dictionary, got '{term}' of type <class '{}'>)",
+                super::lookups::python_type(term)
             )));
         }
         for key in term.try_iter()? {

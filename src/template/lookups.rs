@@ -214,7 +214,7 @@ fn run_lookup(
 }
 
 /// Python's name for the type of `value`, as ansible-core's messages give it.
-fn python_type(value: &Value) -> &'static str {
+pub(super) fn python_type(value: &Value) -> &'static str {
     match value.kind() {
         ValueKind::Number if value.is_integer() => "int",
         ValueKind::Number => "float",

@@ -15,7 +15,9 @@ impl Module for Group {
         let gid = args.int("gid")?;
         let system = args.bool("system", false)?;
         let non_unique = args.bool("non_unique", false)?;
-        let _ = args.raw_any(&["local", "force", "gid_min", "gid_max"]);
+        // groupdel -f removes a group even when it is a user's primary group.
+        let force = args.bool("force", false)?;
+        let _ = args.raw_any(&["local", "gid_min", "gid_max"]);
         args.finish()?;
         if non_unique && gid.is_none() {
             return Err(ModuleError::Args(
@@ -33,6 +35,7 @@ impl Module for Group {
             .find(|f| f.len() >= 3 && f[0] == name)
             .and_then(|f| f[2].parse().ok());
         let command = match (state.as_str(), current_gid) {
+            ("absent", Some(_)) if force => Some(format!("groupdel -f {q}")),
             ("absent", Some(_)) => Some(format!("groupdel {q}")),
             ("absent", None) => None,
             (_, None) => {
