@@ -300,6 +300,14 @@ fn playbook_semantics_of_ansibles_own_lookup_and_test_targets() {
           - lookup('ini', 'user section=production file=app.ini') == 'prod'
           - lookup('ini', 'missing', section='global', file='app.ini', default='d') == 'd'
           - lookup('csvfile', 'Li file=elements.csv delimiter=,', col=2) == '6,94'
+          - "['/etc', 'apt', 'sources.list.d'] | path_join == '/etc/apt/sources.list.d'"
+          - "'/a/./b/../c' | normpath == '/a/c'"
+          - "'x' | md5 == '9dd4e461268c8034f5c8564e155c67a6'"
+          - "'x' | hash('sha256') == '2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881'"
+          - "[1, 2] | product(['a']) | list == [[1, 'a'], [2, 'a']]"
+          - "'b' | extract({'b': {'c': 3}}, 'c') == 3"
+          - "'example.com' | to_uuid == 'ae780c3a-a3ab-53c2-bfb4-098da300b3fe'"
+          - lookup('random_choice', 'a', 'b') in ['a', 'b']
 "#;
     let (_dir, run) = local(
         &[

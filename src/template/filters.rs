@@ -55,7 +55,6 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("splitext", splitext);
     env.add_filter("expanduser", |s: String| s);
     env.add_filter("realpath", |s: String| s);
-    env.add_filter("hash", hash);
     env.add_filter("checksum", |s: String| crate::util::sha1_hex(s.as_bytes()));
     env.add_filter("zip", zip);
     env.add_filter("type_debug", type_debug);
@@ -474,15 +473,6 @@ fn splitext(path: String) -> Value {
             Value::from(vec![path[..at].to_string(), path[at..].to_string()])
         }
         _ => Value::from(vec![path, String::new()]),
-    }
-}
-
-fn hash(value: String, algorithm: Option<String>) -> Result<String, Error> {
-    match algorithm.as_deref().unwrap_or("sha1") {
-        "sha1" => Ok(crate::util::sha1_hex(value.as_bytes())),
-        other => Err(invalid(format!(
-            "hash: algorithm '{other}' is not supported (use sha1)"
-        ))),
     }
 }
 

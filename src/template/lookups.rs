@@ -187,6 +187,12 @@ fn run_lookup(
         "ini" => out = super::file_lookups::ini(state, terms, kwargs)?,
         "csvfile" => out = super::file_lookups::csvfile(state, terms, kwargs)?,
         "password" => out = super::password_lookup::run(state, terms, kwargs)?,
+        // One of the terms, at random (none for none).
+        "random_choice" if terms.is_empty() => {}
+        "random_choice" => out.push(super::random::random(
+            Value::from(terms.to_vec()),
+            Kwargs::from_iter(std::iter::empty::<(&str, Value)>()),
+        )?),
         "vars" => {
             let default = kwargs.get::<Option<Value>>("default")?;
             for term in terms {

@@ -4,6 +4,7 @@
 //! in precedence order.
 
 mod clock;
+mod core_filters;
 mod file_lookups;
 pub(crate) mod filters;
 pub mod limits;
@@ -105,6 +106,7 @@ impl Templar {
         env.set_unknown_method_callback(python_method);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         filters::register(&mut env);
+        core_filters::register(&mut env);
         tests::register(&mut env);
         lookups::register(&mut env);
         env.add_function("now", clock::now);
