@@ -524,3 +524,23 @@ fn group_force_removes_a_users_primary_group() {
     run.assert_ok();
     assert!(!t.check("getent group gdel"), "{}", run.stdout);
 }
+
+#[test]
+fn service_takes_the_defaults_of_the_service_managers_module() {
+    let t = Target::start_systemd("t");
+    let site = r#"- hosts: all
+  become: yes
+  tasks:
+    - service:
+      register: r
+      module_defaults:
+        systemd:
+          name: "{{ 'cron' }}"
+          state: stopped
+    - assert:
+        that: r is changed
+"#;
+    let run = support::run_play(&t, site);
+    run.assert_ok();
+    assert_eq!(t.root("systemctl is-active cron; true").trim(), "inactive");
+}

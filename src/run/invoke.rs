@@ -302,6 +302,17 @@ impl TaskRun<'_> {
         if self.task.inherited.module_defaults.is_empty() {
             return Ok(args);
         }
+        // `service` runs the host's service manager's module, whose defaults apply too, as
+        // Ansible's service action applies them.
+        let backend = match spec.name {
+            "service" => scope
+                .text("ansible_service_mgr")
+                .and_then(|mgr| registry::resolve(&mgr)),
+            _ => None,
+        };
+        let applies = |s: &'static ModuleSpec| {
+            std::ptr::eq(s, spec) || backend.is_some_and(|b| std::ptr::eq(s, b))
+        };
         let mut merged: IndexMap<String, Value> = IndexMap::new();
         for layer in &self.task.inherited.module_defaults {
             let rendered = scope
@@ -316,9 +327,7 @@ impl TaskRun<'_> {
             for mapping in mappings {
                 for key in mapping.try_iter().into_iter().flatten() {
                     let Some(name) = key.as_str() else { continue };
-                    if name.starts_with("group/")
-                        || !registry::resolve(name).is_some_and(|s| std::ptr::eq(s, spec))
-                    {
+                    if name.starts_with("group/") || !registry::resolve(name).is_some_and(applies) {
                         continue;
                     }
                     let defaults = mapping.get_item(&key).unwrap_or_default();

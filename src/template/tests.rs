@@ -198,6 +198,8 @@ fn version_test(
     value: Value,
     other: Value,
     op: Option<String>,
+    // `strict` may come positionally, as in Python.
+    _strict: Option<Value>,
     kwargs: Kwargs,
 ) -> Result<bool, Error> {
     let op = match op {
