@@ -148,9 +148,16 @@ impl Module for User {
                 )));
             }
         }
-        let result = ModuleResult::changed(planned.is_some())
+        let mut result = ModuleResult::changed(planned.is_some())
             .with("name", name)
             .with("state", wanted.state.as_str());
+        if let Some(warning) = wanted
+            .password
+            .as_deref()
+            .and_then(plan::unhashed_password_warning)
+        {
+            result = result.with("warnings", vec![warning]);
+        }
         if wanted.state == State::Absent {
             return Ok(result
                 .with("force", wanted.force)

@@ -350,6 +350,29 @@ pub fn key_file(key: &SshKey, name: &str, account: &Account) -> String {
     }
 }
 
+/// Ansible's warning when `password` does not look like a crypt(3) hash (it would be stored
+/// as given, and no login would match it).
+pub fn unhashed_password_warning(password: &str) -> Option<&'static str> {
+    const WARNING: &str = "The input password appears not to have been hashed. The 'password' argument must be encrypted for this module to work properly.";
+    if password.is_empty() || matches!(password, "*" | "!" | "*************") {
+        return None;
+    }
+    let fields: Vec<&str> = password.split('$').collect();
+    let last = fields.last().copied().unwrap_or_default();
+    let wrong_length = |scheme: &str, len: usize| fields[1] == scheme && last.len() != len;
+    let suspect = password.contains([':', '*', '!'])
+        || !password.contains('$')
+        || fields.len() < 3
+        || last
+            .chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '=')))
+        || wrong_length("1", 22)
+        || wrong_length("5", 43)
+        || wrong_length("6", 86)
+        || wrong_length("y", 43);
+    suspect.then_some(WARNING)
+}
+
 #[cfg(test)]
 #[path = "plan_tests.rs"]
 mod tests;

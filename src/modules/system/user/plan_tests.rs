@@ -273,3 +273,13 @@ fn absent_deletes_an_existing_account_with_remove_and_force() {
     );
     assert!(steps(&w, MISSING).is_empty());
 }
+
+#[test]
+fn a_password_that_is_no_hash_is_warned_about() {
+    use super::unhashed_password_warning;
+    assert!(unhashed_password_warning("secret").is_some());
+    assert!(unhashed_password_warning("$6$short").is_some());
+    assert!(unhashed_password_warning("!").is_none());
+    let sha512 = format!("$6$saltsalt${}", "a".repeat(86));
+    assert!(unhashed_password_warning(&sha512).is_none());
+}
