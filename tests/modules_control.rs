@@ -22,6 +22,11 @@ fn debug_assert_ping_setup_change_nothing() {
         success_msg: fine
     - wait_for: path=/etc/hostname timeout=5
     - wait_for: port=22 timeout=5
+    # Nothing to wait for: it sleeps its timeout, as Ansible's does.
+    - wait_for: timeout=1
+      register: slept
+    - assert:
+        that: slept.elapsed >= 1
 "#;
     let run = converge(&t, &[("site.yml", &play(tasks))], "/etc /tmp", false);
     assert!(

@@ -49,13 +49,15 @@ impl Module for WaitFor {
             }
             (None, None) => "true".to_string(),
         };
-        if ctx.check_mode {
-            return Ok(ModuleResult::changed(false));
-        }
+        // Waiting changes nothing: it waits in check mode too, as Ansible's does.
         let started = std::time::Instant::now();
-        let script = format!(
-            "sleep {delay}; end=$(( $(date +%s) + {timeout} )); while ! {test}; do if [ $(date +%s) -ge $end ]; then exit 7; fi; sleep {sleep}; done"
-        );
+        let script = match (&path, port) {
+            // Nothing to wait for: Ansible just sleeps `timeout` seconds.
+            (None, None) => format!("sleep {delay}; sleep {timeout}"),
+            _ => format!(
+                "sleep {delay}; end=$(( $(date +%s) + {timeout} )); while ! {test}; do if [ $(date +%s) -ge $end ]; then exit 7; fi; sleep {sleep}; done"
+            ),
+        };
         let out = ctx.run(&script, None).await?;
         if out.rc == 7 {
             let what = path
