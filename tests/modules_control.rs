@@ -27,8 +27,20 @@ fn debug_assert_ping_setup_change_nothing() {
       register: slept
     - assert:
         that: slept.elapsed >= 1
+    - copy: content="completed data 123" dest=/tmp/keyword
+      check_mode: false
+    - wait_for:
+        path: /tmp/keyword
+        search_regex: completed (?P<foo>\w+) ([0-9]+)
+        timeout: 5
+      register: found
+    - assert:
+        that:
+          - found.search_regex is search('completed')
+          - found.match_groupdict.foo == 'data'
+          - found.match_groups == ['data', '123']
 "#;
-    let run = converge(&t, &[("site.yml", &play(tasks))], "/etc /tmp", false);
+    let run = converge(&t, &[("site.yml", &play(tasks))], "/etc", false);
     assert!(
         run.stdout.contains("\"pong.ping\": \"pong\""),
         "{}",

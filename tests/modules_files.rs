@@ -377,3 +377,26 @@ fn copy_directories_recursively_from_the_controller_and_the_target() {
     assert_eq!(t.root("cat /srv/remote-whole/seed/a.conf"), "a\n");
     assert_eq!(t.root("stat -c %a /srv/remote-whole/seed").trim(), "700");
 }
+
+#[test]
+fn a_link_to_nothing_needs_force() {
+    let t = Target::start("t");
+    let tasks = r#"
+    - file: src=/nonexistent dest=/tmp/dangling state=link
+      register: refused
+      ignore_errors: true
+    - assert:
+        that:
+          - refused is failed
+          - refused.msg is search('src file does not exist, use "force=yes"')
+    - file: src=/nonexistent dest=/tmp/dangling state=link force=yes
+    - lineinfile: path=/some/where/missing.txt line=x
+      register: missing
+      ignore_errors: true
+    - assert:
+        that: "'Destination /some/where/missing.txt does not exist !' in missing.msg"
+"#;
+    let run = support::run_play(&t, &play(tasks));
+    run.assert_ok();
+    assert_eq!(t.root("readlink /tmp/dangling").trim(), "/nonexistent");
+}

@@ -1,7 +1,10 @@
 //! `wait_for`: wait on the target for a path to appear/disappear or a port to listen/close.
-//! The polling loop runs on the target in one command (no round trip per poll).
+//! The polling loop runs on the target in one command (no round trip per poll). A
+//! `search_regex` is a Python regular expression: the file is read every `sleep` seconds and
+//! searched on the controller, which reports the match's groups as Ansible does.
 
 use async_trait::async_trait;
+use minijinja::Value;
 
 use crate::connection::quote;
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
@@ -31,12 +34,62 @@ impl Module for WaitFor {
         ]);
         args.finish()?;
         let present = matches!(state.as_str(), "present" | "started");
+        if let (Some(p), Some(re), true) = (&path, &search, present) {
+            let regex = fancy_regex::RegexBuilder::new(re)
+                .multi_line(true)
+                .build()
+                .map_err(|e| ModuleError::Args(format!("wait_for: invalid search_regex: {e}")))?;
+            let started = std::time::Instant::now();
+            let command = format!("sleep {delay}; cat -- {} 2>/dev/null; true", quote(p));
+            let deadline = started + std::time::Duration::from_secs(timeout.max(0) as u64);
+            let mut first = true;
+            loop {
+                let text = match first {
+                    true => ctx.run(&command, None).await?.stdout_text(),
+                    false => ctx
+                        .run(&format!("cat -- {} 2>/dev/null; true", quote(p)), None)
+                        .await?
+                        .stdout_text(),
+                };
+                first = false;
+                if let Ok(Some(found)) = regex.captures(&text) {
+                    let groups: Vec<Value> = (1..found.len())
+                        .map(|i| {
+                            found
+                                .get(i)
+                                .map_or(Value::from(()), |m| Value::from(m.as_str()))
+                        })
+                        .collect();
+                    let named: indexmap::IndexMap<String, Value> = regex
+                        .capture_names()
+                        .flatten()
+                        .map(|name| {
+                            let value = found
+                                .name(name)
+                                .map_or(Value::from(()), |m| Value::from(m.as_str()));
+                            (name.to_string(), value)
+                        })
+                        .collect();
+                    return Ok(ModuleResult::changed(false)
+                        .with("elapsed", started.elapsed().as_secs() as i64)
+                        .with("state", state.as_str())
+                        .with("path", p.as_str())
+                        .with("search_regex", re.as_str())
+                        .with("match_groups", groups)
+                        .with("match_groupdict", crate::value::map_value(named)));
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(ModuleError::Failed(msg.unwrap_or_else(|| {
+                        format!("Timeout when waiting for search string {re} in {p}")
+                    })));
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(sleep.max(1) as u64)).await;
+            }
+        }
         let test = match (&path, port) {
-            (Some(p), _) => match (&search, present) {
-                (Some(re), true) => format!("grep -Eq {} {} 2>/dev/null", quote(re), quote(p)),
-                (_, true) => format!("[ -e {} ]", quote(p)),
-                (_, false) => format!("[ ! -e {} ]", quote(p)),
-            },
+            // A search_regex was waited for above.
+            (Some(p), _) if present => format!("[ -e {} ]", quote(p)),
+            (Some(p), _) => format!("[ ! -e {} ]", quote(p)),
             (None, Some(port)) => {
                 let listening = format!(
                     "awk 'NR>1 && $4==\"0A\" {{split($2,a,\":\"); if (a[2]==\"{port:04X}\") f=1}} END {{exit !f}}' /proc/net/tcp /proc/net/tcp6 2>/dev/null"

@@ -149,7 +149,7 @@ pub async fn edit_text_outcome(
         (false, _) => match request.absent {
             WhenAbsent::Fail => {
                 return Err(ModuleError::Failed(format!(
-                    "Destination {path} does not exist! (use create: yes to create it)"
+                    "Destination {path} does not exist !"
                 )))
             }
             WhenAbsent::Skip(msg) => {

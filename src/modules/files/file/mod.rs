@@ -23,7 +23,9 @@ impl Module for File {
         let args = parse(ctx, args).await?;
         // With an explicit state that creates something, one command creates the path when it
         // is absent (the plan for an absent path, sent ahead) and reports its state otherwise.
-        let current = if args.creates() && !ctx.check_mode && !ctx.diff {
+        // A link without `force` must have a source: that is looked at first.
+        let checks_src = args.state == Some(FileState::Link) && !args.force;
+        let current = if args.creates() && !ctx.check_mode && !ctx.diff && !checks_src {
             let ahead = plan(&args, &Observed::default())?;
             match create_if_absent(ctx, &args, &ahead).await? {
                 Probed::Exists(state) => state,
@@ -153,6 +155,27 @@ async fn observe(
         if let Some(src) = &args.src {
             let test = format!("[ {q} -ef {} ]", quote(src));
             observed.same_file = ctx.run(&test, None).await?.rc == 0;
+        }
+    }
+    // In check mode the source may be one an earlier task would have made: not looked at.
+    if let (FileState::Link, false, false, Some(src)) =
+        (wanted, args.force, ctx.check_mode, &args.src)
+    {
+        // Ansible resolves a relative source from the link's directory.
+        let absrc = match src.starts_with('/') {
+            true => src.clone(),
+            false => {
+                let dir = args.path.rsplit_once('/').map_or(".", |(d, _)| d);
+                format!("{dir}/{src}")
+            }
+        };
+        if ctx
+            .run(&format!("[ -e {} ]", quote(&absrc)), None)
+            .await?
+            .rc
+            != 0
+        {
+            observed.missing_src = Some(absrc);
         }
     }
     if wanted == FileState::Directory && observed.path.kind == "directory" && args.recurse {

@@ -98,6 +98,9 @@ pub struct Observed {
     /// `recurse`: something below the existing directory has another owner or group than
     /// wanted.
     pub tree_differs: bool,
+    /// `link` without `force`: the link's source as seen from the link's directory, when
+    /// nothing is there.
+    pub missing_src: Option<String>,
 }
 
 /// One change to the path.
@@ -168,6 +171,11 @@ impl FilePlan {
 pub fn plan(args: &FileArgs, observed: &Observed) -> Result<FilePlan, ModuleError> {
     let current = &observed.path;
     let state = args.wanted(current);
+    if let (FileState::Link, Some(absrc)) = (state, &observed.missing_src) {
+        return Err(ModuleError::Failed(format!(
+            "src file does not exist, use \"force=yes\" if you really want to create the link: {absrc}"
+        )));
+    }
     let attrs = &args.attrs;
     let path = &args.path;
     let attribute =
