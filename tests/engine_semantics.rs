@@ -314,17 +314,33 @@ fn until_and_retries_count_as_ansible_does() {
       ignore_errors: true
     - command: cat /tmp/until-runs
       register: runs
+    # Out of retries, a failed_when still decides whether the task failed.
+    - shell: 'true'
+      register: decided
+      until: 1 == 0
+      retries: 1
+      delay: 0.1
+      failed_when: decided.attempts > 6
     - assert:
         that:
           - second_time is succeeded and second_time.attempts == 2
           - exhausted is failed and exhausted.attempts == 3
           - counted is failed and counted.attempts == 2
           - runs.stdout_lines | length == 3
+          - decided.attempts == 1
 "#;
     let started = Instant::now();
     let (_dir, run) = run_on(&[&t], &[("site.yml", site)], &[]);
     run.assert_ok();
-    // Five delays of a tenth of a second, not of the default five seconds.
+    // Retries are lines of their own, named as the play names the task.
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("FAILED - RETRYING: [") && l.ends_with("retries left).")),
+        "{}",
+        run.stdout
+    );
+    // Six delays of a tenth of a second, not of the default five seconds.
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",

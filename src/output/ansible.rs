@@ -51,6 +51,7 @@ mod colors {
     pub const SKIP: &str = "0;36";
     pub const UNREACHABLE: &str = "1;31";
     pub const WARN: &str = "1;35";
+    pub const DEBUG: &str = "1;30";
     pub const VERBOSE: &str = "0;34";
     pub const DIFF_ADD: &str = "0;32";
     pub const DIFF_REMOVE: &str = "0;31";
@@ -335,6 +336,10 @@ impl Reporter for AnsibleText {
 
     fn warning(&self, message: &str) {
         self.print(&self.paint(&format!("[WARNING]: {message}"), colors::WARN));
+    }
+
+    fn retry(&self, message: &str) {
+        self.print(&self.paint(message, colors::DEBUG));
     }
 
     fn recap(&self, stats: &IndexMap<String, Stats>) {

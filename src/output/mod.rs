@@ -85,8 +85,13 @@ pub trait Reporter: Send + Sync {
     /// One host's result for a task or a loop item; also a loop's summary line after its
     /// items (Ansible prints one for failures only).
     fn host_result(&self, event: &HostEvent<'_>);
-    /// `[WARNING]: …` (retries, notified handlers that do not exist).
+    /// `[WARNING]: …` (notified handlers that do not exist, …).
     fn warning(&self, message: &str);
+    /// `FAILED - RETRYING: [host]: task (N retries left).`, a line of its own in Ansible's
+    /// output; other outputs take it as a warning.
+    fn retry(&self, message: &str) {
+        self.warning(message);
+    }
     fn recap(&self, stats: &IndexMap<String, Stats>);
     fn no_hosts_matched(&self);
     /// `included: FILE for host1, host2`
@@ -121,6 +126,9 @@ impl Reporter for Fanout {
     }
     fn warning(&self, message: &str) {
         self.0.iter().for_each(|r| r.warning(message));
+    }
+    fn retry(&self, message: &str) {
+        self.0.iter().for_each(|r| r.retry(message));
     }
     fn recap(&self, stats: &IndexMap<String, Stats>) {
         self.0.iter().for_each(|r| r.recap(stats));

@@ -372,20 +372,36 @@ impl TaskRun<'_> {
                 return run;
             }
             if attempt >= attempts {
-                // Ansible counts the retries, not the runs, once they are exhausted.
+                // Ansible counts the retries, not the runs, once they are exhausted, and
+                // registers the task failed; a failed_when still decides how it counts.
                 run.result
                     .insert("attempts".into(), Value::from(attempts - 1));
-                run.status = Status::Failed;
                 run.result.insert("failed".into(), Value::from(true));
+                if run
+                    .result
+                    .get("failed_when_result")
+                    .is_some_and(|f| !f.is_true())
+                {
+                    return run;
+                }
+                run.status = Status::Failed;
                 run.outcome.failed = true;
                 record_exception(&mut run.result, false, true);
                 run.ignored = self.ignore_errors(scope);
                 return run;
             }
-            self.shared.reporter.warning(&format!(
+            // The task as named in the play, without its role (Ansible's task_name).
+            let name = match &self.task.inherited.role {
+                Some(role) => self
+                    .display_name
+                    .strip_prefix(&format!("{} : ", role.name))
+                    .unwrap_or(self.display_name),
+                None => self.display_name,
+            };
+            self.shared.reporter.retry(&format!(
                 "FAILED - RETRYING: [{}]: {} ({} retries left).",
                 self.host,
-                self.display_name,
+                name,
                 attempts - attempt
             ));
             tokio::time::sleep(Duration::try_from_secs_f64(delay).unwrap_or_default()).await;
