@@ -309,6 +309,7 @@ fn playbook_semantics_of_ansibles_own_lookup_and_test_targets() {
           - "'example.com' | to_uuid == 'ae780c3a-a3ab-53c2-bfb4-098da300b3fe'"
           - lookup('random_choice', 'a', 'b') in ['a', 'b']
           - "'1.0' is version_compare('1.0', '==', true)"
+          - ansible_search_path[0] == playbook_dir
 "#;
     let (_dir, run) = local(
         &[

@@ -73,15 +73,15 @@ pub fn task_layers(
         );
         task_magic.insert("role_name".into(), Value::from(role.name.as_str()));
     }
-    task_magic.insert(
-        "__search_paths".into(),
-        Value::from(
-            search_paths(task, play)
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>(),
-        ),
+    let searched = Value::from(
+        search_paths(task, play)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>(),
     );
+    // Where lookups and `src:` look, the role's directory first, as Ansible names it.
+    task_magic.insert("ansible_search_path".into(), searched.clone());
+    task_magic.insert("__search_paths".into(), searched);
     layers.push(Arc::new(task_magic));
     layers
 }
@@ -110,8 +110,14 @@ pub fn search_paths(task: &Task, play: &PlayLayers) -> Vec<PathBuf> {
     if let Some(role) = &task.inherited.role {
         paths.push(role.path.clone());
     }
+    // A file named relative to the working directory is looked for from there.
     if let Some(dir) = task.location.file.parent() {
-        paths.push(dir.to_path_buf());
+        match (dir.is_absolute(), std::env::current_dir()) {
+            (true, _) => paths.push(dir.to_path_buf()),
+            (false, Ok(cwd)) if dir.as_os_str().is_empty() => paths.push(cwd),
+            (false, Ok(cwd)) => paths.push(cwd.join(dir)),
+            (false, Err(_)) => paths.push(dir.to_path_buf()),
+        }
     }
     if let Some(dir) = play
         .play_vars
