@@ -74,6 +74,7 @@ fn find_reports_matching_files() {
           - errors.files[0].path == '/srv/logs/sub/deep.log'
           - dirs.files[0].isdir
           - flat.examined == 4
+          - flat.msg == 'All paths examined'
 "#;
     // The play's own asserts check the results; converge fails the test if one fails.
     converge(&t, &[("site.yml", &play(tasks))], "/srv", false);

@@ -297,11 +297,16 @@ impl Module for Find {
             .iter()
             .map(|f| describe(f, checksums.get(&f.path)))
             .collect();
+        let msg = match skipped.is_empty() {
+            true => "All paths examined",
+            false => "Not all paths examined, check warnings for details",
+        };
         Ok(ModuleResult::changed(false)
             .with("matched", files.len())
             .with("files", files)
             .with("examined", examined)
-            .with("skipped_paths", map_value(skipped)))
+            .with("skipped_paths", map_value(skipped))
+            .with_msg(msg))
     }
 }
 
