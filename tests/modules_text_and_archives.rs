@@ -237,3 +237,21 @@ fn text_edits_keep_foreign_bytes_line_endings_and_links() {
     );
     assert_eq!(t.root("cat /etc/app/validated.conf"), "validated\n");
 }
+
+#[test]
+fn unarchive_without_unzip_names_the_missing_tools_as_ansible_does() {
+    let t = Target::start("t");
+    // The smallest zip there is: an end-of-central-directory record and nothing else.
+    let empty_zip = format!("PK\u{5}\u{6}{}", "\0".repeat(18));
+    let site = play(
+        "    - file: path=/srv/out state=directory\n    - unarchive: src=empty.zip dest=/srv/out\n      register: r\n      ignore_errors: true\n    - assert:\n        that:\n          - r is failed\n          - r.msg is search('Unable to find required .unzip. or .zipinfo. binary in the path')\n",
+    );
+    let dir = project(&[("site.yml", &site), ("files/empty.zip", &empty_zip)]);
+    let inv = support::inventory(dir.path(), "all", &[&t]);
+    let run = support::playbook(
+        dir.path(),
+        &["-i", inv.to_str().expect("utf-8"), "site.yml"],
+    );
+    run.assert_ok();
+    assert_eq!(run.recap("t", "ignored"), 1, "{}", run.stdout);
+}

@@ -136,14 +136,20 @@ impl Module for Unarchive {
             )
         };
         let check_tool = if zip {
-            "command -v unzip >/dev/null || { echo 'unzip is required on the target to unpack zip archives' >&2; exit 3; }; "
+            let message = format!(
+                "Failed to find handler for \"{src}\". Make sure the required command to extract the file is installed.\nUnable to find required 'unzip' or 'zipinfo' binary in the path."
+            );
+            format!(
+                "command -v unzip >/dev/null && command -v zipinfo >/dev/null || {{ printf '%s\\n' {} >&2; exit 3; }}; ",
+                quote(&message)
+            )
         } else {
-            ""
+            String::new()
         };
         let outcome = async {
             let diff = ctx.run(&format!("{check_tool}{compare}"), None).await?;
             if diff.rc == 3 {
-                return Err(ModuleError::Failed(format!("unarchive: {}", diff.stderr_text().trim())));
+                return Err(ModuleError::Failed(diff.stderr_text().trim().to_string()));
             }
             let mut changes = significant_differences(&diff.stdout_text(), owner.is_some() || group.is_some(), mode.is_some());
             if changes.iter().any(|l| l.contains("This does not look like a tar archive") || l.contains("Error is not recoverable")) {
