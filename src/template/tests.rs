@@ -194,6 +194,34 @@ pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     std::cmp::Ordering::Equal
 }
 
+/// The release part of a version (its leading digits and dots) and what follows it.
+fn split_release(version: &str) -> (&str, &str) {
+    let version = version.trim_start_matches(['v', 'V']);
+    let end = version
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(version.len());
+    let (release, rest) = version.split_at(end);
+    (
+        release.trim_end_matches('.'),
+        rest.trim_start_matches(['-', '.', '_']),
+    )
+}
+
+/// PEP 440 and SemVer order: releases by number, a pre-release before its release.
+fn compare_with_prereleases(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    let ((ra, pa), (rb, pb)) = (split_release(a), split_release(b));
+    match compare_versions(ra, rb) {
+        Equal => match (pa.is_empty(), pb.is_empty()) {
+            (true, true) => Equal,
+            (true, false) => Greater,
+            (false, true) => Less,
+            (false, false) => compare_versions(pa, pb),
+        },
+        other => other,
+    }
+}
+
 fn version_test(
     value: Value,
     other: Value,
@@ -209,7 +237,7 @@ fn version_test(
             .unwrap_or_else(|| "eq".into()),
     };
     let _ = kwargs.get::<Option<bool>>("strict");
-    let _ = kwargs.get::<Option<String>>("version_type");
+    let version_type = kwargs.get::<Option<String>>("version_type")?;
     let text = |v: &Value| {
         if v.kind() == ValueKind::String {
             v.as_str().unwrap_or_default().to_string()
@@ -217,7 +245,13 @@ fn version_test(
             v.to_string()
         }
     };
-    let ord = compare_versions(&text(&value), &text(&other));
+    let ord = match version_type.as_deref() {
+        // Pre-releases come before their release (2.14.0rc1 < 2.14.0).
+        Some("pep440" | "semver" | "semantic") => {
+            compare_with_prereleases(&text(&value), &text(&other))
+        }
+        _ => compare_versions(&text(&value), &text(&other)),
+    };
     use std::cmp::Ordering::*;
     Ok(match op.as_str() {
         "==" | "=" | "eq" => ord == Equal,
@@ -261,6 +295,15 @@ mod unit {
         assert_eq!(render("{{ 'abc' is contains('x') }}"), "False");
         assert_eq!(render("{{ [1, 2] is contains(2) }}"), "True");
         assert_eq!(render("{{ {'k': 1} is contains('k') }}"), "True");
+    }
+
+    #[test]
+    fn prereleases_come_first_for_pep440_and_semver() {
+        use std::cmp::Ordering::*;
+        assert_eq!(compare_with_prereleases("2.14.0rc1", "2.14.0"), Less);
+        assert_eq!(compare_with_prereleases("1.0.0-alpha", "1.0.0-beta"), Less);
+        assert_eq!(compare_with_prereleases("1.0.1", "1.0.0-rc1"), Greater);
+        assert_eq!(compare_versions("2.14.0rc1", "2.14.0"), Greater);
     }
 
     #[test]
