@@ -104,6 +104,21 @@ fn copy_validate_failure_leaves_the_destination_alone() {
     assert!(run.stdout.contains("failed to validate"), "{}", run.stdout);
     assert_eq!(t.root("cat /etc/keep.conf"), "keep\n");
     assert_eq!(t.root("ls -a /etc | grep -c kiln-tmp || true").trim(), "0");
+    // A validate command that does not name the file is refused before anything is written.
+    let run = support::run_play(
+        &t,
+        &play(
+            "    - lineinfile: path=/etc/keep.conf line=x validate=/bin/true
+",
+        ),
+    );
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stdout.contains("validate must contain %s: /bin/true"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(t.root("cat /etc/keep.conf"), "keep\n");
 }
 
 #[test]

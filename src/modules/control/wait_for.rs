@@ -79,9 +79,11 @@ impl Module for WaitFor {
                         .with("match_groupdict", crate::value::map_value(named)));
                 }
                 if std::time::Instant::now() >= deadline {
-                    return Err(ModuleError::Failed(msg.unwrap_or_else(|| {
-                        format!("Timeout when waiting for search string {re} in {p}")
-                    })));
+                    return Err(ModuleResult::changed(false)
+                        .with("elapsed", started.elapsed().as_secs() as i64)
+                        .fail(msg.unwrap_or_else(|| {
+                            format!("Timeout when waiting for search string {re} in {p}")
+                        })));
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(sleep.max(1) as u64)).await;
             }
@@ -118,9 +120,11 @@ impl Module for WaitFor {
                 .map(|p| format!("path {p}"))
                 .or(port.map(|p| format!("port {p}")))
                 .unwrap_or_default();
-            return Err(ModuleError::Failed(msg.unwrap_or_else(|| {
-                format!("Timeout when waiting for {what} to be {state}")
-            })));
+            return Err(ModuleResult::changed(false)
+                .with("elapsed", started.elapsed().as_secs() as i64)
+                .fail(
+                    msg.unwrap_or_else(|| format!("Timeout when waiting for {what} to be {state}")),
+                ));
         }
         if out.rc != 0 {
             return Err(ModuleError::Failed(format!(

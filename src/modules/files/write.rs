@@ -183,6 +183,16 @@ pub async fn probe(
 }
 
 /// Plans and (outside check mode) applies a file write.
+/// A `validate` command must name the file it checks (`%s`), as Ansible requires.
+fn check_validate(request: &WriteRequest) -> Result<(), ModuleError> {
+    match &request.validate {
+        Some(command) if !command.contains("%s") => Err(ModuleError::Failed(format!(
+            "validate must contain %s: {command}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub async fn converge(
     ctx: &ModuleCtx<'_>,
     request: WriteRequest,
@@ -197,6 +207,7 @@ pub async fn converge_into(
     mut request: WriteRequest,
     file_name: Option<&str>,
 ) -> Result<ModuleResult, ModuleError> {
+    check_validate(&request)?;
     let (state, before) = if speculates(ctx, &request) {
         match create_if_absent(ctx, &request, None).await? {
             Speculation::Created(result) => return Ok(result),
@@ -229,6 +240,7 @@ pub async fn converge_from(
     mut state: PathState,
     mut before: Option<Vec<u8>>,
 ) -> Result<ModuleResult, ModuleError> {
+    check_validate(&request)?;
     if state.kind == "link" {
         if request.follow {
             request.dest = resolve_link(ctx, &request.dest).await?;
