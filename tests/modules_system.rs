@@ -544,3 +544,24 @@ fn service_takes_the_defaults_of_the_service_managers_module() {
     run.assert_ok();
     assert_eq!(t.root("systemctl is-active cron; true").trim(), "inactive");
 }
+
+#[test]
+fn a_service_named_by_its_alias_is_enabled_through_the_real_unit() {
+    let t = Target::start_systemd("t");
+    // As Debian ships ntpsec with `ntp` as its alias.
+    t.root(
+        "printf '[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\nAlias=kiln-alias.service\\n' > /etc/systemd/system/kiln-real.service \
+         && ln -s kiln-real.service /etc/systemd/system/kiln-alias.service && systemctl daemon-reload",
+    );
+    let tasks = "    - service: name=kiln-alias state=started enabled=yes\n";
+    converge(
+        &t,
+        &[("site.yml", &play(tasks))],
+        "/etc/systemd/system",
+        true,
+    );
+    assert_eq!(
+        t.root("systemctl is-enabled kiln-real; systemctl is-active kiln-real"),
+        "enabled\nactive\n"
+    );
+}

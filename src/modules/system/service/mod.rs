@@ -164,8 +164,24 @@ async fn systemd(
     if wanted.name.is_empty() {
         return Ok(result);
     }
-    let q = quote(&wanted.name);
-    let unit = parse_unit(probed);
+    let mut q = quote(&wanted.name);
+    let mut unit = parse_unit(probed);
+    // A name that is an alias (Debian's ntp for ntpsec) cannot be enabled or disabled as
+    // such (systemd refuses): its enablement is the real unit's, and that is what changes.
+    if unit.enablement == "alias" && wanted.enabled.is_some() {
+        let real = unit.prop("Id").to_string();
+        if !real.is_empty() && real != wanted.name {
+            let real_q = quote(&real);
+            let out = ctx
+                .run(
+                    &format!("{systemctl} is-enabled -- {real_q} 2>/dev/null; true"),
+                    None,
+                )
+                .await?;
+            unit.enablement = out.stdout_text().trim().to_string();
+            q = real_q;
+        }
+    }
     // A state or enablement needs the unit, in check mode too, as Ansible's module does (a
     // unit is never assumed); masking works on units not installed yet.
     if !unit.found() && (wanted.state.is_some() || wanted.enabled.is_some()) {
