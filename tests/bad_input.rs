@@ -135,7 +135,8 @@ fn undefined_variable_names_the_variable_and_the_task() {
     assert_eq!(run.code, 2);
     assert!(run.stdout.contains("TASK [write motd]"), "{}", run.stdout);
     assert!(
-        run.stdout.contains("'nosuch_var' is undefined"),
+        run.stdout
+            .contains("Error while resolving value for 'content': 'nosuch_var' is undefined"),
         "{}",
         run.stdout
     );

@@ -255,7 +255,16 @@ impl TaskRun<'_> {
         let rendered = scope
             .templar()
             .render_value(&self.task.args, scope)
-            .map_err(|source| self.template_error(source))?;
+            .map_err(|mut source| {
+                // Ansible names the option whose value failed.
+                if let Some(key) = self.failing_arg(scope) {
+                    source.message = format!(
+                        "Error while resolving value for '{key}': {}",
+                        source.message
+                    );
+                }
+                self.template_error(source)
+            })?;
         let mut map: IndexMap<String, Value> = IndexMap::new();
         for key in rendered.try_iter().into_iter().flatten() {
             let value = rendered.get_item(&key).unwrap_or_default();
@@ -288,6 +297,17 @@ impl TaskRun<'_> {
             map.insert(key.to_string(), value);
         }
         Ok(crate::template::map_value(map))
+    }
+
+    /// The first argument whose value does not render (only asked once rendering failed).
+    fn failing_arg(&self, scope: &Scope) -> Option<String> {
+        let args = &self.task.args;
+        args.try_iter().ok()?.find_map(|key| {
+            let value = args.get_item(&key).ok()?;
+            let name = key.as_str()?;
+            (!name.starts_with('_') && scope.templar().render_value(&value, scope).is_err())
+                .then(|| name.to_string())
+        })
     }
 
     /// The task's arguments over the `module_defaults` that name its module (by short name,
