@@ -292,6 +292,14 @@ pub fn resolve(name: &str) -> Option<&'static ModuleSpec> {
     MODULES.iter().find(|spec| spec.answers_to(short))
 }
 
+/// The module Ansible's `service` action hands its task to on a host whose service manager
+/// is `service_mgr` (that module's `module_defaults` apply too); None for any other module.
+pub fn service_backend(spec: &ModuleSpec, service_mgr: &str) -> Option<&'static ModuleSpec> {
+    (spec.name == "service")
+        .then(|| resolve(service_mgr))
+        .flatten()
+}
+
 /// Every name (without prefix) the registry knows, for "did you mean" hints.
 pub fn names() -> impl Iterator<Item = &'static str> {
     MODULES

@@ -324,12 +324,9 @@ impl TaskRun<'_> {
         }
         // `service` runs the host's service manager's module, whose defaults apply too, as
         // Ansible's service action applies them.
-        let backend = match spec.name {
-            "service" => scope
-                .text("ansible_service_mgr")
-                .and_then(|mgr| registry::resolve(&mgr)),
-            _ => None,
-        };
+        let backend = scope
+            .text("ansible_service_mgr")
+            .and_then(|mgr| registry::service_backend(spec, &mgr));
         let applies = |s: &'static ModuleSpec| {
             std::ptr::eq(s, spec) || backend.is_some_and(|b| std::ptr::eq(s, b))
         };
