@@ -56,7 +56,7 @@ for f in product_name sys_vendor bios_vendor product_family; do r "dmi_$f" "/sys
 r kernel_version /proc/sys/kernel/version
 [ -d /sys/kernel/security/apparmor ] && echo "apparmor:enabled"
 for p in /usr/bin/python3 /usr/local/bin/python3 /usr/libexec/platform-python /usr/bin/python; do
-  [ -x "$p" ] && { echo "python:$p $("$p" -I -S -c 'import sys; print(*sys.version_info[:5], sys.implementation.name)' 2>/dev/null)"; break; }; done
+  [ -x "$p" ] && { echo "python:$p $(readlink -f "$p")"; break; }; done
 echo "--env--"
 export -p
 "#;
@@ -298,50 +298,24 @@ pub fn parse_facts(text: &str) -> VarMap {
     facts
 }
 
-/// `ansible_python` from "EXECUTABLE MAJOR MINOR MICRO RELEASELEVEL SERIAL IMPLEMENTATION", as
-/// Ansible's setup reports the Python it runs on (kiln reports the target's python3, if any).
+/// `ansible_python` from "EXECUTABLE RESOLVED" (`/usr/bin/python3 /usr/bin/python3.11`): the
+/// target's python3, its version as its file name gives it (major and minor). Starting Python
+/// to ask it would cost every fact gathering a process start on the target.
 fn python_facts(line: &str) -> Option<Value> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    let [executable, major, minor, micro, level, serial, implementation] = fields[..] else {
-        return None;
-    };
-    let number = |s: &str| s.parse::<i64>().ok();
-    let (major, minor, micro, serial) = (
-        number(major)?,
-        number(minor)?,
-        number(micro)?,
-        number(serial)?,
-    );
-    let version: IndexMap<String, Value> = [
-        ("major", Value::from(major)),
-        ("minor", Value::from(minor)),
-        ("micro", Value::from(micro)),
-        ("releaselevel", Value::from(level)),
-        ("serial", Value::from(serial)),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let info = vec![
-        Value::from(major),
-        Value::from(minor),
-        Value::from(micro),
-        Value::from(level),
-        Value::from(serial),
-    ];
+    let (executable, resolved) = line.split_once(' ')?;
+    let name = resolved.rsplit('/').next()?;
+    let (major, minor) = name.strip_prefix("python")?.split_once('.')?;
+    let (major, minor) = (major.parse::<i64>().ok()?, minor.parse::<i64>().ok()?);
+    let version: IndexMap<String, Value> = [("major", major), ("minor", minor)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), Value::from(v)))
+        .collect();
     let python: IndexMap<String, Value> = [
         ("executable", Value::from(executable)),
         ("has_sslcontext", Value::from(true)),
-        (
-            "type",
-            Value::from(if implementation == "cpython" {
-                "CPython"
-            } else {
-                implementation
-            }),
-        ),
+        ("type", Value::from("CPython")),
         ("version", crate::template::map_value(version)),
-        ("version_info", Value::from(info)),
+        ("version_info", Value::from(vec![major, minor])),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -387,7 +361,7 @@ mod tests {
 
     #[test]
     fn debian_bookworm() {
-        let text = "os:ID=debian\nos:VERSION_CODENAME=bookworm\nos:VERSION_ID=\"12\"\ndebian_version:12.7\nhostname:web1.example.com\ninit:systemd\ncpu_online:0-1\nmem:MemTotal:2048000\ndefault_iface:eth0\npkg_mgr:apt-get\nuname:Linux 6.1.0 x86_64\nfqdn:web1.example.com\nipv4:10.0.0.5 fe80::1\nid:uid=1000(kiln) gid=1001(kiln) groups=1001(kiln)\nuser_dir:/home/kiln\nuser_shell:/bin/sh\ndate:1700000000 2023-11-14T22:13:20Z\npython:/usr/bin/python3 3 11 2 final 0 cpython\n--env--\nexport HOME='/root'\nexport A='b=c'\n";
+        let text = "os:ID=debian\nos:VERSION_CODENAME=bookworm\nos:VERSION_ID=\"12\"\ndebian_version:12.7\nhostname:web1.example.com\ninit:systemd\ncpu_online:0-1\nmem:MemTotal:2048000\ndefault_iface:eth0\npkg_mgr:apt-get\nuname:Linux 6.1.0 x86_64\nfqdn:web1.example.com\nipv4:10.0.0.5 fe80::1\nid:uid=1000(kiln) gid=1001(kiln) groups=1001(kiln)\nuser_dir:/home/kiln\nuser_shell:/bin/sh\ndate:1700000000 2023-11-14T22:13:20Z\npython:/usr/bin/python3 /usr/bin/python3.11\n--env--\nexport HOME='/root'\nexport A='b=c'\n";
         let facts = parse_facts(text);
         assert_eq!(facts["os_family"].as_str(), Some("Debian"));
         assert_eq!(facts["distribution"].as_str(), Some("Debian"));
