@@ -65,6 +65,14 @@ fn find_reports_matching_files() {
       register: old
     - find: paths=/srv/logs recurse=yes contains=ERROR
       register: errors
+    # A line must match from its start (Python's re.match), as in Ansible's module.
+    - find: paths=/srv/logs recurse=yes contains=RROR
+      register: mid_line
+    # The whole file: `$` is its end, not a line's.
+    - find: paths=/srv/logs/sub contains='^ERROR$' read_whole_file=true
+      register: whole
+    - find: paths=/srv/logs contains='^1234$' read_whole_file=true
+      register: whole_no_match
     - find: paths=/srv/logs file_type=directory
       register: dirs
     - assert:
@@ -75,6 +83,9 @@ fn find_reports_matching_files() {
           - dirs.files[0].isdir
           - flat.examined == 4
           - flat.msg == 'All paths examined'
+          - mid_line.matched == 0
+          - whole.matched == 1
+          - whole_no_match.matched == 0
 "#;
     // The play's own asserts check the results; converge fails the test if one fails.
     converge(&t, &[("site.yml", &play(tasks))], "/srv", false);

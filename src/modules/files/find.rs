@@ -203,13 +203,8 @@ impl Module for Find {
             })?),
         };
         let age_stamp = args.choice("age_stamp", &["mtime", "atime", "ctime"], "mtime")?;
-        let _ = args.raw_any(&[
-            "read_whole_file",
-            "encoding",
-            "mode",
-            "exact_mode",
-            "checksum_algorithm",
-        ]);
+        let read_whole_file = args.bool("read_whole_file", false)?;
+        let _ = args.raw_any(&["encoding", "mode", "exact_mode", "checksum_algorithm"]);
         args.finish()?;
         if paths.is_empty() {
             return Err(ModuleError::Args(
@@ -255,10 +250,16 @@ impl Module for Find {
             let hits = if files.is_empty() {
                 String::new()
             } else {
+                // As Ansible's module: a line must match from its start (Python's re.match);
+                // the whole file is searched anywhere (re.search), `$` at its end only.
+                let (flags, pattern) = match read_whole_file {
+                    true => ("-lzP", python_end_anchor(pattern)),
+                    false => ("-lP", format!("^(?:{pattern})")),
+                };
                 ctx.run(
                     &format!(
-                        "grep -lP -- {} {} 2>/dev/null; true",
-                        quote(pattern),
+                        "grep {flags} -- {} {} 2>/dev/null; true",
+                        quote(&pattern),
                         files.join(" ")
                     ),
                     None,
@@ -310,9 +311,25 @@ impl Module for Find {
     }
 }
 
+/// A whole-file pattern's final `$` as Python's: the end, or just before a final newline (grep
+/// -z takes it as the very end only).
+fn python_end_anchor(pattern: &str) -> String {
+    match pattern.strip_suffix('$') {
+        Some(head) if !head.ends_with('\\') => format!("{head}(?=\\n?\\z)"),
+        _ => pattern.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_file_pattern_ends_as_pythons() {
+        assert_eq!(python_end_anchor("^ERROR$"), "^ERROR(?=\\n?\\z)");
+        assert_eq!(python_end_anchor("cost \\$"), "cost \\$");
+        assert_eq!(python_end_anchor("ERROR"), "ERROR");
+    }
 
     fn found(kind: char, path: &str, size: u64, mtime: f64) -> Found {
         Found {
