@@ -106,7 +106,7 @@ fn meta_end_host_and_end_play() {
 #[test]
 fn tempfile_and_wait_for_timeout() {
     let t = Target::start("t");
-    let tasks = "    - tempfile: state=directory suffix=.work\n      register: tmp\n    - copy: content=x dest={{ tmp.path }}/f\n    - wait_for: path=/nonexistent timeout=1\n      register: waited\n      ignore_errors: yes\n    - assert:\n        that: waited is failed and 'Timeout' in waited.msg and waited.elapsed >= 1\n";
+    let tasks = "    - tempfile: state=directory suffix=.work\n      register: tmp\n    - copy: content=x dest={{ tmp.path }}/f\n    - wait_for: path=/nonexistent timeout=1\n      register: waited\n      ignore_errors: yes\n    - assert:\n        that: waited is failed and waited.msg == 'Timeout when waiting for file /nonexistent' and waited.elapsed >= 1\n";
     let run = support::run_play(&t, &play(tasks));
     run.assert_ok();
     // tempfile creates a new path on every run, as in Ansible: it is not idempotent by design.

@@ -16,7 +16,7 @@ impl Module for WaitFor {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
         let path = args.path(ctx, &["path"]).await?;
         let port = args.int("port")?;
-        let _host = args.str(&["host"])?;
+        let host = args.str(&["host"])?.unwrap_or_else(|| "127.0.0.1".into());
         let state = args.choice(
             "state",
             &["present", "started", "stopped", "absent", "drained"],
@@ -115,16 +115,22 @@ impl Module for WaitFor {
         };
         let out = ctx.run(&script, None).await?;
         if out.rc == 7 {
-            let what = path
-                .clone()
-                .map(|p| format!("path {p}"))
-                .or(port.map(|p| format!("port {p}")))
-                .unwrap_or_default();
+            // Ansible's words for each kind of wait.
+            let default = match (&path, port, present) {
+                (Some(p), _, true) => format!("Timeout when waiting for file {p}"),
+                (Some(p), _, false) => format!("Timeout when waiting for {p} to be absent."),
+                (None, Some(port), true) => format!("Timeout when waiting for {host}:{port}"),
+                (None, Some(port), false) if state == "drained" => {
+                    format!("Timeout when waiting for {host}:{port} to drain")
+                }
+                (None, Some(port), false) => {
+                    format!("Timeout when waiting for {host}:{port} to stop.")
+                }
+                (None, None, _) => "Timeout".to_string(),
+            };
             return Err(ModuleResult::changed(false)
                 .with("elapsed", started.elapsed().as_secs() as i64)
-                .fail(
-                    msg.unwrap_or_else(|| format!("Timeout when waiting for {what} to be {state}")),
-                ));
+                .fail(msg.unwrap_or(default)));
         }
         if out.rc != 0 {
             return Err(ModuleError::Failed(format!(
