@@ -184,6 +184,25 @@ impl Args {
         }
     }
 
+    /// A duration in whole seconds (Ansible's are integers), the first of `keys` given (an
+    /// option and its aliases), else `default`; a negative one is refused.
+    pub fn seconds(
+        &mut self,
+        keys: &[&str],
+        default: u64,
+    ) -> Result<std::time::Duration, ModuleError> {
+        for key in keys {
+            match self.int(key)? {
+                Some(n) if n < 0 => {
+                    return Err(self.err(format!("'{key}' must not be negative")));
+                }
+                Some(n) => return Ok(std::time::Duration::from_secs(n.unsigned_abs())),
+                None => {}
+            }
+        }
+        Ok(std::time::Duration::from_secs(default))
+    }
+
     pub fn int(&mut self, key: &str) -> Result<Option<i64>, ModuleError> {
         match self.raw(key) {
             None => Ok(None),

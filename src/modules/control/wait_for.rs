@@ -40,18 +40,11 @@ impl Module for WaitFor {
                 .build()
                 .map_err(|e| ModuleError::Args(format!("wait_for: invalid search_regex: {e}")))?;
             let started = std::time::Instant::now();
-            let command = format!("sleep {delay}; cat -- {} 2>/dev/null; true", quote(p));
             let deadline = started + std::time::Duration::from_secs(timeout.max(0) as u64);
-            let mut first = true;
+            tokio::time::sleep(std::time::Duration::from_secs(delay.max(0) as u64)).await;
+            let read = format!("cat -- {} 2>/dev/null; true", quote(p));
             loop {
-                let text = match first {
-                    true => ctx.run(&command, None).await?.stdout_text(),
-                    false => ctx
-                        .run(&format!("cat -- {} 2>/dev/null; true", quote(p)), None)
-                        .await?
-                        .stdout_text(),
-                };
-                first = false;
+                let text = ctx.run(&read, None).await?.stdout_text();
                 if let Ok(Some(found)) = regex.captures(&text) {
                     let groups: Vec<Value> = (1..found.len())
                         .map(|i| {

@@ -4,7 +4,7 @@
 //! try goes over the host's connection as it is; after a failed try the connection is opened
 //! anew, as Ansible resets its connection between tries.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 
@@ -12,24 +12,13 @@ use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 
 pub struct WaitForConnection;
 
-/// The option in whole seconds (Ansible's are integers).
-fn seconds(args: &mut Args, key: &str, default: u64) -> Result<Duration, ModuleError> {
-    match args.int(key)? {
-        Some(n) if n < 0 => Err(ModuleError::Args(format!(
-            "wait_for_connection: '{key}' must not be negative"
-        ))),
-        Some(n) => Ok(Duration::from_secs(n.unsigned_abs())),
-        None => Ok(Duration::from_secs(default)),
-    }
-}
-
 #[async_trait]
 impl Module for WaitForConnection {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let delay = seconds(&mut args, "delay", 0)?;
-        let sleep = seconds(&mut args, "sleep", 1)?;
-        let timeout = seconds(&mut args, "timeout", 600)?;
-        let connect_timeout = seconds(&mut args, "connect_timeout", 5)?;
+        let delay = args.seconds(&["delay"], 0)?;
+        let sleep = args.seconds(&["sleep"], 1)?;
+        let timeout = args.seconds(&["timeout"], 600)?;
+        let connect_timeout = args.seconds(&["connect_timeout"], 5)?;
         args.finish()?;
         if ctx.check_mode {
             let mut skipped = ModuleResult::changed(false);

@@ -18,22 +18,6 @@ const DEFAULT_BOOT_TIME_COMMAND: &str = "cat /proc/sys/kernel/random/boot_id";
 const DEFAULT_SEARCH_PATHS: &[&str] =
     &["/sbin", "/bin", "/usr/sbin", "/usr/bin", "/usr/local/sbin"];
 
-/// The option in whole seconds (Ansible's are integers).
-fn seconds(args: &mut Args, keys: &[&str], default: u64) -> Result<Duration, ModuleError> {
-    for key in keys {
-        match args.int(key)? {
-            Some(n) if n < 0 => {
-                return Err(ModuleError::Args(format!(
-                    "reboot: '{key}' must not be negative"
-                )))
-            }
-            Some(n) => return Ok(Duration::from_secs(n.unsigned_abs())),
-            None => {}
-        }
-    }
-    Ok(Duration::from_secs(default))
-}
-
 struct Options {
     pre_delay: Duration,
     post_delay: Duration,
@@ -49,14 +33,10 @@ struct Options {
 impl Options {
     fn read(mut args: Args) -> Result<Self, ModuleError> {
         let options = Self {
-            pre_delay: seconds(&mut args, &["pre_reboot_delay", "reboot_delay"], 0)?,
-            post_delay: seconds(
-                &mut args,
-                &["post_reboot_delay", "post_reboot_delay_sec"],
-                0,
-            )?,
-            timeout: seconds(&mut args, &["reboot_timeout", "reboot_timeout_sec"], 600)?,
-            connect_timeout: seconds(&mut args, &["connect_timeout", "connect_timeout_sec"], 30)?,
+            pre_delay: args.seconds(&["pre_reboot_delay", "reboot_delay"], 0)?,
+            post_delay: args.seconds(&["post_reboot_delay", "post_reboot_delay_sec"], 0)?,
+            timeout: args.seconds(&["reboot_timeout", "reboot_timeout_sec"], 600)?,
+            connect_timeout: args.seconds(&["connect_timeout", "connect_timeout_sec"], 30)?,
             test_command: args
                 .str(&["test_command"])?
                 .unwrap_or_else(|| "whoami".into()),
