@@ -38,7 +38,28 @@ fn command_and_shell_with_creates_removes_chdir_and_results() {
       check_mode: no
     - assert:
         that: multi.stdout == 'multi-line'
+    # A line ending in a lone backslash joins the next; the command is shown as joined.
+    - shell: |
+        echo joined \
+          "line"
+      register: continued
+      changed_when: false
+      check_mode: no
+    - assert:
+        that:
+          - continued.stdout == 'joined line'
+          - continued.cmd == 'echo joined  "line"\n'
+    # chdir goes to the real directory, as Python's chdir does: $PWD has no link in it.
+    - shell: pwd; echo "$PWD"
+      args:
+        chdir: /tmp/linked
+      register: real
+      changed_when: false
+      check_mode: no
+    - assert:
+        that: real.stdout_lines == ['/srv', '/srv']
 "#;
+    t.root("ln -s /srv /tmp/linked");
     converge(&t, &[("site.yml", &play(tasks))], "/srv /tmp", true);
     assert_eq!(t.root("cat /srv/answer"), "42\n");
     assert!(t.check("test -f /srv/made"));
@@ -58,6 +79,11 @@ fn failing_command_reports_rc_and_stderr() {
     - command: FOO=bar env
       register: assignment
       ignore_errors: yes
+    - shell: echo hi
+      args:
+        expand_argument_vars: false
+      register: command_only
+      ignore_errors: yes
     - assert:
         that:
           - r is failed
@@ -67,10 +93,11 @@ fn failing_command_reports_rc_and_stderr() {
           - missing.rc == 2
           - assignment is failed and assignment.rc == 2
           - 'missing.msg == "[Errno 2] No such file or directory: b''nosuchprogram''"'
+          - "command_only.msg == 'Unsupported parameters for (shell) module: expand_argument_vars'"
 "#;
     let run = support::run_play(&t, &play(tasks));
     run.assert_ok();
-    assert_eq!(run.recap("t", "ignored"), 3);
+    assert_eq!(run.recap("t", "ignored"), 4);
     assert!(run.stdout.contains("...ignoring"), "{}", run.stdout);
 }
 

@@ -22,6 +22,14 @@ fn debug_assert_ping_setup_change_nothing() {
         success_msg: fine
     - wait_for: path=/etc/hostname timeout=5
     - wait_for: port=22 timeout=5
+    - wait_for: port=9 state=stopped timeout=5
+    - wait_for: port=9 state=drained timeout=5
+    # Drained means no connection left, and kiln's own is one.
+    - wait_for: port=22 state=drained timeout=1
+      register: busy
+      ignore_errors: true
+    - assert:
+        that: busy is failed and busy.msg == 'Timeout when waiting for 127.0.0.1:22 to drain'
     # Nothing to wait for: it sleeps its timeout, as Ansible's does.
     - wait_for: timeout=1
       register: slept

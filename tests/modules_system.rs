@@ -360,6 +360,13 @@ fn users_groups_keys_and_getent() {
 #[test]
 fn hostname_sysctl_and_fact_modules() {
     let t = Target::start_systemd("t");
+    // A unit file systemd has not loaded: Ansible shows its ActiveState as its state.
+    t.root("printf '[Service]\\nExecStart=/bin/true\\n' > /etc/systemd/system/kiln-idle.service");
+    let first = support::run_play(
+        &t,
+        &play("    - service_facts:\n    - assert:\n        that: services['kiln-idle.service'].state == 'inactive'\n"),
+    );
+    first.assert_ok();
     // As on any host, the new name must resolve or sudo stalls on a DNS lookup.
     let tasks = r#"
     - lineinfile: path=/etc/hosts line="127.0.1.1 web-01"
@@ -376,6 +383,9 @@ fn hostname_sysctl_and_fact_modules() {
         that:
           - ansible_facts.services['cron.service'].state == 'running'
           - services['ssh.service'].status == 'enabled'
+          # `inactive` (its ActiveState) until asking about it loads it; then `stopped`.
+          - services['kiln-idle.service'].state in ['inactive', 'stopped']
+          - services['kiln-idle.service'].status == 'static'
           - "'systemd' in ansible_facts.packages"
           - packages['openssh-server'][0].version is string
 "#;
@@ -525,6 +535,16 @@ fn group_force_removes_a_users_primary_group() {
     assert!(!t.check("getent group gdel"), "{}", run.stdout);
 }
 
+#[test]
+fn a_new_groups_gid_comes_from_the_range_given() {
+    let t = Target::start("t");
+    let site = play(
+        "    - group: name=ranged gid_min=1600 gid_max=1601\n    - group: name=ranged gid_min=1600 gid_max=1601\n      register: again\n    - assert:\n        that: again is not changed and again.gid == 1600\n    - group: name=nolocal gid_max=1700 local=true\n      register: local\n      ignore_errors: true\n    - assert:\n        that: local is failed and local.msg == \"'gid_max' can not be used with 'local'\"\n",
+    );
+    let run = support::run_play(&t, &site);
+    run.assert_ok();
+    assert_eq!(t.root("getent group ranged | cut -d: -f3").trim(), "1600");
+}
 #[test]
 fn service_takes_the_defaults_of_the_service_managers_module() {
     let t = Target::start_systemd("t");

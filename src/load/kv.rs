@@ -76,6 +76,11 @@ pub fn decode_escapes(text: &str) -> String {
 /// Parses `k=v` pairs. With `raw_params_keys` set (command-like modules), only those keys are
 /// taken out as options and everything else becomes `_raw_params`, as Ansible does.
 pub fn parse_kv(text: &str, raw_params_keys: Option<&[&str]>) -> IndexMap<String, String> {
+    if let Some(keys) = raw_params_keys {
+        if let Some(words) = split_args(text) {
+            return command_kv(words, keys);
+        }
+    }
     let mut out = IndexMap::new();
     // The command text is kept verbatim (newlines included); only option words are cut out.
     let mut raw = String::new();
@@ -107,6 +112,140 @@ pub fn parse_kv(text: &str, raw_params_keys: Option<&[&str]>) -> IndexMap<String
     out
 }
 
+/// A command-like module's free form as Ansible's `parse_kv(check_raw=True)` takes it: the
+/// option words (`creates=…`) are cut out and the rest joined back into the command text,
+/// which is what the module runs and reports as `cmd`.
+fn command_kv(words: Vec<String>, keys: &[&str]) -> IndexMap<String, String> {
+    let mut out = IndexMap::new();
+    let mut raw = Vec::new();
+    for word in words {
+        let decoded = decode_escapes(&word);
+        // The first `=` after the first character that no backslash escapes.
+        let split = decoded
+            .char_indices()
+            .skip(1)
+            .find(|&(i, c)| c == '=' && !decoded[..i].ends_with('\\'))
+            .map(|(i, _)| i);
+        match split {
+            Some(i) if keys.contains(&&decoded[..i]) => {
+                let value = decoded[i + 1..].trim();
+                out.insert(decoded[..i].trim().to_string(), unquote(value));
+            }
+            None if decoded.contains('=') => raw.push(decoded.replace("\\=", "=")),
+            _ => raw.push(word),
+        }
+    }
+    let joined = join_args(&raw);
+    if !joined.trim().is_empty() {
+        out.insert("_raw_params".to_string(), joined);
+    }
+    out
+}
+
+/// Ansible's `join_args`: words joined by a space, except after a newline.
+fn join_args(words: &[String]) -> String {
+    let mut out = String::new();
+    for word in words {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Ansible's `split_args`: the text split on spaces and newlines, with quoted strings and
+/// Jinja blocks kept whole, runs of spaces and newlines kept, and a lone `\` ending a line
+/// (outside quotes) joining it to the next. `None` when quotes or blocks are unbalanced.
+fn split_args(text: &str) -> Option<Vec<String>> {
+    let mut params: Vec<String> = Vec::new();
+    let mut quote: Option<char> = None;
+    let (mut print, mut block, mut comment) = (0usize, 0usize, 0usize);
+    let lines: Vec<&str> = text.split('\n').collect();
+    for (line_index, line) in lines.iter().enumerate() {
+        let mut continued = false;
+        for (index, token) in line.split(' ').enumerate() {
+            if token.is_empty() && index != 0 {
+                match params.last_mut() {
+                    Some(last) => last.push(' '),
+                    None => params.push(" ".into()),
+                }
+                continue;
+            }
+            if token == "\\" && quote.is_none() {
+                continued = true;
+                continue;
+            }
+            let was_quoted = quote.is_some();
+            quote = quote_state(token, quote);
+            let in_block = print > 0 || block > 0 || comment > 0;
+            let mut appended = false;
+            if quote.is_some() && !was_quoted && !in_block {
+                params.push(token.to_string());
+                appended = true;
+            } else if in_block || quote.is_some() || was_quoted {
+                if let Some(last) = params.last_mut() {
+                    if index > 0 {
+                        last.push(' ');
+                    }
+                    last.push_str(token);
+                } else {
+                    params.push(token.to_string());
+                }
+                appended = true;
+            }
+            for (depth, open, close) in [
+                (&mut print, "{{", "}}"),
+                (&mut block, "{%", "%}"),
+                (&mut comment, "{#", "#}"),
+            ] {
+                let before = *depth;
+                *depth = jinja_depth(token, before, open, close);
+                if *depth != before && !appended {
+                    params.push(token.to_string());
+                    appended = true;
+                }
+            }
+            let in_block = print > 0 || block > 0 || comment > 0;
+            if !in_block && quote.is_none() && !appended && !token.is_empty() {
+                params.push(token.to_string());
+            }
+        }
+        if lines.len() > 1 && line_index != lines.len() - 1 && !continued {
+            match params.last_mut() {
+                Some(last) => last.push('\n'),
+                None => params.push("\n".into()),
+            }
+        }
+    }
+    let balanced = quote.is_none() && print == 0 && block == 0 && comment == 0;
+    balanced.then_some(params)
+}
+
+/// The quote a token leaves open, given the one open before it (a backslashed quote counts
+/// for nothing).
+fn quote_state(token: &str, mut quote: Option<char>) -> Option<char> {
+    let mut previous = None;
+    for c in token.chars() {
+        if (c == '"' || c == '\'') && previous != Some('\\') {
+            match quote {
+                Some(open) if open == c => quote = None,
+                Some(_) => {}
+                None => quote = Some(c),
+            }
+        }
+        previous = Some(c);
+    }
+    quote
+}
+
+/// A Jinja block depth after a token, by counting its opening and closing delimiters.
+fn jinja_depth(token: &str, depth: usize, open: &str, close: &str) -> usize {
+    let opened = token.matches(open).count();
+    let closed = token.matches(close).count();
+    (depth + opened).saturating_sub(closed)
+}
+
 /// `{{ … }}` and nothing else.
 fn is_whole_expression(text: &str) -> bool {
     text.starts_with("{{") && text.ends_with("}}") && text[2..].find("}}") == Some(text.len() - 4)
@@ -130,7 +269,24 @@ mod tests {
     #[test]
     fn multi_line_commands_keep_their_newlines() {
         let kv = parse_kv("if true; then\n  echo a\nfi\n", Some(&["creates"]));
-        assert_eq!(kv["_raw_params"], "if true; then\n  echo a\nfi");
+        assert_eq!(kv["_raw_params"], "if true; then\n  echo a\nfi\n");
+    }
+
+    #[test]
+    fn a_command_joins_continued_lines_as_ansible_does() {
+        let text = "echo this is a \\\n\"multiline echo\" \\\n\"with a new line\nin quotes\" \\\n| sha1sum  -\necho done creates=/x\n";
+        let kv = parse_kv(text, Some(&["creates"]));
+        assert_eq!(
+            kv["_raw_params"],
+            "echo this is a \"multiline echo\" \"with a new line\nin quotes\" | sha1sum  -\necho done"
+        );
+        assert_eq!(kv["creates"], "/x");
+        let kv = parse_kv(
+            "echo {{ a | default('x  y') }} chdir=/tmp",
+            Some(&["chdir"]),
+        );
+        assert_eq!(kv["_raw_params"], "echo {{ a | default('x  y') }}");
+        assert_eq!(kv["chdir"], "/tmp");
     }
 
     #[test]

@@ -207,68 +207,8 @@ impl serde_json::ser::Formatter for PythonCompact {
 pub fn item_label(item: &Value) -> String {
     match item.as_str() {
         Some(text) => text.to_string(),
-        None => python_repr(item),
+        None => crate::value::python_repr(item),
     }
-}
-
-fn python_repr(value: &Value) -> String {
-    use minijinja::value::ValueKind;
-    match value.kind() {
-        ValueKind::Undefined | ValueKind::None => "None".into(),
-        ValueKind::Bool => if value.is_true() { "True" } else { "False" }.into(),
-        ValueKind::String => python_str_repr(value.as_str().unwrap_or_default()),
-        ValueKind::Seq | ValueKind::Iterable => {
-            let items: Vec<String> = value
-                .try_iter()
-                .into_iter()
-                .flatten()
-                .map(|v| python_repr(&v))
-                .collect();
-            format!("[{}]", items.join(", "))
-        }
-        ValueKind::Map => {
-            let entries: Vec<String> = value
-                .try_iter()
-                .into_iter()
-                .flatten()
-                .map(|key| {
-                    let item = value.get_item(&key).unwrap_or_default();
-                    format!("{}: {}", python_repr(&key), python_repr(&item))
-                })
-                .collect();
-            format!("{{{}}}", entries.join(", "))
-        }
-        _ => value.to_string(),
-    }
-}
-
-/// Python's `repr` of a string: single quotes unless the text holds `'` and no `"`.
-fn python_str_repr(text: &str) -> String {
-    let quote = if text.contains('\'') && !text.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push(quote);
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 #[cfg(test)]

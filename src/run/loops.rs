@@ -28,11 +28,14 @@ pub fn expand(spec: &LoopSpec, scope: &Scope) -> Result<Vec<Value>, TemplateErro
 
 /// Whether a loop failed because its items name something undefined, the one failure Ansible
 /// defers until `when` has been evaluated. The template layer says so only in its words:
-/// "'name' is undefined …", "an undefined value was used in …", or, for an operator given an
-/// undefined operand, "… (`name` is undefined)".
+/// "'name' is undefined …", "an undefined value was used in …", "object of type 'dict' has
+/// no attribute 'x' …", or, for an operator given an undefined operand, "… (`name` is
+/// undefined)".
 pub fn is_undefined(err: &TemplateError) -> bool {
     let message = err.message.as_str();
-    message.starts_with("an undefined value was used") || message.contains(" is undefined")
+    message.starts_with("an undefined value was used")
+        || message.contains(" is undefined")
+        || message.starts_with("object of type '") && message.contains("' has no attribute '")
 }
 
 /// `ansible_loop` for `loop_control.extended`, as Ansible fills it for the item at `index`.

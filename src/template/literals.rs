@@ -8,9 +8,25 @@
 
 use std::borrow::Cow;
 
-/// Rewrites the literals of every `{{ }}` in a template.
+/// Rewrites the literals of every `{{ }}` in a template (and Python's `%` after a literal
+/// in every tag).
 pub fn in_template(source: &str) -> Cow<'_, str> {
-    if !source.contains('\\') {
+    walk_template(source, true)
+}
+
+/// Only Python's `%` after a string literal, in every tag of a template whose literals
+/// Jinja unescapes itself (a template file).
+pub fn percent_in_template(source: &str) -> Cow<'_, str> {
+    walk_template(source, false)
+}
+
+/// Only Python's `%` after a string literal, in a bare expression (a condition).
+pub fn percent_in_expression(expression: &str) -> Cow<'_, str> {
+    walk_expression(expression, false)
+}
+
+fn walk_template(source: &str, backslashes: bool) -> Cow<'_, str> {
+    if !(backslashes && source.contains('\\') || has_percent_after_literal(source)) {
         return Cow::Borrowed(source);
     }
     let bytes = source.as_bytes();
@@ -21,7 +37,7 @@ pub fn in_template(source: &str) -> Cow<'_, str> {
         if rest.starts_with(b"{{") {
             out.extend_from_slice(b"{{");
             at += 2;
-            copy_expression(bytes, &mut at, &mut out, Some(b"}}"), true);
+            copy_expression(bytes, &mut at, &mut out, Some(b"}}"), backslashes);
         } else if rest.starts_with(b"{#") {
             let end = find(bytes, at + 2, b"#}").map_or(bytes.len(), |e| e + 2);
             out.extend_from_slice(&bytes[at..end]);
@@ -45,14 +61,114 @@ pub fn in_template(source: &str) -> Cow<'_, str> {
 
 /// Rewrites the literals of one expression (the inside of a lone `{{ }}`).
 pub fn in_expression(expression: &str) -> Cow<'_, str> {
-    if !expression.contains('\\') {
+    walk_expression(expression, true)
+}
+
+fn walk_expression(expression: &str, backslashes: bool) -> Cow<'_, str> {
+    if !(backslashes && expression.contains('\\') || has_percent_after_literal(expression)) {
         return Cow::Borrowed(expression);
     }
     let bytes = expression.as_bytes();
     let mut out = Vec::with_capacity(bytes.len() + 16);
     let mut at = 0;
-    copy_expression(bytes, &mut at, &mut out, None, true);
+    copy_expression(bytes, &mut at, &mut out, None, backslashes);
     String::from_utf8(out).map_or(Cow::Borrowed(expression), Cow::Owned)
+}
+
+/// A quote, spaces and a `%` that does not close a tag: the cheap test for whether a text
+/// may use Python's string formatting at all.
+fn has_percent_after_literal(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(i, &b)| {
+        (b == b'\'' || b == b'"') && {
+            let rest = &bytes[i + 1..];
+            let skip = rest.iter().take_while(|c| **c == b' ').count();
+            rest.get(skip) == Some(&b'%') && rest.get(skip + 1) != Some(&b'}')
+        }
+    })
+}
+
+/// After a string literal ending at `at`: the operand of a Python `%` operator (start and
+/// end), if one follows. The operand is what `%` binds in Jinja: an atom (name, number,
+/// literal, or bracketed group) with its attribute, item, call and filter suffixes.
+fn percent_operand(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
+    let spaces = |mut i: usize| {
+        while bytes.get(i) == Some(&b' ') {
+            i += 1;
+        }
+        i
+    };
+    let op = spaces(at);
+    if bytes.get(op) != Some(&b'%') || matches!(bytes.get(op + 1), Some(b'}' | b'%' | b'=')) {
+        return None;
+    }
+    let start = spaces(op + 1);
+    let mut end = atom_end(bytes, start)?;
+    loop {
+        match bytes.get(end) {
+            Some(b'.') => end = name_end(bytes, end + 1)?,
+            Some(b'[' | b'(') => end = group_end(bytes, end)?,
+            _ => {
+                // A filter: `| name` with its arguments.
+                let bar = spaces(end);
+                if bytes.get(bar) != Some(&b'|') {
+                    break;
+                }
+                end = name_end(bytes, spaces(bar + 1))?;
+                if bytes.get(end) == Some(&b'(') {
+                    end = group_end(bytes, end)?;
+                }
+            }
+        }
+    }
+    Some((start, end))
+}
+
+fn name_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let len = bytes[start.min(bytes.len())..]
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+        .count();
+    (len > 0).then_some(start + len)
+}
+
+fn atom_end(bytes: &[u8], start: usize) -> Option<usize> {
+    match bytes.get(start)? {
+        b'(' | b'[' | b'{' => group_end(bytes, start),
+        b'\'' | b'"' => {
+            let mut scratch = Vec::new();
+            let mut at = start;
+            copy_string(bytes, &mut at, &mut scratch, false);
+            Some(at)
+        }
+        b'-' => name_end(bytes, start + 1),
+        _ => name_end(bytes, start),
+    }
+}
+
+/// The end of the bracketed group opening at `start` (strings inside skipped).
+fn group_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut at = start;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\'' | b'"' => {
+                let mut scratch = Vec::new();
+                copy_string(bytes, &mut at, &mut scratch, false);
+                continue;
+            }
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(at + 1);
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    None
 }
 
 /// Copies an expression up to and including `end` found outside brackets (as Jinja's lexer
@@ -74,7 +190,35 @@ fn copy_expression(
         let byte = bytes[*at];
         match byte {
             b'\'' | b'"' => {
+                let literal_start = out.len();
                 copy_string(bytes, at, out, rewrite);
+                if let Some((start, end)) = percent_operand(bytes, *at) {
+                    // `'…' % x` becomes `('…' | kiln_percent(x))`; a parenthesised operand
+                    // (`% (a, b)`) is the filter's argument list itself.
+                    let literal = out.split_off(literal_start);
+                    let mut operand = Vec::new();
+                    let mut operand_at = 0;
+                    copy_expression(
+                        &bytes[start..end],
+                        &mut operand_at,
+                        &mut operand,
+                        None,
+                        rewrite,
+                    );
+                    out.push(b'(');
+                    out.extend(literal);
+                    out.extend_from_slice(b" | ");
+                    out.extend_from_slice(super::percent::FILTER.as_bytes());
+                    if bytes[start] == b'(' && group_end(bytes, start) == Some(end) {
+                        out.extend(operand);
+                    } else {
+                        out.push(b'(');
+                        out.extend(operand);
+                        out.push(b')');
+                    }
+                    out.push(b')');
+                    *at = end;
+                }
                 continue;
             }
             b'(' | b'[' | b'{' => depth += 1,
@@ -153,6 +297,33 @@ mod tests {
             in_expression(r"x | regex_replace('(\d)', '\1')"),
             r"x | regex_replace('(\\d)', '\\1')"
         );
+    }
+
+    #[test]
+    fn pythons_percent_after_a_literal_becomes_the_filter() {
+        assert_eq!(
+            in_expression(r#""%s/%s" % (a, b.c)"#),
+            r#"("%s/%s" | kiln_percent(a, b.c))"#
+        );
+        assert_eq!(
+            in_expression(r#""x" ~ "%d" % n | int + 1"#),
+            r#""x" ~ ("%d" | kiln_percent(n | int)) + 1"#
+        );
+        assert_eq!(
+            in_template(r#"{% set m = 'v%s' % x[0] %}{{ m }}"#),
+            r#"{% set m = ('v%s' | kiln_percent(x[0])) %}{{ m }}"#
+        );
+        assert_eq!(
+            percent_in_template(r#"{{ '\d%s' % (x) }}"#),
+            r#"{{ ('\d%s' | kiln_percent(x)) }}"#
+        );
+        assert_eq!(
+            percent_in_expression(r#"'%(a)s' % {'a': 1} == '1'"#),
+            r#"('%(a)s' | kiln_percent({'a': 1})) == '1'"#
+        );
+        for untouched in [r#"{% if x == "a" %}y{% endif %}"#, "{{ 10 % 3 }}", "100%"] {
+            assert_eq!(in_template(untouched), untouched);
+        }
     }
 
     #[test]

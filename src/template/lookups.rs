@@ -255,7 +255,23 @@ fn lenient(kwargs: &Kwargs) -> Result<bool, Error> {
     ))
 }
 
+/// A term or option that is undefined fails the lookup's call, as Ansible templates a
+/// lookup's arguments before it runs (so `errors='ignore'` does not hide it).
+fn reject_undefined(terms: &[Value], kwargs: &Kwargs) -> Result<(), Error> {
+    let undefined_option = kwargs
+        .args()
+        .any(|key| kwargs.peek::<Value>(key).is_ok_and(|v| v.is_undefined()));
+    if undefined_option || terms.iter().any(Value::is_undefined) {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            "a lookup's argument is undefined",
+        ));
+    }
+    Ok(())
+}
+
 fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    reject_undefined(&terms, &kwargs)?;
     let wantlist = kwargs.get::<Option<bool>>("wantlist")?.unwrap_or(false);
     let results = match run_lookup(state, &name, &terms, &kwargs) {
         Ok(results) => results,
@@ -282,6 +298,7 @@ fn lookup(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Re
 }
 
 fn query(state: &State, name: String, terms: Rest<Value>, kwargs: Kwargs) -> Result<Value, Error> {
+    reject_undefined(&terms, &kwargs)?;
     match run_lookup(state, &name, &terms, &kwargs) {
         Ok(results) => Ok(Value::from(results)),
         Err(_) if lenient(&kwargs)? => Ok(Value::from(Vec::<Value>::new())),

@@ -3,6 +3,7 @@
 //! looked up lazily through a [`Scope`] so that `a: "{{ b }}"` is resolved when `a` is read,
 //! in precedence order.
 
+mod attribute_map;
 mod clock;
 mod core_filters;
 mod file_lookups;
@@ -13,6 +14,7 @@ mod literals;
 mod lookups;
 mod password;
 mod password_lookup;
+mod percent;
 mod pyregex;
 mod random;
 mod scope;
@@ -109,6 +111,8 @@ impl Templar {
         core_filters::register(&mut env);
         tests::register(&mut env);
         lookups::register(&mut env);
+        env.add_filter("map", attribute_map::map);
+        env.add_filter(percent::FILTER, percent::percent);
         env.add_function("now", clock::now);
         env.add_filter("random", random::random);
         env.add_filter("shuffle", random::shuffle);
@@ -173,11 +177,19 @@ impl Templar {
         limits::check(text, false)?;
         let ctx = scope.to_value();
         if let Some(inner) = single_expression(text) {
+            attribute_map::clear();
             return self
                 .eval_expression(&literals::in_expression(inner), ctx)
                 .and_then(|v| {
                     if v.is_undefined() {
                         Err(undefined_error())
+                    } else if attribute_map::holds_undefined(&v) {
+                        // A list or mapping holding an undefined item fails where it is
+                        // used, as Ansible's finalization does.
+                        Err(minijinja::Error::new(
+                            minijinja::ErrorKind::UndefinedError,
+                            attribute_map::take().unwrap_or_else(|| "undefined value".into()),
+                        ))
                     } else {
                         Ok(walk::native(v))
                     }
@@ -225,14 +237,15 @@ impl Templar {
     ) -> Result<String, TemplateError> {
         limits::check(text, false)
             .map_err(|e| TemplateError::new(format!("{}: {}", path.display(), e.message)))?;
-        self.render_template(text, scope.to_value()).map_err(|e| {
-            let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
-            TemplateError::new(format!(
-                "{}{line}: {}",
-                path.display(),
-                describe(&e, text, scope)
-            ))
-        })
+        self.render_template(&literals::percent_in_template(text), scope.to_value())
+            .map_err(|e| {
+                let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
+                TemplateError::new(format!(
+                    "{}{line}: {}",
+                    path.display(),
+                    describe(&e, text, scope)
+                ))
+            })
     }
 
     /// Templates every string inside a value (lists and mappings recursively); strings
@@ -291,7 +304,7 @@ impl Templar {
             self.render_template(&literals::in_template(text), scope.to_value())
                 .map(Value::from)
         } else {
-            self.eval_expression(text, scope.to_value())
+            self.eval_expression(&literals::percent_in_expression(text), scope.to_value())
         }
         .map_err(|e| explain(&e, text, scope))?;
         if value.is_undefined() {
@@ -341,8 +354,11 @@ fn explain(err: &minijinja::Error, source: &str, scope: &Scope) -> TemplateError
 
 fn describe(err: &minijinja::Error, source: &str, scope: &Scope) -> String {
     if err.kind() == minijinja::ErrorKind::UndefinedError {
-        if let Some(name) = scope.first_undefined(source) {
-            return format!("'{name}' is undefined{}", where_in(source));
+        if let Some(undefined) = scope.first_undefined(source) {
+            return format!("{undefined}{}", where_in(source));
+        }
+        if let Some(missing) = scope.first_missing_attribute(source) {
+            return format!("{missing}{}", where_in(source));
         }
         return format!(
             "an undefined value was used in '{}': {}",
@@ -435,6 +451,48 @@ mod rendering_tests {
         for failing in ["{{ r.stat.exists }}", "x{{ r.a }}{{ 1 | default(2) }}"] {
             assert!(templar.render_str(failing, &scope).is_err(), "{failing}");
         }
+    }
+
+    #[test]
+    fn a_missing_attribute_mapped_fails_where_used_in_pythons_words() {
+        let things = "[{'name': 'one'}, {'notname': 'two'}]";
+        assert_eq!(
+            render(&format!(
+                "{{{{ {things} | map(attribute='name') | select('defined') | list }}}}"
+            )),
+            "['one']"
+        );
+        assert_eq!(
+            render(&format!(
+                "{{{{ {things} | map(attribute='name', default='-') | list }}}}"
+            )),
+            "['one', '-']"
+        );
+        let templar = Templar::new();
+        let scope = Scope::new(templar.clone(), vec![]);
+        let error = templar
+            .render_str(
+                &format!("{{{{ {things} | map(attribute='name') }}}}"),
+                &scope,
+            )
+            .expect_err("an undefined item is refused");
+        assert!(
+            error
+                .message
+                .contains("object of type 'dict' has no attribute 'name'"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn a_string_literal_formats_with_pythons_percent() {
+        assert_eq!(
+            render(r#"{{ "Failed to read %s/x due to %s" % ('/tmp', 'y') }}"#),
+            "Failed to read /tmp/x due to y"
+        );
+        assert_eq!(render(r#"{{ ('%03d-%s' % (7, 'a')) | upper }}"#), "007-A");
+        assert_eq!(render(r#"{{ 'n=%d' % 4 }}"#), "n=4");
     }
 
     #[test]

@@ -94,8 +94,9 @@ impl Scope {
             .find_map(|l| l.get(name).cloned())
     }
 
-    /// For an undefined-variable error: the first variable the template reads that this scope
-    /// cannot resolve, or the failure met while resolving one.
+    /// For an undefined-variable error, in Ansible's words: the failure met while resolving a
+    /// variable the template reads, or the first one this scope cannot resolve ("'x' is
+    /// undefined").
     pub fn first_undefined(&self, source: &str) -> Option<String> {
         if let Some(failure) = self.inner.failure.lock().ok().and_then(|mut f| f.take()) {
             return Some(failure);
@@ -106,6 +107,34 @@ impl Scope {
             .into_iter()
             .map(|path| path.split('.').next().unwrap_or_default().to_string())
             .find(|name| self.get(name).is_none() && !self.inner.templar.is_global(name))
+            .map(|name| format!("'{name}' is undefined"))
+    }
+
+    /// For an undefined-value error where every variable is defined: the first attribute a
+    /// dotted path in the template reads that its value lacks, in Python's words ("object of
+    /// type 'dict' has no attribute 'stdout'").
+    pub fn first_missing_attribute(&self, source: &str) -> Option<String> {
+        self.inner
+            .templar
+            .variables_of(source)
+            .into_iter()
+            .find_map(|path| {
+                let mut parts = path.split('.');
+                let mut value = self.get(parts.next()?)?;
+                for attribute in parts {
+                    let next = value.get_attr(attribute).ok().filter(|v| !v.is_undefined());
+                    match next {
+                        Some(next) => value = next,
+                        None => {
+                            return Some(format!(
+                                "object of type '{}' has no attribute '{attribute}'",
+                                super::attribute_map::python_type(&value)
+                            ))
+                        }
+                    }
+                }
+                None
+            })
     }
 }
 

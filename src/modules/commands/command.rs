@@ -26,6 +26,12 @@ impl Module for Command {
         let stdin = args.str(&["stdin"])?;
         let stdin_add_newline = args.bool("stdin_add_newline", true)?;
         let strip = args.bool("strip_empty_ends", true)?;
+        if self.shell && args.given("expand_argument_vars") {
+            // As Ansible's shell action: a command-only option is refused by name.
+            return Err(ModuleError::Failed(format!(
+                "Unsupported parameters for ({name}) module: expand_argument_vars"
+            )));
+        }
         let expand = args.bool("expand_argument_vars", true)?;
         let _ = args.raw_any(&["warn"]);
         args.finish()?;
@@ -70,11 +76,12 @@ impl Module for Command {
                 )
             })
             .collect();
+        // `-P`: the shell's $PWD is the directory's real path, as after Python's chdir.
         let cd = chdir
             .as_ref()
             .map(|d| {
                 format!(
-                    "cd {} 2>/dev/null || {{ echo {NO_CHDIR}; exit 1; }}; ",
+                    "cd -P -- {} 2>/dev/null || {{ echo {NO_CHDIR}; exit 1; }}; ",
                     quote(d)
                 )
             })

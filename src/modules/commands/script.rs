@@ -65,7 +65,7 @@ impl Module for Script {
         };
         let rest = words[1..].join(" ");
         let cd = chdir
-            .map(|d| format!("cd {} && ", quote(&d)))
+            .map(|d| format!("cd -P -- {} && ", quote(&d)))
             .unwrap_or_default();
         let command = format!(
             "{guard}t=$(mktemp) && cat > \"$t\" && {cd}{run} {rest}; rc=$?; rm -f \"$t\"; exit $rc"

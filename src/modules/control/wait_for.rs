@@ -89,10 +89,15 @@ impl Module for WaitFor {
                 let listening = format!(
                     "awk 'NR>1 && $4==\"0A\" {{split($2,a,\":\"); if (a[2]==\"{port:04X}\") f=1}} END {{exit !f}}' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
                 );
-                if present {
-                    listening
-                } else {
-                    format!("! {listening}")
+                // Drained: no connection to the port in an active state (SYN_SENT through
+                // TIME_WAIT), listening or not, as Ansible's module counts them.
+                let active = format!(
+                    "awk 'NR>1 && $4>=\"01\" && $4<=\"06\" {{split($2,a,\":\"); if (a[2]==\"{port:04X}\") f=1}} END {{exit !f}}' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
+                );
+                match (present, state.as_str()) {
+                    (true, _) => listening,
+                    (false, "drained") => format!("! {active}"),
+                    (false, _) => format!("! {listening}"),
                 }
             }
             (None, None) => "true".to_string(),
@@ -103,7 +108,7 @@ impl Module for WaitFor {
             // Nothing to wait for: Ansible just sleeps `timeout` seconds.
             (None, None) => format!("sleep {delay}; sleep {timeout}"),
             _ => format!(
-                "sleep {delay}; end=$(( $(date +%s) + {timeout} )); while ! {test}; do if [ $(date +%s) -ge $end ]; then exit 7; fi; sleep {sleep}; done"
+                "sleep {delay}; end=$(( $(date +%s) + {timeout} )); until {test}; do if [ $(date +%s) -ge $end ]; then exit 7; fi; sleep {sleep}; done"
             ),
         };
         let out = ctx.run(&script, None).await?;

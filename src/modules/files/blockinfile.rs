@@ -21,6 +21,9 @@ pub struct Block {
     /// `insertbefore: BOF`.
     pub at_start: bool,
     pub firstmatch: bool,
+    /// The pattern sets Python's multiline flag (`(?m)`): Ansible then searches the whole
+    /// file, so a pattern may span lines.
+    pub multiline: bool,
     pub append_newline: bool,
     pub prepend_newline: bool,
 }
@@ -70,8 +73,20 @@ pub fn apply(block: &Block, bytes: &[u8]) -> Vec<u8> {
                     hits.next_back().map(|(i, _)| i)
                 }
             };
+            // The line a whole-file match starts (before) or ends (after) on.
+            let spanning = |re: &Regex, after: bool| {
+                re.find(bytes).map(|m| {
+                    let end = if after { m.end() } else { m.start() };
+                    let line = bytes[..end].iter().filter(|b| **b == b'\n').count();
+                    line + usize::from(after)
+                })
+            };
             let position = if block.at_start {
                 Some(0)
+            } else if let (Some(re), true) = (&block.insertbefore, block.multiline) {
+                spanning(re, false)
+            } else if let (Some(re), true) = (&block.insertafter, block.multiline) {
+                spanning(re, true)
             } else if let Some(re) = &block.insertbefore {
                 find(re)
             } else if let Some(re) = &block.insertafter {
@@ -79,19 +94,33 @@ pub fn apply(block: &Block, bytes: &[u8]) -> Vec<u8> {
             } else {
                 None
             };
-            let lines = &file.lines;
-            let position = position.unwrap_or(lines.len());
-            if block.prepend_newline && position > 0 && !lines[position - 1].text.is_empty() {
-                wanted.insert(0, Vec::new());
-            }
-            if block.append_newline && position < lines.len() && !lines[position].text.is_empty() {
-                wanted.push(Vec::new());
-            }
-            position
+            position.unwrap_or(file.lines.len()).min(file.lines.len())
         }
     };
+    // A blank line before or after the block unless one is there, whether the block is new
+    // or replaces one, as Ansible's module does.
+    let lines = &file.lines;
+    if !wanted.is_empty() {
+        if block.prepend_newline && at > 0 && !lines[at - 1].text.is_empty() {
+            wanted.insert(0, Vec::new());
+        }
+        if block.append_newline && at < lines.len() && !lines[at].text.is_empty() {
+            wanted.push(Vec::new());
+        }
+    }
     file.insert(at, wanted);
     file.to_bytes()
+}
+
+/// Whether a Python pattern turns on the multiline flag with a leading inline group
+/// (`(?m)`, `(?im)`…), the only way a module's string pattern can.
+fn python_multiline(pattern: &str) -> bool {
+    pattern
+        .strip_prefix("(?")
+        .and_then(|rest| rest.split_once(')'))
+        .is_some_and(|(flags, _)| {
+            flags.contains('m') && flags.chars().all(|c| c.is_ascii_alphabetic())
+        })
 }
 
 #[async_trait]
@@ -121,6 +150,11 @@ impl Module for BlockInFile {
         let at_start = args
             .raw("insertbefore")
             .is_some_and(|v| v.as_str() == Some("BOF"));
+        let multiline = ["insertbefore", "insertafter"].iter().any(|key| {
+            args.raw(key)
+                .and_then(|v| v.as_str().map(python_multiline))
+                .unwrap_or(false)
+        });
         let insertbefore = regex(&mut args, "insertbefore")?;
         let insertafter = regex(&mut args, "insertafter")?;
         let block = Block {
@@ -135,6 +169,7 @@ impl Module for BlockInFile {
             insertbefore,
             at_start,
             firstmatch: args.bool("firstmatch", false)?,
+            multiline,
             append_newline: args.bool("append_newline", false)?,
             prepend_newline: args.bool("prepend_newline", false)?,
         };
@@ -235,6 +270,43 @@ mod tests {
         b.insertafter = None;
         b.at_start = true;
         assert_eq!(apply(&b, b"one\n"), b"# BEGIN X\nx\n# END X\none\n");
+    }
+
+    #[test]
+    fn blank_lines_around_a_block_are_added_to_an_existing_one_too() {
+        let mut b = block(&["x"]);
+        let existing = b"one\n# BEGIN X\nx\n# END X\ntwo\n";
+        b.append_newline = true;
+        b.prepend_newline = true;
+        let spaced = apply(&b, existing);
+        assert_eq!(spaced, b"one\n\n# BEGIN X\nx\n# END X\n\ntwo\n");
+        assert_eq!(apply(&b, &spaced), spaced, "once is enough");
+        assert_eq!(apply(&block(&[]), &spaced), b"one\n\n\ntwo\n");
+    }
+
+    #[test]
+    fn a_multiline_pattern_spans_lines_and_a_line_pattern_does_not() {
+        let mut b = block(&["x"]);
+        b.insertafter = Some(Regex::new("(?m)one\n.*two").unwrap());
+        b.multiline = true;
+        assert_eq!(
+            apply(&b, b"one\n  two\nthree\n"),
+            b"one\n  two\n# BEGIN X\nx\n# END X\nthree\n"
+        );
+        b.insertbefore = b.insertafter.take();
+        assert_eq!(
+            apply(&b, b"zero\none\n  two\n"),
+            b"zero\n# BEGIN X\nx\n# END X\none\n  two\n"
+        );
+        b.insertafter = Some(Regex::new("one\n.*two").unwrap());
+        b.insertbefore = None;
+        b.multiline = false;
+        assert_eq!(
+            apply(&b, b"one\ntwo\n"),
+            b"one\ntwo\n# BEGIN X\nx\n# END X\n"
+        );
+        assert!(python_multiline("(?m)a\nb") && python_multiline("(?im)a"));
+        assert!(!python_multiline("a(?m)") && !python_multiline("(?:m)"));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use minijinja::Value;
 use regex::Regex;
 
 use crate::connection::quote;
+use crate::modules::util::{apply_symbolic, parse_mode, Mode};
 use crate::modules::{Args, Module, ModuleCtx, ModuleError, ModuleResult};
 use crate::template::map_value;
 use crate::util::{parse_age, split_unit};
@@ -86,6 +87,10 @@ pub struct Filters {
     pub age: Option<i64>,
     pub age_stamp: String,
     pub size: Option<i64>,
+    /// `mode`, resolved to bits: with `exact_mode` the permissions must equal it, else
+    /// share a bit with it.
+    pub mode: Option<u32>,
+    pub exact_mode: bool,
     pub now: f64,
 }
 
@@ -145,7 +150,11 @@ impl Filters {
                 return false;
             }
         }
-        true
+        match self.mode {
+            Some(mode) if self.exact_mode => f.mode & 0o7777 == mode,
+            Some(mode) => f.mode & mode != 0,
+            None => true,
+        }
     }
 }
 
@@ -204,7 +213,26 @@ impl Module for Find {
         };
         let age_stamp = args.choice("age_stamp", &["mtime", "atime", "ctime"], "mtime")?;
         let read_whole_file = args.bool("read_whole_file", false)?;
-        let _ = args.raw_any(&["encoding", "mode", "exact_mode", "checksum_algorithm"]);
+        let mode = match args.raw("mode") {
+            None => None,
+            Some(value) => match parse_mode(&value) {
+                Ok(Mode::Octal(bits)) => Some(bits),
+                // As Ansible: a symbolic mode is applied to no permissions at all.
+                Ok(Mode::Symbolic(expr)) => Some(apply_symbolic(0, &expr, false)),
+                Ok(Mode::Preserve) | Err(_) => {
+                    return Err(ModuleError::Args(format!(
+                        "find: mode must be octal (like '0644') or symbolic (like 'u=rw,g=r'), got '{value}'"
+                    )))
+                }
+            },
+        };
+        let exact_mode = args.bool("exact_mode", true)?;
+        let checksum_algorithm = args.choice(
+            "checksum_algorithm",
+            &["md5", "sha1", "sha224", "sha256", "sha384", "sha512"],
+            "sha1",
+        )?;
+        let encoding = args.str(&["encoding"])?;
         args.finish()?;
         if paths.is_empty() {
             return Err(ModuleError::Args(
@@ -213,7 +241,9 @@ impl Module for Find {
         }
         let max_depth = match (recurse, depth) {
             (false, _) => " -maxdepth 1".to_string(),
-            (true, Some(d)) => format!(" -maxdepth {d}"),
+            // One level deeper than asked: Ansible's walk examines (and counts) the entries
+            // of the deepest directories it reports, though it matches none of them.
+            (true, Some(d)) => format!(" -maxdepth {}", d + 1),
             (true, None) => String::new(),
         };
         let follow_flag = if follow { "-L" } else { "-P" };
@@ -236,38 +266,44 @@ impl Module for Find {
             age,
             age_stamp,
             size,
+            mode,
+            exact_mode,
             now: now.trim().parse().unwrap_or(0.0),
         };
         let candidates = parse(listing);
         let examined = candidates.len();
-        let mut matched: Vec<Found> = candidates.into_iter().filter(|f| filters.keep(f)).collect();
+        let within_depth = |f: &Found| match (recurse, depth) {
+            (true, Some(d)) => depth_below(&paths, &f.path) <= d,
+            _ => true,
+        };
+        let mut matched: Vec<Found> = candidates
+            .into_iter()
+            .filter(|f| within_depth(f) && filters.keep(f))
+            .collect();
+        // Paths whose files could not all be read, with Ansible's reason.
+        let mut unread: IndexMap<String, Value> = IndexMap::new();
         if let Some(pattern) = &contains {
-            let files: Vec<String> = matched
+            let files: Vec<&str> = matched
                 .iter()
                 .filter(|f| f.kind == 'f')
-                .map(|f| quote(&f.path))
+                .map(|f| f.path.as_str())
                 .collect();
-            let hits = if files.is_empty() {
-                String::new()
-            } else {
-                // As Ansible's module: a line must match from its start (Python's re.match);
-                // the whole file is searched anywhere (re.search), `$` at its end only.
-                let (flags, pattern) = match read_whole_file {
-                    true => ("-lzP", python_end_anchor(pattern)),
-                    false => ("-lP", format!("^(?:{pattern})")),
-                };
-                ctx.run(
-                    &format!(
-                        "grep {flags} -- {} {} 2>/dev/null; true",
-                        quote(&pattern),
-                        files.join(" ")
-                    ),
-                    None,
-                )
-                .await?
-                .stdout_text()
+            let search = ContentSearch {
+                pattern,
+                read_whole_file,
+                encoding: encoding.as_deref(),
             };
-            matched.retain(|f| f.kind == 'f' && hits.lines().any(|l| l == f.path));
+            let report = match files.is_empty() {
+                true => String::new(),
+                false => ctx.run(&search.script(&files), None).await?.stdout_text(),
+            };
+            let outcome = search.outcome(&report);
+            for root in &paths {
+                if let Some(reason) = outcome.unread_reason(root) {
+                    unread.insert(root.clone(), Value::from(reason));
+                }
+            }
+            matched.retain(|f| f.kind == 'f' && outcome.hits.contains(&f.path));
         }
         let mut checksums: IndexMap<String, String> = IndexMap::new();
         if get_checksum {
@@ -278,7 +314,10 @@ impl Module for Find {
                 .collect();
             if !files.is_empty() {
                 let sums = ctx
-                    .run(&format!("sha1sum -- {}", files.join(" ")), None)
+                    .run(
+                        &format!("{checksum_algorithm}sum -- {}", files.join(" ")),
+                        None,
+                    )
                     .await?
                     .stdout_text();
                 for line in sums.lines() {
@@ -293,6 +332,7 @@ impl Module for Find {
             .lines()
             .filter_map(|l| l.strip_prefix("skipped:"))
             .map(|p| (p.to_string(), Value::from(format!("{p} was skipped as it does not seem to be a valid directory or it cannot be accessed"))))
+            .chain(unread)
             .collect();
         let files: Vec<Value> = matched
             .iter()
@@ -308,6 +348,104 @@ impl Module for Find {
             .with("examined", examined)
             .with("skipped_paths", map_value(skipped))
             .with_msg(msg))
+    }
+}
+
+/// How many levels below its search path an entry lies (1: directly in it).
+fn depth_below(paths: &[String], path: &str) -> i64 {
+    paths
+        .iter()
+        .filter_map(|root| path.strip_prefix(&format!("{}/", root.trim_end_matches('/'))))
+        .map(|rest| rest.matches('/').count() as i64 + 1)
+        .min()
+        .unwrap_or(1)
+}
+
+/// `contains`: which files hold a line (or, reading whole files, a match anywhere) for a
+/// Python pattern, read in an encoding as Ansible's module reads them.
+struct ContentSearch<'a> {
+    pattern: &'a str,
+    read_whole_file: bool,
+    encoding: Option<&'a str>,
+}
+
+/// What the search found: the matching files, and why some could not be read.
+struct SearchOutcome {
+    hits: std::collections::HashSet<String>,
+    unknown_encoding: bool,
+    undecodable: Vec<String>,
+    encoding_shown: String,
+}
+
+impl ContentSearch<'_> {
+    /// One script for all files: each is decoded (iconv, when the target has it) and then
+    /// searched with grep's Perl patterns, reporting `hit`/`undecodable` lines.
+    fn script(&self, files: &[&str]) -> String {
+        // As Ansible's module: a line must match from its start (Python's re.match); the
+        // whole file is searched anywhere (re.search), `$` at its end only. A newline in the
+        // pattern is an escape to grep, which would otherwise split it into two patterns.
+        let pattern = self.pattern.replace('\n', "\\n");
+        let (flags, pattern) = match self.read_whole_file {
+            true => ("-qzP", python_end_anchor(&pattern)),
+            false => ("-qP", format!("^(?:{pattern})")),
+        };
+        let grep = format!("grep {flags} -- {}", quote(&pattern));
+        let encoding = quote(self.encoding.unwrap_or("UTF-8"));
+        let list: Vec<String> = files.iter().map(|f| quote(f)).collect();
+        format!(
+            "LC_ALL=C.UTF-8; export LC_ALL; \
+             if ! command -v iconv >/dev/null 2>&1; then \
+               for f in {files}; do {grep} \"$f\" 2>/dev/null && printf 'hit\\t%s\\n' \"$f\"; done; exit 0; fi; \
+             iconv -f {encoding} -t UTF-8 </dev/null >/dev/null 2>&1 || {{ echo unknown-encoding; exit 0; }}; \
+             for f in {files}; do \
+               if ! iconv -f {encoding} -t UTF-8 -- \"$f\" >/dev/null 2>&1; then printf 'undecodable\\t%s\\n' \"$f\"; \
+               elif iconv -f {encoding} -t UTF-8 -- \"$f\" 2>/dev/null | {grep} 2>/dev/null; then printf 'hit\\t%s\\n' \"$f\"; fi; \
+             done",
+            files = list.join(" "),
+        )
+    }
+
+    fn outcome(&self, report: &str) -> SearchOutcome {
+        let mut outcome = SearchOutcome {
+            hits: Default::default(),
+            unknown_encoding: false,
+            undecodable: Vec::new(),
+            encoding_shown: self.encoding.map_or_else(
+                || "None (default determined by the Python built-in function \"open\")".into(),
+                str::to_string,
+            ),
+        };
+        for line in report.lines() {
+            match line.split_once('\t') {
+                Some(("hit", path)) => {
+                    outcome.hits.insert(path.to_string());
+                }
+                Some(("undecodable", path)) => outcome.undecodable.push(path.to_string()),
+                _ if line == "unknown-encoding" => outcome.unknown_encoding = true,
+                _ => {}
+            }
+        }
+        outcome
+    }
+}
+
+impl SearchOutcome {
+    /// Why files under `root` went unread, in the words of Ansible's module.
+    fn unread_reason(&self, root: &str) -> Option<String> {
+        if self.unknown_encoding {
+            let encoding = &self.encoding_shown;
+            return Some(format!("unknown encoding: {encoding}"));
+        }
+        let prefix = format!("{}/", root.trim_end_matches('/'));
+        self.undecodable
+            .iter()
+            .find(|path| path.starts_with(&prefix))
+            .map(|path| {
+                format!(
+                    "Failed to read the file {path} due to an encoding error. current encoding: {}",
+                    self.encoding_shown
+                )
+            })
     }
 }
 
@@ -329,6 +467,40 @@ mod tests {
         assert_eq!(python_end_anchor("^ERROR$"), "^ERROR(?=\\n?\\z)");
         assert_eq!(python_end_anchor("cost \\$"), "cost \\$");
         assert_eq!(python_end_anchor("ERROR"), "ERROR");
+    }
+
+    #[test]
+    fn depth_counts_levels_below_the_search_path() {
+        let paths = ["/srv/".to_string(), "/opt".to_string()];
+        assert_eq!(depth_below(&paths, "/srv/a"), 1);
+        assert_eq!(depth_below(&paths, "/srv/a/b/c"), 3);
+        assert_eq!(depth_below(&paths, "/opt/x/y"), 2);
+    }
+
+    #[test]
+    fn unreadable_files_skip_their_path_in_ansibles_words() {
+        let search = ContentSearch {
+            pattern: "has\na few",
+            read_whole_file: true,
+            encoding: None,
+        };
+        assert!(search.script(&["/t/a.txt"]).contains("has\\na few"));
+        let outcome = search.outcome("hit\t/t/a.txt\nundecodable\t/t/b.gbk\n");
+        assert!(outcome.hits.contains("/t/a.txt"));
+        assert_eq!(
+            outcome.unread_reason("/t/").as_deref(),
+            Some("Failed to read the file /t/b.gbk due to an encoding error. current encoding: None (default determined by the Python built-in function \"open\")")
+        );
+        assert_eq!(outcome.unread_reason("/u"), None);
+        let unknown = ContentSearch {
+            encoding: Some("idontexist"),
+            ..search
+        }
+        .outcome("unknown-encoding\n");
+        assert_eq!(
+            unknown.unread_reason("/t").as_deref(),
+            Some("unknown encoding: idontexist")
+        );
     }
 
     fn found(kind: char, path: &str, size: u64, mtime: f64) -> Found {
@@ -364,6 +536,8 @@ mod tests {
             age: Some(parse_age("1d").unwrap()),
             age_stamp: "mtime".into(),
             size: parse_size("1k"),
+            mode: None,
+            exact_mode: true,
             now: 200_000.0,
         };
         assert!(filters.keep(&found('f', "/l/app.log", 2048, 0.0)));

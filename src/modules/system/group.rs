@@ -17,8 +17,20 @@ impl Module for Group {
         let non_unique = args.bool("non_unique", false)?;
         // groupdel -f removes a group even when it is a user's primary group.
         let force = args.bool("force", false)?;
-        let _ = args.raw_any(&["local", "gid_min", "gid_max"]);
+        let local = args.bool("local", false)?;
+        let gid_min = args.int("gid_min")?;
+        let gid_max = args.int("gid_max")?;
         args.finish()?;
+        if local {
+            // Ansible's local groups go through libuser, which has no gid range.
+            for (option, given) in [("gid_min", gid_min), ("gid_max", gid_max)] {
+                if given.is_some() {
+                    return Err(ModuleError::Failed(format!(
+                        "'{option}' can not be used with 'local'"
+                    )));
+                }
+            }
+        }
         if non_unique && gid.is_none() {
             return Err(ModuleError::Args(
                 "non_unique is True but all of the following are missing: gid".into(),
@@ -48,6 +60,13 @@ impl Module for Group {
                 }
                 if system {
                     cmd.push_str(" -r");
+                }
+                // A new group's gid is picked from this range, as login.defs' own keys.
+                if let Some(min) = gid_min {
+                    cmd.push_str(&format!(" -K GID_MIN={min}"));
+                }
+                if let Some(max) = gid_max {
+                    cmd.push_str(&format!(" -K GID_MAX={max}"));
                 }
                 Some(format!("{cmd} {q}"))
             }

@@ -55,6 +55,8 @@ r systemd_container /run/systemd/container
 for f in product_name sys_vendor bios_vendor product_family; do r "dmi_$f" "/sys/devices/virtual/dmi/id/$f"; done
 r kernel_version /proc/sys/kernel/version
 [ -d /sys/kernel/security/apparmor ] && echo "apparmor:enabled"
+[ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1 && systemctl --version 2>/dev/null | {
+  read -r _ v _; read -r f; echo "systemd_version:$v"; echo "systemd_features:$f"; }
 for p in /usr/bin/python3 /usr/local/bin/python3 /usr/libexec/platform-python /usr/bin/python; do
   [ -x "$p" ] && { echo "python:$p $(readlink -f "$p")"; break; }; done
 echo "--env--"
@@ -270,6 +272,17 @@ pub fn parse_facts(text: &str) -> VarMap {
         _ => "service",
     };
     put("service_mgr", Value::from(service_mgr));
+    // As Ansible's systemd collector: only where systemd manages the host.
+    if let Ok(version) = get("systemd_version").parse::<i64>() {
+        let systemd = [
+            ("features".to_string(), Value::from(get("systemd_features"))),
+            ("version".to_string(), Value::from(version)),
+        ];
+        put(
+            "systemd",
+            crate::template::map_value(systemd.into_iter().collect()),
+        );
+    }
     let (uid, user, gid) = parse_id(&get("id"));
     put("user_id", Value::from(user));
     put("user_uid", Value::from(uid));
@@ -361,7 +374,7 @@ mod tests {
 
     #[test]
     fn debian_bookworm() {
-        let text = "os:ID=debian\nos:VERSION_CODENAME=bookworm\nos:VERSION_ID=\"12\"\ndebian_version:12.7\nhostname:web1.example.com\ninit:systemd\ncpu_online:0-1\nmem:MemTotal:2048000\ndefault_iface:eth0\npkg_mgr:apt-get\nuname:Linux 6.1.0 x86_64\nfqdn:web1.example.com\nipv4:10.0.0.5 fe80::1\nid:uid=1000(kiln) gid=1001(kiln) groups=1001(kiln)\nuser_dir:/home/kiln\nuser_shell:/bin/sh\ndate:1700000000 2023-11-14T22:13:20Z\npython:/usr/bin/python3 /usr/bin/python3.11\n--env--\nexport HOME='/root'\nexport A='b=c'\n";
+        let text = "os:ID=debian\nos:VERSION_CODENAME=bookworm\nos:VERSION_ID=\"12\"\ndebian_version:12.7\nhostname:web1.example.com\ninit:systemd\ncpu_online:0-1\nmem:MemTotal:2048000\ndefault_iface:eth0\npkg_mgr:apt-get\nuname:Linux 6.1.0 x86_64\nfqdn:web1.example.com\nipv4:10.0.0.5 fe80::1\nid:uid=1000(kiln) gid=1001(kiln) groups=1001(kiln)\nuser_dir:/home/kiln\nuser_shell:/bin/sh\ndate:1700000000 2023-11-14T22:13:20Z\npython:/usr/bin/python3 /usr/bin/python3.11\nsystemd_version:252\nsystemd_features:+PAM +AUDIT -SELINUX\n--env--\nexport HOME='/root'\nexport A='b=c'\n";
         let facts = parse_facts(text);
         assert_eq!(facts["os_family"].as_str(), Some("Debian"));
         assert_eq!(facts["distribution"].as_str(), Some("Debian"));
@@ -370,6 +383,12 @@ mod tests {
         assert_eq!(facts["hostname"].as_str(), Some("web1"));
         assert_eq!(facts["pkg_mgr"].as_str(), Some("apt"));
         assert_eq!(facts["service_mgr"].as_str(), Some("systemd"));
+        let systemd = &facts["systemd"];
+        assert_eq!(systemd.get_attr("version").unwrap().as_i64(), Some(252));
+        assert_eq!(
+            systemd.get_attr("features").unwrap().as_str(),
+            Some("+PAM +AUDIT -SELINUX")
+        );
         assert_eq!(facts["memtotal_mb"].as_i64(), Some(2000));
         assert_eq!(
             facts["default_ipv4"].get_attr("address").unwrap().as_str(),

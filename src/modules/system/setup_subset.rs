@@ -166,6 +166,7 @@ fn collector_of(fact: &str) -> &'static str {
         "os_family" => "distribution",
         "pkg_mgr" => "pkg_mgr",
         "service_mgr" => "service_mgr",
+        "systemd" => "systemd",
         "date_time" => "date_time",
         "env" => "env",
         f if f.starts_with("distribution") => "distribution",

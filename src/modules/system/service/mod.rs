@@ -148,7 +148,7 @@ fn systemd_probe(wanted: &Wanted, check_mode: bool) -> String {
     if !wanted.name.is_empty() {
         let q = quote(&wanted.name);
         command.push_str(&format!(
-            "{systemctl} show --no-pager -- {q} 2>/dev/null; echo \"enablement:$({systemctl} is-enabled -- {q} 2>/dev/null)\""
+            "{systemctl} show --no-pager -- {q} 2>/dev/null; echo \"enablement:$({systemctl} is-enabled -l -- {q} 2>/dev/null)\""
         ));
     }
     command
@@ -174,11 +174,15 @@ async fn systemd(
             let real_q = quote(&real);
             let out = ctx
                 .run(
-                    &format!("{systemctl} is-enabled -- {real_q} 2>/dev/null; true"),
+                    &format!(
+                        "echo \"enablement:$({systemctl} is-enabled -l -- {real_q} 2>/dev/null)\""
+                    ),
                     None,
                 )
                 .await?;
-            unit.enablement = out.stdout_text().trim().to_string();
+            let real_unit = parse_unit(&out.stdout_text());
+            unit.enablement = real_unit.enablement;
+            unit.links_listed = real_unit.links_listed;
             q = real_q;
         }
     }

@@ -51,6 +51,9 @@ pub struct UnitState {
     pub properties: IndexMap<String, String>,
     /// `systemctl is-enabled` output: enabled, disabled, static, masked, …
     pub enablement: String,
+    /// `is-enabled -l` went on to list the links that install the unit: an `indirect` unit
+    /// whose `Also=` units are enabled. Ansible's module then takes it as enabled.
+    pub links_listed: bool,
 }
 
 impl UnitState {
@@ -72,10 +75,11 @@ impl UnitState {
     /// `enabled-runtime`, `indirect` and `alias` (enabling those is left to systemctl, and
     /// disabling them changes nothing).
     pub fn enabled(&self) -> bool {
-        matches!(
-            self.enablement.as_str(),
-            "enabled" | "static" | "generated" | "transient"
-        )
+        match self.enablement.as_str() {
+            "enabled" | "static" | "generated" | "transient" => true,
+            "enabled-runtime" | "indirect" | "alias" => self.links_listed,
+            _ => false,
+        }
     }
     pub fn masked(&self) -> bool {
         self.enablement == "masked" || self.prop("LoadState") == "masked"
@@ -85,9 +89,13 @@ impl UnitState {
 /// Parses `systemctl show` output followed by `enablement:` from `is-enabled`.
 pub fn parse_unit(text: &str) -> UnitState {
     let mut state = UnitState::default();
+    let mut after_enablement = false;
     for line in text.lines() {
         if let Some(e) = line.strip_prefix("enablement:") {
             state.enablement = e.trim().to_string();
+            after_enablement = true;
+        } else if after_enablement {
+            state.links_listed |= !line.trim().is_empty();
         } else if let Some((k, v)) = line.split_once('=') {
             state.properties.insert(k.to_string(), v.to_string());
         }

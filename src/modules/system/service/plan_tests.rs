@@ -88,6 +88,11 @@ fn indirect_units_count_as_disabled_as_ansible_counts_them() {
         "Id=dummy.service\nLoadState=loaded\nActiveState=inactive\nenablement:indirect\n";
     assert!(verbs(&wanted(None, Some(false)), INDIRECT).is_empty());
     assert_eq!(verbs(&wanted(None, Some(true)), INDIRECT), [Verb::Enable]);
+    // Once its Also= units are enabled, `is-enabled -l` lists their links after the state,
+    // and Ansible's module takes the unit as enabled.
+    let linked = format!("{INDIRECT}  /etc/systemd/system/sockets.target.wants/dummy.socket\n");
+    assert!(verbs(&wanted(None, Some(true)), &linked).is_empty());
+    assert_eq!(verbs(&wanted(None, Some(false)), &linked), [Verb::Disable]);
 }
 
 #[test]
