@@ -22,6 +22,12 @@ fn file_directories_links_touch_and_absent() {
         recurse: yes
     - file: path=/srv/pre/f mode=u=rw,g=r
     - file: path=/srv/pre/stamp state=touch mode=0644 modification_time=preserve access_time=preserve
+    # Given times are the target's local time, set once (idempotent, unlike `now`).
+    - file: path=/srv/pre/dated state=touch modification_time=202001011200.0 access_time=preserve
+    - file:
+        path: /srv/pre/f
+        modification_time: "2021-06-01 08:30"
+        modification_time_format: "%Y-%m-%d %H:%M"
 "#;
     converge(&t, &[("site.yml", &play(tasks))], "/srv", true);
     assert_eq!(
@@ -35,6 +41,10 @@ fn file_directories_links_touch_and_absent() {
     assert!(!t.check("test -e /srv/old"));
     assert_eq!(t.root("stat -c %a /srv/pre/f").trim(), "640");
     assert_eq!(t.root("stat -c %a /srv/pre/stamp").trim(), "644");
+    assert_eq!(
+        t.root("stat -c %Y /srv/pre/dated /srv/pre/f"),
+        t.root("date -d '2020-01-01 12:00:00' +%s; date -d '2021-06-01 08:30:00' +%s")
+    );
 }
 
 #[test]

@@ -53,7 +53,7 @@ fn blockinfile_and_replace_edit_in_place() {
 #[test]
 fn find_reports_matching_files() {
     let t = Target::start("t");
-    t.root("mkdir -p /srv/logs/sub && cd /srv/logs && printf 1234567890 > big.log && echo x > small.log && echo x > keep.txt && echo ERROR > sub/deep.log && touch -d '3 days ago' big.log sub/deep.log");
+    t.root("mkdir -p /srv/logs/sub && cd /srv/logs && printf 1234567890 > big.log && echo x > small.log && echo x > keep.txt && echo ERROR > sub/deep.log && touch -d '3 days ago' big.log sub/deep.log && printf 'has\\na few\\n' > sub/lines.txt && chmod 0640 big.log");
     let tasks = r#"
     - find: paths=/srv/logs patterns=*.log
       register: flat
@@ -75,6 +75,23 @@ fn find_reports_matching_files() {
       register: whole_no_match
     - find: paths=/srv/logs file_type=directory
       register: dirs
+    # A pattern with a newline spans lines of the whole file only.
+    - find:
+        paths: /srv/logs/sub
+        contains: "has\na few"
+        read_whole_file: true
+      register: spanning
+    - find: paths=/srv/logs patterns=*.log mode=0640
+      register: exact
+    - find: paths=/srv/logs patterns=*.log mode=u=rw exact_mode=false
+      register: user_writable
+    # Ansible's walk examines one level deeper than it reports.
+    - find: paths=/srv/logs recurse=yes depth=1 file_type=any
+      register: shallow
+    - find: paths=/srv/logs patterns=big.log get_checksum=yes checksum_algorithm=md5
+      register: md5
+    - find: paths=/srv/logs patterns=*.log contains=x encoding=idontexist
+      register: unknown_encoding
     - assert:
         that:
           - flat.matched == 2
@@ -86,6 +103,13 @@ fn find_reports_matching_files() {
           - mid_line.matched == 0
           - whole.matched == 1
           - whole_no_match.matched == 0
+          - spanning.matched == 1
+          - exact.files | map(attribute='path') | list == ['/srv/logs/big.log']
+          - user_writable.matched == 2
+          - shallow.matched == 4 and shallow.examined == 6
+          - md5.files[0].checksum == 'e807f1fcf82d132f9bb018ca6738a19f'
+          - unknown_encoding.skipped_paths['/srv/logs'] == 'unknown encoding: idontexist'
+          - unknown_encoding.msg == 'Not all paths examined, check warnings for details'
 "#;
     // The play's own asserts check the results; converge fails the test if one fails.
     converge(&t, &[("site.yml", &play(tasks))], "/srv", false);

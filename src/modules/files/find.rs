@@ -184,7 +184,10 @@ fn describe(f: &Found, checksum: Option<&String>) -> Value {
 #[async_trait]
 impl Module for Find {
     async fn run(&self, ctx: &ModuleCtx<'_>, mut args: Args) -> Result<ModuleResult, ModuleError> {
-        let paths = args.list(&["paths", "name", "path"])?;
+        let mut paths = Vec::new();
+        for path in args.list(&["paths", "name", "path"])? {
+            paths.push(crate::modules::paths::on_target(ctx, path).await?);
+        }
         let patterns = args.list(&["patterns", "pattern"])?;
         let excludes = args.list(&["excludes", "exclude"])?;
         let use_regex = args.bool("use_regex", false)?;
@@ -250,7 +253,7 @@ impl Module for Find {
         let mut command = String::from("date +%s.%N; ");
         for p in &paths {
             command.push_str(&format!(
-                "[ -d {q} ] && find {follow_flag} {q} -mindepth 1{max_depth} -printf '{FORMAT}' 2>/dev/null || echo \"skipped:\"{q} >&2; ",
+                "if [ -d {q} ]; then {{ LC_ALL=C find {follow_flag} {q} -mindepth 1{max_depth} -printf '{FORMAT}' 2>&1 >&3 | sed 's/^/walk:/' >&2; }} 3>&1; else echo \"skipped:\"{q} >&2; fi; ",
                 q = quote(p)
             ));
         }
@@ -332,6 +335,7 @@ impl Module for Find {
             .lines()
             .filter_map(|l| l.strip_prefix("skipped:"))
             .map(|p| (p.to_string(), Value::from(format!("{p} was skipped as it does not seem to be a valid directory or it cannot be accessed"))))
+            .chain(out.stderr_text().lines().filter_map(walk_error))
             .chain(unread)
             .collect();
         let files: Vec<Value> = matched
@@ -349,6 +353,15 @@ impl Module for Find {
             .with("skipped_paths", map_value(skipped))
             .with_msg(msg))
     }
+}
+
+/// A directory the walk could not read (find's "find: '/d': Permission denied"), in
+/// Python's words, as Ansible's walk records it.
+fn walk_error(line: &str) -> Option<(String, Value)> {
+    let rest = line.strip_prefix("walk:find: '")?;
+    let path = rest.strip_suffix("': Permission denied")?;
+    let reason = format!("[Errno 13] Permission denied: '{path}'");
+    Some((path.to_string(), Value::from(reason)))
 }
 
 /// How many levels below its search path an entry lies (1: directly in it).
@@ -467,6 +480,17 @@ mod tests {
         assert_eq!(python_end_anchor("^ERROR$"), "^ERROR(?=\\n?\\z)");
         assert_eq!(python_end_anchor("cost \\$"), "cost \\$");
         assert_eq!(python_end_anchor("ERROR"), "ERROR");
+    }
+
+    #[test]
+    fn unreadable_directories_are_skipped_in_pythons_words() {
+        let (path, reason) = walk_error("walk:find: '/t/r/locked': Permission denied").unwrap();
+        assert_eq!(path, "/t/r/locked");
+        assert_eq!(
+            reason.as_str(),
+            Some("[Errno 13] Permission denied: '/t/r/locked'")
+        );
+        assert!(walk_error("walk:find: '/t': No such file or directory").is_none());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! in check mode.
 
 pub mod plan;
+pub mod stamp;
 
 use async_trait::async_trait;
 use minijinja::Value;
@@ -83,9 +84,17 @@ async fn parse(ctx: &ModuleCtx<'_>, mut args: Args) -> Result<FileArgs, ModuleEr
     let recurse = args.bool("recurse", false)?;
     let force = args.bool("force", false)?;
     let attrs = Attributes::from_args(&mut args)?;
-    let preserve_times = args.str(&["modification_time"])?.as_deref() == Some("preserve")
-        && args.str(&["access_time"])?.as_deref() == Some("preserve");
-    let _ = args.raw_any(&["follow", "modification_time_format", "access_time_format"]);
+    let time = |args: &mut Args, key: &str| -> Result<_, ModuleError> {
+        let format = args
+            .str(&[&format!("{key}_format")])?
+            .unwrap_or_else(|| stamp::DEFAULT_FORMAT.into());
+        Ok((args.str(&[key])?, format))
+    };
+    let given_times = [
+        time(&mut args, "modification_time")?,
+        time(&mut args, "access_time")?,
+    ];
+    let _ = args.raw_any(&["follow"]);
     args.ignore(crate::modules::args::IGNORED_FILE_OPTIONS);
     args.finish()?;
     if let Some(state @ (FileState::Link | FileState::Hard)) = state {
@@ -93,6 +102,7 @@ async fn parse(ctx: &ModuleCtx<'_>, mut args: Args) -> Result<FileArgs, ModuleEr
             return Err(missing_src(state));
         }
     }
+    let [mtime, atime] = stamp::stamps(ctx, given_times).await?;
     Ok(FileArgs {
         path,
         state,
@@ -100,7 +110,8 @@ async fn parse(ctx: &ModuleCtx<'_>, mut args: Args) -> Result<FileArgs, ModuleEr
         recurse,
         force,
         attrs,
-        preserve_times,
+        mtime,
+        atime,
     })
 }
 

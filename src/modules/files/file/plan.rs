@@ -1,6 +1,7 @@
 //! `file`'s pure plan: from the typed arguments and what the path is now, the steps that
 //! converge it (no target needed; unit-tested on recorded states).
 
+use super::stamp::Stamp;
 use crate::connection::quote;
 use crate::modules::files::write::{AttrChange, Attributes};
 use crate::modules::util::PathState;
@@ -57,9 +58,9 @@ pub struct FileArgs {
     pub recurse: bool,
     pub force: bool,
     pub attrs: Attributes,
-    /// `touch` keeps an existing file's timestamps (and so reports ok) only when both are
-    /// `preserve`, as in Ansible.
-    pub preserve_times: bool,
+    /// `modification_time` and `access_time`.
+    pub mtime: Stamp,
+    pub atime: Stamp,
 }
 
 impl FileArgs {
@@ -120,6 +121,12 @@ pub enum Step {
         src: String,
         symbolic: bool,
     },
+    /// Sets the times asked for (`Now` or `At`; `Preserve` leaves one alone).
+    Times {
+        mtime: Stamp,
+        atime: Stamp,
+        no_follow: bool,
+    },
     Attribute {
         change: AttrChange,
         recursive: bool,
@@ -146,8 +153,51 @@ impl Step {
                 let flag = if *symbolic { "-s " } else { "" };
                 format!("ln {flag}-f -n -- {} {q}", quote(src))
             }
+            Step::Times {
+                mtime,
+                atime,
+                no_follow,
+            } => {
+                let link = if *no_follow { "-h " } else { "" };
+                let set = |stamp: &Stamp, which: &str| match stamp {
+                    Stamp::At(epoch) => Some(format!("touch -c {link}-{which} -d @{epoch} -- {q}")),
+                    Stamp::Now => Some(format!("touch -c {link}-{which} -- {q}")),
+                    Stamp::Preserve | Stamp::Unset => None,
+                };
+                [set(mtime, "m"), set(atime, "a")]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" && ")
+            }
             Step::Attribute { change, recursive } => change.command(&q, *recursive),
         }
+    }
+}
+
+/// The step that sets the path's times as asked, if any is needed: none when both are kept
+/// or already are the times wanted; `now` always changes them, as in Ansible.
+fn time_step(args: &FileArgs, state: FileState, current: &PathState) -> Option<Step> {
+    let resolve = |stamp: Stamp| match stamp {
+        Stamp::Unset if state == FileState::Touch => Stamp::Now,
+        Stamp::Unset => Stamp::Preserve,
+        other => other,
+    };
+    let (mtime, atime) = (resolve(args.mtime), resolve(args.atime));
+    let no_follow = current.kind == "link";
+    let already = |stamp: Stamp, now: f64| match stamp {
+        Stamp::Preserve | Stamp::Unset => true,
+        Stamp::Now => false,
+        Stamp::At(epoch) => current.exists && now == epoch as f64,
+    };
+    match (mtime, atime) {
+        (Stamp::Now, Stamp::Now) => Some(Step::Touch { no_follow }),
+        _ if already(mtime, current.mtime) && already(atime, current.inode.atime) => None,
+        _ => Some(Step::Times {
+            mtime,
+            atime,
+            no_follow,
+        }),
     }
 }
 
@@ -215,17 +265,17 @@ pub fn plan(args: &FileArgs, observed: &Observed) -> Result<FilePlan, ModuleErro
         }
         FileState::Touch if !current.exists => {
             steps.push(Step::Touch { no_follow: false });
+            // A new file has the times of now: only given ones are set after.
+            if let Some(Step::Times { .. }) = time_step(args, state, current) {
+                steps.extend(time_step(args, state, current));
+            }
             if let Some(mode) = attrs.wanted_mode(None, false) {
                 steps.push(attribute(false)(AttrChange::Mode(mode)));
             }
             steps.extend(attrs.ownership().into_iter().map(attribute(false)));
         }
         FileState::Touch => {
-            if !args.preserve_times {
-                steps.push(Step::Touch {
-                    no_follow: current.kind == "link",
-                });
-            }
+            steps.extend(time_step(args, state, current));
             steps.extend(attrs.differences(current).into_iter().map(attribute(false)));
         }
         FileState::Link | FileState::Hard => {
@@ -254,6 +304,10 @@ pub fn plan(args: &FileArgs, observed: &Observed) -> Result<FilePlan, ModuleErro
                 steps.extend(attrs.ownership().into_iter().map(attribute(false)));
             }
         }
+    }
+    // Times given for other states are set once the path is what it should be.
+    if !matches!(state, FileState::Absent | FileState::Touch) {
+        steps.extend(time_step(args, state, current));
     }
     let known = current.exists.then_some(current.mode);
     let mode = attrs

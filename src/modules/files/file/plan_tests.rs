@@ -1,5 +1,6 @@
 //! `file` plans from recorded `stat` lines (as `present_state_command` prints them).
 
+use super::super::stamp::Stamp;
 use super::*;
 use crate::modules::util::{parse_probe, Mode};
 
@@ -146,8 +147,33 @@ fn touch_present_changes_times_unless_both_are_preserved() {
     assert_eq!(commands(&a, FILE), ["touch -- /srv/f"]);
     // A link's own times, never what it names.
     assert_eq!(commands(&a, LINK), ["touch -h -- /srv/f"]);
-    a.preserve_times = true;
+    a.mtime = Stamp::Preserve;
+    a.atime = Stamp::Preserve;
     assert!(commands(&a, FILE).is_empty());
+}
+
+#[test]
+fn given_times_are_set_once() {
+    let mut a = args("/srv/f", Some(FileState::Touch));
+    a.mtime = Stamp::At(1_577_880_000);
+    // The access time is `now` for touch: it always changes, as in Ansible.
+    assert_eq!(
+        commands(&a, FILE),
+        ["touch -c -m -d @1577880000 -- /srv/f && touch -c -a -- /srv/f"]
+    );
+    let mut file = args("/srv/f", Some(FileState::File));
+    file.mtime = Stamp::At(1_577_880_000);
+    assert_eq!(
+        commands(&file, FILE),
+        ["touch -c -m -d @1577880000 -- /srv/f"]
+    );
+    let mut there = parse_probe(FILE);
+    there.mtime = 1_577_880_000.0;
+    let observed = Observed {
+        path: there,
+        ..Default::default()
+    };
+    assert!(plan(&file, &observed).unwrap().steps.is_empty());
 }
 
 #[test]
