@@ -366,3 +366,49 @@ fn password_lookup_keeps_its_password_in_a_private_file() {
     let admin = std::fs::read_to_string(dir.path().join("credentials/admin")).expect("read");
     assert!(admin.contains(" salt="), "{admin}");
 }
+
+#[test]
+fn first_found_leaves_out_undefined_terms_and_ansibles_error_words_hold() {
+    let site = r#"- hosts: all
+  gather_facts: no
+  vars:
+    candidates:
+      - "{{ missing_var }}foo1"
+      - bar1
+  tasks:
+    - debug: msg="{{ item }}"
+      with_first_found:
+        - "{{ missing_var }}foo1"
+        - bar1
+      register: plain
+    - debug: msg="{{ item }}"
+      with_first_found:
+        - files: "{{ candidates }}"
+      register: lazy
+    - set_fact:
+        by_option: "{{ query('first_found', files=['missing', 'bar1'], paths=[playbook_dir ~ '/files']) }}"
+        skipped: "{{ query('first_found', {'files': ['missing'], 'skip': true}) }}"
+        formatted: "{{ '%s-%03d' % ('web', 7) }}"
+    - set_fact:
+        names: "{{ things | map(attribute='name') }}"
+      vars:
+        things: [{name: one}, {notname: two}]
+      register: mapped
+      ignore_errors: yes
+    - debug: msg="{{ 1 / 0 }}"
+      register: divided
+      ignore_errors: yes
+    - assert:
+        that:
+          - plain.results[0].item.endswith('/files/bar1')
+          - lazy.results[0].item.endswith('/files/bar1')
+          - by_option[0].endswith('/files/bar1')
+          - skipped == []
+          - formatted == 'web-007'
+          - "mapped.msg is contains(\"Error while resolving value for 'names': object of type 'dict' has no attribute 'name'\")"
+          - divided.msg is contains('Error rendering template: division by zero')
+"#;
+    let (_dir, run) = local(&[("site.yml", site), ("files/bar1", "")], &[]);
+    run.assert_ok();
+    assert_eq!(run.recap("localhost", "ignored"), 2, "{}", run.stdout);
+}

@@ -252,6 +252,7 @@ impl TaskRun<'_> {
     }
 
     fn render_args(&self, scope: &Scope) -> Result<Value, TaskError> {
+        crate::template::forget_undefined_reasons();
         let rendered = scope
             .templar()
             .render_value(&self.task.args, scope)
@@ -265,6 +266,19 @@ impl TaskRun<'_> {
                 }
                 self.template_error(source)
             })?;
+        // A list or mapping holding an undefined item fails here, as Ansible's finalization
+        // of a task's arguments does.
+        if let Some(reason) = crate::template::undefined_inside(&rendered) {
+            let key = rendered.try_iter().into_iter().flatten().find(|key| {
+                let value = rendered.get_item(key).unwrap_or_default();
+                crate::template::undefined_inside(&value).is_some()
+            });
+            let message = match key {
+                Some(key) => format!("Error while resolving value for '{key}': {reason}"),
+                None => reason,
+            };
+            return Err(self.template_error(TemplateError::new(message)));
+        }
         let mut map: IndexMap<String, Value> = IndexMap::new();
         for key in rendered.try_iter().into_iter().flatten() {
             let value = rendered.get_item(&key).unwrap_or_default();

@@ -13,7 +13,12 @@ use crate::template::{Scope, TemplateError};
 /// `with_<lookup>:` loop's lookup run over its terms.
 pub fn expand(spec: &LoopSpec, scope: &Scope) -> Result<Vec<Value>, TemplateError> {
     let templar = scope.templar();
-    let value = templar.render_value(&spec.items, scope)?;
+    let value = match &spec.kind {
+        LoopKind::Lookup(lookup) if lookup == "first_found" => {
+            first_found_terms(&spec.items, scope, 0)?.unwrap_or_default()
+        }
+        _ => templar.render_value(&spec.items, scope)?,
+    };
     match &spec.kind {
         LoopKind::List => match value.kind() {
             ValueKind::Seq => Ok(crate::value::list_of(&value)),
@@ -23,6 +28,59 @@ pub fn expand(spec: &LoopSpec, scope: &Scope) -> Result<Vec<Value>, TemplateErro
         // Ansible hands a lookup its terms as a list: a list as it is, anything else as
         // the one term.
         LoopKind::Lookup(lookup) => templar.loop_items(lookup, crate::value::list_of(&value), scope),
+    }
+}
+
+/// `with_first_found`'s terms: as in Ansible, each is templated on its own and one naming
+/// something undefined is left out (a file name built from an optional variable), down
+/// through a list a term names by a bare variable reference.
+fn first_found_terms(
+    raw: &Value,
+    scope: &Scope,
+    depth: usize,
+) -> Result<Option<Value>, TemplateError> {
+    const MAX_DEPTH: usize = 16;
+    let templar = scope.templar();
+    match raw.kind() {
+        ValueKind::Seq if depth < MAX_DEPTH => {
+            let mut items = Vec::new();
+            for item in raw.try_iter().into_iter().flatten() {
+                items.extend(first_found_terms(&item, scope, depth + 1)?);
+            }
+            Ok(Some(Value::from(items)))
+        }
+        ValueKind::Map if depth < MAX_DEPTH => {
+            let mut map = IndexMap::new();
+            for key in raw.try_iter().into_iter().flatten() {
+                let item = raw.get_item(&key).unwrap_or_default();
+                if let Some(value) = first_found_terms(&item, scope, depth + 1)? {
+                    map.insert(key.to_string(), value);
+                }
+            }
+            Ok(Some(crate::template::map_value(map)))
+        }
+        ValueKind::String if depth < MAX_DEPTH => {
+            let text = raw.as_str().unwrap_or_default();
+            if crate::template::is_plain_reference(text) {
+                let name = text
+                    .trim()
+                    .trim_start_matches("{{")
+                    .trim_end_matches("}}")
+                    .trim();
+                let named = scope
+                    .get_raw(name)
+                    .filter(|v| matches!(v.kind(), ValueKind::Seq | ValueKind::Map));
+                if let Some(named) = named {
+                    return first_found_terms(&named, scope, depth + 1);
+                }
+            }
+            match templar.render_value(raw, scope) {
+                Ok(value) => Ok(Some(value)),
+                Err(e) if is_undefined(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        }
+        _ => templar.render_value(raw, scope).map(Some),
     }
 }
 

@@ -142,41 +142,34 @@ fn run_lookup(
         }
         "first_found" => {
             let mut names: Vec<String> = Vec::new();
-            for term in terms {
-                if let Some(files) = term.get_attr("files").ok().filter(|v| !v.is_undefined()) {
-                    let files = split_list(&files, &[',', ';'])?;
-                    // With `paths`, each path joined with each file, path by path (Ansible's
-                    // search order).
-                    match term.get_attr("paths").ok().filter(|v| !v.is_undefined()) {
-                        Some(paths) => {
-                            for dir in split_list(&paths, &[',', ':', ';'])? {
-                                let dir = std::path::Path::new(&dir);
-                                names.extend(
-                                    files.iter().map(|f| dir.join(f).display().to_string()),
-                                );
-                            }
-                        }
-                        None => names.extend(files),
+            // `files=`/`paths=` given as options stand for one term of that mapping.
+            let from_options = match kwargs.get::<Option<Value>>("files")? {
+                Some(files) => {
+                    let mut term = indexmap::IndexMap::new();
+                    term.insert("files".to_string(), files);
+                    if let Some(paths) = kwargs.get::<Option<Value>>("paths")? {
+                        term.insert("paths".to_string(), paths);
                     }
-                } else if let Ok(items) = term.try_iter() {
-                    if term.as_str().is_some() {
-                        names.push(term.to_string());
-                    } else {
-                        names.extend(items.map(|f| f.to_string()));
-                    }
-                } else {
-                    return Err(fail(format!(
-                        "Invalid term supplied. A string, dict or list is required, not '{}').",
-                        super::filters::type_debug(term.clone())
-                    )));
+                    Some(crate::value::map_value(term))
                 }
+                None => None,
+            };
+            for term in terms.iter().chain(from_options.as_ref()) {
+                first_found_names(term, &mut names, 0)?;
             }
             let found = names
                 .iter()
                 .find_map(|n| find_file(state, n, "files").or_else(|| find_file(state, n, "vars")));
             match found {
                 Some(path) => out.push(Value::from(path.display().to_string())),
-                None if kwargs.get::<Option<bool>>("skip")?.unwrap_or(false) => {}
+                // `skip` as an option, or (the older form) inside a term's mapping.
+                None if kwargs.get::<Option<bool>>("skip")?.unwrap_or(false)
+                    || terms.iter().any(|term| {
+                        term.kind() == ValueKind::Map
+                            && term
+                                .get_attr("skip")
+                                .is_ok_and(|v| crate::value::truthy(&v))
+                    }) => {}
                 None => {
                     return Err(fail(format!(
                         "lookup('first_found'): none of {names:?} was found"
@@ -311,6 +304,43 @@ fn loop_items(state: &State, name: String, terms: Vec<Value>) -> Result<Value, E
     Ok(Value::from(run_lookup(state, &name, &terms, &kwargs)?))
 }
 
+/// The file names one `first_found` term stands for, as Ansible's lookup reads them: a
+/// name, a mapping of `files` (and `paths`, each joined with each file, path by path), or a
+/// list of terms. Undefined values are left out, as the lookup ignores them.
+fn first_found_names(term: &Value, names: &mut Vec<String>, depth: usize) -> Result<(), Error> {
+    match term.kind() {
+        ValueKind::Undefined => {}
+        ValueKind::String => names.push(term.to_string()),
+        ValueKind::Map => {
+            let Some(files) = term.get_attr("files").ok().filter(|v| !v.is_undefined()) else {
+                return Ok(());
+            };
+            let files = split_list(&files, &[',', ';'])?;
+            match term.get_attr("paths").ok().filter(|v| !v.is_undefined()) {
+                Some(paths) => {
+                    for dir in split_list(&paths, &[',', ':', ';'])? {
+                        let dir = std::path::Path::new(&dir);
+                        names.extend(files.iter().map(|f| dir.join(f).display().to_string()));
+                    }
+                }
+                None => names.extend(files),
+            }
+        }
+        ValueKind::Seq if depth < 16 => {
+            for item in term.try_iter()? {
+                first_found_names(&item, names, depth + 1)?;
+            }
+        }
+        _ => {
+            return Err(fail(format!(
+                "Invalid term supplied. A string, dict or list is required, not '{}').",
+                super::filters::type_debug(term.clone())
+            )))
+        }
+    }
+    Ok(())
+}
+
 /// A list option given as a list or as one string split on `separators` (first_found's
 /// `files` and `paths`).
 fn split_list(value: &Value, separators: &[char]) -> Result<Vec<String>, Error> {
@@ -321,7 +351,11 @@ fn split_list(value: &Value, separators: &[char]) -> Result<Vec<String>, Error> 
             .map(str::to_string)
             .collect());
     }
-    Ok(value.try_iter()?.map(|v| v.to_string()).collect())
+    Ok(value
+        .try_iter()?
+        .filter(|v| !v.is_undefined())
+        .map(|v| v.to_string())
+        .collect())
 }
 
 #[cfg(test)]

@@ -177,19 +177,11 @@ impl Templar {
         limits::check(text, false)?;
         let ctx = scope.to_value();
         if let Some(inner) = single_expression(text) {
-            attribute_map::clear();
             return self
                 .eval_expression(&literals::in_expression(inner), ctx)
                 .and_then(|v| {
                     if v.is_undefined() {
                         Err(undefined_error())
-                    } else if attribute_map::holds_undefined(&v) {
-                        // A list or mapping holding an undefined item fails where it is
-                        // used, as Ansible's finalization does.
-                        Err(minijinja::Error::new(
-                            minijinja::ErrorKind::UndefinedError,
-                            attribute_map::take().unwrap_or_else(|| "undefined value".into()),
-                        ))
                     } else {
                         Ok(walk::native(v))
                     }
@@ -314,6 +306,20 @@ impl Templar {
     }
 }
 
+/// Forgets why earlier renderings left undefined values in lists or mappings; see
+/// [`undefined_inside`].
+pub fn forget_undefined_reasons() {
+    attribute_map::clear();
+}
+
+/// Why a rendered value still holds an undefined value inside a list or mapping (an item
+/// `map(attribute=)` found without the attribute), if it does. A task's arguments may not:
+/// Ansible fails their finalization, while loop items and variables may carry one.
+pub fn undefined_inside(value: &Value) -> Option<String> {
+    attribute_map::holds_undefined(value)
+        .then(|| attribute_map::take().unwrap_or_else(|| "an undefined value is left in it".into()))
+}
+
 /// Appends the trailing newlines of `source` that `rendered` lacks (Jinja strips one).
 pub(crate) fn restore_trailing_newlines(source: &str, mut rendered: String) -> String {
     let missing = trailing_newlines(source).saturating_sub(trailing_newlines(&rendered));
@@ -366,17 +372,29 @@ fn describe(err: &minijinja::Error, source: &str, scope: &Scope) -> String {
             err.detail().unwrap_or("undefined value")
         );
     }
+    let kind = err.kind().to_string();
     let mut message = format!(
-        "template error in '{}': {}",
-        source.trim(),
-        err.detail().unwrap_or(&err.kind().to_string())
+        "Error rendering template: {}",
+        python_words(err.detail().unwrap_or(&kind))
     );
     let mut cause = std::error::Error::source(err);
     while let Some(inner) = cause {
         message.push_str(&format!(": {inner}"));
         cause = inner.source();
     }
+    message.push_str(&where_in(source));
     message
+}
+
+/// minijinja's words for an error Python names otherwise, in Python's (which is what
+/// Ansible shows and what playbooks test for).
+fn python_words(detail: &str) -> &str {
+    let by_zero = detail.starts_with("unable to calculate ")
+        && (detail.ends_with(" 0") || detail.ends_with(" 0.0"));
+    match by_zero {
+        true => "division by zero",
+        false => detail,
+    }
 }
 
 /// " (in 'source')" for a one-line source; a template file is named by its path instead.
@@ -470,19 +488,18 @@ mod rendering_tests {
         );
         let templar = Templar::new();
         let scope = Scope::new(templar.clone(), vec![]);
-        let error = templar
+        forget_undefined_reasons();
+        let mapped = templar
             .render_str(
                 &format!("{{{{ {things} | map(attribute='name') }}}}"),
                 &scope,
             )
-            .expect_err("an undefined item is refused");
-        assert!(
-            error
-                .message
-                .contains("object of type 'dict' has no attribute 'name'"),
-            "{}",
-            error.message
+            .expect("a mapped list may hold an undefined item");
+        assert_eq!(
+            undefined_inside(&mapped).as_deref(),
+            Some("object of type 'dict' has no attribute 'name'")
         );
+        assert_eq!(undefined_inside(&Value::from(vec!["a"])), None);
     }
 
     #[test]
@@ -493,6 +510,19 @@ mod rendering_tests {
         );
         assert_eq!(render(r#"{{ ('%03d-%s' % (7, 'a')) | upper }}"#), "007-A");
         assert_eq!(render(r#"{{ 'n=%d' % 4 }}"#), "n=4");
+    }
+
+    #[test]
+    fn a_template_error_reads_as_ansibles() {
+        let templar = Templar::new();
+        let scope = Scope::new(templar.clone(), vec![]);
+        let error = templar
+            .render_str("{{ 1 / 0 }}", &scope)
+            .expect_err("no division by zero");
+        assert_eq!(
+            error.message,
+            "Error rendering template: division by zero (in '{{ 1 / 0 }}')"
+        );
     }
 
     #[test]
