@@ -412,3 +412,30 @@ fn first_found_leaves_out_undefined_terms_and_ansibles_error_words_hold() {
     run.assert_ok();
     assert_eq!(run.recap("localhost", "ignored"), 2, "{}", run.stdout);
 }
+
+#[test]
+fn what_include_vars_reports_is_as_trusted_as_the_playbook_and_command_output_is_not() {
+    let site = r#"- hosts: all
+  gather_facts: no
+  tasks:
+    - include_vars: more.yml
+      register: included
+    - command: echo "{{ '{{' }} 1 + 1 }}"
+      register: echoed
+      changed_when: false
+    - assert:
+        that:
+          - included.ansible_facts.greeting is ansible._protomatter.tagged_with('TrustedAsTemplate')
+          - greeting == 'hello 2'
+          - echoed.stdout is not ansible._protomatter.tagged_with('TrustedAsTemplate')
+          - echoed.stdout == '{{ "{{" }} 1 + 1 }}'
+"#;
+    let (_dir, run) = local(
+        &[
+            ("site.yml", site),
+            ("more.yml", "greeting: \"hello {{ 1 + 1 }}\"\n"),
+        ],
+        &[],
+    );
+    run.assert_ok();
+}

@@ -50,6 +50,16 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_test("any", |v: Value| items(&v).iter().any(Value::is_true));
     env.add_test("all", |v: Value| items(&v).iter().all(Value::is_true));
     env.add_test("contains", contains);
+    // ansible-core's own test of a value's trust: a string kiln would template (one the
+    // playbook's side wrote) is trusted; what a target sent, or `!unsafe`, is not.
+    env.add_test(
+        "ansible._protomatter.tagged_with",
+        |v: Value, tag: String| {
+            tag == "TrustedAsTemplate"
+                && v.kind() == ValueKind::String
+                && !crate::value::is_untrusted(&v)
+        },
+    );
     let subset = |a: Value, b: Value| {
         let b = items(&b);
         items(&a).iter().all(|x| b.contains(x))

@@ -87,9 +87,16 @@ impl TaskRun<'_> {
             out.failure = Some(registered.clone());
         }
         if let Some(name) = &self.task.register {
-            let registered = match looped {
-                true => crate::template::untrusted_loop_result(&registered),
-                false => crate::template::untrusted(&registered),
+            // include_vars reports what the playbook's own vars files hold: as trusted as
+            // the variables it set. Everything else a task returns came from a target.
+            let playbook_data = self
+                .task
+                .action
+                .is(crate::modules::registry::RunnerAction::IncludeVars);
+            let registered = match (looped, playbook_data) {
+                (_, true) => registered,
+                (true, false) => crate::template::untrusted_loop_result(&registered),
+                (false, false) => crate::template::untrusted(&registered),
             };
             out.register = Some((name.clone(), registered));
         }
