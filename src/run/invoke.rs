@@ -268,16 +268,12 @@ impl TaskRun<'_> {
             })?;
         // A list or mapping holding an undefined item fails here, as Ansible's finalization
         // of a task's arguments does.
-        if let Some(reason) = crate::template::undefined_inside(&rendered) {
-            let key = rendered.try_iter().into_iter().flatten().find(|key| {
-                let value = rendered.get_item(key).unwrap_or_default();
-                crate::template::undefined_inside(&value).is_some()
-            });
-            let message = match key {
-                Some(key) => format!("Error while resolving value for '{key}': {reason}"),
-                None => reason,
-            };
-            return Err(self.template_error(TemplateError::new(message)));
+        for key in rendered.try_iter().into_iter().flatten() {
+            let value = rendered.get_item(&key).unwrap_or_default();
+            if let Some(reason) = crate::template::undefined_inside(&value) {
+                let message = format!("Error while resolving value for '{key}': {reason}");
+                return Err(self.template_error(TemplateError::new(message)));
+            }
         }
         let mut map: IndexMap<String, Value> = IndexMap::new();
         for key in rendered.try_iter().into_iter().flatten() {

@@ -25,8 +25,16 @@ pub(super) fn take() -> Option<String> {
     MISSING_ATTRIBUTE.with(|slot| slot.borrow_mut().take())
 }
 
+/// Python's AttributeError message for `value` lacking `attribute`.
+pub(super) fn missing_attribute(value: &Value, attribute: &str) -> String {
+    format!(
+        "object of type '{}' has no attribute '{attribute}'",
+        python_type(value)
+    )
+}
+
 /// Python's name for a value's type, as its AttributeError message gives it.
-pub(super) fn python_type(value: &Value) -> &'static str {
+fn python_type(value: &Value) -> &'static str {
     match value.kind() {
         ValueKind::Map => "dict",
         ValueKind::Seq | ValueKind::Iterable => "list",
@@ -54,10 +62,7 @@ pub(super) fn map(
     if let (Some(attribute), Ok(items)) = (attribute, value.try_iter()) {
         for item in items {
             if lookup_path(&item, &attribute).is_none_or(|v| v.is_undefined()) {
-                let reason = format!(
-                    "object of type '{}' has no attribute '{attribute}'",
-                    python_type(&item)
-                );
+                let reason = missing_attribute(&item, &attribute);
                 MISSING_ATTRIBUTE.with(|slot| *slot.borrow_mut() = Some(reason));
                 break;
             }
@@ -79,25 +84,5 @@ fn lookup_path(value: &Value, path: &str) -> Option<Value> {
 
 /// Whether an undefined value hides inside a list or mapping.
 pub(super) fn holds_undefined(value: &Value) -> bool {
-    holds_undefined_at(value, 0)
-}
-
-fn holds_undefined_at(value: &Value, depth: usize) -> bool {
-    if depth > 64 || super::scope::is_scope(value) {
-        return false;
-    }
-    match value.kind() {
-        ValueKind::Undefined => true,
-        ValueKind::Seq => value
-            .try_iter()
-            .into_iter()
-            .flatten()
-            .any(|item| holds_undefined_at(&item, depth + 1)),
-        ValueKind::Map => value.try_iter().into_iter().flatten().any(|key| {
-            value
-                .get_item(&key)
-                .is_ok_and(|item| holds_undefined_at(&item, depth + 1))
-        }),
-        _ => false,
-    }
+    super::walk::any_inside(value, &Value::is_undefined)
 }

@@ -126,10 +126,7 @@ impl Scope {
                     match next {
                         Some(next) => value = next,
                         None => {
-                            return Some(format!(
-                                "object of type '{}' has no attribute '{attribute}'",
-                                super::attribute_map::python_type(&value)
-                            ))
+                            return Some(super::attribute_map::missing_attribute(&value, attribute))
                         }
                     }
                 }

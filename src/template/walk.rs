@@ -48,24 +48,32 @@ fn rebuild_at(value: &Value, depth: usize, leaf: &impl Fn(&Value) -> Value) -> V
 
 /// Whether a lazy sequence (minijinja's `list + list`) hides anywhere inside `value`.
 pub(super) fn has_lazy_sequence(value: &Value) -> bool {
-    has_lazy_at(value, 0)
+    any_inside(value, &|v| v.kind() == ValueKind::Iterable)
 }
 
-fn has_lazy_at(value: &Value, depth: usize) -> bool {
+/// Whether `found` holds for `value` or for anything inside its lists and mappings (lazy
+/// variable views are not looked into).
+pub(super) fn any_inside(value: &Value, found: &impl Fn(&Value) -> bool) -> bool {
+    any_at(value, 0, found)
+}
+
+fn any_at(value: &Value, depth: usize, found: &impl Fn(&Value) -> bool) -> bool {
     if depth > MAX_DEPTH || is_scope(value) {
         return false;
     }
+    if found(value) {
+        return true;
+    }
     match value.kind() {
-        ValueKind::Iterable => true,
         ValueKind::Seq => value
             .try_iter()
             .into_iter()
             .flatten()
-            .any(|item| has_lazy_at(&item, depth + 1)),
+            .any(|item| any_at(&item, depth + 1, found)),
         ValueKind::Map => value.try_iter().into_iter().flatten().any(|key| {
             value
                 .get_item(&key)
-                .is_ok_and(|item| has_lazy_at(&item, depth + 1))
+                .is_ok_and(|item| any_at(&item, depth + 1, found))
         }),
         _ => false,
     }

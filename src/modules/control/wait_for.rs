@@ -86,17 +86,18 @@ impl Module for WaitFor {
             (Some(p), _) if present => format!("[ -e {} ]", quote(p)),
             (Some(p), _) => format!("[ ! -e {} ]", quote(p)),
             (None, Some(port)) => {
-                let listening = format!(
-                    "awk 'NR>1 && $4==\"0A\" {{split($2,a,\":\"); if (a[2]==\"{port:04X}\") f=1}} END {{exit !f}}' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
-                );
-                // Drained: no connection to the port in an active state (SYN_SENT through
-                // TIME_WAIT), listening or not, as Ansible's module counts them.
-                let active = format!(
-                    "awk 'NR>1 && $4>=\"01\" && $4<=\"06\" {{split($2,a,\":\"); if (a[2]==\"{port:04X}\") f=1}} END {{exit !f}}' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
-                );
+                // Whether a socket on the port is in one of the kernel's TCP states.
+                let port_in = |states: &str| {
+                    format!(
+                        "awk 'NR>1 && ({states}) {{split($2,a,\":\"); if (a[2]==\"{port:04X}\") f=1}} END {{exit !f}}' /proc/net/tcp /proc/net/tcp6 2>/dev/null"
+                    )
+                };
+                let listening = port_in("$4==\"0A\"");
                 match (present, state.as_str()) {
                     (true, _) => listening,
-                    (false, "drained") => format!("! {active}"),
+                    // Drained: no connection to the port in an active state (SYN_SENT
+                    // through TIME_WAIT), listening or not, as Ansible's module counts them.
+                    (false, "drained") => format!("! {}", port_in("$4>=\"01\" && $4<=\"06\"")),
                     (false, _) => format!("! {listening}"),
                 }
             }
